@@ -1,0 +1,8 @@
+# seedpool_set_warnings(target): the project's warning set, an error under SEEDPOOL_WERROR.
+function(seedpool_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+    -Wsign-conversion -Wnon-virtual-dtor -Wold-style-cast -Woverloaded-virtual)
+  if(SEEDPOOL_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()

@@ -1,0 +1,74 @@
+#pragma once
+
+// A worker process as the pool sees it: frames in, a stream of events out.
+// The simulated World and the real one both implement Process; pool code
+// cannot tell them apart.
+
+#include <seedpool/core/channel.hpp>
+#include <seedpool/core/frame.hpp>
+#include <seedpool/core/result.hpp>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace seedpool {
+
+struct ProcessSpec {
+  std::string program;                                    // path; never run through a shell
+  std::vector<std::string> args;                          // argv[1..]
+  std::vector<std::pair<std::string, std::string>> env;   // added to the inherited environment
+  std::string working_dir;                                // empty: inherit
+  std::string name;                                       // for logs and traces, e.g. "worker-3"
+};
+
+enum class Signal { terminate, kill };
+
+// How a process ended: an exit code, or the signal that killed it.
+struct ExitStatus {
+  bool signaled = false;
+  int code = 0;    // meaningful when !signaled
+  int signal = 0;  // meaningful when signaled
+
+  // "exit code 1" or "killed by signal 9".
+  std::string describe() const;
+  friend bool operator==(const ExitStatus&, const ExitStatus&) = default;
+};
+
+// Events a process produces, in the order they happened.
+struct FrameReceived {
+  Frame frame;
+};
+struct StderrLine {
+  std::string line;  // without the newline; bytes as written
+};
+struct OutputCorrupt {
+  Error error;  // protocol_error: the process's stdout broke the frame protocol
+};
+struct Exited {
+  ExitStatus status;
+};
+using ProcessEvent = std::variant<FrameReceived, StderrLine, OutputCorrupt, Exited>;
+
+class Process {
+ public:
+  virtual ~Process() = default;
+
+  // The operating-system process id (a synthetic one in simulation).
+  virtual std::int64_t pid() const = 0;
+
+  // Sends one frame to the process's stdin. Fails with closed when the
+  // process no longer reads.
+  virtual Status write_frame(const Frame& frame) = 0;
+
+  // Everything the process emits. Exited is the last event, after which the
+  // channel is closed.
+  virtual Channel<ProcessEvent>& events() = 0;
+
+  // Delivers a signal to the process's whole process group.
+  virtual void signal(Signal signal) = 0;
+};
+
+}  // namespace seedpool

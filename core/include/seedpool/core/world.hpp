@@ -1,0 +1,80 @@
+#pragma once
+
+// The World: everything pool code needs from outside itself. Pool code is
+// written once against this interface and runs unchanged on the simulated
+// World (one thread, virtual time, seeded choices) and on the real one
+// (threads, steady clock, OS processes). Code in core/ touches no clock,
+// thread, sleep, randomness or OS call except through a World.
+
+#include <seedpool/core/result.hpp>
+#include <seedpool/core/time.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace seedpool {
+
+class Process;
+struct ProcessSpec;
+
+// A mutex with one condition, provided by the World so that blocking is a
+// scheduling point in simulation and a real wait in production. Channel is
+// built on it; pool code normally uses channels rather than monitors.
+class Monitor {
+ public:
+  virtual ~Monitor() = default;
+
+  // Acquire and release the monitor's lock. Not recursive.
+  virtual void lock() = 0;
+  virtual void unlock() = 0;
+
+  // Requires the lock held by the caller. Releases it, waits until notified
+  // or until `deadline`, and reacquires it. Returns false when the deadline
+  // passed. May return true spuriously, so callers re-check their condition.
+  // `reason` describes the wait ("receive on 'mailbox'") for deadlock reports.
+  virtual bool wait_until(Instant deadline, std::string_view reason) = 0;
+
+  // Wakes every waiter. May be called with or without the lock held.
+  virtual void notify_all() = 0;
+};
+
+class World {
+ public:
+  virtual ~World() = default;
+
+  // The current time on this World's clock. Monotonic.
+  virtual Instant now() const = 0;
+
+  // Blocks the calling task until now() >= deadline. A deadline in the past
+  // still yields once, so a sleep is always a scheduling point.
+  virtual void sleep_until(Instant deadline) = 0;
+
+  // Offers the scheduler a chance to run another task. A no-op in production;
+  // in simulation every call is a point where the interleaving may change.
+  virtual void yield() = 0;
+
+  // Starts a task running `body`. `name` identifies it in traces and deadlock
+  // reports. Tasks are not joined: a task that must be waited for reports
+  // completion through a channel. In simulation spawning is a scheduling point.
+  virtual void spawn(std::string name, std::function<void()> body) = 0;
+
+  // Creates a monitor; `name` appears in wait reasons.
+  virtual std::unique_ptr<Monitor> make_monitor(std::string name) = 0;
+
+  // A uniformly distributed integer in [0, bound). Requires bound >= 1. In
+  // simulation it is a decision of the run's decision stream; in production it
+  // is for jitter only and carries no security guarantee.
+  virtual std::uint64_t random_below(std::uint64_t bound) = 0;
+
+  // Starts a worker process. Fails with launch_failed naming the program and
+  // the reason when it cannot be started; it never hangs.
+  virtual Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) = 0;
+
+  // Convenience: sleep_until(now() + duration).
+  void sleep_for(Duration duration) { sleep_until(now() + duration); }
+};
+
+}  // namespace seedpool

@@ -1,0 +1,79 @@
+#pragma once
+
+// The decision stream: the single source of every nondeterministic choice in
+// a simulated run — which task runs next, whether a fault fires, how long a
+// latency is. A run is a pure function of its decision list, so replaying a
+// seed, replaying a recorded list and shrinking a failure are one mechanism.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace seedpool::sim {
+
+// xoshiro256** (Blackman and Vigna), seeded through SplitMix64. Our own
+// generator, so that a seed means the same run with every standard library.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) noexcept;
+
+  // The next 64 uniformly distributed bits.
+  std::uint64_t next() noexcept;
+
+  // A uniform integer in [0, bound), without modulo bias (Lemire's
+  // multiply-and-reject). Requires bound >= 1.
+  std::uint64_t below(std::uint64_t bound) noexcept;
+
+ private:
+  std::uint64_t state_[4];
+};
+
+// SplitMix64 step: a strong 64-bit mix, also used to derive seeds.
+std::uint64_t splitmix64(std::uint64_t& state) noexcept;
+
+class DecisionSource {
+ public:
+  // Draws from Rng(seed) and records every decision.
+  static DecisionSource seeded(std::uint64_t seed, std::size_t decisions_max);
+
+  // Replays `decisions`. Past their end, and wherever a recorded value is not
+  // below the bound asked for, the choice is 0: the plain default. This is
+  // what lets a shrinker delete and zero decisions freely.
+  static DecisionSource replay(std::vector<std::uint64_t> decisions, std::size_t decisions_max);
+
+  // A choice in [0, bound). Requires bound >= 1. A bound of 1 is no choice:
+  // it returns 0 and records nothing, in both modes, so seeded and replayed
+  // runs stay aligned. Once decisions_max choices are recorded, every further
+  // choice is 0 and overflowed() becomes true; the simulator then stops the run.
+  std::uint64_t decide(std::uint64_t bound) {
+    if (bound <= 1) {
+      return 0;
+    }
+    if (recorded_.size() >= decisions_max_) {
+      overflowed_ = true;
+      return 0;
+    }
+    const std::uint64_t value = replaying_ ? replayed(bound) : rng_.below(bound);
+    recorded_.push_back(value);
+    return value;
+  }
+
+  // The decisions made so far, in order; replaying them reproduces the run.
+  const std::vector<std::uint64_t>& recorded() const noexcept { return recorded_; }
+  bool replaying() const noexcept { return replaying_; }
+  bool overflowed() const noexcept { return overflowed_; }
+
+ private:
+  DecisionSource(std::uint64_t seed, bool replaying, std::vector<std::uint64_t> script,
+                 std::size_t decisions_max);
+  std::uint64_t replayed(std::uint64_t bound) noexcept;
+
+  Rng rng_;
+  bool replaying_;
+  bool overflowed_ = false;
+  std::vector<std::uint64_t> script_;
+  std::size_t decisions_max_;
+  std::vector<std::uint64_t> recorded_;
+};
+
+}  // namespace seedpool::sim

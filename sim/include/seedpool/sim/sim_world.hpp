@@ -1,0 +1,178 @@
+#pragma once
+
+// SimWorld: the simulated World. Every task is a fiber on one OS thread; a
+// task runs until a scheduling point (channel send or receive, sleep, spawn,
+// yield, process I/O), then the strategy picks the next runnable task. Virtual
+// time advances only when no task can run, straight to the earliest timer.
+// Every nondeterministic choice comes from one decision stream, so a run is
+// reproduced exactly from its seed or from its recorded decision list.
+
+#include <seedpool/core/process.hpp>
+#include <seedpool/core/world.hpp>
+#include <seedpool/sim/decision.hpp>
+#include <seedpool/sim/stack_pool.hpp>
+#include <seedpool/sim/strategy.hpp>
+#include <seedpool/sim/trace.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace seedpool::sim {
+
+struct SimConfig {
+  std::uint64_t seed = 1;
+  // When set, the run replays this decision list instead of drawing from the seed.
+  std::optional<std::vector<std::uint64_t>> decisions;
+  StrategySpec strategy;
+  std::uint64_t steps_max = 50'000'000;        // step budget per run
+  Duration virtual_time_max = hours(24 * 30);  // virtual-time budget per run
+  std::size_t decisions_max = std::size_t{1} << 26;
+  std::size_t tasks_max = std::size_t{1} << 20;  // tasks spawned over a run, live or finished
+  std::size_t stack_bytes = 64 * 1024;           // per task; only touched pages cost memory
+  bool keep_trace_events = false;                // the hash is always kept
+  std::size_t trace_events_max = std::size_t{1} << 22;
+  // Scheduling points a task may pass during teardown before it is abandoned.
+  std::uint64_t teardown_steps_max = 10'000;
+};
+
+enum class Outcome {
+  ok,               // every task finished
+  deadlock,         // tasks blocked, nothing runnable, no timer pending
+  step_budget,      // steps_max reached
+  time_budget,      // virtual_time_max reached
+  decision_budget,  // decisions_max reached
+  task_exception,   // an exception escaped a task
+  assertion,        // a SEEDPOOL_ASSERT failed inside a task
+  invariant,        // SimWorld::fail was called (an invariant checker found a violation)
+};
+
+std::string_view to_string(Outcome outcome) noexcept;
+
+struct RunResult {
+  Outcome outcome = Outcome::ok;
+  std::string message;  // empty when ok; otherwise what failed, where and when
+  std::uint64_t steps = 0;
+  Instant virtual_time;
+  std::uint64_t trace_hash = 0;
+  std::vector<std::uint64_t> decisions;  // replaying these reproduces the run
+  std::vector<std::string> task_names;   // indexed by task id
+  std::size_t tasks_abandoned = 0;       // stacks deliberately leaked; see SimWorld::run
+  Trace trace{false, 0};
+
+  bool ok() const noexcept { return outcome == Outcome::ok; }
+  // One line: outcome, message, steps, virtual time and hash.
+  std::string summary() const;
+};
+
+class SimWorld;
+using ProcessFactory = std::function<Result<std::unique_ptr<Process>>(SimWorld&, const ProcessSpec&)>;
+
+class SimWorld final : public World {
+ public:
+  explicit SimWorld(SimConfig config);
+  ~SimWorld() override;
+  SimWorld(const SimWorld&) = delete;
+  SimWorld& operator=(const SimWorld&) = delete;
+
+  // Runs `body` as the task "main", and every task it spawns, until all have
+  // finished or the run fails. Callable once per SimWorld.
+  //
+  // After the result is decided the run is torn down without unwinding
+  // foreign stacks: tasks never started are discarded; suspended tasks are
+  // resumed with every wait failing at once (channels report timeout) so they
+  // can return normally; a task still running after teardown_steps_max
+  // scheduling points, or stopped by a failed assertion, is abandoned: never
+  // resumed again and its stack leaked, so no code runs past a broken invariant.
+  RunResult run(std::function<void()> body);
+
+  // World.
+  Instant now() const override { return now_; }
+  void sleep_until(Instant deadline) override;
+  void yield() override;
+  void spawn(std::string name, std::function<void()> body) override;
+  std::unique_ptr<Monitor> make_monitor(std::string name) override;
+  std::uint64_t random_below(std::uint64_t bound) override;
+  Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) override;
+
+  // A decision in [0, bound) from the run's stream, recorded in the trace.
+  // The same as random_below; named for fault injection sites.
+  std::uint64_t decide(std::uint64_t bound) { return random_below(bound); }
+
+  // Fails the run with Outcome::invariant. The run stops at the calling
+  // task's next scheduling point. Only the first failure is kept.
+  void fail(std::string message);
+
+  // Records a labelled event in the trace (and its hash).
+  void note(std::string_view label, std::uint64_t value = 0);
+
+  // Installs how launch() creates simulated processes. Without one, launch
+  // fails with launch_failed.
+  void set_process_factory(ProcessFactory factory) { process_factory_ = std::move(factory); }
+
+  std::uint64_t steps() const noexcept { return steps_; }
+  // The running task's name; empty outside tasks.
+  std::string_view current_task_name() const noexcept;
+  bool tearing_down() const noexcept { return tearing_down_; }
+  const SimConfig& config() const noexcept { return config_; }
+
+ private:
+  struct Task;
+  class SimMonitor;
+  friend class SimMonitor;
+
+  struct Timer {
+    Instant at;
+    std::uint64_t sequence;
+    TaskId task;
+    std::uint64_t generation;
+  };
+  struct TimerLater {
+    bool operator()(const Timer& a, const Timer& b) const noexcept {
+      return a.at != b.at ? a.at > b.at : a.sequence > b.sequence;
+    }
+  };
+
+  void schedule_loop();
+  bool advance_time();
+  void resume(Task& task);
+  void switch_to_scheduler(Task& task);
+  void make_runnable(Task& task, bool by_timeout);
+  void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);
+  void teardown_point(Task& task);
+  void run_task_body(Task& task);
+  void record_failure(Outcome outcome, std::string message);
+  std::string deadlock_report() const;
+  void teardown();
+  static void on_assertion(const AssertionInfo& info);
+
+  SimConfig config_;
+  DecisionSource decisions_;
+  std::unique_ptr<Strategy> strategy_;
+  std::shared_ptr<StackPool> stacks_;
+  Trace trace_;
+  std::vector<std::unique_ptr<Task>> tasks_;
+  std::vector<TaskId> runnable_;
+  std::vector<Timer> timers_;  // a heap ordered by TimerLater
+  std::uint64_t timer_sequence_ = 0;
+  std::uint64_t monitor_ids_ = 0;
+  Task* current_ = nullptr;
+  Instant now_;
+  std::uint64_t steps_ = 0;
+  bool started_ = false;
+  bool stop_ = false;
+  bool tearing_down_ = false;
+  Outcome outcome_ = Outcome::ok;
+  std::string failure_;
+  std::size_t abandoned_ = 0;
+  ProcessFactory process_factory_;
+};
+
+// Runs `body` on a fresh SimWorld built from `config`.
+RunResult simulate(const SimConfig& config, const std::function<void(SimWorld&)>& body);
+
+}  // namespace seedpool::sim

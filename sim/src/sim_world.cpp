@@ -1,0 +1,489 @@
+#include <seedpool/core/assert.hpp>
+#include <seedpool/sim/sim_world.hpp>
+
+#include <boost/context/fiber.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <typeinfo>
+#include <utility>
+
+namespace seedpool::sim {
+namespace {
+
+namespace ctx = boost::context;
+
+enum class TaskState : std::uint8_t { runnable, running, blocked, done, abandoned };
+
+// The SimWorld whose run() is executing on this thread; assertion failures
+// inside its tasks are routed to it.
+thread_local SimWorld* active_world = nullptr;
+
+DecisionSource make_decisions(const SimConfig& config) {
+  if (config.decisions.has_value()) {
+    return DecisionSource::replay(*config.decisions, config.decisions_max);
+  }
+  return DecisionSource::seeded(config.seed, config.decisions_max);
+}
+
+}  // namespace
+
+struct SimWorld::Task {
+  TaskId id = 0;
+  std::string name;
+  std::function<void()> body;
+  ctx::fiber fiber;   // the task's own context while it is suspended
+  ctx::fiber caller;  // the scheduler's context while the task runs
+  TaskState state = TaskState::runnable;
+  bool started = false;
+  bool woke_by_timeout = false;
+  std::uint64_t wait_generation = 0;  // invalidates timers and notifications of older waits
+  std::uint64_t waiting_on = 0;       // monitor id; 0 while sleeping
+  std::string_view wait_reason;       // owned by the waited-on object, valid while blocked
+  std::uint64_t teardown_points = 0;
+};
+
+// A monitor in simulation: the lock is a flag (one thread, and no scheduling
+// point inside a critical section except wait), and waiting blocks the task
+// in the scheduler with an optional timer.
+class SimWorld::SimMonitor final : public Monitor {
+ public:
+  SimMonitor(SimWorld& world, std::string name, std::uint64_t id)
+      : world_(world), name_(std::move(name)), id_(id) {}
+
+  ~SimMonitor() override { SEEDPOOL_ASSERT_MSG(waiters_.empty() || world_.tearing_down_, name_.c_str()); }
+
+  void lock() override {
+    SEEDPOOL_ASSERT_MSG(!locked_ || world_.tearing_down_, "monitor locked twice");
+    locked_ = true;
+  }
+  void unlock() override { locked_ = false; }
+
+  bool wait_until(Instant deadline, std::string_view reason) override {
+    Task* task = world_.current_;
+    if (task == nullptr || world_.tearing_down_) {
+      if (task != nullptr) {
+        world_.teardown_point(*task);
+      }
+      return false;
+    }
+    SEEDPOOL_ASSERT(locked_);
+    if (deadline <= world_.now_) {
+      return false;
+    }
+    locked_ = false;
+    waiters_.push_back({task->id, task->wait_generation + 1});
+    world_.block_current(id_, reason, deadline);
+    locked_ = true;
+    std::erase_if(waiters_, [task](const Waiter& w) { return w.task == task->id; });
+    return !task->woke_by_timeout;
+  }
+
+  void notify_all() override {
+    for (const Waiter& waiter : waiters_) {
+      Task& task = *world_.tasks_[waiter.task];
+      if (task.state == TaskState::blocked && task.wait_generation == waiter.generation) {
+        world_.make_runnable(task, false);
+      }
+    }
+    waiters_.clear();
+  }
+
+ private:
+  struct Waiter {
+    TaskId task;
+    std::uint64_t generation;
+  };
+  SimWorld& world_;
+  std::string name_;
+  std::uint64_t id_;
+  bool locked_ = false;
+  std::vector<Waiter> waiters_;
+};
+
+std::string_view to_string(Outcome outcome) noexcept {
+  switch (outcome) {
+    case Outcome::ok: return "ok";
+    case Outcome::deadlock: return "deadlock";
+    case Outcome::step_budget: return "step_budget";
+    case Outcome::time_budget: return "time_budget";
+    case Outcome::decision_budget: return "decision_budget";
+    case Outcome::task_exception: return "task_exception";
+    case Outcome::assertion: return "assertion";
+    case Outcome::invariant: return "invariant";
+  }
+  return "unknown";
+}
+
+std::string RunResult::summary() const {
+  std::string line = fmt::format("{} after {} steps at virtual {} (trace {:016x})", to_string(outcome), steps,
+                                 format_instant(virtual_time), trace_hash);
+  if (!message.empty()) {
+    line += ": " + message;
+  }
+  return line;
+}
+
+SimWorld::SimWorld(SimConfig config)
+    : config_(std::move(config)),
+      decisions_(make_decisions(config_)),
+      strategy_(make_strategy(config_.strategy)),
+      stacks_(StackPool::for_this_thread(config_.stack_bytes)),
+      trace_(config_.keep_trace_events, config_.trace_events_max) {
+  SEEDPOOL_ASSERT(config_.steps_max >= 1);
+  SEEDPOOL_ASSERT(config_.tasks_max >= 1);
+}
+
+SimWorld::~SimWorld() {
+  tearing_down_ = true;
+  for (auto& task : tasks_) {
+    if (task->state == TaskState::abandoned) {
+      // Deliberately leaked: destroying the fiber would unwind a stack that
+      // stopped inside a failed assertion or a runaway loop.
+      new ctx::fiber(std::move(task->fiber));  // NOLINT(cppcoreguidelines-owning-memory)
+    }
+  }
+}
+
+RunResult SimWorld::run(std::function<void()> body) {
+  SEEDPOOL_ASSERT_MSG(!started_, "SimWorld::run is callable once");
+  started_ = true;
+  SimWorld* const previous_world = std::exchange(active_world, this);
+  const AssertionHandler previous_handler = set_assertion_handler(&SimWorld::on_assertion);
+
+  strategy_->on_run_start(decisions_);
+  spawn("main", std::move(body));
+  schedule_loop();
+
+  RunResult result;
+  result.outcome = outcome_;
+  result.message = failure_;
+  result.steps = steps_;
+  result.virtual_time = now_;
+  result.trace_hash = trace_.hash();
+  result.decisions = decisions_.recorded();
+  for (const auto& task : tasks_) {
+    result.task_names.push_back(task->name);
+  }
+  teardown();
+  result.tasks_abandoned = abandoned_;
+  result.trace = std::move(trace_);
+
+  set_assertion_handler(previous_handler);
+  active_world = previous_world;
+  return result;
+}
+
+void SimWorld::schedule_loop() {
+  while (!stop_) {
+    if (runnable_.empty()) {
+      if (!advance_time()) {
+        return;
+      }
+      continue;
+    }
+    if (steps_ >= config_.steps_max) {
+      record_failure(Outcome::step_budget, fmt::format("step budget of {} steps exhausted", config_.steps_max));
+      return;
+    }
+    const std::size_t index = strategy_->pick(runnable_, steps_, decisions_);
+    SEEDPOOL_ASSERT(index < runnable_.size());
+    const TaskId id = runnable_[index];
+    runnable_[index] = runnable_.back();
+    runnable_.pop_back();
+    ++steps_;
+    trace_.record(steps_, now_, id, EventKind::schedule, 0);
+    resume(*tasks_[id]);
+    if (decisions_.overflowed()) {
+      record_failure(Outcome::decision_budget,
+                     fmt::format("decision budget of {} decisions exhausted", config_.decisions_max));
+    }
+  }
+}
+
+// Moves the clock to the earliest pending timer and wakes every task due
+// then. Returns false when the run is over: all tasks done, a deadlock, or
+// the virtual-time budget.
+bool SimWorld::advance_time() {
+  while (!timers_.empty()) {
+    const Timer& top = timers_.front();
+    const Task& task = *tasks_[top.task];
+    if (task.state == TaskState::blocked && task.wait_generation == top.generation) {
+      break;
+    }
+    std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
+    timers_.pop_back();
+  }
+  if (timers_.empty()) {
+    const bool all_done = std::all_of(tasks_.begin(), tasks_.end(), [](const auto& t) {
+      return t->state == TaskState::done;
+    });
+    if (!all_done) {
+      record_failure(Outcome::deadlock, deadlock_report());
+    }
+    return false;
+  }
+  const Instant at = timers_.front().at;
+  if (at > Instant::zero() + config_.virtual_time_max) {
+    record_failure(Outcome::time_budget,
+                   fmt::format("virtual-time budget of {} exhausted; next timer at {}",
+                               format_instant(Instant::zero() + config_.virtual_time_max), format_instant(at)));
+    return false;
+  }
+  SEEDPOOL_ASSERT(at >= now_);
+  now_ = at;
+  trace_.record(steps_, now_, 0, EventKind::advance, 0);
+  while (!timers_.empty() && timers_.front().at == now_) {
+    const Timer timer = timers_.front();
+    std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
+    timers_.pop_back();
+    Task& task = *tasks_[timer.task];
+    if (task.state == TaskState::blocked && task.wait_generation == timer.generation) {
+      make_runnable(task, true);
+    }
+  }
+  return true;
+}
+
+std::string SimWorld::deadlock_report() const {
+  constexpr std::size_t listed_max = 32;
+  std::size_t blocked = 0;
+  std::string list;
+  for (const auto& task : tasks_) {
+    if (task->state != TaskState::blocked) {
+      continue;
+    }
+    if (++blocked <= listed_max) {
+      list += fmt::format("\n  task '{}' (#{}) waits: {}", task->name, task->id, task->wait_reason);
+    }
+  }
+  if (blocked > listed_max) {
+    list += fmt::format("\n  ... and {} more", blocked - listed_max);
+  }
+  return fmt::format("deadlock: {} task(s) blocked, none runnable, no timer pending{}", blocked, list);
+}
+
+void SimWorld::resume(Task& task) {
+  SEEDPOOL_ASSERT(current_ == nullptr);
+  SEEDPOOL_ASSERT(task.state == TaskState::runnable || tearing_down_);
+  current_ = &task;
+  task.state = TaskState::running;
+  task.fiber = std::move(task.fiber).resume();
+  current_ = nullptr;
+  SEEDPOOL_ASSERT(task.state != TaskState::running);
+}
+
+void SimWorld::switch_to_scheduler(Task& task) {
+  SEEDPOOL_ASSERT(current_ == &task);
+  task.caller = std::move(task.caller).resume();
+}
+
+void SimWorld::make_runnable(Task& task, bool by_timeout) {
+  SEEDPOOL_ASSERT(task.state == TaskState::blocked);
+  task.state = TaskState::runnable;
+  task.woke_by_timeout = by_timeout;
+  runnable_.push_back(task.id);
+  trace_.record(steps_, now_, task.id, EventKind::wake, by_timeout ? 1 : 0);
+}
+
+void SimWorld::block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline) {
+  Task& task = *current_;
+  task.state = TaskState::blocked;
+  task.woke_by_timeout = false;
+  ++task.wait_generation;
+  task.waiting_on = monitor_id;
+  task.wait_reason = reason;
+  if (!deadline.is_max()) {
+    timers_.push_back(Timer{deadline, timer_sequence_++, task.id, task.wait_generation});
+    std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
+  }
+  trace_.record(steps_, now_, task.id, EventKind::block, monitor_id, reason);
+  switch_to_scheduler(task);
+}
+
+// A scheduling point reached during teardown. Counts it, and abandons a task
+// that keeps running past the teardown budget.
+void SimWorld::teardown_point(Task& task) {
+  if (++task.teardown_points <= config_.teardown_steps_max) {
+    return;
+  }
+  task.state = TaskState::abandoned;
+  ++abandoned_;
+  switch_to_scheduler(task);
+  SEEDPOOL_ASSERT_MSG(false, "an abandoned task was resumed");
+}
+
+void SimWorld::sleep_until(Instant deadline) {
+  Task* task = current_;
+  if (task == nullptr || tearing_down_) {
+    if (task != nullptr) {
+      teardown_point(*task);
+    }
+    return;
+  }
+  if (deadline <= now_) {
+    yield();
+    return;
+  }
+  block_current(0, "sleep", deadline);
+}
+
+void SimWorld::yield() {
+  Task* task = current_;
+  if (task == nullptr || tearing_down_) {
+    if (task != nullptr) {
+      teardown_point(*task);
+    }
+    return;
+  }
+  task->state = TaskState::runnable;
+  runnable_.push_back(task->id);
+  switch_to_scheduler(*task);
+}
+
+void SimWorld::spawn(std::string name, std::function<void()> body) {
+  if (tearing_down_) {
+    return;
+  }
+  if (tasks_.size() >= config_.tasks_max) {
+    record_failure(Outcome::step_budget,
+                   fmt::format("task budget of {} tasks exhausted spawning '{}'", config_.tasks_max, name));
+    return;
+  }
+  auto task = std::make_unique<Task>();
+  Task* raw = task.get();
+  raw->id = static_cast<TaskId>(tasks_.size());
+  raw->name = std::move(name);
+  raw->body = std::move(body);
+  raw->fiber = ctx::fiber(std::allocator_arg, PooledStack(*stacks_), [this, raw](ctx::fiber&& caller) {
+    raw->caller = std::move(caller);
+    raw->started = true;
+    run_task_body(*raw);
+    raw->state = TaskState::done;
+    if (!tearing_down_) {
+      trace_.record(steps_, now_, raw->id, EventKind::finish, 0);
+    }
+    return std::move(raw->caller);
+  });
+  tasks_.push_back(std::move(task));
+  runnable_.push_back(raw->id);
+  trace_.record(steps_, now_, raw->id, EventKind::spawn, current_ == nullptr ? 0 : current_->id, raw->name);
+  strategy_->on_spawn(raw->id, decisions_);
+  yield();
+}
+
+void SimWorld::run_task_body(Task& task) {
+  std::function<void()> body = std::move(task.body);
+  try {
+    body();
+  } catch (const ctx::detail::forced_unwind&) {
+    throw;
+  } catch (const std::exception& e) {
+    record_failure(Outcome::task_exception,
+                   fmt::format("task '{}' threw {}: {}", task.name, typeid(e).name(), e.what()));
+  } catch (...) {
+    record_failure(Outcome::task_exception, fmt::format("task '{}' threw a non-standard exception", task.name));
+  }
+}
+
+std::unique_ptr<Monitor> SimWorld::make_monitor(std::string name) {
+  return std::make_unique<SimMonitor>(*this, std::move(name), ++monitor_ids_);
+}
+
+std::uint64_t SimWorld::random_below(std::uint64_t bound) {
+  SEEDPOOL_ASSERT(bound >= 1);
+  if (tearing_down_) {
+    return 0;
+  }
+  const std::uint64_t value = decisions_.decide(bound);
+  if (bound > 1) {
+    trace_.record(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::decide, value);
+  }
+  return value;
+}
+
+Result<std::unique_ptr<Process>> SimWorld::launch(const ProcessSpec& spec) {
+  yield();
+  if (tearing_down_) {
+    return Error{ErrorCode::closed, fmt::format("cannot launch '{}': the simulation is over", spec.program), {}};
+  }
+  if (!process_factory_) {
+    return Error{ErrorCode::launch_failed,
+                 fmt::format("cannot launch '{}': no simulated process model is installed "
+                             "(SimWorld::set_process_factory)",
+                             spec.program),
+                 {}};
+  }
+  return process_factory_(*this, spec);
+}
+
+void SimWorld::fail(std::string message) { record_failure(Outcome::invariant, std::move(message)); }
+
+void SimWorld::note(std::string_view label, std::uint64_t value) {
+  if (tearing_down_) {
+    return;
+  }
+  trace_.record(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::note,
+                value ^ hash_text(label), label);
+}
+
+std::string_view SimWorld::current_task_name() const noexcept {
+  return current_ == nullptr ? std::string_view{} : std::string_view{current_->name};
+}
+
+void SimWorld::record_failure(Outcome outcome, std::string message) {
+  stop_ = true;
+  if (outcome_ != Outcome::ok || tearing_down_) {
+    return;
+  }
+  outcome_ = outcome;
+  failure_ = fmt::format("{} (step {}, virtual time {}{})", message, steps_, format_instant(now_),
+                         current_ == nullptr ? std::string() : fmt::format(", task '{}'", current_->name));
+  trace_.record(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::fail, hash_text(message),
+                failure_);
+}
+
+void SimWorld::on_assertion(const AssertionInfo& info) {
+  SimWorld* world = active_world;
+  if (world == nullptr || world->current_ == nullptr) {
+    return;  // not inside a task: the default handler reports and aborts
+  }
+  Task& task = *world->current_;
+  world->record_failure(Outcome::assertion,
+                        fmt::format("assertion failed: {}{}{} at {}:{}", info.expression,
+                                    info.message.empty() ? "" : " — ", info.message, info.file, info.line));
+  task.state = TaskState::abandoned;
+  ++world->abandoned_;
+  world->switch_to_scheduler(task);
+}
+
+void SimWorld::teardown() {
+  tearing_down_ = true;
+  for (std::size_t i = 0; i < tasks_.size(); ++i) {
+    Task& task = *tasks_[i];
+    if (task.state == TaskState::done || task.state == TaskState::abandoned) {
+      continue;
+    }
+    if (!task.started) {
+      // The fiber has not entered the task's body; destroying it unwinds
+      // nothing of ours.
+      task.fiber = ctx::fiber();
+      task.body = nullptr;
+      task.state = TaskState::done;
+      continue;
+    }
+    task.woke_by_timeout = true;
+    while (task.state != TaskState::done && task.state != TaskState::abandoned) {
+      resume(task);
+    }
+  }
+  runnable_.clear();
+  timers_.clear();
+}
+
+RunResult simulate(const SimConfig& config, const std::function<void(SimWorld&)>& body) {
+  SimWorld world(config);
+  return world.run([&world, &body] { body(world); });
+}
+
+}  // namespace seedpool::sim
