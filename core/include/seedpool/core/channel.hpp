@@ -10,7 +10,6 @@
 #include <cstddef>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -57,7 +56,7 @@ class Channel {
   // recover an item that could not be delivered.
   ChannelStatus send(T&& value, Instant deadline = Instant::max()) {
     world_.yield();
-    std::unique_lock lock(*monitor_);
+    MonitorLock lock(*monitor_);
     while (!closed_ && items_.size() >= capacity_max_) {
       ++senders_waiting_;
       const bool notified = monitor_->wait_until(deadline, send_reason_);
@@ -77,7 +76,7 @@ class Channel {
   // is moved from only on ok.
   ChannelStatus try_send(T&& value) {
     world_.yield();
-    std::unique_lock lock(*monitor_);
+    MonitorLock lock(*monitor_);
     if (closed_) {
       return ChannelStatus::closed;
     }
@@ -92,7 +91,7 @@ class Channel {
   // are still delivered; after that, receive returns closed.
   Received<T> receive(Instant deadline = Instant::max()) {
     world_.yield();
-    std::unique_lock lock(*monitor_);
+    MonitorLock lock(*monitor_);
     while (items_.empty() && !closed_) {
       ++receivers_waiting_;
       const bool notified = monitor_->wait_until(deadline, receive_reason_);
@@ -110,7 +109,7 @@ class Channel {
   // Takes the oldest item if there is one now. Returns ok, empty or closed.
   Received<T> try_receive() {
     world_.yield();
-    std::unique_lock lock(*monitor_);
+    MonitorLock lock(*monitor_);
     if (!items_.empty()) {
       return {ChannelStatus::ok, pop_locked()};
     }
@@ -120,7 +119,7 @@ class Channel {
   // Refuses further sends and wakes every waiting sender and receiver.
   // Idempotent.
   void close() {
-    std::unique_lock lock(*monitor_);
+    MonitorLock lock(*monitor_);
     if (closed_) {
       return;
     }
@@ -129,12 +128,12 @@ class Channel {
   }
 
   bool closed() const {
-    std::unique_lock lock(*monitor_);
+    MonitorLock lock(*monitor_);
     return closed_;
   }
 
   std::size_t size() const {
-    std::unique_lock lock(*monitor_);
+    MonitorLock lock(*monitor_);
     return items_.size();
   }
 

@@ -41,6 +41,18 @@ class Monitor {
   virtual void notify_all() = 0;
 };
 
+// Holds a monitor's lock for a scope.
+class MonitorLock {
+ public:
+  explicit MonitorLock(Monitor& monitor) : monitor_(monitor) { monitor_.lock(); }
+  ~MonitorLock() { monitor_.unlock(); }
+  MonitorLock(const MonitorLock&) = delete;
+  MonitorLock& operator=(const MonitorLock&) = delete;
+
+ private:
+  Monitor& monitor_;
+};
+
 class World {
  public:
   virtual ~World() = default;
