@@ -1,0 +1,167 @@
+#pragma once
+
+// Pool: a pool of external worker processes, written once against the World.
+//
+//   auto pool = Pool::create(world, config).value();
+//   if (Status s = pool->start(); !s) { ... s.error().describe() ... }
+//   Result<std::string> answer = pool->execute(R"({"op":"add","a":1,"b":2})");
+//   Result<Lease> lease = pool->checkout();
+//   lease.value().call("first"); lease.value().call("second");
+//   lease.value().release();
+//   PoolStats stats = pool->stats();
+//   pool->shutdown();
+//
+// One task owns all pool state and is reached only through its mailbox.
+// Workers are started by one task each, never inside the pool loop. Errors are
+// returned as Result/Status; nothing here throws for an expected failure.
+
+#include <seedpool/core/pool_config.hpp>
+#include <seedpool/core/result.hpp>
+#include <seedpool/core/telemetry.hpp>
+#include <seedpool/core/time.hpp>
+#include <seedpool/core/world.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace seedpool {
+
+namespace detail {
+struct PoolShared;
+struct PendingState;
+}  // namespace detail
+
+// prefer: the key's worker when it is idle, else any idle worker.
+// strict: wait for the key's worker (any worker when the key has none yet).
+enum class AffinityMode { prefer, strict };
+
+struct CheckoutOptions {
+  std::optional<Instant> deadline;  // default: now + PoolConfig::checkout_timeout
+  std::string affinity_key;         // empty: an anonymous checkout
+  AffinityMode affinity_mode = AffinityMode::prefer;
+};
+
+// Parses a checkout kind as written in configuration or on a command line:
+// "anonymous", "affinity:KEY" (prefer) or "affinity-strict:KEY". The error
+// names the text and the accepted forms.
+Result<CheckoutOptions> parse_checkout_kind(std::string_view text);
+
+class Pool;
+
+// A worker checked out for the caller's exclusive use. Calls go to that one
+// worker in order. Releasing (or destroying) the lease checks the worker back
+// in; a worker whose call timed out or failed the protocol is replaced instead.
+class Lease {
+ public:
+  Lease() = default;
+  Lease(Lease&& other) noexcept;
+  Lease& operator=(Lease&& other) noexcept;
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  // Releases the lease if still held. Safe during stack unwinding: it never
+  // throws and only sends one message.
+  ~Lease();
+
+  // Sends `payload` to the worker and waits for its reply until `deadline`
+  // (default: now + call_timeout). Errors: timeout (the worker is killed and
+  // replaced: it has a reply in flight), worker_error (the worker answered
+  // with an error frame; the worker stays), worker_crashed (exit status and
+  // stderr tail), protocol_error, pool_shutting_down, invalid_argument (the
+  // lease is no longer held).
+  Result<std::string> call(std::string payload, std::optional<Instant> deadline = {});
+
+  // Checks the worker back in. Idempotent.
+  void release();
+
+  bool held() const noexcept { return shared_ != nullptr; }
+  WorkerRef worker() const noexcept { return worker_; }
+
+ private:
+  friend class Pool;
+  friend class PendingCheckout;
+  Lease(std::shared_ptr<detail::PoolShared> shared, std::uint64_t id, WorkerRef worker);
+
+  std::shared_ptr<detail::PoolShared> shared_;
+  std::uint64_t id_ = 0;
+  WorkerRef worker_;
+};
+
+// A checkout in progress. wait() blocks for the grant; cancel() may be called
+// from any task and makes wait() return cancelled. A grant that crosses a
+// cancel goes back to the pool, never to a cancelled caller.
+class PendingCheckout {
+ public:
+  // Waits for the grant until the checkout's deadline.
+  Result<Lease> wait();
+  // Cancels the checkout; idempotent; a no-op once wait() has returned.
+  void cancel();
+
+ private:
+  friend class Pool;
+  explicit PendingCheckout(std::shared_ptr<detail::PendingState> state) : state_(std::move(state)) {}
+  std::shared_ptr<detail::PendingState> state_;
+};
+
+struct ExecuteOptions {
+  std::optional<Instant> deadline;  // for checkout and call together; default: each its own timeout
+  std::string affinity_key;
+  AffinityMode affinity_mode = AffinityMode::prefer;
+};
+
+struct PoolHooks {
+  TelemetrySink* telemetry = nullptr;  // in addition to the built-in aggregator
+  LogSink* log = nullptr;              // every worker stderr line
+};
+
+class Pool {
+ public:
+  // Validates `config` and creates a pool that has not started yet. The World
+  // and the hooks must outlive the pool.
+  static Result<std::unique_ptr<Pool>> create(World& world, PoolConfig config, PoolHooks hooks = {});
+
+  // Shuts the pool down if that has not happened yet.
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Starts the pool task and, in eager mode, size.min workers concurrently,
+  // then waits until min_ready of them are ready. Fails with the reason and
+  // stderr tail of every worker that failed when the deadline (default:
+  // now + init_timeout) passes first or the circuit breaker opens. In lazy
+  // mode it returns once the pool task runs. Callable once.
+  Status start(std::optional<Instant> deadline = {});
+
+  // Requests a worker and waits for it. Errors: timeout, cancelled,
+  // pool_saturated (waiters_max reached), pool_unavailable (the breaker is
+  // open; carries the last failure and its stderr tail), pool_shutting_down.
+  Result<Lease> checkout(CheckoutOptions options = {});
+
+  // Like checkout, but returns at once with a handle that can be cancelled.
+  Result<PendingCheckout> begin_checkout(CheckoutOptions options = {});
+
+  // checkout + call + release.
+  Result<std::string> execute(std::string payload, ExecuteOptions options = {});
+
+  // A snapshot of the counters and histograms; also after shutdown.
+  PoolStats stats();
+
+  // Stops accepting work (new checkouts fail with pool_shutting_down, queued
+  // waiters are answered), lets leases finish until the grace period ends
+  // (default: now + shutdown_grace), then terminates and finally kills every
+  // worker's process group, and returns once every process is reaped.
+  // Idempotent; concurrent callers all wait for the end.
+  Status shutdown(std::optional<Instant> grace_deadline = {});
+
+  const PoolConfig& config() const noexcept;
+
+ private:
+  explicit Pool(std::shared_ptr<detail::PoolShared> shared) : shared_(std::move(shared)) {}
+  std::shared_ptr<detail::PoolShared> shared_;
+  bool started_ = false;
+  bool shut_down_ = false;
+};
+
+}  // namespace seedpool

@@ -1,0 +1,79 @@
+#pragma once
+
+// PoolConfig: everything a pool is told. validate() names the first bad
+// field and why, so a typo in a configuration file is an error message, not a
+// hang at run time.
+
+#include <seedpool/core/result.hpp>
+#include <seedpool/core/time.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace seedpool {
+
+// eager: start() launches size.min workers at once and can wait for them.
+// lazy: workers are started on demand, still outside the pool loop.
+enum class InitMode { eager, lazy };
+
+// "eager" or "lazy"; anything else is an invalid_argument error naming it.
+Result<InitMode> parse_init_mode(std::string_view text);
+std::string_view to_string(InitMode mode) noexcept;
+
+struct WorkerCommand {
+  std::string program;                                   // executable path; never run through a shell
+  std::vector<std::string> args;                         // argv[1..]
+  std::vector<std::pair<std::string, std::string>> env;  // added to the inherited environment
+  std::string working_dir;                               // empty: inherit
+};
+
+struct PoolConfig {
+  std::string name = "pool";
+  WorkerCommand command;
+
+  struct Size {
+    std::size_t min = 1;  // workers kept running (eager mode)
+    std::size_t max = 4;  // never more active workers than this
+  } size;
+
+  InitMode init = InitMode::eager;
+  std::size_t min_ready = 1;  // start() succeeds once this many are ready
+
+  Duration init_timeout = seconds(30);      // launch + init handshake, per worker
+  Duration checkout_timeout = seconds(5);   // default checkout deadline
+  Duration call_timeout = seconds(30);      // default call deadline
+
+  Duration health_interval = seconds(10);   // idle workers are pinged this often; zero disables
+  Duration health_timeout = seconds(2);     // a pong must arrive within this
+
+  std::uint64_t max_calls = 0;              // recycle after this many calls; 0: never
+  Duration max_lifetime = Duration::zero(); // recycle after this long; zero: never
+  Duration max_lifetime_jitter = Duration::zero();  // up to this much earlier, drawn per worker
+
+  Duration restart_backoff_base = milliseconds(100);  // first delay after a failure
+  Duration restart_backoff_max = seconds(30);         // the delay never grows beyond this
+  std::uint32_t restart_backoff_jitter_percent = 20;  // delay reduced by up to this share
+
+  std::size_t breaker_failures = 5;         // init failures within the window that open the breaker
+  Duration breaker_window = seconds(60);
+  Duration breaker_cooldown = seconds(30);  // open -> half-open after this
+
+  std::size_t waiters_max = 1024;           // queued checkouts; beyond this: pool_saturated
+  std::size_t affinity_keys_max = 4096;     // remembered key -> worker bindings
+  std::size_t mailbox_depth_max = 4096;     // messages queued for the pool task
+
+  Duration shutdown_grace = seconds(10);    // leases may finish within this
+  Duration terminate_grace = seconds(5);    // after terminate, before kill
+  std::size_t stderr_lines_kept = 100;      // per worker
+  std::size_t stderr_line_bytes_max = 4096; // longer lines are cut
+
+  // Returns ok, or invalid_argument naming the first bad field, its value and
+  // the rule it breaks.
+  Status validate() const;
+};
+
+}  // namespace seedpool

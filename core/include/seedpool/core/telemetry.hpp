@@ -1,0 +1,146 @@
+#pragma once
+
+// Telemetry: the pool reports every step as a structured event to a sink. A
+// built-in aggregator turns events into counters and latency histograms,
+// readable from code (Pool::stats()) and exportable as Prometheus text.
+//
+// Metric names (all prefixed seedpool_, labelled with pool="<name>"):
+//   checkouts_total{outcome}        checkout_wait_seconds (histogram)
+//   calls_total{outcome}            call_duration_seconds (histogram)
+//   worker_inits_total{outcome}     worker_init_seconds (histogram)
+//   worker_exits_total  worker_recycles_total  health_failures_total
+//   breaker_transitions_total{state}  breaker_open (gauge)  workers{state} (gauge)
+// outcome is "ok" or an ErrorCode name such as "timeout".
+
+#include <seedpool/core/circuit_breaker.hpp>
+#include <seedpool/core/result.hpp>
+#include <seedpool/core/time.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace seedpool {
+
+// A worker is a slot (a position in the pool) and a generation (which
+// process in that slot's history), e.g. "w2.5".
+struct WorkerRef {
+  std::uint32_t slot = 0;
+  std::uint64_t generation = 0;
+
+  std::string to_string() const;
+  friend auto operator<=>(const WorkerRef&, const WorkerRef&) = default;
+};
+
+enum class WorkerState : std::uint8_t { starting, initializing, ready, busy, stopping, dead };
+inline constexpr std::size_t worker_state_count = 6;
+std::string_view to_string(WorkerState state) noexcept;
+
+enum class TelemetryKind : std::uint8_t {
+  checkout,        // duration: wait; error: why it failed
+  call,            // duration: latency; error: why it failed
+  worker_init,     // duration: launch to ready; error: why init failed
+  worker_state,    // from -> to; a new worker comes from dead
+  worker_exit,     // detail: exit status
+  worker_recycle,  // detail: why (max_calls, max_lifetime)
+  health_failure,  // detail: what was missed
+  breaker,         // breaker: the new state; detail: the last failure
+};
+std::string_view to_string(TelemetryKind kind) noexcept;
+
+struct TelemetryEvent {
+  TelemetryKind kind = TelemetryKind::checkout;
+  Instant at;
+  Duration duration;
+  std::optional<ErrorCode> error;  // nullopt: success
+  std::optional<WorkerRef> worker;
+  WorkerState from = WorkerState::starting;
+  WorkerState to = WorkerState::starting;
+  BreakerState breaker = BreakerState::closed;
+  std::string detail;
+};
+
+// Receives every telemetry event. Called only from the pool's own task, one
+// event at a time, so an implementation needs no locking of its own; it must
+// not block and must not call back into the pool.
+class TelemetrySink {
+ public:
+  virtual ~TelemetrySink() = default;
+  virtual void on_event(const TelemetryEvent& event) = 0;
+};
+
+// Receives every line a worker writes to stderr, tagged with the worker.
+// Called from the pool's task, like TelemetrySink.
+class LogSink {
+ public:
+  virtual ~LogSink() = default;
+  virtual void on_stderr(std::string_view pool, WorkerRef worker, std::string_view line) = 0;
+};
+
+// A latency histogram with fixed bucket bounds from 100 us to 60 s.
+class Histogram {
+ public:
+  static constexpr std::array<std::int64_t, 18> bounds_ns = {
+      100'000,       250'000,       500'000,        1'000'000,      2'500'000,      5'000'000,
+      10'000'000,    25'000'000,    50'000'000,     100'000'000,    250'000'000,    500'000'000,
+      1'000'000'000, 2'500'000'000, 5'000'000'000,  10'000'000'000, 30'000'000'000, 60'000'000'000};
+
+  void observe(Duration d) noexcept;
+  std::uint64_t count() const noexcept { return count_; }
+  std::int64_t sum_ns() const noexcept { return sum_ns_; }
+  // Observations <= bounds_ns[i] (cumulative), for i < bounds_ns.size().
+  std::uint64_t cumulative(std::size_t i) const noexcept;
+  // The smallest bucket bound at or above the q-th quantile (q in 1..99), or
+  // Duration::max() when it lies beyond the last bound.
+  Duration quantile_bound(unsigned q) const noexcept;
+
+ private:
+  std::array<std::uint64_t, bounds_ns.size() + 1> buckets_{};
+  std::uint64_t count_ = 0;
+  std::int64_t sum_ns_ = 0;
+};
+
+using OutcomeCounts = std::map<std::string, std::uint64_t>;
+
+struct PoolStats {
+  std::string pool;
+  OutcomeCounts checkouts;
+  OutcomeCounts calls;
+  OutcomeCounts inits;
+  std::map<std::string, std::uint64_t> breaker_transitions;
+  std::uint64_t worker_exits = 0;
+  std::uint64_t recycles = 0;
+  std::uint64_t health_failures = 0;
+  Histogram checkout_wait;
+  Histogram call_duration;
+  Histogram init_duration;
+  std::array<std::int64_t, worker_state_count> workers{};  // live workers by WorkerState (dead stays 0)
+  BreakerState breaker = BreakerState::closed;
+
+  std::uint64_t total(const OutcomeCounts& counts) const;
+  std::uint64_t count(const OutcomeCounts& counts, std::string_view outcome) const;
+  std::int64_t workers_in(WorkerState state) const { return workers[static_cast<std::size_t>(state)]; }
+
+  // The Prometheus text exposition format (version 0.0.4).
+  std::string to_prometheus() const;
+};
+
+// The built-in sink: folds events into PoolStats.
+class TelemetryAggregator final : public TelemetrySink {
+ public:
+  explicit TelemetryAggregator(std::string pool_name) { stats_.pool = std::move(pool_name); }
+  void on_event(const TelemetryEvent& event) override;
+  const PoolStats& stats() const noexcept { return stats_; }
+
+ private:
+  PoolStats stats_;
+};
+
+// "ok" or the error code's name.
+std::string_view outcome_label(const std::optional<ErrorCode>& error) noexcept;
+
+}  // namespace seedpool

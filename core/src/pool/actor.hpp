@@ -1,0 +1,158 @@
+#pragma once
+
+// The pool task: the one owner of all pool state. It handles its mailbox one
+// message at a time and wakes for its own deadlines (waiter expiry, health
+// checks, recycling, escalation, restarts, breaker cooldown, shutdown grace).
+
+#include "shared.hpp"
+
+#include <seedpool/core/circuit_breaker.hpp>
+#include <seedpool/core/stderr_ring.hpp>
+
+#include <deque>
+#include <map>
+#include <vector>
+
+namespace seedpool::detail {
+
+class PoolActor {
+ public:
+  explicit PoolActor(std::shared_ptr<PoolShared> shared);
+  void run();
+
+  // One overload per Message alternative; see shared.hpp.
+  void handle(CheckoutRequest& m);
+  void handle(CheckoutCancel& m);
+  void handle(CallRequest& m);
+  void handle(CallAbandon& m);
+  void handle(Checkin& m);
+  void handle(StatsRequest& m);
+  void handle(StartRequest& m);
+  void handle(ShutdownRequest& m);
+  void handle(WorkerLaunched& m);
+  void handle(WorkerLaunchFailed& m);
+  void handle(WorkerReady& m);
+  void handle(WorkerInitFailed& m);
+  void handle(WorkerEvent& m);
+
+ private:
+  struct InFlightCall {
+    std::uint64_t request_id = 0;
+    std::uint64_t lease_id = 0;
+    Instant started_at;
+    std::shared_ptr<Channel<CallReply>> reply;
+  };
+
+  struct Worker {
+    Worker(WorkerRef r, std::uint64_t u, Instant now, const PoolConfig& config)
+        : ref(r), uid(u), created_at(now), stderr_lines(config.stderr_lines_kept, config.stderr_line_bytes_max) {}
+    WorkerRef ref;
+    std::uint64_t uid;
+    WorkerState state = WorkerState::starting;
+    std::shared_ptr<Process> process;
+    Instant created_at;
+    bool start_cancelled = false;  // stopped before it finished starting
+    std::optional<std::uint64_t> lease;
+    std::optional<InFlightCall> call;
+    std::uint64_t calls_done = 0;
+    std::uint64_t next_request_id = 2;  // 1 is the init frame's
+    Instant recycle_at = Instant::max();
+    bool recycle_due = false;
+    Instant next_ping_at = Instant::max();
+    std::optional<std::uint64_t> ping_id;
+    Instant ping_deadline = Instant::max();
+    Instant terminate_at = Instant::max();
+    Instant kill_at = Instant::max();
+    StderrRing stderr_lines;
+  };
+
+  struct Waiter {
+    std::uint64_t id = 0;
+    Instant deadline;
+    Instant requested_at;
+    std::string affinity_key;
+    AffinityMode affinity_mode = AffinityMode::prefer;
+    std::shared_ptr<Channel<CheckoutReply>> reply;
+  };
+
+  struct LeaseRecord {
+    WorkerRef worker;
+    std::optional<Error> lost;  // set when the worker died or was replaced under the lease
+  };
+
+  struct StartWaiter {
+    std::size_t min_ready = 0;
+    Instant deadline;
+    std::shared_ptr<Channel<Status>> reply;
+  };
+
+  // Frames and other process events of a started worker.
+  void on_frame(Worker& w, const Frame& frame);
+  void on_exit(Worker& w, const ExitStatus& status);
+  void complete_call(Worker& w, CallReply reply);
+
+  // Workers.
+  void start_workers();
+  void start_worker();
+  void transition(Worker& w, WorkerState to);
+  void stop_worker(Worker& w, bool graceful, std::string_view reason);
+  void fail_worker(Worker& w, Error error);
+  void lose_lease(Worker& w, const Error& error);
+  void make_idle(Worker& w);
+  void record_init_failure(Worker& w, Error error);
+  Worker* find(WorkerRef ref);
+  std::size_t count_active() const;
+  std::size_t count_in(WorkerState state) const;
+  Error with_tail(const Worker& w, ErrorCode code, std::string message) const;
+
+  // Waiters.
+  void grant_waiters();
+  Worker* pick_worker(const Waiter& waiter);
+  void bind_affinity(const std::string& key, WorkerRef worker);
+  void fail_checkout(const Waiter& waiter, Error error);
+  void answer_start_waiters();
+  Error start_failure(std::string_view why) const;
+  Error unavailable() const;
+
+  // Time.
+  void on_timers();
+  void check_worker_timers(Worker& w);
+  Instant next_deadline() const;
+  Duration backoff_delay();
+
+  // Shutdown.
+  void begin_shutdown(Instant grace_deadline);
+  bool finished() const;
+  void finish();
+
+  void emit(TelemetryEvent event);
+  Instant now() const { return world_.now(); }
+
+  std::shared_ptr<PoolShared> shared_;
+  World& world_;
+  const PoolConfig& config_;
+  TelemetryAggregator aggregator_;
+  CircuitBreaker breaker_;
+
+  std::map<WorkerRef, Worker> workers_;  // ordered: deterministic iteration
+  std::vector<std::uint64_t> slot_generations_;
+  std::uint64_t next_uid_ = 1;
+  std::deque<Waiter> waiters_;
+  std::map<std::uint64_t, LeaseRecord> leases_;
+  std::map<std::string, WorkerRef> affinity_;
+  std::deque<std::string> affinity_order_;  // insertion order, for eviction
+  std::vector<StartWaiter> start_waiters_;
+  std::deque<Error> recent_failures_;  // bounded by recent_failures_max
+  std::uint32_t consecutive_failures_ = 0;
+  Instant next_start_at_;
+  bool probe_started_ = false;  // half-open: the one probe is under way
+
+  bool shutting_down_ = false;
+  Instant grace_deadline_ = Instant::max();
+  std::vector<std::shared_ptr<Channel<Status>>> shutdown_waiters_;
+
+  static constexpr std::size_t recent_failures_max = 16;
+  static constexpr std::uint32_t backoff_doublings_max = 30;
+};
+
+}  // namespace seedpool::detail

@@ -1,0 +1,261 @@
+// The public handles of the pool: Pool, Lease and PendingCheckout. They talk
+// to the pool task only through its mailbox and per-request reply channels.
+
+#include "shared.hpp"
+
+#include <seedpool/core/assert.hpp>
+
+#include <fmt/format.h>
+
+namespace seedpool {
+
+namespace detail {
+
+struct PendingState {
+  std::shared_ptr<PoolShared> shared;
+  std::uint64_t id = 0;
+  Instant deadline;
+  std::shared_ptr<Channel<CheckoutReply>> reply;
+  bool waited = false;
+};
+
+}  // namespace detail
+
+namespace {
+
+Error shutting_down(const detail::PoolShared& shared) {
+  return Error{ErrorCode::pool_shutting_down, fmt::format("pool '{}' is shut down", shared.config.name), {}};
+}
+
+std::string ms(Duration d) { return fmt::format("{} ms", d.ns() / 1'000'000); }
+
+}  // namespace
+
+Result<CheckoutOptions> parse_checkout_kind(std::string_view text) {
+  CheckoutOptions options;
+  if (text == "anonymous") {
+    return options;
+  }
+  constexpr std::string_view prefer = "affinity:";
+  constexpr std::string_view strict = "affinity-strict:";
+  if (text.starts_with(prefer) && text.size() > prefer.size()) {
+    options.affinity_key = std::string(text.substr(prefer.size()));
+    return options;
+  }
+  if (text.starts_with(strict) && text.size() > strict.size()) {
+    options.affinity_key = std::string(text.substr(strict.size()));
+    options.affinity_mode = AffinityMode::strict;
+    return options;
+  }
+  return Error{ErrorCode::invalid_argument,
+               fmt::format("unknown checkout kind '{}': expected 'anonymous', 'affinity:KEY' or "
+                           "'affinity-strict:KEY'",
+                           text),
+               {}};
+}
+
+// ---------------------------------------------------------------- Lease
+
+Lease::Lease(std::shared_ptr<detail::PoolShared> shared, std::uint64_t id, WorkerRef worker)
+    : shared_(std::move(shared)), id_(id), worker_(worker) {}
+
+Lease::Lease(Lease&& other) noexcept
+    : shared_(std::move(other.shared_)), id_(other.id_), worker_(other.worker_) {}
+
+Lease& Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    release();
+    shared_ = std::move(other.shared_);
+    id_ = other.id_;
+    worker_ = other.worker_;
+  }
+  return *this;
+}
+
+Lease::~Lease() { release(); }
+
+void Lease::release() {
+  if (shared_ == nullptr) {
+    return;
+  }
+  (void)shared_->post(detail::Checkin{id_});
+  shared_.reset();
+}
+
+Result<std::string> Lease::call(std::string payload, std::optional<Instant> deadline) {
+  if (shared_ == nullptr) {
+    return Error{ErrorCode::invalid_argument, "call on a lease that is not held", {}};
+  }
+  World& world = shared_->world;
+  const Instant started = world.now();
+  const Instant until = deadline.value_or(started + shared_->config.call_timeout);
+  auto reply = std::make_shared<Channel<detail::CallReply>>(world, "call-reply", 1);
+  const ChannelStatus sent =
+      shared_->mailbox.send(detail::CallRequest{id_, std::move(payload), started, reply}, until);
+  if (sent == ChannelStatus::closed) {
+    return shutting_down(*shared_);
+  }
+  if (sent == ChannelStatus::ok) {
+    Received<detail::CallReply> answer = reply->receive(until);
+    if (answer) {
+      return std::move(*answer.value);
+    }
+    // The worker may still answer later; the pool must kill it.
+    (void)shared_->post(detail::CallAbandon{id_});
+  }
+  return Error{ErrorCode::timeout,
+               fmt::format("call to worker {} of pool '{}' got no reply within {}", worker_.to_string(),
+                           shared_->config.name, ms(until - started)),
+               {}};
+}
+
+// ---------------------------------------------------------------- PendingCheckout
+
+Result<Lease> PendingCheckout::wait() {
+  detail::PendingState& s = *state_;
+  if (s.waited) {
+    return Error{ErrorCode::invalid_argument, "PendingCheckout::wait called twice", {}};
+  }
+  s.waited = true;
+  Received<detail::CheckoutReply> answer = s.reply->receive(s.deadline);
+  if (answer) {
+    detail::CheckoutReply& reply = *answer.value;
+    if (!reply) {
+      return reply.error();
+    }
+    return Lease(s.shared, s.id, reply.value());
+  }
+  // Cancelled or expired: the pool drops the waiter, or takes back a grant
+  // that crossed this cancel.
+  (void)s.shared->post(detail::CheckoutCancel{s.id});
+  if (answer.status == ChannelStatus::closed) {
+    return Error{ErrorCode::cancelled, "the checkout was cancelled", {}};
+  }
+  return Error{ErrorCode::timeout,
+               fmt::format("no worker of pool '{}' became available before the checkout deadline",
+                           s.shared->config.name),
+               {}};
+}
+
+void PendingCheckout::cancel() { state_->reply->close(); }
+
+// ---------------------------------------------------------------- Pool
+
+Result<std::unique_ptr<Pool>> Pool::create(World& world, PoolConfig config, PoolHooks hooks) {
+  if (Status valid = config.validate(); !valid) {
+    return valid.error();
+  }
+  auto shared = std::make_shared<detail::PoolShared>(world, std::move(config), hooks);
+  return std::unique_ptr<Pool>(new Pool(std::move(shared)));
+}
+
+Pool::~Pool() {
+  if (started_ && !shut_down_) {
+    (void)shutdown();
+  }
+}
+
+const PoolConfig& Pool::config() const noexcept { return shared_->config; }
+
+Status Pool::start(std::optional<Instant> deadline) {
+  SEEDPOOL_ASSERT_MSG(!started_, "Pool::start is callable once");
+  started_ = true;
+  World& world = shared_->world;
+  world.spawn(shared_->config.name, [shared = shared_] { detail::run_pool_task(shared); });
+  const std::size_t min_ready = shared_->config.init == InitMode::eager ? shared_->config.min_ready : 0;
+  const Instant until = deadline.value_or(world.now() + shared_->config.init_timeout);
+  auto reply = std::make_shared<Channel<Status>>(world, "start-reply", 1);
+  if (!shared_->post(detail::StartRequest{min_ready, until, reply})) {
+    return shutting_down(*shared_);
+  }
+  Received<Status> answer = reply->receive();
+  if (!answer) {
+    return shutting_down(*shared_);
+  }
+  return std::move(*answer.value);
+}
+
+Result<PendingCheckout> Pool::begin_checkout(CheckoutOptions options) {
+  if (!started_) {
+    return Error{ErrorCode::invalid_argument, "checkout before Pool::start", {}};
+  }
+  World& world = shared_->world;
+  auto state = std::make_shared<detail::PendingState>();
+  state->shared = shared_;
+  state->id = shared_->new_id();
+  const Instant requested = world.now();
+  state->deadline = options.deadline.value_or(requested + shared_->config.checkout_timeout);
+  state->reply = std::make_shared<Channel<detail::CheckoutReply>>(world, "checkout-reply", 1);
+  const ChannelStatus sent = shared_->mailbox.send(
+      detail::CheckoutRequest{state->id, state->deadline, requested, std::move(options.affinity_key),
+                              options.affinity_mode, state->reply},
+      state->deadline);
+  if (sent == ChannelStatus::closed) {
+    return shutting_down(*shared_);
+  }
+  if (sent == ChannelStatus::timeout) {
+    return Error{ErrorCode::timeout,
+                 fmt::format("pool '{}' did not take the checkout before its deadline (mailbox full)",
+                             shared_->config.name),
+                 {}};
+  }
+  return PendingCheckout(std::move(state));
+}
+
+Result<Lease> Pool::checkout(CheckoutOptions options) {
+  Result<PendingCheckout> pending = begin_checkout(std::move(options));
+  if (!pending) {
+    return pending.error();
+  }
+  return pending.value().wait();
+}
+
+Result<std::string> Pool::execute(std::string payload, ExecuteOptions options) {
+  Result<Lease> lease = checkout(CheckoutOptions{options.deadline, std::move(options.affinity_key),
+                                                 options.affinity_mode});
+  if (!lease) {
+    return lease.error();
+  }
+  Result<std::string> answer = lease.value().call(std::move(payload), options.deadline);
+  lease.value().release();
+  return answer;
+}
+
+PoolStats Pool::stats() {
+  if (started_) {
+    auto reply = std::make_shared<Channel<PoolStats>>(shared_->world, "stats-reply", 1);
+    if (shared_->post(detail::StatsRequest{reply})) {
+      if (Received<PoolStats> answer = reply->receive(); answer) {
+        return std::move(*answer.value);
+      }
+    }
+    MonitorLock lock(*shared_->final_stats_monitor);
+    if (shared_->final_stats) {
+      return *shared_->final_stats;
+    }
+  }
+  PoolStats empty;
+  empty.pool = shared_->config.name;
+  return empty;
+}
+
+Status Pool::shutdown(std::optional<Instant> grace_deadline) {
+  if (!started_ || shut_down_) {
+    shut_down_ = true;
+    return {};
+  }
+  shut_down_ = true;
+  World& world = shared_->world;
+  const Instant until = grace_deadline.value_or(world.now() + shared_->config.shutdown_grace);
+  auto reply = std::make_shared<Channel<Status>>(world, "shutdown-reply", 1);
+  if (!shared_->post(detail::ShutdownRequest{until, reply})) {
+    return {};  // already finished
+  }
+  Received<Status> answer = reply->receive();
+  if (!answer) {
+    return Error{ErrorCode::closed, "the pool task ended before confirming shutdown", {}};
+  }
+  return std::move(*answer.value);
+}
+
+}  // namespace seedpool

@@ -1,0 +1,118 @@
+#pragma once
+
+// Internal to the pool: the state shared between the public handles (Pool,
+// Lease, PendingCheckout), the pool task and the worker tasks, and the
+// messages of the pool task's mailbox.
+
+#include <seedpool/core/channel.hpp>
+#include <seedpool/core/pool.hpp>
+#include <seedpool/core/process.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace seedpool::detail {
+
+using CheckoutReply = Result<WorkerRef>;
+using CallReply = Result<std::string>;
+
+// Caller -> pool.
+struct CheckoutRequest {
+  std::uint64_t id = 0;  // becomes the lease id when granted
+  Instant deadline;
+  Instant requested_at;
+  std::string affinity_key;
+  AffinityMode affinity_mode = AffinityMode::prefer;
+  std::shared_ptr<Channel<CheckoutReply>> reply;
+};
+struct CheckoutCancel {
+  std::uint64_t id = 0;
+};
+struct CallRequest {
+  std::uint64_t lease_id = 0;
+  std::string payload;
+  Instant started_at;
+  std::shared_ptr<Channel<CallReply>> reply;
+};
+struct CallAbandon {  // the caller's deadline passed with the call in flight
+  std::uint64_t lease_id = 0;
+};
+struct Checkin {
+  std::uint64_t lease_id = 0;
+};
+struct StatsRequest {
+  std::shared_ptr<Channel<PoolStats>> reply;
+};
+struct StartRequest {
+  std::size_t min_ready = 0;
+  Instant deadline;
+  std::shared_ptr<Channel<Status>> reply;
+};
+struct ShutdownRequest {
+  Instant grace_deadline;
+  std::shared_ptr<Channel<Status>> reply;
+};
+
+// Worker task -> pool.
+struct WorkerLaunched {
+  WorkerRef worker;
+  std::shared_ptr<Process> process;
+};
+struct WorkerLaunchFailed {
+  WorkerRef worker;
+  Error error;
+};
+struct WorkerReady {
+  WorkerRef worker;
+};
+struct WorkerInitFailed {
+  WorkerRef worker;
+  Error error;
+};
+struct WorkerEvent {  // everything the process emits besides the handshake
+  WorkerRef worker;
+  ProcessEvent event;
+};
+
+// Every message the pool task handles. The pool visits it with one overload
+// per alternative and no catch-all, so a new message type that is not handled
+// is a compile error.
+using Message = std::variant<CheckoutRequest, CheckoutCancel, CallRequest, CallAbandon, Checkin, StatsRequest,
+                             StartRequest, ShutdownRequest, WorkerLaunched, WorkerLaunchFailed, WorkerReady,
+                             WorkerInitFailed, WorkerEvent>;
+
+struct PoolShared {
+  PoolShared(World& w, PoolConfig c, PoolHooks h)
+      : world(w),
+        config(std::move(c)),
+        hooks(h),
+        mailbox(w, config.name + "/mailbox", config.mailbox_depth_max),
+        final_stats_monitor(w.make_monitor(config.name + "/final-stats")) {}
+
+  World& world;
+  const PoolConfig config;
+  const PoolHooks hooks;
+  Channel<Message> mailbox;
+  std::atomic<std::uint64_t> next_id{1};  // checkout (and so lease) ids
+
+  // Written by the pool task as it ends, read by stats() afterwards.
+  std::unique_ptr<Monitor> final_stats_monitor;
+  std::optional<PoolStats> final_stats;
+
+  std::uint64_t new_id() { return next_id.fetch_add(1, std::memory_order_relaxed); }
+
+  // Sends a message that must arrive even after the caller's deadline (a
+  // cancel, a checkin). Returns false when the pool has finished.
+  bool post(Message message) { return mailbox.send(std::move(message)) == ChannelStatus::ok; }
+};
+
+// The pool task's body.
+void run_pool_task(const std::shared_ptr<PoolShared>& shared);
+
+// A worker task's body: launch, handshake, then forward events until exit.
+void run_worker_task(const std::shared_ptr<PoolShared>& shared, WorkerRef worker, std::uint64_t uid);
+
+}  // namespace seedpool::detail
