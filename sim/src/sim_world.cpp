@@ -165,9 +165,10 @@ RunResult SimWorld::run(std::function<void()> body) {
   for (const auto& task : tasks_) {
     result.task_names.push_back(task->name);
   }
+  // The result is decided: what teardown does is not part of the run.
+  result.trace = std::exchange(trace_, Trace(false, 0));
   teardown();
   result.tasks_abandoned = abandoned_;
-  result.trace = std::move(trace_);
 
   set_assertion_handler(previous_handler);
   active_world = previous_world;

@@ -1,0 +1,573 @@
+// Simulated worker processes: the shared process state, the Process handle
+// the pool holds, the program each process runs as a SimWorld task, and the
+// host that launches them.
+
+#include <seedpool/core/assert.hpp>
+#include <seedpool/core/codec.hpp>
+#include <seedpool/sim/sim_process.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <deque>
+#include <string_view>
+#include <utility>
+
+namespace seedpool::sim {
+namespace {
+
+constexpr int sigterm = 15;
+constexpr int sigkill = 9;
+
+// What a worker writes to stdout for a garbage fault without a payload: a
+// stray print(), the usual way a real worker breaks the frame protocol.
+constexpr std::string_view garbage_default = "Loading model weights... done\n";
+constexpr std::string_view call_error_default = "simulated call failure";
+
+ExitStatus exited_with_code(int code) { return ExitStatus{false, code, 0}; }
+ExitStatus killed_by(int signal) { return ExitStatus{true, 0, signal}; }
+
+// Thrown inside a program task to end the program with `status`: by a signal
+// at any wait or output, by a crash, or by a clean exit. A signal can end a
+// real process between any two instructions; unwinding to the top of the
+// task lets every step of the simulated program stay straight-line code. It
+// never leaves the task: SimProgram::run catches it.
+struct ProgramExit {
+  ExitStatus status;
+};
+
+// The worker's stdout as the pool's reader sees it. Whole frames pass
+// straight through as FrameReceived. Once bytes that are not whole frames are
+// written (or a frame above the decoder's limit), the rest of the stream goes
+// through a FrameDecoder, as in the real backend, so a corruption is reported
+// with the real message and its offset in the whole stream. The limit is the
+// default frame_bytes_max; a pool configured otherwise sees the same bytes.
+class StdoutStream {
+ public:
+  // Appends to `out` the events the reader produces for `frame`.
+  void write_frame(Frame frame, std::vector<ProcessEvent>& out) {
+    if (!decoder_.has_value() && encoded_frame_bytes(frame) <= kFrameBytesMaxDefault) {
+      offset_ += encoded_frame_bytes(frame);
+      out.emplace_back(FrameReceived{std::move(frame)});
+      return;
+    }
+    write_bytes(encode_frame(frame), out);
+  }
+
+  // Appends to `out` the events the reader produces for raw `bytes`: frames,
+  // then OutputCorrupt when the bytes break the protocol. Reports at most one
+  // corruption; the stream is then dead, as the real reader's decoder is.
+  void write_bytes(std::string_view bytes, std::vector<ProcessEvent>& out) {
+    if (!decoder_.has_value()) {
+      decoder_.emplace(kFrameBytesMaxDefault);
+    }
+    decoder_->feed(bytes);
+    for (;;) {
+      DecodeResult result = decoder_->next();
+      if (result.status() == DecodeStatus::frame) {
+        out.emplace_back(FrameReceived{std::move(result).frame()});
+      } else {
+        if (result.status() == DecodeStatus::error) {
+          report(result.error(), out);
+        }
+        return;
+      }
+    }
+  }
+
+  // Appends to `out` an OutputCorrupt when the stream ends inside a frame.
+  void close(std::vector<ProcessEvent>& out) {
+    if (!decoder_.has_value()) {
+      return;
+    }
+    if (std::optional<DecodeError> error = decoder_->at_end_of_stream()) {
+      report(*error, out);
+    }
+  }
+
+ private:
+  void report(DecodeError error, std::vector<ProcessEvent>& out) {
+    if (reported_) {
+      return;
+    }
+    reported_ = true;
+    error.stream_offset += offset_;
+    out.emplace_back(OutputCorrupt{to_error(error)});
+  }
+
+  std::uint64_t offset_ = 0;  // bytes passed through before the decoder took over
+  std::optional<FrameDecoder> decoder_;
+  bool reported_ = false;
+};
+
+// What the Process handle, the host and the program task share. SimWorld
+// runs every task on one thread; the monitor serves for waiting, and is held
+// around every access to the fields it guards so the code reads as it would
+// with real threads.
+struct ProcessState {
+  ProcessState(SimWorld& world_in, std::int64_t pid_in, std::string name_in)
+      : world(world_in),
+        pid(pid_in),
+        name(std::move(name_in)),
+        stdin_reason(fmt::format("process '{}' (pid {}) reads stdin", name, pid)),
+        sleep_reason(fmt::format("process '{}' (pid {}) works", name, pid)),
+        hang_reason(fmt::format("process '{}' (pid {}) hangs", name, pid)),
+        monitor(world.make_monitor(fmt::format("{} stdin", name))),
+        events(world, fmt::format("{} events", name), process_events_max) {}
+
+  SimWorld& world;
+  const std::int64_t pid;
+  const std::string name;
+  // Wait reasons must outlive the wait; deadlock reports quote them.
+  const std::string stdin_reason;
+  const std::string sleep_reason;
+  const std::string hang_reason;
+
+  std::unique_ptr<Monitor> monitor;  // guards the fields up to exit_status
+  std::deque<Frame> stdin_frames;
+  bool stdin_closed = false;
+  bool kill_pending = false;
+  bool terminate_pending = false;
+  std::optional<ExitStatus> exit_status;  // set once the program has exited
+
+  Channel<ProcessEvent> events;
+  bool reaped = false;  // Exited is in `events`
+};
+
+// Queues `frame` on the process's stdin. Writing is process I/O, so it is a
+// scheduling point.
+Status write_stdin(ProcessState& state, const Frame& frame) {
+  state.world.yield();
+  MonitorLock lock(*state.monitor);
+  if (state.stdin_closed) {
+    return Error{ErrorCode::closed,
+                 fmt::format("cannot write a {} frame to process '{}' (pid {}): it has exited or been killed",
+                             to_string(frame.kind), state.name, state.pid),
+                 {}};
+  }
+  if (state.stdin_frames.size() >= stdin_frames_max) {
+    return Error{ErrorCode::closed,
+                 fmt::format("cannot write a {} frame to process '{}' (pid {}): {} frames are unread "
+                             "(stdin_frames_max); the process has stopped reading",
+                             to_string(frame.kind), state.name, state.pid, state.stdin_frames.size()),
+                 {}};
+  }
+  state.stdin_frames.push_back(frame);
+  state.monitor->notify_all();
+  return {};
+}
+
+// Delivers `signal` unless the process has already exited. Returns whether it
+// was delivered. A kill also closes stdin at once: the process is gone.
+bool deliver_signal(ProcessState& state, Signal signal) {
+  state.world.yield();
+  MonitorLock lock(*state.monitor);
+  if (state.exit_status.has_value()) {
+    return false;
+  }
+  if (signal == Signal::kill) {
+    state.kill_pending = true;
+    state.stdin_closed = true;
+  } else {
+    state.terminate_pending = true;
+  }
+  state.monitor->notify_all();
+  return true;
+}
+
+// The handle the pool holds. It shares the process state, so the process
+// keeps running, and stays visible to the host, after the handle is gone.
+class SimProcess final : public Process {
+ public:
+  explicit SimProcess(std::shared_ptr<ProcessState> state) : state_(std::move(state)) {}
+
+  std::int64_t pid() const override { return state_->pid; }
+  Status write_frame(const Frame& frame) override { return write_stdin(*state_, frame); }
+  Channel<ProcessEvent>& events() override { return state_->events; }
+  void signal(Signal signal) override { static_cast<void>(deliver_signal(*state_, signal)); }
+
+ private:
+  std::shared_ptr<ProcessState> state_;
+};
+
+// The message of an error frame answering a first frame that is not a valid
+// init frame, or nullopt when it is one.
+std::optional<std::string> init_problem(const Frame& frame) {
+  if (frame.kind != FrameKind::init) {
+    return fmt::format("expected an init frame first, got a {} frame", to_string(frame.kind));
+  }
+  Result<InitInfo> info = parse_init_payload(frame.payload);
+  if (!info.ok()) {
+    return fmt::format("bad init payload: {}", info.error().message);
+  }
+  if (info.value().protocol_version != kProtocolVersion) {
+    return fmt::format("protocol version {} is not supported; this worker speaks version {}",
+                       info.value().protocol_version, kProtocolVersion);
+  }
+  return std::nullopt;
+}
+
+// The program a simulated process runs as its task: one frame at a time, as
+// a real single-threaded worker. It ends only by exiting (ProgramExit), and
+// then emits exactly one Exited as its last event.
+class SimProgram {
+ public:
+  SimProgram(std::shared_ptr<ProcessState> state, WorkerBehavior behavior)
+      : state_(std::move(state)), behavior_(std::move(behavior)) {}
+
+  // The task body. Returns once Exited is emitted and the channels are closed.
+  void run() {
+    ExitStatus status;
+    try {
+      serve();
+    } catch (const ProgramExit& exit) {
+      status = exit.status;
+    }
+    finish(status);
+  }
+
+ private:
+  enum class StdinUse : std::uint8_t { ignore, read };
+
+  [[noreturn]] void serve() {
+    pause(behavior_.startup);
+    initialize();
+    for (;;) {
+      handle(next_frame());
+    }
+  }
+
+  void initialize();
+  void handle(const Frame& frame);
+  void handle_call(const Frame& call);
+  void act(const CallAction& action, const Frame& call);
+  std::optional<Frame> await(Instant deadline, StdinUse use, std::string_view reason);
+  void finish(ExitStatus status);
+
+  Frame next_frame() {
+    for (;;) {
+      if (std::optional<Frame> frame = await(Instant::max(), StdinUse::read, state_->stdin_reason)) {
+        return std::move(*frame);
+      }
+    }
+  }
+
+  // Works for `duration` without reading stdin; signals still end it.
+  void pause(Duration duration) {
+    const std::optional<Frame> none =
+        await(state_->world.now() + duration, StdinUse::ignore, state_->sleep_reason);
+    SEEDPOOL_ASSERT(!none.has_value());
+  }
+
+  [[noreturn]] void hang() {
+    for (;;) {
+      static_cast<void>(await(Instant::max(), StdinUse::ignore, state_->hang_reason));
+    }
+  }
+
+  [[noreturn]] void crash() {
+    write_stderr(behavior_.stderr_before_crash);
+    throw ProgramExit{exited_with_code(behavior_.exit_code_on_crash)};
+  }
+
+  // Exits with `status` after `latency`, during which only a kill (which
+  // wins) is heeded: a second terminate does not restart the clock.
+  [[noreturn]] void exit_after(Duration latency, ExitStatus status) {
+    exiting_ = true;
+    pause(latency);
+    throw ProgramExit{status};
+  }
+
+  // Ends the program if it has been killed or the simulation is over.
+  void check_alive() {
+    MonitorLock lock(*state_->monitor);
+    if (state_->world.tearing_down() || state_->kill_pending) {
+      throw ProgramExit{killed_by(sigkill)};
+    }
+  }
+
+  void emit(ProcessEvent event) {
+    check_alive();
+    if (state_->events.send(std::move(event)) != ChannelStatus::ok) {
+      throw ProgramExit{killed_by(sigkill)};  // only during teardown, when waits fail at once
+    }
+  }
+
+  void emit_pending() {
+    for (ProcessEvent& event : pending_) {
+      emit(std::move(event));
+    }
+    pending_.clear();
+  }
+
+  void write_stderr(const std::vector<std::string>& lines) {
+    for (const std::string& line : lines) {
+      emit(StderrLine{line});
+    }
+  }
+
+  void write_frame(Frame frame) {
+    pending_.clear();
+    stdout_.write_frame(std::move(frame), pending_);
+    emit_pending();
+  }
+
+  void write_bytes(std::string_view bytes) {
+    pending_.clear();
+    stdout_.write_bytes(bytes, pending_);
+    emit_pending();
+  }
+
+  std::shared_ptr<ProcessState> state_;
+  const WorkerBehavior behavior_;
+  StdoutStream stdout_;
+  std::vector<ProcessEvent> pending_;  // events of one stdout write
+  std::uint64_t calls_ = 0;
+  bool exiting_ = false;  // a shutdown or terminate is under way
+};
+
+// Reads the first frame and answers it as behavior_.init says. Returns only
+// when the worker is ready.
+void SimProgram::initialize() {
+  const Frame first = next_frame();
+  if (first.kind == FrameKind::shutdown) {
+    exit_after(behavior_.shutdown_latency, exited_with_code(0));
+  }
+  if (std::optional<std::string> problem = init_problem(first)) {
+    write_frame(Frame{FrameKind::error, first.request_id, std::move(*problem)});
+    throw ProgramExit{exited_with_code(behavior_.exit_code_on_crash)};
+  }
+  write_stderr(behavior_.stderr_on_init);
+  switch (behavior_.init) {
+    case WorkerBehavior::Init::ready:
+      write_frame(Frame{FrameKind::ready, first.request_id, {}});
+      return;
+    case WorkerBehavior::Init::error_frame:
+      write_frame(Frame{FrameKind::error, first.request_id, behavior_.init_error});
+      throw ProgramExit{exited_with_code(behavior_.exit_code_on_crash)};
+    case WorkerBehavior::Init::crash:
+      crash();
+    case WorkerBehavior::Init::hang:
+      hang();
+    case WorkerBehavior::Init::garbage:
+      write_bytes(garbage_default);
+      hang();
+  }
+  SEEDPOOL_ASSERT_MSG(false, "unknown WorkerBehavior::Init");
+}
+
+void SimProgram::handle(const Frame& frame) {
+  switch (frame.kind) {
+    case FrameKind::call:
+      handle_call(frame);
+      return;
+    case FrameKind::ping:
+      if (behavior_.answer_pings) {
+        pause(behavior_.pong_latency);
+        write_frame(Frame{FrameKind::pong, frame.request_id, {}});
+      }
+      return;
+    case FrameKind::shutdown:
+      exit_after(behavior_.shutdown_latency, exited_with_code(0));
+    case FrameKind::init:
+    case FrameKind::ready:
+    case FrameKind::reply:
+    case FrameKind::error:
+    case FrameKind::pong:
+      write_frame(Frame{FrameKind::error, frame.request_id,
+                        fmt::format("unexpected {} frame after init", to_string(frame.kind))});
+      return;
+  }
+  SEEDPOOL_ASSERT_MSG(false, "a frame of unknown kind reached a simulated process");
+}
+
+void SimProgram::handle_call(const Frame& call) {
+  const std::uint64_t call_index = calls_++;
+  const CallAction action = behavior_.on_call ? behavior_.on_call(call_index, call) : CallAction{};
+  write_stderr(action.stderr_lines);
+  if (action.kind == CallAction::Kind::hang) {
+    hang();
+  }
+  pause(action.latency.value_or(behavior_.reply_latency));
+  act(action, call);
+}
+
+void SimProgram::act(const CallAction& action, const Frame& call) {
+  switch (action.kind) {
+    case CallAction::Kind::reply:
+      write_frame(Frame{FrameKind::reply, call.request_id, action.payload.value_or(call.payload)});
+      return;
+    case CallAction::Kind::error_frame:
+      write_frame(Frame{FrameKind::error, call.request_id,
+                        action.payload.value_or(std::string(call_error_default))});
+      return;
+    case CallAction::Kind::crash:
+      crash();
+    case CallAction::Kind::hang:
+      hang();
+    case CallAction::Kind::garbage:
+      write_bytes(action.payload.has_value() ? std::string_view(*action.payload) : garbage_default);
+      hang();
+    case CallAction::Kind::truncated_then_exit: {
+      std::string bytes = encode_frame(Frame{FrameKind::reply, call.request_id, action.payload.value_or(call.payload)});
+      bytes.resize(bytes.size() / 2);
+      write_bytes(bytes);
+      crash();
+    }
+    case CallAction::Kind::wrong_request_id:
+      write_frame(Frame{FrameKind::reply, action.request_id.value_or(call.request_id + 1),
+                        action.payload.value_or(call.payload)});
+      return;
+    case CallAction::Kind::stderr_only:
+      return;
+  }
+  SEEDPOOL_ASSERT_MSG(false, "unknown CallAction::Kind");
+}
+
+// Waits until `deadline` passes (returns nullopt) or, when reading, a frame
+// arrives (returns it). Handles signals meanwhile: a kill, or the end of the
+// simulation, ends the program; a heeded terminate ends it after
+// shutdown_latency.
+std::optional<Frame> SimProgram::await(Instant deadline, StdinUse use, std::string_view reason) {
+  ProcessState& state = *state_;
+  {
+    MonitorLock lock(*state.monitor);
+    for (;;) {
+      if (state.world.tearing_down() || state.kill_pending) {
+        throw ProgramExit{killed_by(sigkill)};
+      }
+      if (std::exchange(state.terminate_pending, false) && !behavior_.ignore_terminate && !exiting_) {
+        break;
+      }
+      if (use == StdinUse::read && !state.stdin_frames.empty()) {
+        Frame frame = std::move(state.stdin_frames.front());
+        state.stdin_frames.pop_front();
+        return frame;
+      }
+      if (state.world.now() >= deadline) {
+        return std::nullopt;
+      }
+      static_cast<void>(state.monitor->wait_until(deadline, reason));
+    }
+  }
+  exit_after(behavior_.shutdown_latency, killed_by(sigterm));
+}
+
+// Closes stdin, reports a stream that ended inside a frame, then emits the
+// one Exited and closes the events channel. Signals from here on are no-ops.
+void SimProgram::finish(ExitStatus status) {
+  ProcessState& state = *state_;
+  {
+    MonitorLock lock(*state.monitor);
+    SEEDPOOL_ASSERT(!state.exit_status.has_value());
+    state.exit_status = status;
+    state.stdin_closed = true;
+    state.stdin_frames.clear();
+  }
+  pending_.clear();
+  stdout_.close(pending_);
+  pending_.emplace_back(Exited{status});
+  for (ProcessEvent& event : pending_) {
+    // Fails only during teardown, or if a consumer closed the channel itself.
+    static_cast<void>(state.events.send(std::move(event)));
+  }
+  pending_.clear();
+  state.events.close();
+  SEEDPOOL_ASSERT(!state.reaped);
+  state.reaped = true;
+  state.world.note("sim_process exit", static_cast<std::uint64_t>(state.pid));
+}
+
+}  // namespace
+
+// The host's bookkeeping, shared with the world's process factory so that
+// launches keep working if the host object goes away first.
+struct SimProcessHost::State {
+  explicit State(SimWorld& world_in) : world(world_in) {}
+
+  Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec);
+
+  SimWorld& world;
+  BehaviorForLaunch behavior_for_launch;
+  LaunchFailure launch_failure;
+  std::uint64_t launches = 0;
+  std::int64_t next_pid = first_pid;
+  // Started processes in pid order; reaped ones are dropped at the next launch.
+  std::vector<std::shared_ptr<ProcessState>> processes;
+};
+
+Result<std::unique_ptr<Process>> SimProcessHost::State::launch(const ProcessSpec& spec) {
+  const std::uint64_t launch_index = launches++;
+  if (launch_failure) {
+    if (std::optional<std::string> reason = launch_failure(launch_index, spec)) {
+      return Error{ErrorCode::launch_failed, fmt::format("cannot launch '{}': {}", spec.program, *reason), {}};
+    }
+  }
+  WorkerBehavior behavior = behavior_for_launch ? behavior_for_launch(launch_index, spec) : WorkerBehavior{};
+  const std::int64_t pid = next_pid++;
+  std::string name = spec.name.empty() ? fmt::format("proc-{}", pid) : spec.name;
+  auto process = std::make_shared<ProcessState>(world, pid, name);
+  std::erase_if(processes, [](const std::shared_ptr<ProcessState>& p) { return p->reaped; });
+  processes.push_back(process);
+  world.note("sim_process launch", static_cast<std::uint64_t>(pid));
+  world.spawn(std::move(name), [process, behavior = std::move(behavior)]() mutable {
+    SimProgram program(std::move(process), std::move(behavior));
+    program.run();
+  });
+  return std::unique_ptr<Process>(std::make_unique<SimProcess>(process));
+}
+
+SimProcessHost::SimProcessHost(SimWorld& world) : state_(std::make_shared<State>(world)) {
+  world.set_process_factory([state = state_](SimWorld& launching_world, const ProcessSpec& spec) {
+    SEEDPOOL_ASSERT(&launching_world == &state->world);
+    return state->launch(spec);
+  });
+}
+
+SimProcessHost::~SimProcessHost() = default;
+
+void SimProcessHost::set_behavior_for_launch(BehaviorForLaunch behavior_for_launch) {
+  state_->behavior_for_launch = std::move(behavior_for_launch);
+}
+
+void SimProcessHost::set_behavior(WorkerBehavior behavior) {
+  state_->behavior_for_launch = [behavior = std::move(behavior)](std::uint64_t, const ProcessSpec&) {
+    return behavior;
+  };
+}
+
+void SimProcessHost::set_launch_failure(LaunchFailure launch_failure) {
+  state_->launch_failure = std::move(launch_failure);
+}
+
+std::uint64_t SimProcessHost::launches() const { return state_->launches; }
+
+std::size_t SimProcessHost::alive() const {
+  return static_cast<std::size_t>(std::count_if(state_->processes.begin(), state_->processes.end(),
+                                                [](const auto& process) { return !process->reaped; }));
+}
+
+std::vector<std::int64_t> SimProcessHost::alive_pids() const {
+  std::vector<std::int64_t> pids;
+  for (const auto& process : state_->processes) {
+    if (!process->reaped) {
+      pids.push_back(process->pid);
+    }
+  }
+  SEEDPOOL_ASSERT(std::is_sorted(pids.begin(), pids.end()));
+  return pids;
+}
+
+bool SimProcessHost::kill(std::int64_t pid) {
+  for (const auto& process : state_->processes) {
+    if (process->pid == pid && !process->reaped) {
+      // Delivery is a scheduling point that may reshape `processes`; hold
+      // the process itself, not a reference into the vector.
+      const std::shared_ptr<ProcessState> target = process;
+      return deliver_signal(*target, Signal::kill);
+    }
+  }
+  return false;
+}
+
+}  // namespace seedpool::sim
