@@ -108,6 +108,7 @@ std::string_view to_string(Outcome outcome) noexcept {
     case Outcome::step_budget: return "step_budget";
     case Outcome::time_budget: return "time_budget";
     case Outcome::decision_budget: return "decision_budget";
+    case Outcome::task_budget: return "task_budget";
     case Outcome::task_exception: return "task_exception";
     case Outcome::assertion: return "assertion";
     case Outcome::invariant: return "invariant";
@@ -347,7 +348,7 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
     return;
   }
   if (tasks_.size() >= config_.tasks_max) {
-    record_failure(Outcome::step_budget,
+    record_failure(Outcome::task_budget,
                    fmt::format("task budget of {} tasks exhausted spawning '{}'", config_.tasks_max, name));
     return;
   }
@@ -460,7 +461,9 @@ void SimWorld::on_assertion(const AssertionInfo& info) {
 
 void SimWorld::teardown() {
   tearing_down_ = true;
-  for (std::size_t i = 0; i < tasks_.size(); ++i) {
+  // Newest first: a task's objects are used by the tasks it spawned, so
+  // children must finish before their parents' frames unwind.
+  for (std::size_t i = tasks_.size(); i-- > 0;) {
     Task& task = *tasks_[i];
     if (task.state == TaskState::done || task.state == TaskState::abandoned) {
       continue;

@@ -21,7 +21,7 @@ class Duration {
   constexpr std::int64_t ns() const { return ns_; }
 
   friend constexpr Duration operator+(Duration a, Duration b) { return Duration(saturating_add(a.ns_, b.ns_)); }
-  friend constexpr Duration operator-(Duration a, Duration b) { return Duration(saturating_add(a.ns_, -b.ns_)); }
+  friend constexpr Duration operator-(Duration a, Duration b) { return Duration(saturating_sub(a.ns_, b.ns_)); }
   friend constexpr Duration operator*(Duration a, std::int64_t k) {
     std::int64_t out = 0;
     if (__builtin_mul_overflow(a.ns_, k, &out)) {
@@ -36,6 +36,16 @@ class Duration {
     std::int64_t out = 0;
     if (__builtin_add_overflow(a, b, &out)) {
       return b > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+    }
+    return out;
+  }
+
+  // Subtracts two nanosecond counts, clamping instead of overflowing (also
+  // when b is the most negative count, whose negation does not exist).
+  static constexpr std::int64_t saturating_sub(std::int64_t a, std::int64_t b) {
+    std::int64_t out = 0;
+    if (__builtin_sub_overflow(a, b, &out)) {
+      return b < 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
     }
     return out;
   }
@@ -70,10 +80,10 @@ class Instant {
     return Instant(Duration::saturating_add(t.ns_, d.ns()));
   }
   friend constexpr Instant operator-(Instant t, Duration d) {
-    return Instant(Duration::saturating_add(t.ns_, -d.ns()));
+    return Instant(Duration::saturating_sub(t.ns_, d.ns()));
   }
   friend constexpr Duration operator-(Instant a, Instant b) {
-    return Duration::from_ns(Duration::saturating_add(a.ns_, -b.ns_));
+    return Duration::from_ns(Duration::saturating_sub(a.ns_, b.ns_));
   }
   friend constexpr auto operator<=>(Instant, Instant) = default;
 

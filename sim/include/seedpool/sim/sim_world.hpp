@@ -46,6 +46,7 @@ enum class Outcome {
   step_budget,      // steps_max reached
   time_budget,      // virtual_time_max reached
   decision_budget,  // decisions_max reached
+  task_budget,      // tasks_max reached
   task_exception,   // an exception escaped a task
   assertion,        // a SEEDPOOL_ASSERT failed inside a task
   invariant,        // SimWorld::fail was called (an invariant checker found a violation)
@@ -84,8 +85,8 @@ class SimWorld final : public World {
   //
   // After the result is decided the run is torn down without unwinding
   // foreign stacks: tasks never started are discarded; suspended tasks are
-  // resumed with every wait failing at once (channels report timeout) so they
-  // can return normally; a task still running after teardown_steps_max
+  // resumed, newest first, with every wait failing at once (channels report
+  // timeout) so they can return normally; a task still running after teardown_steps_max
   // scheduling points, or stopped by a failed assertion, is abandoned: never
   // resumed again and its stack leaked, so no code runs past a broken invariant.
   RunResult run(std::function<void()> body);

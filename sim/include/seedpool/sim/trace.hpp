@@ -16,7 +16,7 @@
 namespace seedpool::sim {
 
 enum class EventKind : std::uint8_t {
-  spawn,     // arg: the new task's id; label: its name
+  spawn,     // task: the new task; arg: the spawning task's id; label: its name
   schedule,  // a step: `task` runs next
   block,     // task waits; arg: monitor id (0 for a sleep); label: the reason
   wake,      // arg: 1 when woken by its deadline, 0 when notified

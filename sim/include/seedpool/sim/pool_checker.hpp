@@ -1,0 +1,71 @@
+#pragma once
+
+// Invariants of the pool, checked while a simulated run goes (safety) and
+// after a quiet period with faults off (liveness). A violation fails the run
+// through SimWorld::fail with a message that starts with the invariant's name
+// in brackets, e.g. "[lease-exclusive] ...", so sweeps can group failures.
+//
+// Safety:  lease-exclusive   a worker is never leased to two callers at once
+//          grant-after-deadline  no caller is granted a worker after its deadline
+//          reply-mismatch    a reply is never delivered to the wrong caller
+//          call-outcome      every call ends with a reply or an expected error
+//          worker-count      active workers never exceed size.max
+//          state-transition  worker states change only along legal edges
+//          telemetry-counts  the aggregator's counters agree with the events
+// Liveness: callers-answered, pool-recovered, processes-reaped
+
+#include <seedpool/core/pool.hpp>
+#include <seedpool/core/telemetry.hpp>
+#include <seedpool/sim/faults.hpp>
+#include <seedpool/sim/sim_process.hpp>
+#include <seedpool/sim/sim_world.hpp>
+#include <seedpool/sim/timeline.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace seedpool::sim {
+
+class PoolChecker final : public TelemetrySink {
+ public:
+  PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& timeline, Coverage& coverage);
+
+  // Safety checks on every pool event; also feeds the timeline and coverage.
+  void on_event(const TelemetryEvent& event) override;
+
+  // Caller-side bookkeeping.
+  void lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline);
+  void lease_released(std::uint32_t caller, WorkerRef worker);
+  void call_answered(std::uint32_t caller, const std::string& payload, const Result<std::string>& answer);
+
+  // Liveness after the workload: polls the pool until it has `ready` ready
+  // workers (any number when nullopt) and none busy or starting, for at most
+  // `bound`.
+  void expect_recovered(Pool& pool, std::optional<std::size_t> ready, Duration bound);
+  // After shutdown: no simulated process left running.
+  void expect_reaped(const SimProcessHost& host);
+  // The aggregator's counters against this checker's own tallies.
+  void expect_counts_match(const PoolStats& stats);
+
+  // Fails the run with "[invariant] message".
+  void violation(std::string_view invariant, const std::string& message);
+  bool violated() const noexcept { return violated_; }
+
+ private:
+  SimWorld& world_;
+  const PoolConfig& config_;
+  Timeline& timeline_;
+  Coverage& coverage_;
+  std::map<WorkerRef, WorkerState> states_;
+  std::map<WorkerRef, std::uint32_t> holders_;  // worker -> caller holding its lease
+  std::size_t active_ = 0;
+  std::map<std::string, std::uint64_t> checkouts_;  // by outcome, from events
+  std::map<std::string, std::uint64_t> calls_;
+  std::uint64_t exits_ = 0;
+  bool violated_ = false;
+};
+
+}  // namespace seedpool::sim

@@ -1,0 +1,201 @@
+// The built-in scenarios: each a pool configuration, a caller workload and a
+// fault profile aimed at one family of races.
+
+#include <seedpool/core/channel.hpp>
+#include <seedpool/sim/scenario.hpp>
+
+#include <fmt/format.h>
+
+namespace seedpool::sim {
+namespace {
+
+// Timeouts short enough that a run covers many restarts in little virtual time.
+PoolConfig base_config(std::size_t size) {
+  PoolConfig c;
+  c.name = "sim";
+  c.command.program = "/opt/seedpool/sim-worker";
+  c.size = {size, size};
+  c.min_ready = 1;
+  c.init_timeout = seconds(2);
+  c.checkout_timeout = seconds(1);
+  c.call_timeout = seconds(1);
+  c.health_interval = seconds(1);
+  c.health_timeout = milliseconds(200);
+  c.restart_backoff_base = milliseconds(10);
+  c.restart_backoff_max = seconds(1);
+  c.breaker_failures = 5;
+  c.breaker_window = seconds(10);
+  c.breaker_cooldown = seconds(2);
+  c.waiters_max = 256;
+  c.shutdown_grace = seconds(2);
+  c.terminate_grace = milliseconds(500);
+  c.stderr_lines_kept = 20;
+  return c;
+}
+
+// Long enough for the breaker to cool down, a probe to start and the rest to follow.
+constexpr Duration recovery_bound = seconds(60);
+
+FaultOptions profile(std::initializer_list<std::pair<Fault, std::uint32_t>> rates) {
+  FaultOptions f;
+  for (const auto& [fault, ppm] : rates) {
+    f[fault] = ppm;
+  }
+  return f;
+}
+
+const FaultOptions churn_faults = profile({
+    {Fault::launch_failure, 5'000},   {Fault::slow_start, 20'000},     {Fault::init_error, 10'000},
+    {Fault::init_crash, 20'000},      {Fault::init_hang, 5'000},       {Fault::init_garbage, 5'000},
+    {Fault::call_crash, 20'000},      {Fault::call_hang, 5'000},       {Fault::call_garbage, 5'000},
+    {Fault::call_truncated, 5'000},   {Fault::call_wrong_id, 5'000},   {Fault::call_error, 20'000},
+    {Fault::call_slow, 10'000},       {Fault::pings_ignored, 20'000},  {Fault::ignore_terminate, 50'000},
+    {Fault::slow_shutdown, 20'000},   {Fault::caller_cancel, 50'000},  {Fault::caller_short_deadline, 50'000},
+    {Fault::caller_vanish, 20'000},   {Fault::external_kill, 300'000},
+});
+
+void startup(ScenarioContext& ctx) {
+  PoolConfig config = base_config(4);
+  config.min_ready = 2;
+  Pool& pool = ctx.make_pool(config);
+  const Status started = pool.start();
+  if (!started && started.error().message.find("failed to start") == std::string::npos &&
+      started.error().code != ErrorCode::pool_shutting_down) {
+    ctx.checker().violation("start-error", "start failed without saying why: " + started.error().describe());
+  }
+  ctx.coverage[started ? "start:ok" : "start:failed"]++;
+  run_workload(ctx, pool, Workload{.callers = 8, .calls_per_caller = 3});
+  ctx.finish(4, recovery_bound);
+}
+
+void churn(ScenarioContext& ctx) {
+  Pool& pool = ctx.make_pool(base_config(8));
+  (void)pool.start();
+  run_workload(ctx, pool, Workload{.callers = 64, .calls_per_caller = 10, .external_kills = true});
+  ctx.finish(8, recovery_bound);
+}
+
+void cancel_storm(ScenarioContext& ctx) {
+  Pool& pool = ctx.make_pool(base_config(4));
+  (void)pool.start();
+  run_workload(ctx, pool, Workload{.callers = 32, .calls_per_caller = 8, .checkout_timeout_min = milliseconds(1),
+                                   .checkout_timeout_max = milliseconds(30)});
+  ctx.finish(4, recovery_bound);
+}
+
+void affinity(ScenarioContext& ctx) {
+  Pool& pool = ctx.make_pool(base_config(4));
+  (void)pool.start();
+  const AffinityMode mode = ctx.world.decide(2) == 0 ? AffinityMode::prefer : AffinityMode::strict;
+  run_workload(ctx, pool, Workload{.callers = 16, .calls_per_caller = 6, .affinity_keys = 6,
+                                   .affinity_mode = mode, .external_kills = true});
+  ctx.finish(4, recovery_bound);
+}
+
+void recycle(ScenarioContext& ctx) {
+  PoolConfig config = base_config(4);
+  config.max_calls = 3;
+  config.max_lifetime = milliseconds(500);
+  config.max_lifetime_jitter = milliseconds(200);
+  Pool& pool = ctx.make_pool(config);
+  (void)pool.start();
+  run_workload(ctx, pool, Workload{.callers = 16, .calls_per_caller = 10});
+  ctx.finish(4, recovery_bound);
+}
+
+void health(ScenarioContext& ctx) {
+  PoolConfig config = base_config(4);
+  config.health_interval = milliseconds(100);
+  config.health_timeout = milliseconds(50);
+  Pool& pool = ctx.make_pool(config);
+  (void)pool.start();
+  run_workload(ctx, pool, Workload{.callers = 8, .calls_per_caller = 5, .think_time_max = milliseconds(500)});
+  ctx.finish(4, recovery_bound);
+}
+
+// The worker program is broken until `recover_at`: every start crashes. The
+// breaker must open, fail checkouts fast, probe after its cooldown and close
+// once the program works again.
+void breaker(ScenarioContext& ctx) {
+  const Instant recover_at = ctx.world.now() + ctx.faults.latency(seconds(1), seconds(8));
+  ctx.host.set_behavior_for_launch([&ctx, recover_at](std::uint64_t, const ProcessSpec&) {
+    WorkerBehavior b;
+    b.startup = ctx.faults.latency(milliseconds(1), milliseconds(50));
+    if (ctx.world.now() < recover_at) {
+      b.init = WorkerBehavior::Init::crash;
+      b.stderr_before_crash = {"ImportError: No module named 'numpy'"};
+    }
+    return b;
+  });
+  Pool& pool = ctx.make_pool(base_config(4));
+  (void)pool.start();
+  // Callers during the outage must be answered quickly, never left to hang.
+  run_workload(ctx, pool, Workload{.callers = 8, .calls_per_caller = 4, .checkout_timeout_min = seconds(1),
+                                   .checkout_timeout_max = seconds(3), .think_time_max = milliseconds(800)});
+  ctx.finish(4, recovery_bound);
+}
+
+void shutdown(ScenarioContext& ctx) {
+  Pool& pool = ctx.make_pool(base_config(4));
+  (void)pool.start();
+  auto stopped = std::make_shared<Channel<int>>(ctx.world, "shutdown-done", 1);
+  const Duration after = ctx.faults.latency(milliseconds(1), milliseconds(300));
+  const Duration grace = ctx.faults.latency(Duration::zero(), seconds(1));
+  ctx.world.spawn("shutdown", [&ctx, &pool, stopped, after, grace] {
+    ctx.world.sleep_for(after);
+    const Status status = pool.shutdown(ctx.world.now() + grace);
+    if (!status) {
+      ctx.checker().violation("shutdown", status.error().describe());
+    }
+    (void)stopped->send(1);
+  });
+  run_workload(ctx, pool, Workload{.callers = 16, .calls_per_caller = 6});
+  (void)stopped->receive();
+  ctx.faults.set_enabled(false);
+  ctx.checker().expect_counts_match(pool.stats());
+  ctx.checker().expect_reaped(ctx.host);
+}
+
+void lazy(ScenarioContext& ctx) {
+  PoolConfig config = base_config(4);
+  config.init = InitMode::lazy;
+  config.size = {0, 4};
+  config.min_ready = 0;
+  Pool& pool = ctx.make_pool(config);
+  (void)pool.start();
+  run_workload(ctx, pool, Workload{.callers = 32, .calls_per_caller = 4});
+  ctx.finish(std::nullopt, recovery_bound);
+}
+
+}  // namespace
+
+void register_builtin_scenarios(ScenarioRegistry& registry) {
+  const FaultOptions light = profile({{Fault::call_crash, 10'000}, {Fault::call_error, 20'000},
+                                      {Fault::slow_start, 20'000}, {Fault::caller_cancel, 20'000}});
+  registry.add({"startup", "eager start of 4 workers (min_ready 2) with failing, hanging and slow workers",
+                profile({{Fault::launch_failure, 100'000}, {Fault::slow_start, 100'000}, {Fault::init_error, 50'000},
+                         {Fault::init_crash, 100'000}, {Fault::init_hang, 50'000}, {Fault::init_garbage, 30'000}}),
+                startup});
+  registry.add({"churn", "8 workers, 64 callers x 10 calls, crashes and kills everywhere", churn_faults, churn});
+  registry.add({"cancel-storm", "32 callers with very short deadlines and cancels racing grants",
+                profile({{Fault::caller_cancel, 400'000}, {Fault::caller_short_deadline, 300'000},
+                         {Fault::call_slow, 20'000}, {Fault::call_crash, 10'000}}),
+                cancel_storm});
+  registry.add({"affinity", "affinity keys (prefer or strict, per seed) while workers crash and get killed",
+                profile({{Fault::call_crash, 20'000}, {Fault::external_kill, 200'000}, {Fault::call_error, 20'000},
+                         {Fault::caller_cancel, 30'000}}),
+                affinity});
+  registry.add({"recycle", "recycling after max_calls and max_lifetime with jitter under load", light, recycle});
+  registry.add({"health", "hung workers and ignored pings found by health checks",
+                profile({{Fault::pings_ignored, 200'000}, {Fault::call_hang, 30'000}, {Fault::ignore_terminate, 100'000}}),
+                health});
+  registry.add({"breaker", "a worker program that fails every init until it recovers",
+                profile({{Fault::caller_cancel, 20'000}}), breaker});
+  registry.add({"shutdown", "shutdown under load, with workers that ignore SIGTERM or exit slowly",
+                profile({{Fault::ignore_terminate, 300'000}, {Fault::slow_shutdown, 300'000}, {Fault::call_slow, 100'000},
+                         {Fault::call_hang, 20'000}, {Fault::caller_vanish, 50'000}}),
+                shutdown});
+  registry.add({"lazy", "a lazy pool under concurrent demand never exceeds size.max", light, lazy});
+}
+
+}  // namespace seedpool::sim

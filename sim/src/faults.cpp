@@ -1,0 +1,132 @@
+#include <seedpool/core/assert.hpp>
+#include <seedpool/sim/faults.hpp>
+
+#include <fmt/format.h>
+
+namespace seedpool::sim {
+
+std::string_view to_string(Fault fault) noexcept {
+  switch (fault) {
+    case Fault::launch_failure: return "launch_failure";
+    case Fault::slow_start: return "slow_start";
+    case Fault::init_error: return "init_error";
+    case Fault::init_crash: return "init_crash";
+    case Fault::init_hang: return "init_hang";
+    case Fault::init_garbage: return "init_garbage";
+    case Fault::call_crash: return "call_crash";
+    case Fault::call_hang: return "call_hang";
+    case Fault::call_garbage: return "call_garbage";
+    case Fault::call_truncated: return "call_truncated";
+    case Fault::call_wrong_id: return "call_wrong_id";
+    case Fault::call_error: return "call_error";
+    case Fault::call_slow: return "call_slow";
+    case Fault::pings_ignored: return "pings_ignored";
+    case Fault::ignore_terminate: return "ignore_terminate";
+    case Fault::slow_shutdown: return "slow_shutdown";
+    case Fault::caller_cancel: return "caller_cancel";
+    case Fault::caller_short_deadline: return "caller_short_deadline";
+    case Fault::caller_vanish: return "caller_vanish";
+    case Fault::external_kill: return "external_kill";
+  }
+  return "unknown";
+}
+
+std::string FaultOptions::describe() const {
+  std::string out;
+  for (std::size_t i = 0; i < fault_count; ++i) {
+    if (ppm[i] != 0) {
+      out += fmt::format("{}{}={}", out.empty() ? "" : " ", to_string(static_cast<Fault>(i)), ppm[i]);
+    }
+  }
+  return out.empty() ? "none" : out;
+}
+
+FaultInjector::FaultInjector(SimWorld& world, FaultOptions options, bool swarm)
+    : world_(world), options_(options) {
+  if (!swarm) {
+    return;
+  }
+  for (std::size_t i = 0; i < fault_count; ++i) {
+    const std::uint32_t max = options.ppm[i];
+    const bool on = max != 0 && world_.decide(2) == 1;
+    options_.ppm[i] = on ? static_cast<std::uint32_t>(1 + world_.decide(max)) : 0;
+  }
+}
+
+bool FaultInjector::fire(Fault fault) {
+  const std::uint32_t ppm = options_[fault];
+  if (!enabled_ || ppm == 0) {
+    return false;
+  }
+  SEEDPOOL_ASSERT(ppm <= ppm_one);
+  // The top `ppm` values fire, so the default decision 0 never does.
+  const bool fired = world_.decide(ppm_one) >= ppm_one - ppm;
+  if (fired) {
+    count(fmt::format("fault:{}", to_string(fault)));
+    world_.note(to_string(fault), 1);
+  }
+  return fired;
+}
+
+Duration FaultInjector::latency(Duration min, Duration max) {
+  SEEDPOOL_ASSERT(min <= max);
+  const auto span = static_cast<std::uint64_t>((max - min).ns());
+  return min + Duration::from_ns(static_cast<std::int64_t>(world_.decide(span + 1)));
+}
+
+void FaultInjector::install(SimProcessHost& host) {
+  host.set_launch_failure([this](std::uint64_t, const ProcessSpec&) -> std::optional<std::string> {
+    if (fire(Fault::launch_failure)) {
+      return std::string("No such file or directory (simulated)");
+    }
+    return std::nullopt;
+  });
+  host.set_behavior_for_launch([this](std::uint64_t, const ProcessSpec&) { return behavior_for_launch(); });
+}
+
+WorkerBehavior FaultInjector::behavior_for_launch() {
+  WorkerBehavior b;
+  b.startup = fire(Fault::slow_start) ? latency(options_.startup_max, options_.startup_tail_max)
+                                      : latency(options_.startup_min, options_.startup_max);
+  b.stderr_before_crash = {"Traceback (most recent call last):", "  File \"worker.py\", line 42, in handle",
+                           "RuntimeError: simulated crash"};
+  if (fire(Fault::init_crash)) {
+    b.init = WorkerBehavior::Init::crash;
+  } else if (fire(Fault::init_error)) {
+    b.init = WorkerBehavior::Init::error_frame;
+  } else if (fire(Fault::init_hang)) {
+    b.init = WorkerBehavior::Init::hang;
+  } else if (fire(Fault::init_garbage)) {
+    b.init = WorkerBehavior::Init::garbage;
+  }
+  b.answer_pings = !fire(Fault::pings_ignored);
+  b.ignore_terminate = fire(Fault::ignore_terminate);
+  if (fire(Fault::slow_shutdown)) {
+    b.shutdown_latency = latency(milliseconds(1), options_.slow_shutdown_max);
+  }
+  b.reply_latency = latency(microseconds(100), options_.reply_latency_max);
+  b.on_call = [this](std::uint64_t call_index, const Frame&) { return call_action(call_index); };
+  return b;
+}
+
+CallAction FaultInjector::call_action(std::uint64_t) {
+  CallAction action;
+  if (fire(Fault::call_crash)) {
+    action.kind = CallAction::Kind::crash;
+  } else if (fire(Fault::call_hang)) {
+    action.kind = CallAction::Kind::hang;
+  } else if (fire(Fault::call_garbage)) {
+    action.kind = CallAction::Kind::garbage;
+  } else if (fire(Fault::call_truncated)) {
+    action.kind = CallAction::Kind::truncated_then_exit;
+  } else if (fire(Fault::call_wrong_id)) {
+    action.kind = CallAction::Kind::wrong_request_id;
+  } else if (fire(Fault::call_error)) {
+    action.kind = CallAction::Kind::error_frame;
+  } else if (fire(Fault::call_slow)) {
+    action.latency = latency(options_.reply_latency_max, options_.slow_reply_max);
+  }
+  return action;
+}
+
+}  // namespace seedpool::sim

@@ -1,0 +1,182 @@
+#include <seedpool/sim/pool_checker.hpp>
+
+#include <fmt/format.h>
+
+namespace seedpool::sim {
+namespace {
+
+bool active(WorkerState s) {
+  return s == WorkerState::starting || s == WorkerState::initializing || s == WorkerState::ready ||
+         s == WorkerState::busy;
+}
+
+bool legal(WorkerState from, WorkerState to) {
+  switch (from) {
+    case WorkerState::starting: return to == WorkerState::initializing || to == WorkerState::stopping ||
+                                       to == WorkerState::dead;
+    case WorkerState::initializing: return to == WorkerState::ready || to == WorkerState::stopping;
+    case WorkerState::ready: return to == WorkerState::busy || to == WorkerState::stopping || to == WorkerState::dead;
+    case WorkerState::busy: return to == WorkerState::ready || to == WorkerState::stopping || to == WorkerState::dead;
+    case WorkerState::stopping: return to == WorkerState::dead;
+    case WorkerState::dead: return to == WorkerState::starting;  // a new worker arrives from dead
+  }
+  return false;
+}
+
+std::string lane(WorkerRef w) { return fmt::format("worker {}", w.to_string()); }
+
+}  // namespace
+
+PoolChecker::PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& timeline, Coverage& coverage)
+    : world_(world), config_(config), timeline_(timeline), coverage_(coverage) {}
+
+void PoolChecker::violation(std::string_view invariant, const std::string& message) {
+  if (!violated_) {
+    violated_ = true;
+    world_.fail(fmt::format("[{}] {}", invariant, message));
+  }
+}
+
+void PoolChecker::on_event(const TelemetryEvent& event) {
+  switch (event.kind) {
+    case TelemetryKind::worker_state: {
+      const WorkerRef w = *event.worker;
+      const auto it = states_.find(w);
+      const WorkerState known = it == states_.end() ? WorkerState::dead : it->second;
+      if (known != event.from || !legal(event.from, event.to)) {
+        violation("state-transition", fmt::format("worker {} went {} -> {} but was {}", w.to_string(),
+                                                  to_string(event.from), to_string(event.to), to_string(known)));
+      }
+      active_ += active(event.to) ? 1U : 0U;
+      active_ -= active(event.from) ? 1U : 0U;
+      if (active_ > config_.size.max) {
+        violation("worker-count", fmt::format("{} active workers exceed size.max {}", active_, config_.size.max));
+      }
+      if (event.to == WorkerState::dead) {
+        states_.erase(w);
+        timeline_.end(lane(w), event.at);
+      } else {
+        states_[w] = event.to;
+        timeline_.begin(lane(w), to_string(event.to), event.at);
+      }
+      break;
+    }
+    case TelemetryKind::checkout: ++checkouts_[std::string(outcome_label(event.error))]; break;
+    case TelemetryKind::call: ++calls_[std::string(outcome_label(event.error))]; break;
+    case TelemetryKind::worker_exit:
+      ++exits_;
+      coverage_["recovery:worker_exit"]++;
+      timeline_.instant(lane(*event.worker), "exit: " + event.detail, event.at);
+      break;
+    case TelemetryKind::worker_init:
+      coverage_[event.error ? "recovery:init_failed" : "path:init_ok"]++;
+      break;
+    case TelemetryKind::worker_recycle: coverage_["recovery:recycle"]++; break;
+    case TelemetryKind::health_failure:
+      coverage_["recovery:health_failure"]++;
+      timeline_.instant(lane(*event.worker), "health failure", event.at);
+      break;
+    case TelemetryKind::breaker:
+      coverage_[fmt::format("recovery:breaker_{}", to_string(event.breaker))]++;
+      timeline_.instant("breaker", to_string(event.breaker), event.at);
+      break;
+  }
+}
+
+void PoolChecker::lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline) {
+  if (world_.now() > deadline) {
+    violation("grant-after-deadline",
+              fmt::format("caller {} got worker {} at {} after its deadline {}", caller, worker.to_string(),
+                          format_instant(world_.now()), format_instant(deadline)));
+  }
+  const auto [it, inserted] = holders_.emplace(worker, caller);
+  if (!inserted) {
+    violation("lease-exclusive", fmt::format("worker {} leased to caller {} while caller {} holds it",
+                                             worker.to_string(), caller, it->second));
+  }
+}
+
+void PoolChecker::lease_released(std::uint32_t caller, WorkerRef worker) {
+  const auto it = holders_.find(worker);
+  if (it != holders_.end() && it->second == caller) {
+    holders_.erase(it);
+  }
+}
+
+void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload,
+                                const Result<std::string>& answer) {
+  if (answer.ok()) {
+    coverage_["call:ok"]++;
+    if (answer.value() != payload) {
+      violation("reply-mismatch", fmt::format("caller {} sent '{}' and got the reply '{}'", caller, payload,
+                                              answer.value()));
+    }
+    return;
+  }
+  const ErrorCode code = answer.error().code;
+  coverage_[fmt::format("call:{}", to_string(code))]++;
+  switch (code) {
+    case ErrorCode::timeout:
+    case ErrorCode::worker_crashed:
+    case ErrorCode::worker_error:
+    case ErrorCode::protocol_error:
+    case ErrorCode::pool_shutting_down: return;
+    case ErrorCode::invalid_argument:
+    case ErrorCode::launch_failed:
+    case ErrorCode::cancelled:
+    case ErrorCode::closed:
+    case ErrorCode::pool_saturated:
+    case ErrorCode::pool_unavailable:
+    case ErrorCode::io_error: break;
+  }
+  violation("call-outcome", fmt::format("caller {} got an unexpected call error: {}", caller,
+                                        answer.error().describe()));
+}
+
+void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready, Duration bound) {
+  const Instant until = world_.now() + bound;
+  PoolStats stats = pool.stats();
+  while (true) {
+    const bool recovered = (!ready || stats.workers_in(WorkerState::ready) == static_cast<std::int64_t>(*ready)) &&
+                           stats.workers_in(WorkerState::busy) == 0 &&
+                           stats.workers_in(WorkerState::starting) == 0 &&
+                           stats.workers_in(WorkerState::initializing) == 0;
+    if (recovered) {
+      return;
+    }
+    if (world_.now() >= until) {
+      violation("pool-recovered",
+                fmt::format("pool not back to {} ready workers {} after the faults stopped: ready={} busy={} "
+                            "starting={} initializing={} stopping={} breaker={}",
+                            ready ? std::to_string(*ready) : std::string("any"), format_instant(Instant::zero() + bound), stats.workers_in(WorkerState::ready),
+                            stats.workers_in(WorkerState::busy), stats.workers_in(WorkerState::starting),
+                            stats.workers_in(WorkerState::initializing), stats.workers_in(WorkerState::stopping),
+                            to_string(stats.breaker)));
+      return;
+    }
+    world_.sleep_for(milliseconds(100));
+    stats = pool.stats();
+  }
+}
+
+void PoolChecker::expect_reaped(const SimProcessHost& host) {
+  if (host.alive() != 0) {
+    std::string pids;
+    for (const std::int64_t pid : host.alive_pids()) {
+      pids += fmt::format(" {}", pid);
+    }
+    violation("processes-reaped", fmt::format("{} worker processes still running after shutdown:{}", host.alive(),
+                                              pids));
+  }
+}
+
+void PoolChecker::expect_counts_match(const PoolStats& stats) {
+  if (stats.checkouts != checkouts_ || stats.calls != calls_ || stats.worker_exits != exits_) {
+    violation("telemetry-counts",
+              fmt::format("aggregator has {} checkouts, {} calls, {} exits; the events say {}, {}, {}",
+                          stats.total(stats.checkouts), stats.total(stats.calls), stats.worker_exits,
+                          stats.total(checkouts_), stats.total(calls_), exits_));
+  }
+}
+
+}  // namespace seedpool::sim

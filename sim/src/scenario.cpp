@@ -1,0 +1,201 @@
+#include <seedpool/core/assert.hpp>
+#include <seedpool/core/channel.hpp>
+#include <seedpool/sim/scenario.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace seedpool::sim {
+
+Pool& ScenarioContext::make_pool(PoolConfig config) {
+  SEEDPOOL_ASSERT_MSG(pool_ == nullptr, "one pool per scenario run");
+  checker_ = std::make_unique<PoolChecker>(world, config, timeline, coverage);
+  auto created = Pool::create(world, std::move(config), PoolHooks{checker_.get(), nullptr});
+  SEEDPOOL_ASSERT_MSG(created.ok(), "scenario pool config is invalid");
+  pool_ = std::move(created).value();
+  return *pool_;
+}
+
+PoolChecker& ScenarioContext::checker() {
+  SEEDPOOL_ASSERT(checker_ != nullptr);
+  return *checker_;
+}
+
+void ScenarioContext::finish(std::optional<std::size_t> ready, Duration bound) {
+  SEEDPOOL_ASSERT(pool_ != nullptr);
+  faults.set_enabled(false);
+  checker().expect_recovered(*pool_, ready, bound);
+  checker().expect_counts_match(pool_->stats());
+  const Status stopped = pool_->shutdown();
+  if (!stopped) {
+    checker().violation("shutdown", stopped.error().describe());
+  }
+  checker().expect_reaped(host);
+}
+
+namespace {
+
+struct CallerPlan {
+  std::uint32_t id;
+  const Workload* workload;
+};
+
+void one_lease(ScenarioContext& ctx, PoolChecker& checker, Lease& lease, std::uint32_t caller,
+               std::uint32_t& sequence, std::size_t calls) {
+  for (std::size_t i = 0; i < calls; ++i) {
+    const std::string payload = fmt::format("caller {} call {}", caller, sequence++);
+    const Instant start = ctx.world.now();
+    const std::string lane = fmt::format("caller {}", caller);
+    ctx.timeline.begin(lane, fmt::format("call on {}", lease.worker().to_string()), start);
+    Result<std::string> answer = lease.call(payload, ctx.world.now() + seconds(1));
+    ctx.timeline.end(lane, ctx.world.now());
+    checker.call_answered(caller, payload, answer);
+    if (!answer.ok() && answer.error().code != ErrorCode::worker_error) {
+      return;  // the worker is gone; a new lease is needed
+    }
+  }
+}
+
+void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint32_t caller) {
+  PoolChecker& checker = ctx.checker();
+  const std::string lane = fmt::format("caller {}", caller);
+  std::uint32_t sequence = 0;
+  for (std::size_t call = 0; call < w.calls_per_caller; ++call) {
+    ctx.world.sleep_for(ctx.faults.latency(Duration::zero(), w.think_time_max));
+    const Duration timeout = ctx.faults.fire(Fault::caller_short_deadline)
+                                 ? ctx.faults.latency(Duration::zero(), milliseconds(2))
+                                 : ctx.faults.latency(w.checkout_timeout_min, w.checkout_timeout_max);
+    CheckoutOptions options;
+    options.deadline = ctx.world.now() + timeout;
+    if (w.affinity_keys > 0) {
+      options.affinity_key = fmt::format("key-{}", ctx.world.decide(w.affinity_keys));
+      options.affinity_mode = w.affinity_mode;
+    }
+    const Instant deadline = *options.deadline;
+    ctx.timeline.begin(lane, "checkout", ctx.world.now());
+    Result<PendingCheckout> pending = pool.begin_checkout(std::move(options));
+    if (pending.ok() && ctx.faults.fire(Fault::caller_cancel)) {
+      const Duration after = ctx.faults.latency(Duration::zero(), milliseconds(5));
+      ctx.world.spawn(fmt::format("canceller {}", caller), [&world = ctx.world, handle = pending.value(), after]() mutable {
+        world.sleep_for(after);
+        handle.cancel();
+      });
+    }
+    Result<Lease> lease = pending.ok() ? pending.value().wait() : Result<Lease>(pending.error());
+    ctx.timeline.end(lane, ctx.world.now());
+    if (!lease.ok()) {
+      ctx.coverage[fmt::format("checkout:{}", to_string(lease.error().code))]++;
+      continue;
+    }
+    ctx.coverage["checkout:ok"]++;
+    const WorkerRef worker = lease.value().worker();
+    checker.lease_acquired(caller, worker, deadline);
+    const std::size_t calls = 1 + ctx.world.decide(w.calls_per_lease_max);
+    one_lease(ctx, checker, lease.value(), caller, sequence, calls);
+    if (ctx.faults.fire(Fault::caller_vanish)) {
+      ctx.world.sleep_for(ctx.faults.latency(milliseconds(1), seconds(2)));
+    }
+    checker.lease_released(caller, worker);
+    lease.value().release();
+  }
+}
+
+void chaos_body(ScenarioContext& ctx, const std::shared_ptr<bool>& running) {
+  while (*running && ctx.faults.enabled()) {
+    ctx.world.sleep_for(ctx.faults.latency(milliseconds(1), milliseconds(200)));
+    const std::vector<std::int64_t> pids = ctx.host.alive_pids();
+    if (!pids.empty() && ctx.faults.fire(Fault::external_kill)) {
+      ctx.host.kill(pids[ctx.world.decide(pids.size())]);
+    }
+  }
+}
+
+}  // namespace
+
+void run_workload(ScenarioContext& ctx, Pool& pool, const Workload& workload, Duration bound) {
+  auto done = std::make_shared<Channel<std::uint32_t>>(ctx.world, "callers-done", workload.callers + 1);
+  auto running = std::make_shared<bool>(true);
+  if (workload.external_kills) {
+    ctx.world.spawn("chaos", [&ctx, running, done] {
+      chaos_body(ctx, running);
+      (void)done->send(0);
+    });
+  }
+  for (std::uint32_t i = 1; i <= workload.callers; ++i) {
+    ctx.world.spawn(fmt::format("caller {}", i), [&ctx, &pool, &workload, i, done] {
+      caller_body(ctx, pool, workload, i);
+      (void)done->send(std::uint32_t{i});
+    });
+  }
+  const Instant until = ctx.world.now() + bound;
+  std::size_t finished = 0;
+  bool chaos_done = !workload.external_kills;
+  while (finished < workload.callers || !chaos_done) {
+    if (finished == workload.callers) {
+      *running = false;  // the chaos task stops with the callers
+    }
+    Received<std::uint32_t> one = done->receive(until);
+    if (!one) {
+      ctx.checker().violation("callers-answered", fmt::format("{} of {} callers still waiting after {}",
+                                                              workload.callers - finished, workload.callers,
+                                                              format_instant(Instant::zero() + bound)));
+      break;
+    }
+    if (*one.value == 0) {
+      chaos_done = true;
+    } else {
+      ++finished;
+    }
+  }
+  *running = false;
+}
+
+ScenarioRegistry& ScenarioRegistry::instance() {
+  static ScenarioRegistry* registry = [] {
+    auto* r = new ScenarioRegistry();  // never destroyed: registration may run during static init
+    register_builtin_scenarios(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+void ScenarioRegistry::add(Scenario scenario) {
+  SEEDPOOL_ASSERT_MSG(find(scenario.name) == nullptr, "duplicate scenario name");
+  scenarios_.push_back(std::move(scenario));
+}
+
+const Scenario* ScenarioRegistry::find(std::string_view name) const {
+  const auto it = std::find_if(scenarios_.begin(), scenarios_.end(), [name](const Scenario& s) { return s.name == name; });
+  return it == scenarios_.end() ? nullptr : &*it;
+}
+
+std::string failure_kind(const RunResult& run) {
+  if (run.ok()) {
+    return {};
+  }
+  if (run.outcome == Outcome::invariant && run.message.starts_with('[')) {
+    const std::size_t close = run.message.find(']');
+    if (close != std::string::npos) {
+      return run.message.substr(1, close - 1);
+    }
+  }
+  return std::string(to_string(run.outcome));
+}
+
+ScenarioResult run_scenario(const Scenario& scenario, const ScenarioOptions& options) {
+  ScenarioResult result;
+  result.timeline = Timeline(options.keep_timeline);
+  result.run = simulate(options.sim, [&](SimWorld& world) {
+    SimProcessHost host(world);
+    auto faults = std::make_shared<FaultInjector>(world, scenario.faults, options.swarm);
+    result.faults = faults->options();
+    faults->install(host);
+    ScenarioContext ctx{world, host, *faults, result.timeline, result.coverage, nullptr, nullptr};
+    scenario.body(ctx);
+  });
+  result.failure_kind = failure_kind(result.run);
+  return result;
+}
+
+}  // namespace seedpool::sim

@@ -1,0 +1,489 @@
+// Checkout: grants and release, FIFO waiters, deadlines, cancellation and
+// the grant that races it, saturation, affinity (prefer and strict), and
+// execute. Issue 3 items 5, 6 and 15.
+
+#include "pool/pool_test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace seedpool {
+namespace {
+
+using namespace pooltest;
+
+// A single-worker pool after start(); every test here starts from it.
+std::unique_ptr<Pool> started_pool(World& world, PoolConfig config, PoolHooks hooks = {}) {
+  std::unique_ptr<Pool> pool = make_pool(world, std::move(config), hooks);
+  if (pool != nullptr) {
+    const Status started = pool->start();
+    EXPECT_TRUE(started.ok()) << started.error().describe();
+  }
+  return pool;
+}
+
+TEST(Checkout, GrantsAReadyWorkerAndReleaseChecksItBackIn) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> first = pool->checkout();
+    ASSERT_TRUE(first.ok()) << first.error().describe();
+    EXPECT_TRUE(first.value().held());
+    EXPECT_EQ(pool->stats().workers_in(WorkerState::busy), 1);
+
+    // The only worker is leased: a second checkout waits out its deadline.
+    const Instant asked = world.now();
+    Result<Lease> second = pool->checkout({.deadline = in(world, milliseconds(50))});
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().code, ErrorCode::timeout);
+    EXPECT_EQ(world.now() - asked, milliseconds(50));
+
+    const WorkerRef worker = first.value().worker();
+    first.value().release();
+    first.value().release();  // idempotent
+    EXPECT_FALSE(first.value().held());
+    Result<std::string> on_released = first.value().call("x");
+    ASSERT_FALSE(on_released.ok());
+    EXPECT_EQ(on_released.error().code, ErrorCode::invalid_argument);
+
+    Result<Lease> third = pool->checkout({.deadline = in(world, milliseconds(1))});
+    ASSERT_TRUE(third.ok()) << third.error().describe();
+    EXPECT_EQ(third.value().worker(), worker);
+    third.value().release();
+    const PoolStats stats = pool->stats();
+    EXPECT_EQ(stats.workers_in(WorkerState::ready), 1);
+    EXPECT_EQ(stats.workers_in(WorkerState::busy), 0);
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(Checkout, BeforeStartIsAnInvalidArgument) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost& host) {
+    auto pool = make_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> lease = pool->checkout();
+    ASSERT_FALSE(lease.ok());
+    EXPECT_EQ(lease.error().code, ErrorCode::invalid_argument);
+    EXPECT_EQ(host.launches(), 0u);
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(Checkout, WaitersAreServedInArrivalOrder) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> holder = pool->checkout();
+    ASSERT_TRUE(holder.ok());
+    std::vector<int> served;
+    {
+      TaskGroup callers(world);
+      for (int i = 0; i < 4; ++i) {
+        callers.spawn(fmt::format("caller-{}", i), [&, i] {
+          world.sleep_for(milliseconds(1 + i));  // arrive in order i = 0, 1, 2, 3
+          Result<Lease> lease = pool->checkout({.deadline = in(world, seconds(5))});
+          ASSERT_TRUE(lease.ok()) << lease.error().describe();
+          served.push_back(i);
+          world.sleep_for(milliseconds(5));
+        });
+      }
+      world.sleep_for(milliseconds(20));
+      holder.value().release();
+      callers.join();
+    }
+    EXPECT_EQ(served, (std::vector<int>{0, 1, 2, 3}));
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// The worker comes free at the very instant the waiter's deadline passes.
+// However the pool task and the waiter interleave there, the waiter is
+// answered with timeout, never with a worker, and the worker is not lost.
+TEST(Checkout, WaiterWhoseDeadlinePassedIsNeverGranted) {
+  sweep_strategies(20, [](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> holder = pool->checkout();
+    ASSERT_TRUE(holder.ok());
+    const Instant deadline = in(world, milliseconds(50));
+    std::optional<Result<Lease>> waited;
+    {
+      TaskGroup group(world);
+      group.spawn("waiter", [&] { waited.emplace(pool->checkout({.deadline = deadline})); });
+      group.spawn("releaser", [&] {
+        world.sleep_until(deadline);
+        holder.value().release();
+      });
+    }
+    ASSERT_TRUE(waited.has_value());
+    ASSERT_FALSE(waited->ok()) << "a waiter was granted a worker at or after its deadline";
+    EXPECT_EQ(waited->error().code, ErrorCode::timeout);
+    Result<Lease> after = pool->checkout({.deadline = in(world, milliseconds(10))});
+    EXPECT_TRUE(after.ok()) << "the worker was lost: " << after.error().describe();
+  });
+}
+
+// Cancel a waiter that is still queued: wait() reports cancelled, the pool
+// drops the waiter, and the worker later goes to the next caller.
+TEST(CheckoutCancel, QueuedWaiterIsNeverGrantedAfterCancel) {
+  EventLog log;
+  const auto run = run_sim([&](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config(), {.telemetry = &log});
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> holder = pool->checkout();
+    ASSERT_TRUE(holder.ok());
+    Result<PendingCheckout> pending = pool->begin_checkout({.deadline = in(world, seconds(5))});
+    ASSERT_TRUE(pending.ok());
+    std::optional<Result<Lease>> waited;
+    {
+      TaskGroup group(world);
+      group.spawn("waiter", [&] { waited.emplace(pending.value().wait()); });
+      world.sleep_for(milliseconds(10));
+      pending.value().cancel();
+      pending.value().cancel();  // idempotent
+    }
+    ASSERT_FALSE(waited->ok());
+    EXPECT_EQ(waited->error().code, ErrorCode::cancelled);
+    holder.value().release();
+    Result<Lease> next = pool->checkout({.deadline = in(world, milliseconds(10))});
+    EXPECT_TRUE(next.ok()) << next.error().describe();
+    next.value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+  EXPECT_EQ(log.count(TelemetryKind::checkout, ErrorCode::cancelled), 1u);
+}
+
+// The grant has already reached the caller's handle when the caller cancels,
+// and only then calls wait(). Cancel came first, so wait() must report
+// cancelled, and the grant must go back to the pool.
+TEST(CheckoutCancel, GrantThatReachedTheHandleBeforeCancelGoesBackToThePool) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<PendingCheckout> pending = pool->begin_checkout();
+    ASSERT_TRUE(pending.ok());
+    world.sleep_for(milliseconds(10));  // the pool has granted the idle worker by now
+    EXPECT_EQ(pool->stats().workers_in(WorkerState::busy), 1);
+    pending.value().cancel();
+    Result<Lease> waited = pending.value().wait();
+    ASSERT_FALSE(waited.ok()) << "a cancelled checkout was handed worker " << waited.value().worker().to_string();
+    EXPECT_EQ(waited.error().code, ErrorCode::cancelled);
+    world.sleep_for(milliseconds(1));
+    const PoolStats stats = pool->stats();
+    EXPECT_EQ(stats.workers_in(WorkerState::ready), 1);
+    EXPECT_EQ(stats.workers_in(WorkerState::busy), 0);
+    Result<Lease> next = pool->checkout({.deadline = in(world, milliseconds(10))});
+    EXPECT_TRUE(next.ok()) << "the worker leaked: " << next.error().describe();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// A caller that cancels never has to call wait(): the grant that crossed its
+// cancel still comes back to the pool.
+TEST(CheckoutCancel, CancelWithoutWaitReturnsACrossingGrant) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    {
+      Result<PendingCheckout> pending = pool->begin_checkout();
+      ASSERT_TRUE(pending.ok());
+      world.sleep_for(milliseconds(10));
+      pending.value().cancel();
+    }
+    Result<Lease> next = pool->checkout({.deadline = in(world, milliseconds(100))});
+    EXPECT_TRUE(next.ok()) << "the worker leaked: " << next.error().describe();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// A PendingCheckout dropped without wait() or cancel() is a cancel: its
+// grant must not keep the worker busy forever.
+TEST(CheckoutCancel, DroppedPendingCheckoutReturnsItsGrant) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    {
+      Result<PendingCheckout> pending = pool->begin_checkout();
+      ASSERT_TRUE(pending.ok());
+      world.sleep_for(milliseconds(10));
+    }
+    Result<Lease> next = pool->checkout({.deadline = in(world, milliseconds(100))});
+    EXPECT_TRUE(next.ok()) << "the worker leaked: " << next.error().describe();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// The race by construction: the holder releases the only worker at t, so the
+// pool grants it to the waiter at t, and another task cancels the waiter at
+// the same t. Every interleaving must end with the worker either held by a
+// waiter whose wait() returned before the cancel, or back in the pool; never
+// lost, never leased twice.
+TEST(CheckoutCancel, CancelRacingTheGrantNeverLeaksOrDoubleLeasesTheWorker) {
+  int granted = 0;
+  int cancelled = 0;
+  sweep_strategies(60, [&](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> holder = pool->checkout();
+    ASSERT_TRUE(holder.ok());
+    Result<PendingCheckout> pending = pool->begin_checkout({.deadline = in(world, seconds(5))});
+    ASSERT_TRUE(pending.ok());
+    const Instant t = in(world, milliseconds(20));
+    bool cancel_requested = false;
+    bool granted_after_cancel = false;
+    std::optional<Result<Lease>> waited;
+    {
+      TaskGroup group(world);
+      group.spawn("waiter", [&] {
+        waited.emplace(pending.value().wait());
+        // No scheduling point between wait() returning and this read.
+        granted_after_cancel = waited->ok() && cancel_requested;
+      });
+      group.spawn("releaser", [&] {
+        world.sleep_until(t);
+        holder.value().release();
+      });
+      group.spawn("canceller", [&] {
+        world.sleep_until(t);
+        world.yield();
+        cancel_requested = true;
+        pending.value().cancel();
+      });
+    }
+    EXPECT_FALSE(granted_after_cancel) << "wait() returned a worker after cancel() was called";
+    ASSERT_TRUE(waited.has_value());
+    if (waited->ok()) {
+      ++granted;
+      waited->value().release();
+    } else {
+      ++cancelled;
+      EXPECT_EQ(waited->error().code, ErrorCode::cancelled);
+    }
+    world.sleep_for(milliseconds(1));
+    const PoolStats stats = pool->stats();
+    EXPECT_EQ(stats.workers_in(WorkerState::ready), 1) << "the worker was not returned to the pool";
+    EXPECT_EQ(stats.workers_in(WorkerState::busy), 0);
+    Result<Lease> next = pool->checkout({.deadline = in(world, milliseconds(10))});
+    EXPECT_TRUE(next.ok()) << next.error().describe();
+  });
+  // The sweep must have met both sides of the race, or it proved nothing.
+  EXPECT_GT(granted, 0);
+  EXPECT_GT(cancelled, 0);
+}
+
+TEST(Checkout, FullWaiterQueueFailsFastWithPoolSaturated) {
+  EventLog log;
+  const auto run = run_sim([&](sim::SimWorld& world, sim::SimProcessHost&) {
+    PoolConfig config = base_config();
+    config.waiters_max = 2;
+    auto pool = started_pool(world, config, {.telemetry = &log});
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> holder = pool->checkout();
+    ASSERT_TRUE(holder.ok());
+    int served = 0;
+    {
+      TaskGroup waiters(world);
+      for (int i = 0; i < 2; ++i) {
+        waiters.spawn(fmt::format("waiter-{}", i), [&] {
+          Result<Lease> lease = pool->checkout({.deadline = in(world, seconds(5))});
+          EXPECT_TRUE(lease.ok()) << lease.error().describe();
+          served += lease.ok() ? 1 : 0;
+        });
+      }
+      world.sleep_for(milliseconds(5));  // both are queued now
+      const Instant asked = world.now();
+      Result<Lease> third = pool->checkout({.deadline = in(world, seconds(5))});
+      ASSERT_FALSE(third.ok());
+      EXPECT_EQ(third.error().code, ErrorCode::pool_saturated);
+      EXPECT_TRUE(contains(third.error().message, "waiters_max")) << third.error().message;
+      EXPECT_EQ(world.now(), asked) << "saturation must fail fast, not wait";
+      holder.value().release();
+    }
+    EXPECT_EQ(served, 2);
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+  EXPECT_EQ(log.count(TelemetryKind::checkout, ErrorCode::pool_saturated), 1u);
+}
+
+PoolConfig two_workers() {
+  PoolConfig config = base_config("affinity");
+  config.size = {2, 2};
+  config.min_ready = 2;
+  return config;
+}
+
+TEST(Affinity, PreferUsesTheKeysWorkerWhenIdleElseAnyWorker) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, two_workers());
+    ASSERT_NE(pool, nullptr);
+    // Bind "k" to the worker an anonymous checkout would not pick first.
+    Result<Lease> anonymous = pool->checkout();
+    Result<Lease> keyed = pool->checkout({.affinity_key = "k"});
+    ASSERT_TRUE(anonymous.ok() && keyed.ok());
+    const WorkerRef first_choice = anonymous.value().worker();
+    const WorkerRef bound = keyed.value().worker();
+    ASSERT_NE(first_choice, bound);
+    anonymous.value().release();
+    keyed.value().release();
+
+    Result<Lease> again = pool->checkout({.affinity_key = "k"});
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again.value().worker(), bound);
+
+    // The key's worker is busy: prefer takes the other one at once.
+    const Instant asked = world.now();
+    Result<Lease> other = pool->checkout({.affinity_key = "k", .affinity_mode = AffinityMode::prefer});
+    ASSERT_TRUE(other.ok()) << other.error().describe();
+    EXPECT_EQ(other.value().worker(), first_choice);
+    EXPECT_EQ(world.now(), asked);
+    again.value().release();
+    other.value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(Affinity, StrictWaitsForTheKeysWorkerWithoutBlockingOthers) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, two_workers());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> keyed = pool->checkout({.affinity_key = "k", .affinity_mode = AffinityMode::strict});
+    ASSERT_TRUE(keyed.ok());
+    const WorkerRef bound = keyed.value().worker();
+    const Instant released_at = in(world, milliseconds(100));
+
+    std::optional<Result<Lease>> strict;
+    Instant strict_granted_at;
+    {
+      TaskGroup group(world);
+      group.spawn("strict", [&] {
+        strict.emplace(pool->checkout({.deadline = in(world, seconds(1)), .affinity_key = "k",
+                                       .affinity_mode = AffinityMode::strict}));
+        strict_granted_at = world.now();
+      });
+      world.sleep_for(milliseconds(1));
+      // Queued behind the strict waiter, an anonymous checkout still gets
+      // the idle worker at once.
+      const Instant asked = world.now();
+      Result<Lease> anonymous = pool->checkout({.deadline = in(world, milliseconds(50))});
+      ASSERT_TRUE(anonymous.ok()) << anonymous.error().describe();
+      EXPECT_NE(anonymous.value().worker(), bound);
+      EXPECT_EQ(world.now(), asked);
+      anonymous.value().release();
+
+      // The strict waiter ignores the idle worker until the key's is free.
+      world.sleep_until(released_at);
+      keyed.value().release();
+    }
+    ASSERT_TRUE(strict->ok()) << strict->error().describe();
+    EXPECT_EQ(strict->value().worker(), bound);
+    EXPECT_EQ(strict_granted_at, released_at);
+    strict->value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(Affinity, StrictTimesOutWhileTheKeysWorkerStaysBusy) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, two_workers());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> keyed = pool->checkout({.affinity_key = "k"});
+    ASSERT_TRUE(keyed.ok());
+    Result<Lease> strict = pool->checkout(
+        {.deadline = in(world, milliseconds(30)), .affinity_key = "k", .affinity_mode = AffinityMode::strict});
+    ASSERT_FALSE(strict.ok());
+    EXPECT_EQ(strict.error().code, ErrorCode::timeout);
+    EXPECT_EQ(pool->stats().workers_in(WorkerState::ready), 1) << "the other worker stayed idle";
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// A key whose worker died has no worker to wait for: strict takes any.
+TEST(Affinity, StrictKeyOfADeadWorkerFallsBackToAnyWorker) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost& host) {
+    LaunchLog launches(world, host);
+    auto pool = started_pool(world, two_workers());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> keyed = pool->checkout({.affinity_key = "k", .affinity_mode = AffinityMode::strict});
+    ASSERT_TRUE(keyed.ok());
+    const WorkerRef bound = keyed.value().worker();
+    keyed.value().release();
+    ASSERT_TRUE(host.kill(launches.pid_of("affinity", bound)));
+    world.sleep_for(milliseconds(1));
+    Result<Lease> strict = pool->checkout(
+        {.deadline = in(world, milliseconds(5)), .affinity_key = "k", .affinity_mode = AffinityMode::strict});
+    ASSERT_TRUE(strict.ok()) << strict.error().describe();
+    EXPECT_NE(strict.value().worker(), bound);
+    strict.value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(Execute, ChecksOutCallsAndReleases) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    for (int i = 0; i < 3; ++i) {
+      Result<std::string> answer = pool->execute(fmt::format("payload-{}", i));
+      ASSERT_TRUE(answer.ok()) << answer.error().describe();
+      EXPECT_EQ(answer.value(), fmt::format("payload-{}", i));
+    }
+    EXPECT_EQ(pool->stats().workers_in(WorkerState::ready), 1);
+    // One deadline for checkout and call together.
+    Result<Lease> holder = pool->checkout();
+    const Instant asked = world.now();
+    Result<std::string> late = pool->execute("late", {.deadline = in(world, milliseconds(20))});
+    ASSERT_FALSE(late.ok());
+    EXPECT_EQ(late.error().code, ErrorCode::timeout);
+    EXPECT_EQ(world.now() - asked, milliseconds(20));
+    holder.value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// A lease destroyed while an exception unwinds the caller's stack checks the
+// worker back in.
+TEST(Lease, DestroyedDuringUnwindingChecksTheWorkerIn) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    bool caught = false;
+    try {
+      Result<Lease> lease = pool->checkout();
+      ASSERT_TRUE(lease.ok());
+      EXPECT_EQ(lease.value().call("before the throw").value(), "before the throw");
+      throw std::runtime_error("caller failed");
+    } catch (const std::runtime_error&) {
+      caught = true;
+    }
+    EXPECT_TRUE(caught);
+    Result<Lease> next = pool->checkout({.deadline = in(world, milliseconds(10))});
+    EXPECT_TRUE(next.ok()) << next.error().describe();
+    next.value().release();
+    // Moving a lease moves the hold; the moved-from lease releases nothing.
+    Result<Lease> moved_from = pool->checkout();
+    ASSERT_TRUE(moved_from.ok());
+    Lease moved = std::move(moved_from.value());
+    EXPECT_TRUE(moved.held());
+    EXPECT_EQ(moved.call("still mine").value(), "still mine");
+    moved.release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+}  // namespace
+}  // namespace seedpool
