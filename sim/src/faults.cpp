@@ -41,8 +41,8 @@ std::string FaultOptions::describe() const {
   return out.empty() ? "none" : out;
 }
 
-FaultInjector::FaultInjector(SimWorld& world, FaultOptions options, bool swarm)
-    : world_(world), options_(options) {
+FaultInjector::FaultInjector(SimWorld& world, FaultOptions options, bool swarm, Coverage& coverage)
+    : world_(world), options_(options), coverage_(coverage) {
   if (!swarm) {
     return;
   }
@@ -62,7 +62,7 @@ bool FaultInjector::fire(Fault fault) {
   // The top `ppm` values fire, so the default decision 0 never does.
   const bool fired = world_.decide(ppm_one) >= ppm_one - ppm;
   if (fired) {
-    count(fmt::format("fault:{}", to_string(fault)));
+    ++coverage_[fmt::format("fault:{}", to_string(fault))];
     world_.note(to_string(fault), 1);
   }
   return fired;

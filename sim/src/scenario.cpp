@@ -26,11 +26,12 @@ void ScenarioContext::finish(std::optional<std::size_t> ready, Duration bound) {
   SEEDPOOL_ASSERT(pool_ != nullptr);
   faults.set_enabled(false);
   checker().expect_recovered(*pool_, ready, bound);
-  checker().expect_counts_match(pool_->stats());
   const Status stopped = pool_->shutdown();
   if (!stopped) {
     checker().violation("shutdown", stopped.error().describe());
   }
+  // After shutdown every event has been delivered: the final counts must agree.
+  checker().expect_counts_match(pool_->stats());
   checker().expect_reaped(host);
 }
 
@@ -188,7 +189,7 @@ ScenarioResult run_scenario(const Scenario& scenario, const ScenarioOptions& opt
   result.timeline = Timeline(options.keep_timeline);
   result.run = simulate(options.sim, [&](SimWorld& world) {
     SimProcessHost host(world);
-    auto faults = std::make_shared<FaultInjector>(world, scenario.faults, options.swarm);
+    auto faults = std::make_shared<FaultInjector>(world, scenario.faults, options.swarm, result.coverage);
     result.faults = faults->options();
     faults->install(host);
     ScenarioContext ctx{world, host, *faults, result.timeline, result.coverage, nullptr, nullptr};

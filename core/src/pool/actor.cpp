@@ -43,13 +43,14 @@ PoolActor::PoolActor(std::shared_ptr<PoolShared> shared)
 void PoolActor::run() {
   start_workers();
   while (!finished()) {
-    Received<Message> received = shared_->mailbox.receive(next_deadline());
+    const Instant deadline = next_deadline();
+    Received<Message> received = shared_->mailbox.receive(deadline);
     if (received.status == ChannelStatus::closed) {
       break;
     }
     if (received) {
       std::visit([this](auto& message) { handle(message); }, *received.value);
-    } else if (received.status == ChannelStatus::timeout && world_.now() < next_deadline()) {
+    } else if (received.status == ChannelStatus::timeout && world_.now() < deadline) {
       // A wait that failed before its deadline: the simulation is tearing down.
       return;
     }

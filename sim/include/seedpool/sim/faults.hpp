@@ -73,7 +73,8 @@ class FaultInjector {
   // Swarm mode: each fault kind of `options` is switched on with probability
   // one half, at a rate drawn from [1, its rate in `options`]: a different
   // mix per seed, all drawn from the run's decisions.
-  FaultInjector(SimWorld& world, FaultOptions options, bool swarm);
+  // Fired faults are counted into `coverage` as "fault:<name>".
+  FaultInjector(SimWorld& world, FaultOptions options, bool swarm, Coverage& coverage);
 
   // True with the fault's probability, while faults are enabled; counts hits.
   bool fire(Fault fault);
@@ -89,8 +90,6 @@ class FaultInjector {
   void install(SimProcessHost& host);
 
   const FaultOptions& options() const noexcept { return options_; }
-  Coverage& coverage() noexcept { return coverage_; }
-  void count(std::string_view path) { ++coverage_[std::string(path)]; }
 
  private:
   WorkerBehavior behavior_for_launch();
@@ -99,7 +98,7 @@ class FaultInjector {
   SimWorld& world_;
   FaultOptions options_;
   bool enabled_ = true;
-  Coverage coverage_;
+  Coverage& coverage_;
 };
 
 }  // namespace seedpool::sim

@@ -56,7 +56,7 @@ class PoolChecker final : public TelemetrySink {
 
  private:
   SimWorld& world_;
-  const PoolConfig& config_;
+  const PoolConfig config_;
   Timeline& timeline_;
   Coverage& coverage_;
   std::map<WorkerRef, WorkerState> states_;

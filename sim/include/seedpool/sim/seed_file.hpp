@@ -1,0 +1,49 @@
+#pragma once
+
+// Seed files: a failing (or once-failing) run written down so that it can be
+// replayed exactly — the scenario, the seed or decision list, the strategy and
+// options, the expected outcome and trace hash, and a line on what it caught.
+// The regression corpus in seeds/ is a folder of these.
+
+#include <seedpool/core/result.hpp>
+#include <seedpool/sim/scenario.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace seedpool::sim {
+
+inline constexpr int seed_file_format_version = 1;
+
+struct SeedFile {
+  std::string scenario;
+  std::uint64_t seed = 0;
+  std::optional<std::vector<std::uint64_t>> decisions;  // replayed instead of the seed when set
+  StrategySpec strategy;
+  bool swarm = false;
+  std::string expected_outcome = "ok";  // "ok" or a failure kind ("reply-mismatch", "deadlock")
+  std::uint64_t expected_trace_hash = 0;
+  std::string note;                     // what it caught, for the reader
+  std::string faults;                   // the fault rates of the run, for the reader
+
+  // The options that replay this file.
+  ScenarioOptions options() const;
+  // The one-line command that replays this run.
+  std::string replay_command() const;
+};
+
+// A seed file describing `result`, a run of `scenario` under `options`.
+SeedFile describe_run(const std::string& scenario, const ScenarioOptions& options, const ScenarioResult& result,
+                      bool with_decisions);
+
+std::string to_json(const SeedFile& file);
+// Parses a seed file; errors name the file's problem (malformed JSON, a
+// missing field, another format version).
+Result<SeedFile> parse_seed_file(std::string_view text);
+
+Status write_seed_file(const std::string& path, const SeedFile& file);
+Result<SeedFile> read_seed_file(const std::string& path);
+
+}  // namespace seedpool::sim

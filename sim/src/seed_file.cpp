@@ -1,0 +1,134 @@
+#include <seedpool/sim/seed_file.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace seedpool::sim {
+namespace {
+
+using nlohmann::json;
+
+Error bad_file(std::string_view why) {
+  return Error{ErrorCode::invalid_argument, fmt::format("malformed seed file: {}", why), {}};
+}
+
+std::string hex(std::uint64_t value) { return fmt::format("{:016x}", value); }
+
+}  // namespace
+
+ScenarioOptions SeedFile::options() const {
+  ScenarioOptions o;
+  o.sim.seed = seed;
+  o.sim.decisions = decisions;
+  o.sim.strategy = strategy;
+  o.swarm = swarm;
+  return o;
+}
+
+std::string SeedFile::replay_command() const {
+  return fmt::format("build/bin/seedpool-sim replay {} --seed {} --strategy {}{}", scenario, seed,
+                     strategy.to_string(), swarm ? " --swarm" : "");
+}
+
+SeedFile describe_run(const std::string& scenario, const ScenarioOptions& options, const ScenarioResult& result,
+                      bool with_decisions) {
+  SeedFile file;
+  file.scenario = scenario;
+  file.seed = options.sim.seed;
+  file.strategy = options.sim.strategy;
+  file.swarm = options.swarm;
+  if (with_decisions || options.sim.decisions) {
+    file.decisions = result.run.decisions;
+  }
+  file.expected_outcome = result.failure_kind.empty() ? "ok" : result.failure_kind;
+  file.expected_trace_hash = result.run.trace_hash;
+  file.note = result.run.message;
+  file.faults = result.faults.describe();
+  return file;
+}
+
+std::string to_json(const SeedFile& file) {
+  json j;
+  j["format"] = "seedpool-seed";
+  j["format_version"] = seed_file_format_version;
+  j["scenario"] = file.scenario;
+  j["seed"] = file.seed;
+  j["strategy"] = file.strategy.to_string();
+  j["swarm"] = file.swarm;
+  if (file.decisions) {
+    j["decisions"] = *file.decisions;
+  }
+  j["expected"] = {{"outcome", file.expected_outcome}, {"trace_hash", hex(file.expected_trace_hash)}};
+  j["note"] = file.note;
+  j["faults"] = file.faults;
+  return j.dump(2) + "\n";
+}
+
+Result<SeedFile> parse_seed_file(std::string_view text) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return bad_file("not a JSON object");
+  }
+  if (j.value("format", std::string()) != "seedpool-seed") {
+    return bad_file("\"format\" is not \"seedpool-seed\"");
+  }
+  if (!j.contains("format_version") || !j["format_version"].is_number_integer()) {
+    return bad_file("\"format_version\" is missing");
+  }
+  if (const int version = j["format_version"].get<int>(); version != seed_file_format_version) {
+    return Error{ErrorCode::invalid_argument,
+                 fmt::format("seed file has format version {}, this seedpool-sim reads version {}", version,
+                             seed_file_format_version),
+                 {}};
+  }
+  try {
+    SeedFile file;
+    file.scenario = j.at("scenario").get<std::string>();
+    file.seed = j.at("seed").get<std::uint64_t>();
+    Result<StrategySpec> strategy = parse_strategy(j.value("strategy", std::string("random")));
+    if (!strategy) {
+      return bad_file(strategy.error().message);
+    }
+    file.strategy = strategy.value();
+    file.swarm = j.value("swarm", false);
+    if (j.contains("decisions")) {
+      file.decisions = j["decisions"].get<std::vector<std::uint64_t>>();
+    }
+    const json& expected = j.at("expected");
+    file.expected_outcome = expected.at("outcome").get<std::string>();
+    file.expected_trace_hash = std::stoull(expected.at("trace_hash").get<std::string>(), nullptr, 16);
+    file.note = j.value("note", std::string());
+    file.faults = j.value("faults", std::string());
+    return file;
+  } catch (const std::exception& e) {
+    return bad_file(e.what());
+  }
+}
+
+Status write_seed_file(const std::string& path, const SeedFile& file) {
+  std::ofstream out(path);
+  out << to_json(file);
+  if (!out) {
+    return Error{ErrorCode::io_error, fmt::format("cannot write seed file '{}'", path), {}};
+  }
+  return {};
+}
+
+Result<SeedFile> read_seed_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Error{ErrorCode::invalid_argument, fmt::format("cannot read seed file '{}'", path), {}};
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<SeedFile> parsed = parse_seed_file(text.str());
+  if (!parsed) {
+    return Error{ErrorCode::invalid_argument, fmt::format("{}: {}", path, parsed.error().message), {}};
+  }
+  return parsed;
+}
+
+}  // namespace seedpool::sim

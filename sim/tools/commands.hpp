@@ -1,0 +1,52 @@
+#pragma once
+
+// The subcommands of seedpool-sim. Each returns the process exit status:
+// 0 all good, 1 a run failed, 2 bad input.
+
+#include <seedpool/sim/scenario.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace seedpool::sim::tool {
+
+struct RunArgs {
+  std::string scenario;
+  std::uint64_t seeds = 1000;
+  std::uint64_t first_seed = 1;
+  std::string strategy = "random";
+  bool swarm = false;
+  unsigned jobs = 1;
+  std::string shard;  // "I/N"
+  std::string json_path;
+  std::string save_failures_dir;
+  std::uint64_t max_failures = 0;  // stop after this many; 0: never stop
+  bool quiet = false;              // no progress output
+};
+
+struct ReplayArgs {
+  std::string target;  // a scenario name or a seed file
+  std::uint64_t seed = 1;
+  bool seed_given = false;
+  std::string strategy = "random";
+  bool swarm = false;
+  bool log = false;
+  std::string trace_path;
+  bool update_hash = false;
+};
+
+int list_command();
+int run_command(const RunArgs& args);
+int merge_command(const std::vector<std::string>& inputs, const std::string& output);
+int replay_command(const ReplayArgs& args);
+int shrink_command(const std::string& input, const std::string& output, std::size_t runs_max);
+int check_determinism_command(const std::string& scenario, std::uint64_t first_seed, std::uint64_t seeds,
+                              const std::string& strategy, bool swarm);
+
+// Resolves a scenario name, printing the known names on failure.
+const Scenario* find_scenario(const std::string& name);
+// Parses a strategy, printing the error on failure.
+bool parse_strategy_arg(const std::string& text, StrategySpec& out);
+
+}  // namespace seedpool::sim::tool

@@ -1,0 +1,161 @@
+// seedpool-sim replay / shrink / check-determinism: exact re-runs of one
+// seed or seed file, with a readable log and a Perfetto trace; minimising a
+// failing decision list; and the same-seed-same-hash check.
+
+#include "commands.hpp"
+
+#include <seedpool/sim/determinism.hpp>
+#include <seedpool/sim/seed_file.hpp>
+#include <seedpool/sim/shrink.hpp>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace seedpool::sim::tool {
+namespace {
+
+// A replay target: a seed file, or a scenario with --seed.
+bool load_target(const ReplayArgs& args, SeedFile& file, bool& from_file) {
+  from_file = std::filesystem::is_regular_file(args.target);
+  if (from_file) {
+    Result<SeedFile> read = read_seed_file(args.target);
+    if (!read) {
+      fmt::print(stderr, "seedpool-sim: {}\n", read.error().message);
+      return false;
+    }
+    file = std::move(read).value();
+    return find_scenario(file.scenario) != nullptr;
+  }
+  if (args.target.ends_with(".json")) {
+    fmt::print(stderr, "seedpool-sim: seed file '{}' does not exist\n", args.target);
+    return false;
+  }
+  if (find_scenario(args.target) == nullptr || !parse_strategy_arg(args.strategy, file.strategy)) {
+    return false;
+  }
+  if (!args.seed_given) {
+    fmt::print(stderr, "seedpool-sim: replay {} needs --seed S (or give a seed file)\n", args.target);
+    return false;
+  }
+  file.scenario = args.target;
+  file.seed = args.seed;
+  file.swarm = args.swarm;
+  return true;
+}
+
+void print_log(const ScenarioResult& result) {
+  for (const TraceEvent& event : result.run.trace.events()) {
+    fmt::print("{}\n", result.run.trace.describe(event, result.run.task_names));
+  }
+  if (result.run.trace.dropped() > 0) {
+    fmt::print("({} later events not kept)\n", result.run.trace.dropped());
+  }
+}
+
+}  // namespace
+
+int replay_command(const ReplayArgs& args) {
+  SeedFile file;
+  bool from_file = false;
+  if (!load_target(args, file, from_file)) {
+    return 2;
+  }
+  const Scenario& scenario = *ScenarioRegistry::instance().find(file.scenario);
+  ScenarioOptions options = file.options();
+  options.sim.keep_trace_events = args.log;
+  options.keep_timeline = !args.trace_path.empty();
+  const ScenarioResult result = run_scenario(scenario, options);
+  if (args.log) {
+    print_log(result);
+  }
+  if (!args.trace_path.empty()) {
+    std::ofstream(args.trace_path) << result.timeline.to_chrome_json();
+    fmt::print("wrote {} (open it in https://ui.perfetto.dev)\n", args.trace_path);
+  }
+  fmt::print("{} seed {}: {}\n  faults: {}\n", file.scenario, file.seed, result.run.summary(),
+             result.faults.describe());
+  const std::string outcome = result.failure_kind.empty() ? "ok" : result.failure_kind;
+  if (!from_file) {
+    return result.run.ok() ? 0 : 1;
+  }
+  if (args.update_hash) {
+    file.expected_trace_hash = result.run.trace_hash;
+    file.expected_outcome = outcome;
+    if (Status written = write_seed_file(args.target, file); !written) {
+      fmt::print(stderr, "seedpool-sim: {}\n", written.error().message);
+      return 2;
+    }
+    fmt::print("updated {}: outcome {}, trace {:016x}\n", args.target, outcome, result.run.trace_hash);
+    return 0;
+  }
+  const bool same_hash = result.run.trace_hash == file.expected_trace_hash;
+  const bool same_outcome = outcome == file.expected_outcome;
+  fmt::print("expected outcome {} and trace {:016x}: {}\n", file.expected_outcome, file.expected_trace_hash,
+             same_hash && same_outcome ? "reproduced exactly" : "DIVERGED");
+  return same_hash && same_outcome ? 0 : 1;
+}
+
+int shrink_command(const std::string& input, const std::string& output, std::size_t runs_max) {
+  Result<SeedFile> read = read_seed_file(input);
+  if (!read) {
+    fmt::print(stderr, "seedpool-sim: {}\n", read.error().message);
+    return 2;
+  }
+  SeedFile file = std::move(read).value();
+  const Scenario* scenario = find_scenario(file.scenario);
+  if (scenario == nullptr) {
+    return 2;
+  }
+  const ScenarioResult original = run_scenario(*scenario, file.options());
+  if (original.run.ok()) {
+    fmt::print(stderr, "seedpool-sim: {} does not fail (outcome ok); nothing to shrink\n", input);
+    return 2;
+  }
+  ScenarioOptions base = file.options();
+  base.sim.decisions.reset();
+  const ShrinkResult shrunk = shrink(*scenario, base, original.run.decisions, original.failure_kind, runs_max);
+  fmt::print("shrunk [{}]: {} decisions ({} non-zero) -> {} decisions ({} non-zero) in {} replays\n",
+             original.failure_kind, shrunk.original_size, shrunk.original_nonzero, shrunk.decisions.size(),
+             count_nonzero(shrunk.decisions), shrunk.runs);
+  fmt::print("still fails: {}\n", shrunk.last_failure.run.summary());
+  SeedFile out = file;
+  out.decisions = shrunk.decisions;
+  out.expected_outcome = shrunk.last_failure.failure_kind;
+  out.expected_trace_hash = shrunk.last_failure.run.trace_hash;
+  out.note = shrunk.last_failure.run.message;
+  out.faults = shrunk.last_failure.faults.describe();
+  const std::string path = output.empty() ? input.substr(0, input.rfind(".json")) + ".shrunk.json" : output;
+  if (Status written = write_seed_file(path, out); !written) {
+    fmt::print(stderr, "seedpool-sim: {}\n", written.error().message);
+    return 2;
+  }
+  fmt::print("wrote {}\nreplay: build/bin/seedpool-sim replay {} --log\n", path, path);
+  return 0;
+}
+
+int check_determinism_command(const std::string& scenario_name, std::uint64_t first_seed, std::uint64_t seeds,
+                              const std::string& strategy, bool swarm) {
+  const Scenario* scenario = find_scenario(scenario_name);
+  ScenarioOptions options;
+  if (scenario == nullptr || !parse_strategy_arg(strategy, options.sim.strategy)) {
+    return 2;
+  }
+  options.swarm = swarm;
+  options.sim.keep_trace_events = true;
+  for (std::uint64_t seed = first_seed; seed < first_seed + seeds; ++seed) {
+    options.sim.seed = seed;
+    const ScenarioResult first = run_scenario(*scenario, options);
+    const ScenarioResult second = run_scenario(*scenario, options);
+    const DeterminismReport report = compare_runs(first.run, second.run);
+    if (!report.deterministic) {
+      fmt::print("{} seed {}: {}\n", scenario_name, seed, report.describe());
+      return 1;
+    }
+  }
+  fmt::print("{}: {} seeds each ran twice with identical traces\n", scenario_name, seeds);
+  return 0;
+}
+
+}  // namespace seedpool::sim::tool
