@@ -34,6 +34,8 @@ struct ReplayArgs {
   bool log = false;
   std::string trace_path;
   bool update_hash = false;
+  std::string save_path;  // write this run as a seed file
+  std::string note;       // the seed file's note: what the run caught
 };
 
 int list_command();

@@ -34,14 +34,16 @@ int main(int argc, char** argv) {
   merge_cmd->add_option("-o,--output", merge_output, "write the merged JSON here");
 
   ReplayArgs replay;
-  auto* replay_cmd = app.add_subcommand("replay", "re-run one seed (or a seed file) exactly");
-  replay_cmd->add_option("target", replay.target, "scenario name or seed file")->required();
+  auto* replay_cmd = app.add_subcommand("replay", "re-run one seed, a seed file, or every seed file of a folder");
+  replay_cmd->add_option("target", replay.target, "scenario name, seed file or folder of seed files")->required();
   replay_cmd->add_option("--seed", replay.seed, "the seed (with a scenario name)");
   replay_cmd->add_option("--strategy", replay.strategy, "random | pct:D[:K] (with a scenario name)");
   replay_cmd->add_flag("--swarm", replay.swarm, "swarm mode (with a scenario name)");
   replay_cmd->add_flag("--log", replay.log, "print the run's events");
   replay_cmd->add_option("--trace", replay.trace_path, "write a Chrome trace JSON for Perfetto");
   replay_cmd->add_flag("--update-hash", replay.update_hash, "rewrite the seed file's expected hash and outcome");
+  replay_cmd->add_option("--save", replay.save_path, "write this run as a seed file (for seeds/)");
+  replay_cmd->add_option("--note", replay.note, "with --save: what this seed caught");
 
   std::string shrink_input;
   std::string shrink_output;

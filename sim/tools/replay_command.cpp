@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -54,9 +55,44 @@ void print_log(const ScenarioResult& result) {
   }
 }
 
+// Replays every *.json in a folder; each must reproduce its outcome and hash.
+int replay_folder(const std::string& folder) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".json") {
+      files.push_back(entry.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::size_t diverged = 0;
+  for (const auto& path : files) {
+    Result<SeedFile> read = read_seed_file(path.string());
+    if (!read) {
+      fmt::print(stderr, "seedpool-sim: {}\n", read.error().message);
+      return 2;
+    }
+    const SeedFile& file = read.value();
+    const Scenario* scenario = find_scenario(file.scenario);
+    if (scenario == nullptr) {
+      return 2;
+    }
+    const ScenarioResult result = run_scenario(*scenario, file.options());
+    const std::string outcome = result.failure_kind.empty() ? "ok" : result.failure_kind;
+    const bool same = outcome == file.expected_outcome && result.run.trace_hash == file.expected_trace_hash;
+    diverged += same ? 0 : 1;
+    fmt::print("{} {}: expected {} {:016x}, got {} {:016x}\n", same ? "ok  " : "FAIL", path.filename().string(),
+               file.expected_outcome, file.expected_trace_hash, outcome, result.run.trace_hash);
+  }
+  fmt::print("{} seed files replayed, {} diverged\n", files.size(), diverged);
+  return diverged == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int replay_command(const ReplayArgs& args) {
+  if (std::filesystem::is_directory(args.target)) {
+    return replay_folder(args.target);
+  }
   SeedFile file;
   bool from_file = false;
   if (!load_target(args, file, from_file)) {
@@ -77,6 +113,15 @@ int replay_command(const ReplayArgs& args) {
   fmt::print("{} seed {}: {}\n  faults: {}\n", file.scenario, file.seed, result.run.summary(),
              result.faults.describe());
   const std::string outcome = result.failure_kind.empty() ? "ok" : result.failure_kind;
+  if (!args.save_path.empty()) {
+    SeedFile saved = describe_run(file.scenario, file.options(), result, file.decisions.has_value());
+    saved.note = args.note.empty() ? result.run.message : args.note;
+    if (Status written = write_seed_file(args.save_path, saved); !written) {
+      fmt::print(stderr, "seedpool-sim: {}\n", written.error().message);
+      return 2;
+    }
+    fmt::print("saved {}\n", args.save_path);
+  }
   if (!from_file) {
     return result.run.ok() ? 0 : 1;
   }
