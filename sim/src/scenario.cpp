@@ -37,20 +37,18 @@ void ScenarioContext::finish(std::optional<std::size_t> ready, Duration bound) {
 
 namespace {
 
-struct CallerPlan {
-  std::uint32_t id;
-  const Workload* workload;
-};
-
 void one_lease(ScenarioContext& ctx, PoolChecker& checker, Lease& lease, std::uint32_t caller,
-               std::uint32_t& sequence, std::size_t calls) {
+               std::uint32_t& sequence, std::size_t calls, Duration call_timeout) {
   for (std::size_t i = 0; i < calls; ++i) {
     const std::string payload = fmt::format("caller {} call {}", caller, sequence++);
-    const Instant start = ctx.world.now();
-    const std::string lane = fmt::format("caller {}", caller);
-    ctx.timeline.begin(lane, fmt::format("call on {}", lease.worker().to_string()), start);
-    Result<std::string> answer = lease.call(payload, ctx.world.now() + seconds(1));
-    ctx.timeline.end(lane, ctx.world.now());
+    if (ctx.timeline.enabled()) {
+      ctx.timeline.begin(fmt::format("caller {}", caller), fmt::format("call on {}", lease.worker().to_string()),
+                         ctx.world.now());
+    }
+    Result<std::string> answer = lease.call(payload, ctx.world.now() + call_timeout);
+    if (ctx.timeline.enabled()) {
+      ctx.timeline.end(fmt::format("caller {}", caller), ctx.world.now());
+    }
     checker.call_answered(caller, payload, answer);
     if (!answer.ok() && answer.error().code != ErrorCode::worker_error) {
       return;  // the worker is gone; a new lease is needed
@@ -60,7 +58,7 @@ void one_lease(ScenarioContext& ctx, PoolChecker& checker, Lease& lease, std::ui
 
 void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint32_t caller) {
   PoolChecker& checker = ctx.checker();
-  const std::string lane = fmt::format("caller {}", caller);
+  const std::string lane = ctx.timeline.enabled() ? fmt::format("caller {}", caller) : std::string();
   std::uint32_t sequence = 0;
   for (std::size_t call = 0; call < w.calls_per_caller; ++call) {
     ctx.world.sleep_for(ctx.faults.latency(Duration::zero(), w.think_time_max));
@@ -86,14 +84,14 @@ void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint3
     Result<Lease> lease = pending.ok() ? pending.value().wait() : Result<Lease>(pending.error());
     ctx.timeline.end(lane, ctx.world.now());
     if (!lease.ok()) {
-      ctx.coverage[fmt::format("checkout:{}", to_string(lease.error().code))]++;
+      ++ctx.coverage[fmt::format("checkout:{}", to_string(lease.error().code))];
       continue;
     }
     ctx.coverage["checkout:ok"]++;
     const WorkerRef worker = lease.value().worker();
     checker.lease_acquired(caller, worker, deadline);
     const std::size_t calls = 1 + ctx.world.decide(w.calls_per_lease_max);
-    one_lease(ctx, checker, lease.value(), caller, sequence, calls);
+    one_lease(ctx, checker, lease.value(), caller, sequence, calls, w.call_timeout);
     if (ctx.faults.fire(Fault::caller_vanish)) {
       ctx.world.sleep_for(ctx.faults.latency(milliseconds(1), seconds(2)));
     }

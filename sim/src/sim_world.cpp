@@ -369,7 +369,8 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
   });
   tasks_.push_back(std::move(task));
   runnable_.push_back(raw->id);
-  trace_.record(steps_, now_, raw->id, EventKind::spawn, current_ == nullptr ? 0 : current_->id, raw->name);
+  trace_.record(steps_, now_, raw->id, EventKind::spawn,
+                (current_ == nullptr ? 0 : current_->id) ^ hash_text(raw->name), raw->name);
   strategy_->on_spawn(raw->id, decisions_);
   yield();
 }

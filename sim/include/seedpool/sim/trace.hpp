@@ -16,15 +16,15 @@
 namespace seedpool::sim {
 
 enum class EventKind : std::uint8_t {
-  spawn,     // task: the new task; arg: the spawning task's id; label: its name
+  spawn,     // task: the new task; arg: the spawning task's id and its name's hash; label: the name
   schedule,  // a step: `task` runs next
   block,     // task waits; arg: monitor id (0 for a sleep); label: the reason
   wake,      // arg: 1 when woken by its deadline, 0 when notified
   advance,   // virtual time jumped to `time`
   finish,    // task returned
   decide,    // a World decision; arg: the value chosen
-  fail,      // the run failed; label: the message
-  note,      // a user or pool event; arg: a value; label: what happened
+  fail,      // the run failed; arg: the message's hash; label: the message
+  note,      // a user or pool event; arg: the value mixed with the label's hash; label: what happened
 };
 
 std::string_view to_string(EventKind kind) noexcept;
@@ -50,8 +50,10 @@ class Trace {
   // hash and are counted in dropped().
   Trace(bool keep_events, std::size_t events_max);
 
-  // Folds an event into the hash and keeps it if asked. `label_text` is
-  // hashed by content, so the hash never depends on addresses.
+  // Folds an event into the hash and keeps it if asked. The label is kept
+  // for reading only and never hashed: whatever of it matters goes into
+  // `arg` (hashed by content, so the hash never depends on addresses), and
+  // the hash is the same whether events are kept or not.
   void record(std::uint64_t step, Instant time, std::uint32_t task, EventKind kind, std::uint64_t arg,
               std::string_view label_text = {}) {
     std::uint64_t h = hash_;
@@ -59,9 +61,6 @@ class Trace {
     h = mix(h, static_cast<std::uint64_t>(time.ns()));
     h = mix(h, (static_cast<std::uint64_t>(task) << 8) | static_cast<std::uint64_t>(kind));
     h = mix(h, arg);
-    if (!label_text.empty()) {
-      h = mix(h, hash_text(label_text));
-    }
     hash_ = h;
     if (keep_events_) {
       keep(TraceEvent{step, time, task, kind, arg, 0}, label_text);
