@@ -104,7 +104,7 @@ TEST(Checkout, WaitersAreServedInArrivalOrder) {
 // However the pool task and the waiter interleave there, the waiter is
 // answered with timeout, never with a worker, and the worker is not lost.
 TEST(Checkout, WaiterWhoseDeadlinePassedIsNeverGranted) {
-  sweep_strategies(20, [](sim::SimWorld& world, sim::SimProcessHost&) {
+  sweep_strategies(60, [](sim::SimWorld& world, sim::SimProcessHost&) {
     auto pool = started_pool(world, base_config());
     ASSERT_NE(pool, nullptr);
     Result<Lease> holder = pool->checkout();
@@ -229,7 +229,7 @@ TEST(CheckoutCancel, DroppedPendingCheckoutReturnsItsGrant) {
 TEST(CheckoutCancel, CancelRacingTheGrantNeverLeaksOrDoubleLeasesTheWorker) {
   int granted = 0;
   int cancelled = 0;
-  sweep_strategies(60, [&](sim::SimWorld& world, sim::SimProcessHost&) {
+  sweep_strategies(200, [&](sim::SimWorld& world, sim::SimProcessHost&) {
     auto pool = started_pool(world, base_config());
     ASSERT_NE(pool, nullptr);
     Result<Lease> holder = pool->checkout();
@@ -312,6 +312,40 @@ TEST(Checkout, FullWaiterQueueFailsFastWithPoolSaturated) {
   });
   EXPECT_TRUE(run.ok()) << run.summary();
   EXPECT_EQ(log.count(TelemetryKind::checkout, ErrorCode::pool_saturated), 1u);
+}
+
+// A full queue of strict waiters, each waiting for its own busy worker,
+// does not stop a caller that an idle worker can serve right now.
+TEST(Checkout, SaturationRefusesOnlyCallersThatWouldHaveToWait) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    PoolConfig config = base_config();
+    config.size = {2, 2};
+    config.min_ready = 2;
+    config.waiters_max = 1;
+    auto pool = started_pool(world, config);
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> keyed = pool->checkout({.affinity_key = "k"});
+    ASSERT_TRUE(keyed.ok());
+    TaskGroup group(world);
+    group.spawn("strict-waiter", [&] {
+      Result<Lease> strict = pool->checkout({.deadline = in(world, milliseconds(100)), .affinity_key = "k",
+                                             .affinity_mode = AffinityMode::strict});
+      EXPECT_TRUE(strict.ok()) << strict.error().describe();
+    });
+    world.sleep_for(milliseconds(1));  // the strict waiter fills the queue
+    Result<Lease> anonymous = pool->checkout({.deadline = in(world, milliseconds(10))});
+    ASSERT_TRUE(anonymous.ok()) << "an idle worker was refused: " << anonymous.error().describe();
+    EXPECT_NE(anonymous.value().worker(), keyed.value().worker());
+    // Now nothing is idle and the queue is full: refused, at once.
+    Result<Lease> refused = pool->checkout({.deadline = in(world, milliseconds(10))});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, ErrorCode::pool_saturated);
+    keyed.value().release();
+    group.join();
+    anonymous.value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
 }
 
 PoolConfig two_workers() {
@@ -449,6 +483,46 @@ TEST(Execute, ChecksOutCallsAndReleases) {
     EXPECT_EQ(late.error().code, ErrorCode::timeout);
     EXPECT_EQ(world.now() - asked, milliseconds(20));
     holder.value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(Lease, OneCallAtATimeAndWaitOnlyOnce) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost& host) {
+    sim::WorkerBehavior behavior;
+    behavior.reply_latency = milliseconds(10);
+    host.set_behavior(behavior);
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> lease = pool->checkout();
+    ASSERT_TRUE(lease.ok());
+    std::optional<Result<std::string>> first;
+    {
+      TaskGroup group(world);
+      group.spawn("first-call", [&] { first.emplace(lease.value().call("first")); });
+      world.sleep_for(milliseconds(1));
+      Result<std::string> second = lease.value().call("second");
+      ASSERT_FALSE(second.ok());
+      EXPECT_EQ(second.error().code, ErrorCode::invalid_argument);
+      EXPECT_TRUE(contains(second.error().message, "already in flight")) << second.error().message;
+    }
+    ASSERT_TRUE(first->ok()) << first->error().describe();
+    EXPECT_EQ(first->value(), "first");
+    EXPECT_EQ(lease.value().call("third").value(), "third");
+    lease.value().release();
+
+    Result<PendingCheckout> pending = pool->begin_checkout();
+    ASSERT_TRUE(pending.ok());
+    Result<Lease> waited = pending.value().wait();
+    ASSERT_TRUE(waited.ok());
+    pending.value().cancel();  // after wait() returned: a no-op
+    EXPECT_EQ(waited.value().call("kept").value(), "kept");
+    Result<Lease> again = pending.value().wait();
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, ErrorCode::invalid_argument);
+    EXPECT_EQ(pool->stats().workers_in(WorkerState::busy), 1);
+    waited.value().release();
     EXPECT_TRUE(pool->shutdown().ok());
   });
   EXPECT_TRUE(run.ok()) << run.summary();

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -140,7 +141,7 @@ class EventLog final : public TelemetrySink {
   void on_event(const TelemetryEvent& event) override {
     events.push_back(event);
     if (event.kind == TelemetryKind::worker_state) {
-      if (event.from != WorkerState::dead && is_active(event.from)) {
+      if (is_active(event.from)) {
         --active;
       }
       if (is_active(event.to)) {

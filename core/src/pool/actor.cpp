@@ -75,7 +75,9 @@ void PoolActor::handle(CheckoutRequest& m) {
     fail_checkout(waiter, Error{ErrorCode::timeout, "the checkout deadline passed before the pool saw it", {}});
     return;
   }
-  if (waiters_.size() >= config_.waiters_max) {
+  // Only a caller that would have to wait counts against the limit: the
+  // queue may be full of strict waiters while another worker sits idle.
+  if (waiters_.size() >= config_.waiters_max && pick_worker(waiter) == nullptr) {
     fail_checkout(waiter, Error{ErrorCode::pool_saturated,
                                 fmt::format("pool '{}' has {} checkouts waiting, the limit (waiters_max)",
                                             config_.name, waiters_.size()),
@@ -96,7 +98,7 @@ void PoolActor::handle(CheckoutCancel& m) {
   const auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.id == m.id; });
   if (it != waiters_.end()) {
     emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - it->requested_at,
-          .error = ErrorCode::cancelled});
+          .error = m.expired ? ErrorCode::timeout : ErrorCode::cancelled});
     waiters_.erase(it);
     return;
   }
@@ -345,11 +347,14 @@ void PoolActor::start_workers() {
   const std::size_t serving = count_in(WorkerState::ready) + count_in(WorkerState::busy);
   const std::size_t wanted = std::min(config_.size.max, std::max(floor, serving + waiters_.size()));
   std::size_t active = count_active();
-  if (active >= wanted || now() < next_start_at_) {
+  if (now() < next_start_at_) {
     return;
   }
   if (breaker_.state() == BreakerState::half_open) {
-    if (!probe_started_) {
+    // The probe starts whether or not anyone waits: checkouts fail fast
+    // while half-open, so demand alone would never start it, and a lazy pool
+    // would stay unavailable for good.
+    if (!probe_started_ && active < config_.size.max) {
       probe_started_ = true;
       start_worker();
     }
@@ -492,7 +497,10 @@ Error PoolActor::with_tail(const Worker& w, ErrorCode code, std::string message)
 // ---------------------------------------------------------------- waiters
 
 void PoolActor::grant_waiters() {
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
+  // Most calls find every worker busy; counting first keeps this O(workers)
+  // then, instead of O(waiters x workers).
+  std::size_t idle = count_in(WorkerState::ready);
+  for (auto it = waiters_.begin(); idle > 0 && it != waiters_.end();) {
     if (now() >= it->deadline) {
       ++it;  // expired: answered by on_timers, never granted
       continue;
@@ -507,6 +515,7 @@ void PoolActor::grant_waiters() {
           .error = sent == ChannelStatus::ok ? std::nullopt : std::optional<ErrorCode>(ErrorCode::cancelled),
           .worker = w->ref});
     if (sent == ChannelStatus::ok) {
+      --idle;
       if (!it->affinity_key.empty()) {
         bind_affinity(it->affinity_key, w->ref);
       }
@@ -589,8 +598,19 @@ Error PoolActor::start_failure(std::string_view why) const {
   if (recent_failures_.empty()) {
     message += " (no worker failed; they were still starting)";
   }
-  return Error{ErrorCode::launch_failed, std::move(message),
-               recent_failures_.empty() ? std::string() : recent_failures_.back().stderr_tail};
+  std::string tail = recent_failures_.empty() ? std::string() : recent_failures_.back().stderr_tail;
+  // start()'s default deadline is the workers' own init deadline, so a worker
+  // that hangs in init has usually not been reported yet: say where it is.
+  for (const auto& [ref, w] : workers_) {
+    if (w.state == WorkerState::starting || w.state == WorkerState::initializing) {
+      message += fmt::format("\n  worker {} is still {} after {} (init_timeout {})", ref.to_string(),
+                             to_string(w.state), ms(now() - w.created_at), ms(config_.init_timeout));
+      if (tail.empty()) {
+        tail = w.stderr_lines.tail();
+      }
+    }
+  }
+  return Error{ErrorCode::launch_failed, std::move(message), std::move(tail)};
 }
 
 Error PoolActor::unavailable() const {

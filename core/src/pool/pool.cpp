@@ -7,16 +7,41 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+
 namespace seedpool {
 
 namespace detail {
 
 struct PendingState {
+  // A checkout ends exactly once: wait() returns (answered) or the caller
+  // cancels, whichever comes first. Deciding that with one atomic step means
+  // a grant is either handed to the caller or given back, never both.
+  enum Phase : int { pending, answered, cancelled };
+
+  PendingState() = default;
+  PendingState(const PendingState&) = delete;
+  PendingState& operator=(const PendingState&) = delete;
+  // A checkout dropped without wait() or cancel() is a cancel, so that its
+  // grant cannot keep a worker busy forever.
+  ~PendingState() {
+    if (shared != nullptr && settle(cancelled)) {
+      (void)shared->post(CheckoutCancel{id});
+    }
+  }
+
+  // Moves pending to `to`; false when the checkout had already ended.
+  bool settle(Phase to) {
+    int expected = pending;
+    return phase.compare_exchange_strong(expected, to);
+  }
+
   std::shared_ptr<PoolShared> shared;
   std::uint64_t id = 0;
   Instant deadline;
   std::shared_ptr<Channel<CheckoutReply>> reply;
   bool waited = false;
+  std::atomic<int> phase{pending};
 };
 
 }  // namespace detail
@@ -117,27 +142,41 @@ Result<Lease> PendingCheckout::wait() {
     return Error{ErrorCode::invalid_argument, "PendingCheckout::wait called twice", {}};
   }
   s.waited = true;
+  const Error cancelled{ErrorCode::cancelled, "the checkout was cancelled", {}};
   Received<detail::CheckoutReply> answer = s.reply->receive(s.deadline);
   if (answer) {
     detail::CheckoutReply& reply = *answer.value;
+    if (!s.settle(detail::PendingState::answered)) {
+      // cancel() came first; its CheckoutCancel gives a grant back.
+      return cancelled;
+    }
     if (!reply) {
       return reply.error();
     }
     return Lease(s.shared, s.id, reply.value());
   }
-  // Cancelled or expired: the pool drops the waiter, or takes back a grant
-  // that crossed this cancel.
-  (void)s.shared->post(detail::CheckoutCancel{s.id});
-  if (answer.status == ChannelStatus::closed) {
-    return Error{ErrorCode::cancelled, "the checkout was cancelled", {}};
+  // Closed only by cancel(), which has told the pool itself.
+  if (!s.settle(detail::PendingState::answered)) {
+    return cancelled;
   }
+  // Expired: the pool drops the waiter, or takes back a grant that crossed
+  // the deadline.
+  (void)s.shared->post(detail::CheckoutCancel{s.id, true});
   return Error{ErrorCode::timeout,
                fmt::format("no worker of pool '{}' became available before the checkout deadline",
                            s.shared->config.name),
                {}};
 }
 
-void PendingCheckout::cancel() { state_->reply->close(); }
+void PendingCheckout::cancel() {
+  if (!state_->settle(detail::PendingState::cancelled)) {
+    return;  // wait() has returned, or an earlier cancel() did this
+  }
+  state_->reply->close();
+  // The pool drops the waiter, or takes back a grant that crossed the cancel,
+  // whether or not the caller ever calls wait().
+  (void)state_->shared->post(detail::CheckoutCancel{state_->id});
+}
 
 // ---------------------------------------------------------------- Pool
 
@@ -159,6 +198,11 @@ const PoolConfig& Pool::config() const noexcept { return shared_->config; }
 
 Status Pool::start(std::optional<Instant> deadline) {
   SEEDPOOL_ASSERT_MSG(!started_, "Pool::start is callable once");
+  if (shut_down_) {
+    // Started now, its workers would never be reaped: the destructor only
+    // shuts down a pool that was not shut down already.
+    return shutting_down(*shared_);
+  }
   started_ = true;
   World& world = shared_->world;
   world.spawn(shared_->config.name, [shared = shared_] { detail::run_pool_task(shared); });
@@ -177,7 +221,8 @@ Status Pool::start(std::optional<Instant> deadline) {
 
 Result<PendingCheckout> Pool::begin_checkout(CheckoutOptions options) {
   if (!started_) {
-    return Error{ErrorCode::invalid_argument, "checkout before Pool::start", {}};
+    return shut_down_ ? shutting_down(*shared_)
+                      : Error{ErrorCode::invalid_argument, "checkout before Pool::start", {}};
   }
   World& world = shared_->world;
   auto state = std::make_shared<detail::PendingState>();
@@ -190,6 +235,9 @@ Result<PendingCheckout> Pool::begin_checkout(CheckoutOptions options) {
       detail::CheckoutRequest{state->id, state->deadline, requested, std::move(options.affinity_key),
                               options.affinity_mode, state->reply},
       state->deadline);
+  if (sent != ChannelStatus::ok) {
+    (void)state->settle(detail::PendingState::answered);  // the pool never saw it: nothing to cancel
+  }
   if (sent == ChannelStatus::closed) {
     return shutting_down(*shared_);
   }
@@ -240,11 +288,12 @@ PoolStats Pool::stats() {
 }
 
 Status Pool::shutdown(std::optional<Instant> grace_deadline) {
-  if (!started_ || shut_down_) {
-    shut_down_ = true;
+  shut_down_ = true;
+  if (!started_) {
     return {};
   }
-  shut_down_ = true;
+  // Every caller asks the pool task, even after the first: each must wait
+  // for the end, and the task answers them all once every process is reaped.
   World& world = shared_->world;
   const Instant until = grace_deadline.value_or(world.now() + shared_->config.shutdown_grace);
   auto reply = std::make_shared<Channel<Status>>(world, "shutdown-reply", 1);

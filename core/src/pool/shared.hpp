@@ -30,6 +30,7 @@ struct CheckoutRequest {
 };
 struct CheckoutCancel {
   std::uint64_t id = 0;
+  bool expired = false;  // sent because the caller's deadline passed, not by cancel()
 };
 struct CallRequest {
   std::uint64_t lease_id = 0;

@@ -21,6 +21,7 @@
 #include <seedpool/core/time.hpp>
 #include <seedpool/core/world.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -91,7 +92,9 @@ class Lease {
 
 // A checkout in progress. wait() blocks for the grant; cancel() may be called
 // from any task and makes wait() return cancelled. A grant that crosses a
-// cancel goes back to the pool, never to a cancelled caller.
+// cancel goes back to the pool, never to a cancelled caller, whether or not
+// wait() is ever called. Dropping a checkout whose wait() has not returned
+// cancels it.
 class PendingCheckout {
  public:
   // Waits for the grant until the checkout's deadline.
@@ -131,7 +134,8 @@ class Pool {
   // then waits until min_ready of them are ready. Fails with the reason and
   // stderr tail of every worker that failed when the deadline (default:
   // now + init_timeout) passes first or the circuit breaker opens. In lazy
-  // mode it returns once the pool task runs. Callable once.
+  // mode it returns once the pool task runs. Callable once; after shutdown()
+  // it starts nothing and fails with pool_shutting_down.
   Status start(std::optional<Instant> deadline = {});
 
   // Requests a worker and waits for it. Errors: timeout, cancelled,
@@ -161,7 +165,7 @@ class Pool {
   explicit Pool(std::shared_ptr<detail::PoolShared> shared) : shared_(std::move(shared)) {}
   std::shared_ptr<detail::PoolShared> shared_;
   bool started_ = false;
-  bool shut_down_ = false;
+  std::atomic<bool> shut_down_{false};  // written by every concurrent shutdown() caller
 };
 
 }  // namespace seedpool
