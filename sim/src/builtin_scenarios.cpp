@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+#include <optional>
+
 namespace seedpool::sim {
 namespace {
 
@@ -58,12 +61,20 @@ void startup(ScenarioContext& ctx) {
   PoolConfig config = base_config(4);
   config.min_ready = 2;
   Pool& pool = ctx.make_pool(config);
-  const Status started = pool.start();
+  // start() answers by its deadline, even with workers hanging in init: init
+  // runs beside the pool loop, never inside it.
+  const Instant start_deadline = ctx.world.now() + config.init_timeout;
+  const Status started = pool.start(start_deadline);
+  if (ctx.world.now() > start_deadline) {
+    ctx.checker().violation("start-deadline", fmt::format("start() returned at {}, after its deadline {}",
+                                                          format_instant(ctx.world.now()),
+                                                          format_instant(start_deadline)));
+  }
   if (!started && started.error().message.find("failed to start") == std::string::npos &&
       started.error().code != ErrorCode::pool_shutting_down) {
     ctx.checker().violation("start-error", "start failed without saying why: " + started.error().describe());
   }
-  ctx.coverage[started ? "start:ok" : "start:failed"]++;
+  count(ctx.coverage, started ? "start:ok" : "start:failed");
   run_workload(ctx, pool, Workload{.callers = 8, .calls_per_caller = 3});
   ctx.finish(4, recovery_bound);
 }
@@ -156,6 +167,35 @@ void shutdown(ScenarioContext& ctx) {
   ctx.checker().expect_reaped(ctx.host);
 }
 
+// Workers that now and then answer a call with a stale duplicate of their
+// previous reply (that call's request id and payload), as a worker does that
+// flushed a buffered answer twice; others answer late. A stale reply must
+// never reach a caller: it does not answer the call in flight.
+void stale_reply(ScenarioContext& ctx) {
+  ctx.host.set_behavior_for_launch([&ctx](std::uint64_t, const ProcessSpec&) {
+    WorkerBehavior b;
+    b.startup = ctx.faults.latency(milliseconds(5), milliseconds(80));
+    auto previous = std::make_shared<std::optional<Frame>>();
+    b.on_call = [&ctx, previous](std::uint64_t, const Frame& call) {
+      CallAction action;
+      if (previous->has_value() && ctx.faults.fire(Fault::call_wrong_id)) {
+        action.kind = CallAction::Kind::wrong_request_id;
+        action.request_id = (*previous)->request_id;
+        action.payload = (*previous)->payload;
+      } else if (ctx.faults.fire(Fault::call_slow)) {
+        action.latency = ctx.faults.latency(milliseconds(5), seconds(3));
+      }
+      *previous = call;
+      return action;
+    };
+    return b;
+  });
+  Pool& pool = ctx.make_pool(base_config(4));
+  (void)pool.start();
+  run_workload(ctx, pool, Workload{.callers = 16, .calls_per_caller = 6, .calls_per_lease_max = 3});
+  ctx.finish(4, recovery_bound);
+}
+
 void lazy(ScenarioContext& ctx) {
   PoolConfig config = base_config(4);
   config.init = InitMode::lazy;
@@ -196,6 +236,9 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                          {Fault::call_hang, 20'000}, {Fault::caller_vanish, 50'000}}),
                 shutdown});
   registry.add({"lazy", "a lazy pool under concurrent demand never exceeds size.max", light, lazy});
+  registry.add({"stale-reply", "workers that resend an earlier reply or answer late; no caller gets another's reply",
+                profile({{Fault::call_wrong_id, 30'000}, {Fault::call_slow, 20'000}, {Fault::caller_cancel, 20'000}}),
+                stale_reply});
 }
 
 }  // namespace seedpool::sim

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace seedpool::sim {
 namespace {
 
@@ -25,6 +27,27 @@ bool legal(WorkerState from, WorkerState to) {
 
 std::string lane(WorkerRef w) { return fmt::format("worker {}", w.to_string()); }
 
+// The smallest delay the pool's backoff may draw after a failure: the base
+// (capped by the max), less the largest jitter share taken off it.
+Duration min_restart_backoff(const PoolConfig& c) {
+  const std::int64_t base = std::min(c.restart_backoff_base, c.restart_backoff_max).ns();
+  const std::int64_t percent = std::min<std::int64_t>(c.restart_backoff_jitter_percent, 100);
+  return Duration::from_ns(base / 100 * (100 - percent));
+}
+
+// Faults after which a caller may rightly see protocol_error.
+constexpr std::string_view protocol_faults[] = {"fault:call_garbage", "fault:call_truncated", "fault:call_wrong_id",
+                                                "fault:init_garbage"};
+
+void tally(OutcomeCounts& counts, std::string_view key) {
+  const auto it = counts.find(key);
+  if (it != counts.end()) {
+    ++it->second;
+  } else {
+    counts.emplace(std::string(key), 1);
+  }
+}
+
 }  // namespace
 
 PoolChecker::PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& timeline, Coverage& coverage)
@@ -47,6 +70,15 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
         violation("state-transition", fmt::format("worker {} went {} -> {} but was {}", w.to_string(),
                                                   to_string(event.from), to_string(event.to), to_string(known)));
       }
+      if (event.to == WorkerState::starting && last_failure_ &&
+          event.at < *last_failure_ + min_restart_backoff(config_)) {
+        violation("restart-backoff",
+                  fmt::format("worker {} started at {}, only {} ns after the failure at {}: sooner than the "
+                              "smallest backoff, {} ns (restart_backoff_base less {}% jitter)",
+                              w.to_string(), format_instant(event.at), (event.at - *last_failure_).ns(),
+                              format_instant(*last_failure_), min_restart_backoff(config_).ns(),
+                              config_.restart_backoff_jitter_percent));
+      }
       active_ += active(event.to) ? 1U : 0U;
       active_ -= active(event.from) ? 1U : 0U;
       if (active_ > config_.size.max) {
@@ -54,30 +86,45 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
       }
       if (event.to == WorkerState::dead) {
         states_.erase(w);
-        timeline_.end(lane(w), event.at);
+        if (timeline_.enabled()) {
+          timeline_.end(lane(w), event.at);
+        }
       } else {
         states_[w] = event.to;
-        timeline_.begin(lane(w), to_string(event.to), event.at);
+        if (timeline_.enabled()) {
+          timeline_.begin(lane(w), to_string(event.to), event.at);
+        }
       }
       break;
     }
-    case TelemetryKind::checkout: ++checkouts_[std::string(outcome_label(event.error))]; break;
-    case TelemetryKind::call: ++calls_[std::string(outcome_label(event.error))]; break;
+    case TelemetryKind::checkout: tally(checkouts_, outcome_label(event.error)); break;
+    case TelemetryKind::call: tally(calls_, outcome_label(event.error)); break;
     case TelemetryKind::worker_exit:
       ++exits_;
-      coverage_["recovery:worker_exit"]++;
-      timeline_.instant(lane(*event.worker), "exit: " + event.detail, event.at);
+      if (const auto it = states_.find(*event.worker);
+          it != states_.end() && (it->second == WorkerState::ready || it->second == WorkerState::busy)) {
+        last_failure_ = event.at;  // an unexpected exit: its replacement waits for the backoff
+      }
+      count(coverage_, "recovery:worker_exit");
+      if (timeline_.enabled()) {
+        timeline_.instant(lane(*event.worker), "exit: " + event.detail, event.at);
+      }
       break;
     case TelemetryKind::worker_init:
-      coverage_[event.error ? "recovery:init_failed" : "path:init_ok"]++;
+      count(coverage_, event.error ? "recovery:init_failed" : "path:init_ok");
+      if (event.error) {
+        last_failure_ = event.at;  // an init failure: the next start waits for the backoff
+      }
       break;
-    case TelemetryKind::worker_recycle: coverage_["recovery:recycle"]++; break;
+    case TelemetryKind::worker_recycle: count(coverage_, "recovery:recycle"); break;
     case TelemetryKind::health_failure:
-      coverage_["recovery:health_failure"]++;
-      timeline_.instant(lane(*event.worker), "health failure", event.at);
+      count(coverage_, "recovery:health_failure");
+      if (timeline_.enabled()) {
+        timeline_.instant(lane(*event.worker), "health failure", event.at);
+      }
       break;
     case TelemetryKind::breaker:
-      coverage_[fmt::format("recovery:breaker_{}", to_string(event.breaker))]++;
+      count(coverage_, fmt::format("recovery:breaker_{}", to_string(event.breaker)));
       timeline_.instant("breaker", to_string(event.breaker), event.at);
       break;
   }
@@ -106,7 +153,7 @@ void PoolChecker::lease_released(std::uint32_t caller, WorkerRef worker) {
 void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload,
                                 const Result<std::string>& answer) {
   if (answer.ok()) {
-    coverage_["call:ok"]++;
+    count(coverage_, "call:ok");
     if (answer.value() != payload) {
       violation("reply-mismatch", fmt::format("caller {} sent '{}' and got the reply '{}'", caller, payload,
                                               answer.value()));
@@ -114,12 +161,21 @@ void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload
     return;
   }
   const ErrorCode code = answer.error().code;
-  coverage_[fmt::format("call:{}", to_string(code))]++;
+  count(coverage_, fmt::format("call:{}", to_string(code)));
   switch (code) {
+    case ErrorCode::protocol_error:
+      for (const std::string_view fault : protocol_faults) {
+        if (const auto it = coverage_.find(fault); it != coverage_.end() && it->second > 0) {
+          return;
+        }
+      }
+      violation("call-outcome", fmt::format("caller {} got a protocol error though no simulated worker broke the "
+                                            "protocol in this run: {}",
+                                            caller, answer.error().describe()));
+      return;
     case ErrorCode::timeout:
     case ErrorCode::worker_crashed:
     case ErrorCode::worker_error:
-    case ErrorCode::protocol_error:
     case ErrorCode::pool_shutting_down: return;
     case ErrorCode::invalid_argument:
     case ErrorCode::launch_failed:

@@ -223,6 +223,7 @@ void PoolActor::handle(WorkerLaunchFailed& m) {
     record_init_failure(*w, std::move(m.error));
   }
   transition(*w, WorkerState::dead);
+  --state_counts_[static_cast<std::size_t>(WorkerState::dead)];
   workers_.erase(m.worker);
 }
 
@@ -336,6 +337,7 @@ void PoolActor::on_exit(Worker& w, const ExitStatus& status) {
     next_start_at_ = now() + backoff_delay();
   }
   transition(w, WorkerState::dead);
+  --state_counts_[static_cast<std::size_t>(WorkerState::dead)];
   workers_.erase(w.ref);
 }
 
@@ -377,6 +379,7 @@ void PoolActor::start_worker() {
   const WorkerRef ref{slot, ++slot_generations_[slot]};
   const std::uint64_t uid = next_uid_++;
   workers_.emplace(ref, Worker(ref, uid, now(), config_));
+  ++state_counts_[static_cast<std::size_t>(WorkerState::starting)];
   emit({.kind = TelemetryKind::worker_state, .at = now(), .worker = ref, .from = WorkerState::dead,
         .to = WorkerState::starting});
   world_.spawn(fmt::format("{}/{}", config_.name, ref.to_string()),
@@ -386,6 +389,8 @@ void PoolActor::start_worker() {
 void PoolActor::transition(Worker& w, WorkerState to) {
   SEEDPOOL_ASSERT_MSG(legal_transition(w.state, to), "illegal worker state transition");
   emit({.kind = TelemetryKind::worker_state, .at = now(), .worker = w.ref, .from = w.state, .to = to});
+  --state_counts_[static_cast<std::size_t>(w.state)];
+  ++state_counts_[static_cast<std::size_t>(to)];
   w.state = to;
 }
 
@@ -481,14 +486,11 @@ PoolActor::Worker* PoolActor::find(WorkerRef ref) {
 }
 
 std::size_t PoolActor::count_active() const {
-  return static_cast<std::size_t>(std::count_if(workers_.begin(), workers_.end(),
-                                                [](const auto& e) { return is_active(e.second.state); }));
+  return count_in(WorkerState::starting) + count_in(WorkerState::initializing) + count_in(WorkerState::ready) +
+         count_in(WorkerState::busy);
 }
 
-std::size_t PoolActor::count_in(WorkerState state) const {
-  return static_cast<std::size_t>(std::count_if(workers_.begin(), workers_.end(),
-                                                [state](const auto& e) { return e.second.state == state; }));
-}
+std::size_t PoolActor::count_in(WorkerState state) const { return state_counts_[static_cast<std::size_t>(state)]; }
 
 Error PoolActor::with_tail(const Worker& w, ErrorCode code, std::string message) const {
   return Error{code, std::move(message), w.stderr_lines.tail()};

@@ -9,6 +9,7 @@
 #include <seedpool/core/circuit_breaker.hpp>
 #include <seedpool/core/stderr_ring.hpp>
 
+#include <array>
 #include <deque>
 #include <map>
 #include <vector>
@@ -135,6 +136,7 @@ class PoolActor {
   CircuitBreaker breaker_;
 
   std::map<WorkerRef, Worker> workers_;  // ordered: deterministic iteration
+  std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state (dead ones are erased)
   std::vector<std::uint64_t> slot_generations_;
   std::uint64_t next_uid_ = 1;
   std::deque<Waiter> waiters_;

@@ -77,23 +77,36 @@ std::uint64_t PoolStats::total(const OutcomeCounts& counts) const {
 }
 
 std::uint64_t PoolStats::count(const OutcomeCounts& counts, std::string_view outcome) const {
-  const auto it = counts.find(std::string(outcome));
+  const auto it = counts.find(outcome);
   return it == counts.end() ? 0 : it->second;
 }
 
+namespace {
+
+void bump(OutcomeCounts& counts, std::string_view key) {
+  const auto it = counts.find(key);
+  if (it != counts.end()) {
+    ++it->second;
+  } else {
+    counts.emplace(std::string(key), 1);
+  }
+}
+
+}  // namespace
+
 void TelemetryAggregator::on_event(const TelemetryEvent& event) {
-  const std::string outcome(outcome_label(event.error));
+  const std::string_view outcome = outcome_label(event.error);
   switch (event.kind) {
     case TelemetryKind::checkout:
-      ++stats_.checkouts[outcome];
+      bump(stats_.checkouts, outcome);
       stats_.checkout_wait.observe(event.duration);
       break;
     case TelemetryKind::call:
-      ++stats_.calls[outcome];
+      bump(stats_.calls, outcome);
       stats_.call_duration.observe(event.duration);
       break;
     case TelemetryKind::worker_init:
-      ++stats_.inits[outcome];
+      bump(stats_.inits, outcome);
       stats_.init_duration.observe(event.duration);
       break;
     case TelemetryKind::worker_state:
@@ -109,7 +122,7 @@ void TelemetryAggregator::on_event(const TelemetryEvent& event) {
     case TelemetryKind::worker_recycle: ++stats_.recycles; break;
     case TelemetryKind::health_failure: ++stats_.health_failures; break;
     case TelemetryKind::breaker:
-      ++stats_.breaker_transitions[std::string(to_string(event.breaker))];
+      bump(stats_.breaker_transitions, to_string(event.breaker));
       stats_.breaker = event.breaker;
       break;
   }
@@ -130,7 +143,7 @@ std::string seconds_text(std::int64_t ns) {
 }
 
 void counter_family(std::string& out, std::string_view pool, std::string_view name, std::string_view help,
-                    std::string_view label, const std::map<std::string, std::uint64_t>& values) {
+                    std::string_view label, const OutcomeCounts& values) {
   out += fmt::format("# HELP seedpool_{} {}\n# TYPE seedpool_{} counter\n", name, help, name);
   for (const auto& [key, value] : values) {
     out += fmt::format("seedpool_{}{{pool=\"{}\",{}=\"{}\"}} {}\n", name, pool, label, key, value);

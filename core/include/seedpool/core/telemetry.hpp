@@ -104,14 +104,15 @@ class Histogram {
   std::int64_t sum_ns_ = 0;
 };
 
-using OutcomeCounts = std::map<std::string, std::uint64_t>;
+// Keyed by outcome; transparent, so lookups by string_view allocate nothing.
+using OutcomeCounts = std::map<std::string, std::uint64_t, std::less<>>;
 
 struct PoolStats {
   std::string pool;
   OutcomeCounts checkouts;
   OutcomeCounts calls;
   OutcomeCounts inits;
-  std::map<std::string, std::uint64_t> breaker_transitions;
+  std::map<std::string, std::uint64_t, std::less<>> breaker_transitions;
   std::uint64_t worker_exits = 0;
   std::uint64_t recycles = 0;
   std::uint64_t health_failures = 0;

@@ -66,7 +66,10 @@ struct FaultOptions {
 
 // Which faults fired and which recovery paths ran, counted by name: the
 // report of what a sweep actually exercised.
-using Coverage = std::map<std::string, std::uint64_t>;
+using Coverage = std::map<std::string, std::uint64_t, std::less<>>;
+
+// Adds one hit of `path`; allocates only the first time a path is seen.
+void count(Coverage& coverage, std::string_view path);
 
 class FaultInjector {
  public:

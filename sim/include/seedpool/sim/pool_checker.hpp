@@ -12,6 +12,15 @@
 //          worker-count      active workers never exceed size.max
 //          state-transition  worker states change only along legal edges
 //          telemetry-counts  the aggregator's counters agree with the events
+//          restart-backoff   after a failure (an init failure, or the exit of
+//                            a ready or busy worker) no worker starts sooner
+//                            than the smallest backoff the config allows:
+//                            restart_backoff_base less its jitter share
+//          call-outcome also fails a call that ends with protocol_error in a
+//          run where no simulated worker broke the protocol (no garbage,
+//          truncated or wrong-id fault fired): then the error can only come
+//          from the pool, e.g. a late reply of a call it gave up on reaching
+//          the next caller's call
 // Liveness: callers-answered, pool-recovered, processes-reaped
 
 #include <seedpool/core/pool.hpp>
@@ -62,9 +71,10 @@ class PoolChecker final : public TelemetrySink {
   std::map<WorkerRef, WorkerState> states_;
   std::map<WorkerRef, std::uint32_t> holders_;  // worker -> caller holding its lease
   std::size_t active_ = 0;
-  std::map<std::string, std::uint64_t> checkouts_;  // by outcome, from events
-  std::map<std::string, std::uint64_t> calls_;
+  OutcomeCounts checkouts_;  // by outcome, from events
+  OutcomeCounts calls_;
   std::uint64_t exits_ = 0;
+  std::optional<Instant> last_failure_;  // the latest failure that calls for a restart backoff
   bool violated_ = false;
 };
 
