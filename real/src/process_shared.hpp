@@ -1,0 +1,101 @@
+#pragma once
+
+// What a process's handle (used by pool threads) and the I/O loop share: the
+// events channel, stdin with its output buffer, and the reaped flag that makes
+// signals safe. Everything the loop alone touches lives in ProcessIo.
+
+#include "fd.hpp"
+
+#include <seedpool/core/channel.hpp>
+#include <seedpool/core/process.hpp>
+#include <seedpool/core/world.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+
+namespace seedpool::real::detail {
+
+class IoLoop;
+
+// How far a stdin flush got.
+enum class StdinFlush {
+  drained,  // every queued byte is written
+  blocked,  // the pipe is full; the rest waits for writability
+  broken,   // the process closed its stdin; nothing more can be written
+};
+
+class ProcessShared {
+ public:
+  ProcessShared(World& world, std::uint64_t key, pid_t pid, std::string name, UniqueFd stdin_fd,
+                std::size_t stdin_bytes_max, std::size_t events_max);
+
+  const std::uint64_t key;  // the I/O loop's name for this process; never reused
+  const pid_t pid;          // also the process group id
+  const std::string name;   // "worker-3" or the program, for messages
+  Channel<ProcessEvent> events;
+  // Set when the Process handle is destroyed: nobody will read the events,
+  // so the loop discards them instead of holding the child up.
+  std::atomic<bool> abandoned{false};
+
+  // Any thread. Queues `frame` for stdin and writes what the pipe takes now.
+  // Sets `wake_loop` when the loop must act: bytes are left for it to write,
+  // or stdin broke and its descriptor must be closed. Fails with closed once
+  // the process has exited or closed stdin, or when stdin_bytes_max would be
+  // exceeded.
+  Status write_frame(const Frame& frame, bool& wake_loop);
+
+  // Any thread. Sends `signo` to the process group, falling back to the
+  // process itself if it left its group. A no-op once the process is reaped,
+  // so a reused pid is never signalled.
+  void signal(int signo);
+
+  // The loop, with `mutex` held. Writes queued bytes until done or EAGAIN.
+  StdinFlush flush_stdin_locked();
+  // The loop, with `mutex` held. Refuses later writes with `reason`.
+  void close_stdin_locked(std::string reason);
+
+  // The loop. Reaps the process if it has exited: first SIGKILLs the rest of
+  // its group when `kill_group` (the zombie keeps the group id reserved),
+  // then collects the status. Returns nullopt while it runs. With `block`,
+  // waits for the exit instead (only after a SIGKILL, at shutdown).
+  std::optional<ExitStatus> try_reap(bool kill_group, bool block);
+
+  std::mutex mutex;  // guards the members below
+  UniqueFd stdin_fd;  // closed only by the loop, after removing it from epoll
+  std::string stdin_buffer;
+  std::size_t stdin_written = 0;                 // bytes of stdin_buffer already written
+  std::optional<std::string> stdin_closed_why;  // set: writes fail with this reason
+  bool reaped = false;
+
+ private:
+  Error write_refused(const Frame& frame, const std::string& why) const;
+
+  const std::size_t stdin_bytes_max_;
+};
+
+// The Process handle the pool holds. Destroying it does not stop the child:
+// the child runs until it exits or is killed, and the loop still reaps it.
+class RealProcess final : public Process {
+ public:
+  RealProcess(std::shared_ptr<ProcessShared> shared, IoLoop& loop) : shared_(std::move(shared)), loop_(loop) {}
+  ~RealProcess() override;
+  RealProcess(const RealProcess&) = delete;
+  RealProcess& operator=(const RealProcess&) = delete;
+
+  std::int64_t pid() const override { return shared_->pid; }
+  Status write_frame(const Frame& frame) override;
+  Channel<ProcessEvent>& events() override { return shared_->events; }
+  void signal(Signal signal) override;
+
+ private:
+  std::shared_ptr<ProcessShared> shared_;
+  IoLoop& loop_;
+};
+
+}  // namespace seedpool::real::detail
