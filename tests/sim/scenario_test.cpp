@@ -74,7 +74,7 @@ TEST(ScenarioRegistry, UserScenarioIsRegisteredBesideTheBuiltIns) {
   const ScenarioRegistry& registry = ScenarioRegistry::instance();
   ASSERT_NE(registry.find("user-small-pool"), nullptr);
   for (const char* name : {"startup", "churn", "cancel-storm", "affinity", "recycle", "health", "breaker", "shutdown",
-                           "lazy"}) {
+                           "lazy", "stale-reply"}) {
     EXPECT_NE(registry.find(name), nullptr) << name;
   }
 }
