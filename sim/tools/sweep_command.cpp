@@ -256,7 +256,7 @@ json summary_json(const RunArgs& args, const Plan& plan, const Summary& s) {
   json failures = json::array();
   for (const SeedOutcome& o : s.failed) {
     failures.push_back({{"seed", o.seed}, {"kind", o.kind}, {"message", o.message}, {"faults", o.faults},
-                        {"replay", replay_for(plan, o.seed)}});
+                        {"trace_hash", fmt::format("{:016x}", o.trace_hash)}, {"replay", replay_for(plan, o.seed)}});
   }
   json coverage = json::object();
   for (const auto& [path, counts] : s.coverage) {
