@@ -56,19 +56,23 @@ class Channel {
   // recover an item that could not be delivered.
   ChannelStatus send(T&& value, Instant deadline = Instant::max()) {
     world_.yield();
-    MonitorLock lock(*monitor_);
-    while (!closed_ && items_.size() >= capacity_max_) {
-      ++senders_waiting_;
-      const bool notified = monitor_->wait_until(deadline, send_reason_);
-      --senders_waiting_;
-      if (!notified && !closed_ && items_.size() >= capacity_max_) {
-        return ChannelStatus::timeout;
+    bool wake = false;
+    {
+      MonitorLock lock(*monitor_);
+      while (!closed_ && items_.size() >= capacity_max_) {
+        ++senders_waiting_;
+        const bool notified = monitor_->wait_until(deadline, send_reason_);
+        --senders_waiting_;
+        if (!notified && !closed_ && items_.size() >= capacity_max_) {
+          return ChannelStatus::timeout;
+        }
       }
+      if (closed_) {
+        return ChannelStatus::closed;
+      }
+      wake = push_locked(std::move(value));
     }
-    if (closed_) {
-      return ChannelStatus::closed;
-    }
-    push_locked(std::move(value));
+    wake_if(wake);
     return ChannelStatus::ok;
   }
 
@@ -76,14 +80,18 @@ class Channel {
   // is moved from only on ok.
   ChannelStatus try_send(T&& value) {
     world_.yield();
-    MonitorLock lock(*monitor_);
-    if (closed_) {
-      return ChannelStatus::closed;
+    bool wake = false;
+    {
+      MonitorLock lock(*monitor_);
+      if (closed_) {
+        return ChannelStatus::closed;
+      }
+      if (items_.size() >= capacity_max_) {
+        return ChannelStatus::full;
+      }
+      wake = push_locked(std::move(value));
     }
-    if (items_.size() >= capacity_max_) {
-      return ChannelStatus::full;
-    }
-    push_locked(std::move(value));
+    wake_if(wake);
     return ChannelStatus::ok;
   }
 
@@ -91,29 +99,41 @@ class Channel {
   // are still delivered; after that, receive returns closed.
   Received<T> receive(Instant deadline = Instant::max()) {
     world_.yield();
-    MonitorLock lock(*monitor_);
-    while (items_.empty() && !closed_) {
-      ++receivers_waiting_;
-      const bool notified = monitor_->wait_until(deadline, receive_reason_);
-      --receivers_waiting_;
-      if (!notified && items_.empty() && !closed_) {
-        return {ChannelStatus::timeout, std::nullopt};
+    bool wake = false;
+    Received<T> received{ChannelStatus::closed, std::nullopt};
+    {
+      MonitorLock lock(*monitor_);
+      while (items_.empty() && !closed_) {
+        ++receivers_waiting_;
+        const bool notified = monitor_->wait_until(deadline, receive_reason_);
+        --receivers_waiting_;
+        if (!notified && items_.empty() && !closed_) {
+          return {ChannelStatus::timeout, std::nullopt};
+        }
+      }
+      if (!items_.empty()) {
+        received = {ChannelStatus::ok, pop_locked(wake)};
       }
     }
-    if (items_.empty()) {
-      return {ChannelStatus::closed, std::nullopt};
-    }
-    return {ChannelStatus::ok, pop_locked()};
+    wake_if(wake);
+    return received;
   }
 
   // Takes the oldest item if there is one now. Returns ok, empty or closed.
   Received<T> try_receive() {
     world_.yield();
-    MonitorLock lock(*monitor_);
-    if (!items_.empty()) {
-      return {ChannelStatus::ok, pop_locked()};
+    bool wake = false;
+    Received<T> received{ChannelStatus::empty, std::nullopt};
+    {
+      MonitorLock lock(*monitor_);
+      if (!items_.empty()) {
+        received = {ChannelStatus::ok, pop_locked(wake)};
+      } else if (closed_) {
+        received.status = ChannelStatus::closed;
+      }
     }
-    return {closed_ ? ChannelStatus::closed : ChannelStatus::empty, std::nullopt};
+    wake_if(wake);
+    return received;
   }
 
   // Refuses further sends and wakes every waiting sender and receiver.
@@ -141,22 +161,28 @@ class Channel {
   const std::string& name() const noexcept { return name_; }
 
  private:
-  void push_locked(T&& value) {
+  // Both return whether a waiter on the other side should be woken; the
+  // caller wakes it after releasing the lock, so the woken thread does not
+  // run into a lock still held (a real World's thread would wake only to
+  // block again).
+  bool push_locked(T&& value) {
     SEEDPOOL_ASSERT(items_.size() < capacity_max_);
     items_.push_back(std::move(value));
-    if (receivers_waiting_ > 0) {
-      monitor_->notify_all();
-    }
+    return receivers_waiting_ > 0;
   }
 
-  T pop_locked() {
+  T pop_locked(bool& wake) {
     SEEDPOOL_ASSERT(!items_.empty());
     T value = std::move(items_.front());
     items_.pop_front();
-    if (senders_waiting_ > 0) {
+    wake = senders_waiting_ > 0;
+    return value;
+  }
+
+  void wake_if(bool wake) {
+    if (wake) {
       monitor_->notify_all();
     }
-    return value;
   }
 
   World& world_;
