@@ -269,32 +269,41 @@ StressResult run_stress(World& world, const StressOptions& options) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   stress.stop_ = true;
-  // A caller stuck far beyond every deadline is a liveness violation; the
-  // join below would hang, so say so first.
-  std::atomic<bool> joined{false};
+  // From here on every step has a bound: a caller stuck far beyond every
+  // deadline, a pool that never gets back to size or a shutdown that never
+  // returns is a violation, reported by the watchdog, which then ends the
+  // process (a hung pool cannot be torn down).
+  std::atomic<const char*> phase{"callers-answered"};
+  std::atomic<bool> finished{false};
   std::thread watchdog([&] {
-    const auto limit = Clock::now() + std::chrono::seconds(30);
-    while (!joined.load() && Clock::now() < limit) {
+    const auto limit = Clock::now() + std::chrono::seconds(90);
+    while (!finished.load() && Clock::now() < limit) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (!joined.load()) {
-      stress.violation("callers-answered", "a caller was still waiting 30 s after the run ended");
+    if (!finished.load()) {
+      stress.violation(phase.load(), fmt::format("the run did not get past '{}' within 90 s after the load stopped",
+                                                 phase.load()));
       const StressResult r = stress.result();
       fmt::print("{{\"found\":true,\"kind\":\"{}\",\"seconds\":{:.3f},\"calls\":{},\"message\":\"{}\"}}\n", r.kind,
                  r.seconds, r.calls, json_escape(r.message));
+      std::fflush(stdout);
+      for (const pid_t child : children("", true)) {
+        ::kill(-child, SIGKILL);  // each worker leads its own process group
+      }
       std::_Exit(1);
     }
   });
   for (std::thread& t : threads) {
     t.join();
   }
-  joined = true;
-  watchdog.join();
+  phase = "shutdown";
   if (!stress.found()) {
     stress.end_checks(pool);
   } else {
     (void)pool.shutdown();
   }
+  finished = true;
+  watchdog.join();
   return stress.result();
 }
 
