@@ -210,6 +210,7 @@ void lazy(ScenarioContext& ctx) {
 }  // namespace
 
 void register_builtin_scenarios(ScenarioRegistry& registry) {
+  const std::size_t first = registry.all().size();
   const FaultOptions light = profile({{Fault::call_crash, 10'000}, {Fault::call_error, 20'000},
                                       {Fault::slow_start, 20'000}, {Fault::caller_cancel, 20'000}});
   registry.add({"startup", "eager start of 4 workers (min_ready 2) with failing, hanging and slow workers",
@@ -239,6 +240,7 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
   registry.add({"stale-reply", "workers that resend an earlier reply or answer late; no caller gets another's reply",
                 profile({{Fault::call_wrong_id, 30'000}, {Fault::call_slow, 20'000}, {Fault::caller_cancel, 20'000}}),
                 stale_reply});
+  registry.mark_builtin(first);
 }
 
 }  // namespace seedpool::sim

@@ -164,6 +164,12 @@ void ScenarioRegistry::add(Scenario scenario) {
   scenarios_.push_back(std::move(scenario));
 }
 
+void ScenarioRegistry::mark_builtin(std::size_t first) {
+  for (std::size_t i = first; i < scenarios_.size(); ++i) {
+    scenarios_[i].builtin = true;
+  }
+}
+
 const Scenario* ScenarioRegistry::find(std::string_view name) const {
   const auto it = std::find_if(scenarios_.begin(), scenarios_.end(), [name](const Scenario& s) { return s.name == name; });
   return it == scenarios_.end() ? nullptr : &*it;

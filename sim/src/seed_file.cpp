@@ -29,6 +29,13 @@ ScenarioOptions SeedFile::options() const {
 }
 
 std::string SeedFile::replay_command() const {
+  const Scenario* known = ScenarioRegistry::instance().find(scenario);
+  if (known == nullptr || !known->builtin) {
+    // seedpool-sim knows only the built-in scenarios; a user's scenario
+    // replays in the user's own binary (docs/guide.md, "Replaying").
+    return fmt::format("run_scenario(<scenario '{}'>, read_seed_file(<this seed file>).value().options())",
+                       scenario);
+  }
   return fmt::format("build/bin/seedpool-sim replay {} --seed {} --strategy {}{}", scenario, seed,
                      strategy.to_string(), swarm ? " --swarm" : "");
 }

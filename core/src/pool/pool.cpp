@@ -189,7 +189,7 @@ Result<std::unique_ptr<Pool>> Pool::create(World& world, PoolConfig config, Pool
 }
 
 Pool::~Pool() {
-  if (started_ && !shut_down_) {
+  if (phase_.load() == started) {
     (void)shutdown();
   }
 }
@@ -197,13 +197,11 @@ Pool::~Pool() {
 const PoolConfig& Pool::config() const noexcept { return shared_->config; }
 
 Status Pool::start(std::optional<Instant> deadline) {
-  SEEDPOOL_ASSERT_MSG(!started_, "Pool::start is callable once");
-  if (shut_down_) {
-    // Started now, its workers would never be reaped: the destructor only
-    // shuts down a pool that was not shut down already.
+  int expected = created;
+  if (!phase_.compare_exchange_strong(expected, started)) {
+    SEEDPOOL_ASSERT_MSG(expected != started && expected != stopped_after_start, "Pool::start is callable once");
     return shutting_down(*shared_);
   }
-  started_ = true;
   World& world = shared_->world;
   world.spawn(shared_->config.name, [shared = shared_] { detail::run_pool_task(shared); });
   const std::size_t min_ready = shared_->config.init == InitMode::eager ? shared_->config.min_ready : 0;
@@ -220,8 +218,8 @@ Status Pool::start(std::optional<Instant> deadline) {
 }
 
 Result<PendingCheckout> Pool::begin_checkout(CheckoutOptions options) {
-  if (!started_) {
-    return shut_down_ ? shutting_down(*shared_)
+  if (!task_started()) {
+    return phase_.load() == stopped_before_start ? shutting_down(*shared_)
                       : Error{ErrorCode::invalid_argument, "checkout before Pool::start", {}};
   }
   World& world = shared_->world;
@@ -270,7 +268,7 @@ Result<std::string> Pool::execute(std::string payload, ExecuteOptions options) {
 }
 
 PoolStats Pool::stats() {
-  if (started_) {
+  if (task_started()) {
     auto reply = std::make_shared<Channel<PoolStats>>(shared_->world, "stats-reply", 1);
     if (shared_->post(detail::StatsRequest{reply})) {
       if (Received<PoolStats> answer = reply->receive(); answer) {
@@ -288,8 +286,14 @@ PoolStats Pool::stats() {
 }
 
 Status Pool::shutdown(std::optional<Instant> grace_deadline) {
-  shut_down_ = true;
-  if (!started_) {
+  int phase = phase_.load();
+  while (phase == created || phase == started) {
+    const int to = phase == created ? stopped_before_start : stopped_after_start;
+    if (phase_.compare_exchange_weak(phase, to)) {
+      phase = to;
+    }
+  }
+  if (phase == stopped_before_start) {
     return {};
   }
   // Every caller asks the pool task, even after the first: each must wait

@@ -164,8 +164,15 @@ class Pool {
  private:
   explicit Pool(std::shared_ptr<detail::PoolShared> shared) : shared_(std::move(shared)) {}
   std::shared_ptr<detail::PoolShared> shared_;
-  bool started_ = false;
-  std::atomic<bool> shut_down_{false};  // written by every concurrent shutdown() caller
+  // created -> started (start) -> stopped_after_start (shutdown), or
+  // created -> stopped_before_start (shutdown). One atomic, so that start()
+  // and shutdown() racing on two threads agree on which came first.
+  enum Phase : int { created, started, stopped_before_start, stopped_after_start };
+  bool task_started() const noexcept {
+    const int p = phase_.load();
+    return p == started || p == stopped_after_start;
+  }
+  std::atomic<int> phase_{created};
 };
 
 }  // namespace seedpool

@@ -23,6 +23,11 @@ struct ProcessSpec;
 // A mutex with one condition, provided by the World so that blocking is a
 // scheduling point in simulation and a real wait in production. Channel is
 // built on it; pool code normally uses channels rather than monitors.
+//
+// Never hold a monitor's lock across a scheduling point (a channel
+// operation, a sleep, a spawn, a yield) other than its own wait_until: the
+// simulator runs every task on one thread, where that is a deadlock it
+// reports as "monitor locked twice". The World must outlive its monitors.
 class Monitor {
  public:
   virtual ~Monitor() = default;
@@ -53,6 +58,8 @@ class MonitorLock {
   Monitor& monitor_;
 };
 
+// Everything pool code may use of the outside world: a clock, tasks,
+// monitors (and so channels), randomness and processes.
 class World {
  public:
   virtual ~World() = default;

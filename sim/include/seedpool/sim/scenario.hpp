@@ -37,8 +37,9 @@ struct ScenarioContext {
   Coverage& coverage;
 
   // Creates a pool whose telemetry feeds a fresh checker (kept in the
-  // context), or fails the run when the config is invalid.
+  // context), or fails the run when the config is invalid. One per run.
   Pool& make_pool(PoolConfig config);
+  // The checker of the pool make_pool created. Requires make_pool first.
   PoolChecker& checker();
 
   // The standard ending: faults off, then the pool must be back to `ready`
@@ -47,6 +48,7 @@ struct ScenarioContext {
   // shutdown, and every process must be reaped.
   void finish(std::optional<std::size_t> ready, Duration bound);
 
+  // Owned by the context for the run; use make_pool() and checker().
   std::unique_ptr<Pool> pool_;
   std::unique_ptr<PoolChecker> checker_;
 };
@@ -69,11 +71,15 @@ struct Workload {
 // caller still running after `bound` is a callers-answered violation.
 void run_workload(ScenarioContext& ctx, Pool& pool, const Workload& workload, Duration bound = minutes(30));
 
+// A named, runnable scenario. The body runs as the simulation's main task;
+// it fails the run through SimWorld::fail("[invariant] ...") (directly or
+// through a PoolChecker) and must leave no task or process behind.
 struct Scenario {
   std::string name;
   std::string description;
   FaultOptions faults;  // the profile; swarm mode draws a subset per seed
   std::function<void(ScenarioContext&)> body;
+  bool builtin = false;  // registered by the library: seedpool-sim can replay it
 };
 
 class ScenarioRegistry {
@@ -82,8 +88,12 @@ class ScenarioRegistry {
   static ScenarioRegistry& instance();
   // Adds a scenario; a duplicate name is a programming error (asserted).
   void add(Scenario scenario);
+  // The scenario of that name, or nullptr.
   const Scenario* find(std::string_view name) const;
+  // Every scenario, in registration order (the built-ins first).
   const std::vector<Scenario>& all() const noexcept { return scenarios_; }
+  // Marks the scenarios from index `first` on as built in.
+  void mark_builtin(std::size_t first);
 
  private:
   std::vector<Scenario> scenarios_;
@@ -93,12 +103,14 @@ class ScenarioRegistry {
 // recycle, health, breaker, shutdown, lazy) into `registry`.
 void register_builtin_scenarios(ScenarioRegistry& registry);
 
+// How to run a scenario once.
 struct ScenarioOptions {
   SimConfig sim;             // seed or decisions, strategy, budgets
   bool swarm = false;        // draw the fault mix from the seed
   bool keep_timeline = false;
 };
 
+// One run of a scenario: the simulation's result and what the run exercised.
 struct ScenarioResult {
   RunResult run;
   std::string failure_kind;  // "" when ok; the invariant name, or the run outcome ("deadlock")
@@ -107,6 +119,9 @@ struct ScenarioResult {
   Timeline timeline{false};
 };
 
+// Runs `scenario` once on a fresh SimWorld with simulated worker processes
+// and a fault injector. The same options give the same result, trace hash
+// included; options.sim.decisions replays a recorded run.
 ScenarioResult run_scenario(const Scenario& scenario, const ScenarioOptions& options);
 
 // "[lease-exclusive] ..." -> "lease-exclusive"; otherwise the outcome's name.

@@ -30,7 +30,8 @@ struct SeedFile {
 
   // The options that replay this file.
   ScenarioOptions options() const;
-  // The one-line command that replays this run.
+  // The one-line command that replays this run: a seedpool-sim command for
+  // a built-in scenario, the library call for a user's own.
   std::string replay_command() const;
 };
 
@@ -38,12 +39,15 @@ struct SeedFile {
 SeedFile describe_run(const std::string& scenario, const ScenarioOptions& options, const ScenarioResult& result,
                       bool with_decisions);
 
+// The file's JSON text (format "seedpool-seed", format_version 1).
 std::string to_json(const SeedFile& file);
 // Parses a seed file; errors name the file's problem (malformed JSON, a
 // missing field, another format version).
 Result<SeedFile> parse_seed_file(std::string_view text);
 
+// Writes to_json(file) to `path`; io_error when it cannot.
 Status write_seed_file(const std::string& path, const SeedFile& file);
+// Reads and parses `path`; invalid_argument naming the path and the problem.
 Result<SeedFile> read_seed_file(const std::string& path);
 
 }  // namespace seedpool::sim

@@ -23,6 +23,7 @@ struct ShrinkResult {
   std::size_t original_nonzero = 0;
 };
 
+// How many decisions are not the default 0.
 std::size_t count_nonzero(const std::vector<std::uint64_t>& decisions);
 
 // Minimises `decisions` for `scenario` while run_scenario fails with

@@ -105,7 +105,10 @@ class SimWorld final : public World {
   std::uint64_t decide(std::uint64_t bound) { return random_below(bound); }
 
   // Fails the run with Outcome::invariant. The run stops at the calling
-  // task's next scheduling point. Only the first failure is kept.
+  // task's next scheduling point, and every task is then torn down (see
+  // run()). A task that returns before reaching one ends normally, its
+  // frame gone before the tasks it spawned are torn down: a task whose frame
+  // those tasks use should fail and then yield. Only the first failure is kept.
   void fail(std::string message);
 
   // Records a labelled event in the trace (and its hash).
