@@ -47,7 +47,10 @@ FaultOptions profile(std::initializer_list<std::pair<Fault, std::uint32_t>> rate
   return f;
 }
 
-const FaultOptions churn_faults = profile({
+// A function, not a namespace-scope constant: scenarios may be registered
+// during another translation unit's static initialisation.
+FaultOptions churn_faults() {
+  return profile({
     {Fault::launch_failure, 5'000},   {Fault::slow_start, 20'000},     {Fault::init_error, 10'000},
     {Fault::init_crash, 20'000},      {Fault::init_hang, 5'000},       {Fault::init_garbage, 5'000},
     {Fault::call_crash, 20'000},      {Fault::call_hang, 5'000},       {Fault::call_garbage, 5'000},
@@ -56,6 +59,7 @@ const FaultOptions churn_faults = profile({
     {Fault::slow_shutdown, 20'000},   {Fault::caller_cancel, 50'000},  {Fault::caller_short_deadline, 50'000},
     {Fault::caller_vanish, 20'000},   {Fault::external_kill, 300'000},
 });
+}
 
 void startup(ScenarioContext& ctx) {
   PoolConfig config = base_config(4);
@@ -217,7 +221,7 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 profile({{Fault::launch_failure, 100'000}, {Fault::slow_start, 100'000}, {Fault::init_error, 50'000},
                          {Fault::init_crash, 100'000}, {Fault::init_hang, 50'000}, {Fault::init_garbage, 30'000}}),
                 startup});
-  registry.add({"churn", "8 workers, 64 callers x 10 calls, crashes and kills everywhere", churn_faults, churn});
+  registry.add({"churn", "8 workers, 64 callers x 10 calls, crashes and kills everywhere", churn_faults(), churn});
   registry.add({"cancel-storm", "32 callers with very short deadlines and cancels racing grants",
                 profile({{Fault::caller_cancel, 400'000}, {Fault::caller_short_deadline, 300'000},
                          {Fault::call_slow, 20'000}, {Fault::call_crash, 10'000}}),
