@@ -78,7 +78,7 @@ void startup(ScenarioContext& ctx) {
       started.error().code != ErrorCode::pool_shutting_down) {
     ctx.checker().violation("start-error", "start failed without saying why: " + started.error().describe());
   }
-  count(ctx.coverage, started ? "start:ok" : "start:failed");
+  increment(ctx.coverage, started ? "start:ok" : "start:failed");
   run_workload(ctx, pool, Workload{.callers = 8, .calls_per_caller = 3});
   ctx.finish(4, recovery_bound);
 }

@@ -31,15 +31,6 @@ std::string_view to_string(Fault fault) noexcept {
   return "unknown";
 }
 
-void count(Coverage& coverage, std::string_view path) {
-  const auto it = coverage.find(path);
-  if (it != coverage.end()) {
-    ++it->second;
-  } else {
-    coverage.emplace(std::string(path), 1);
-  }
-}
-
 std::string FaultOptions::describe() const {
   std::string out;
   for (std::size_t i = 0; i < fault_count; ++i) {
@@ -71,7 +62,7 @@ bool FaultInjector::fire(Fault fault) {
   // The top `ppm` values fire, so the default decision 0 never does.
   const bool fired = world_.decide(ppm_one) >= ppm_one - ppm;
   if (fired) {
-    count(coverage_, fmt::format("fault:{}", to_string(fault)));
+    increment(coverage_, fmt::format("fault:{}", to_string(fault)));
     world_.note(to_string(fault), 1);
   }
   return fired;

@@ -7,24 +7,6 @@
 namespace seedpool::sim {
 namespace {
 
-bool active(WorkerState s) {
-  return s == WorkerState::starting || s == WorkerState::initializing || s == WorkerState::ready ||
-         s == WorkerState::busy;
-}
-
-bool legal(WorkerState from, WorkerState to) {
-  switch (from) {
-    case WorkerState::starting: return to == WorkerState::initializing || to == WorkerState::stopping ||
-                                       to == WorkerState::dead;
-    case WorkerState::initializing: return to == WorkerState::ready || to == WorkerState::stopping;
-    case WorkerState::ready: return to == WorkerState::busy || to == WorkerState::stopping || to == WorkerState::dead;
-    case WorkerState::busy: return to == WorkerState::ready || to == WorkerState::stopping || to == WorkerState::dead;
-    case WorkerState::stopping: return to == WorkerState::dead;
-    case WorkerState::dead: return to == WorkerState::starting;  // a new worker arrives from dead
-  }
-  return false;
-}
-
 std::string lane(WorkerRef w) { return fmt::format("worker {}", w.to_string()); }
 
 // The smallest delay the pool's backoff may draw after a failure: the base
@@ -38,15 +20,6 @@ Duration min_restart_backoff(const PoolConfig& c) {
 // Faults after which a caller may rightly see protocol_error.
 constexpr std::string_view protocol_faults[] = {"fault:call_garbage", "fault:call_truncated", "fault:call_wrong_id",
                                                 "fault:init_garbage"};
-
-void tally(OutcomeCounts& counts, std::string_view key) {
-  const auto it = counts.find(key);
-  if (it != counts.end()) {
-    ++it->second;
-  } else {
-    counts.emplace(std::string(key), 1);
-  }
-}
 
 }  // namespace
 
@@ -66,7 +39,7 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
       const WorkerRef w = *event.worker;
       const auto it = states_.find(w);
       const WorkerState known = it == states_.end() ? WorkerState::dead : it->second;
-      if (known != event.from || !legal(event.from, event.to)) {
+      if (known != event.from || !is_legal_transition(event.from, event.to)) {
         violation("state-transition", fmt::format("worker {} went {} -> {} but was {}", w.to_string(),
                                                   to_string(event.from), to_string(event.to), to_string(known)));
       }
@@ -79,8 +52,8 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
                               format_instant(*last_failure_), min_restart_backoff(config_).ns(),
                               config_.restart_backoff_jitter_percent));
       }
-      active_ += active(event.to) ? 1U : 0U;
-      active_ -= active(event.from) ? 1U : 0U;
+      active_ += is_active(event.to) ? 1U : 0U;
+      active_ -= is_active(event.from) ? 1U : 0U;
       if (active_ > config_.size.max) {
         violation("worker-count", fmt::format("{} active workers exceed size.max {}", active_, config_.size.max));
       }
@@ -97,34 +70,34 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
       }
       break;
     }
-    case TelemetryKind::checkout: tally(checkouts_, outcome_label(event.error)); break;
-    case TelemetryKind::call: tally(calls_, outcome_label(event.error)); break;
+    case TelemetryKind::checkout: increment(checkouts_, outcome_label(event.error)); break;
+    case TelemetryKind::call: increment(calls_, outcome_label(event.error)); break;
     case TelemetryKind::worker_exit:
       ++exits_;
       if (const auto it = states_.find(*event.worker);
           it != states_.end() && (it->second == WorkerState::ready || it->second == WorkerState::busy)) {
         last_failure_ = event.at;  // an unexpected exit: its replacement waits for the backoff
       }
-      count(coverage_, "recovery:worker_exit");
+      increment(coverage_, "recovery:worker_exit");
       if (timeline_.enabled()) {
         timeline_.instant(lane(*event.worker), "exit: " + event.detail, event.at);
       }
       break;
     case TelemetryKind::worker_init:
-      count(coverage_, event.error ? "recovery:init_failed" : "path:init_ok");
+      increment(coverage_, event.error ? "recovery:init_failed" : "path:init_ok");
       if (event.error) {
         last_failure_ = event.at;  // an init failure: the next start waits for the backoff
       }
       break;
-    case TelemetryKind::worker_recycle: count(coverage_, "recovery:recycle"); break;
+    case TelemetryKind::worker_recycle: increment(coverage_, "recovery:recycle"); break;
     case TelemetryKind::health_failure:
-      count(coverage_, "recovery:health_failure");
+      increment(coverage_, "recovery:health_failure");
       if (timeline_.enabled()) {
         timeline_.instant(lane(*event.worker), "health failure", event.at);
       }
       break;
     case TelemetryKind::breaker:
-      count(coverage_, fmt::format("recovery:breaker_{}", to_string(event.breaker)));
+      increment(coverage_, fmt::format("recovery:breaker_{}", to_string(event.breaker)));
       timeline_.instant("breaker", to_string(event.breaker), event.at);
       break;
   }
@@ -153,7 +126,7 @@ void PoolChecker::lease_released(std::uint32_t caller, WorkerRef worker) {
 void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload,
                                 const Result<std::string>& answer) {
   if (answer.ok()) {
-    count(coverage_, "call:ok");
+    increment(coverage_, "call:ok");
     if (answer.value() != payload) {
       violation("reply-mismatch", fmt::format("caller {} sent '{}' and got the reply '{}'", caller, payload,
                                               answer.value()));
@@ -161,7 +134,7 @@ void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload
     return;
   }
   const ErrorCode code = answer.error().code;
-  count(coverage_, fmt::format("call:{}", to_string(code)));
+  increment(coverage_, fmt::format("call:{}", to_string(code)));
   switch (code) {
     case ErrorCode::protocol_error:
       for (const std::string_view fault : protocol_faults) {

@@ -129,11 +129,6 @@ class TaskGroup {
   std::size_t running_ = 0;
 };
 
-inline bool is_active(WorkerState state) {
-  return state == WorkerState::starting || state == WorkerState::initializing || state == WorkerState::ready ||
-         state == WorkerState::busy;
-}
-
 // Keeps every telemetry event, and the most workers that were ever active
 // (starting, initializing, ready or busy) at once.
 class EventLog final : public TelemetrySink {

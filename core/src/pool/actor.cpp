@@ -11,24 +11,6 @@ namespace {
 
 std::string ms(Duration d) { return fmt::format("{} ms", d.ns() / 1'000'000); }
 
-bool is_active(WorkerState s) {
-  return s == WorkerState::starting || s == WorkerState::initializing || s == WorkerState::ready ||
-         s == WorkerState::busy;
-}
-
-bool legal_transition(WorkerState from, WorkerState to) {
-  switch (from) {
-    case WorkerState::starting: return to == WorkerState::initializing || to == WorkerState::stopping ||
-                                       to == WorkerState::dead;
-    case WorkerState::initializing: return to == WorkerState::ready || to == WorkerState::stopping;
-    case WorkerState::ready: return to == WorkerState::busy || to == WorkerState::stopping || to == WorkerState::dead;
-    case WorkerState::busy: return to == WorkerState::ready || to == WorkerState::stopping || to == WorkerState::dead;
-    case WorkerState::stopping: return to == WorkerState::dead;
-    case WorkerState::dead: return false;
-  }
-  return false;
-}
-
 }  // namespace
 
 PoolActor::PoolActor(std::shared_ptr<PoolShared> shared)
@@ -387,7 +369,7 @@ void PoolActor::start_worker() {
 }
 
 void PoolActor::transition(Worker& w, WorkerState to) {
-  SEEDPOOL_ASSERT_MSG(legal_transition(w.state, to), "illegal worker state transition");
+  SEEDPOOL_ASSERT_MSG(is_legal_transition(w.state, to) && to != WorkerState::starting, "illegal worker state transition");
   emit({.kind = TelemetryKind::worker_state, .at = now(), .worker = w.ref, .from = w.state, .to = to});
   --state_counts_[static_cast<std::size_t>(w.state)];
   ++state_counts_[static_cast<std::size_t>(to)];

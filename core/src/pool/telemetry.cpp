@@ -21,6 +21,33 @@ std::string_view to_string(WorkerState state) noexcept {
   return "unknown";
 }
 
+bool is_active(WorkerState state) noexcept {
+  return state == WorkerState::starting || state == WorkerState::initializing || state == WorkerState::ready ||
+         state == WorkerState::busy;
+}
+
+bool is_legal_transition(WorkerState from, WorkerState to) noexcept {
+  switch (from) {
+    case WorkerState::starting:
+      return to == WorkerState::initializing || to == WorkerState::stopping || to == WorkerState::dead;
+    case WorkerState::initializing: return to == WorkerState::ready || to == WorkerState::stopping;
+    case WorkerState::ready: return to == WorkerState::busy || to == WorkerState::stopping || to == WorkerState::dead;
+    case WorkerState::busy: return to == WorkerState::ready || to == WorkerState::stopping || to == WorkerState::dead;
+    case WorkerState::stopping: return to == WorkerState::dead;
+    case WorkerState::dead: return to == WorkerState::starting;
+  }
+  return false;
+}
+
+void increment(OutcomeCounts& counts, std::string_view key) {
+  const auto it = counts.find(key);
+  if (it != counts.end()) {
+    ++it->second;
+  } else {
+    counts.emplace(std::string(key), 1);
+  }
+}
+
 std::string_view to_string(TelemetryKind kind) noexcept {
   switch (kind) {
     case TelemetryKind::checkout: return "checkout";
@@ -81,32 +108,19 @@ std::uint64_t PoolStats::count(const OutcomeCounts& counts, std::string_view out
   return it == counts.end() ? 0 : it->second;
 }
 
-namespace {
-
-void bump(OutcomeCounts& counts, std::string_view key) {
-  const auto it = counts.find(key);
-  if (it != counts.end()) {
-    ++it->second;
-  } else {
-    counts.emplace(std::string(key), 1);
-  }
-}
-
-}  // namespace
-
 void TelemetryAggregator::on_event(const TelemetryEvent& event) {
   const std::string_view outcome = outcome_label(event.error);
   switch (event.kind) {
     case TelemetryKind::checkout:
-      bump(stats_.checkouts, outcome);
+      increment(stats_.checkouts, outcome);
       stats_.checkout_wait.observe(event.duration);
       break;
     case TelemetryKind::call:
-      bump(stats_.calls, outcome);
+      increment(stats_.calls, outcome);
       stats_.call_duration.observe(event.duration);
       break;
     case TelemetryKind::worker_init:
-      bump(stats_.inits, outcome);
+      increment(stats_.inits, outcome);
       stats_.init_duration.observe(event.duration);
       break;
     case TelemetryKind::worker_state:
@@ -122,7 +136,7 @@ void TelemetryAggregator::on_event(const TelemetryEvent& event) {
     case TelemetryKind::worker_recycle: ++stats_.recycles; break;
     case TelemetryKind::health_failure: ++stats_.health_failures; break;
     case TelemetryKind::breaker:
-      bump(stats_.breaker_transitions, to_string(event.breaker));
+      increment(stats_.breaker_transitions, to_string(event.breaker));
       stats_.breaker = event.breaker;
       break;
   }

@@ -40,6 +40,14 @@ enum class WorkerState : std::uint8_t { starting, initializing, ready, busy, sto
 inline constexpr std::size_t worker_state_count = 6;
 std::string_view to_string(WorkerState state) noexcept;
 
+// Starting, initializing, ready or busy: a worker counted against size.max.
+bool is_active(WorkerState state) noexcept;
+
+// The worker life cycle: starting -> initializing -> ready <-> busy ->
+// stopping -> dead, with shortcuts to stopping and dead where a process can
+// fail. A new worker enters from dead as starting (as telemetry reports it).
+bool is_legal_transition(WorkerState from, WorkerState to) noexcept;
+
 enum class TelemetryKind : std::uint8_t {
   checkout,        // duration: wait; error: why it failed
   call,            // duration: latency; error: why it failed
@@ -106,6 +114,9 @@ class Histogram {
 
 // Keyed by outcome; transparent, so lookups by string_view allocate nothing.
 using OutcomeCounts = std::map<std::string, std::uint64_t, std::less<>>;
+
+// Adds one to `key`'s count; allocates only the first time a key is seen.
+void increment(OutcomeCounts& counts, std::string_view key);
 
 struct PoolStats {
   std::string pool;

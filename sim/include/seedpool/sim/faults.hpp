@@ -5,6 +5,7 @@
 // list therefore replays the faults too, and a shrinker that zeroes decisions
 // removes faults (a decision of 0 never fires a fault).
 
+#include <seedpool/core/telemetry.hpp>
 #include <seedpool/core/time.hpp>
 #include <seedpool/sim/sim_process.hpp>
 #include <seedpool/sim/sim_world.hpp>
@@ -66,10 +67,8 @@ struct FaultOptions {
 
 // Which faults fired and which recovery paths ran, counted by name: the
 // report of what a sweep actually exercised.
-using Coverage = std::map<std::string, std::uint64_t, std::less<>>;
-
-// Adds one hit of `path`; allocates only the first time a path is seen.
-void count(Coverage& coverage, std::string_view path);
+// Counted with seedpool::increment.
+using Coverage = OutcomeCounts;
 
 class FaultInjector {
  public:
