@@ -234,7 +234,7 @@ bool SimWorld::advance_time() {
   }
   SEEDPOOL_ASSERT(at >= now_);
   now_ = at;
-  trace_.record(steps_, now_, 0, EventKind::advance, 0);
+  trace_.record(steps_, now_, 0, EventKind::advance, static_cast<std::uint64_t>(now_.ns()));
   while (!timers_.empty() && timers_.front().at == now_) {
     const Timer timer = timers_.front();
     std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});

@@ -20,7 +20,7 @@ enum class EventKind : std::uint8_t {
   schedule,  // a step: `task` runs next
   block,     // task waits; arg: monitor id (0 for a sleep); label: the reason
   wake,      // arg: 1 when woken by its deadline, 0 when notified
-  advance,   // virtual time jumped to `time`
+  advance,   // virtual time jumped to `time`; arg: the same, in nanoseconds
   finish,    // task returned
   decide,    // a World decision; arg: the value chosen
   fail,      // the run failed; arg: the message's hash; label: the message
@@ -56,12 +56,9 @@ class Trace {
   // the hash is the same whether events are kept or not.
   void record(std::uint64_t step, Instant time, std::uint32_t task, EventKind kind, std::uint64_t arg,
               std::string_view label_text = {}) {
-    std::uint64_t h = hash_;
-    h = mix(h, step);
-    h = mix(h, static_cast<std::uint64_t>(time.ns()));
-    h = mix(h, (static_cast<std::uint64_t>(task) << 8) | static_cast<std::uint64_t>(kind));
-    h = mix(h, arg);
-    hash_ = h;
+    // The step and the time need no hashing: every step is a schedule
+    // event, and time changes only at advance events, which carry it in arg.
+    hash_ = mix(mix(hash_, (static_cast<std::uint64_t>(task) << 8) | static_cast<std::uint64_t>(kind)), arg);
     if (keep_events_) {
       keep(TraceEvent{step, time, task, kind, arg, 0}, label_text);
     }
