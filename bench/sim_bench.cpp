@@ -17,6 +17,8 @@
 // lowers the minimum time per benchmark to 0.05 s (an explicit
 // --benchmark_min_time still wins).
 
+#include "proc_memory.hpp"
+
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/channel.hpp>
 #include <seedpool/sim/sim_world.hpp>
@@ -29,12 +31,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -51,6 +51,8 @@ using seedpool::ChannelStatus;
 using seedpool::Received;
 using seedpool::sim::RunResult;
 using seedpool::sim::SimConfig;
+using seedpool::bench::MappingResidency;
+using seedpool::bench::MemoryStatus;
 using seedpool::sim::SimWorld;
 
 // The simulator's default stack size, used for the raw fiber as well so that
@@ -69,134 +71,13 @@ constexpr double bytes_per_task_target = 32 * 1024;
 constexpr double busy_max = 1.05;
 
 // ---------------------------------------------------------------------------
-// Reading this process's memory figures from /proc.
-
-// The number in a "Name:   1234 kB" line, after the colon.
-std::optional<std::uint64_t> parse_kib_field(std::string_view line) {
-  const std::size_t colon = line.find(':');
-  if (colon == std::string_view::npos) {
-    return std::nullopt;
-  }
-  std::string_view rest = line.substr(colon + 1);
-  const std::size_t digits = rest.find_first_not_of(" \t");
-  if (digits == std::string_view::npos) {
-    return std::nullopt;
-  }
-  rest.remove_prefix(digits);
-  std::uint64_t kib = 0;
-  const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), kib);
-  if (error != std::errc() || end == rest.data()) {
-    return std::nullopt;
-  }
-  return kib;
-}
-
-struct MemoryStatus {
-  std::uint64_t rss_bytes = 0;          // VmRSS: resident now
-  std::uint64_t hwm_bytes = 0;          // VmHWM: peak resident since start or reset
-  std::uint64_t page_table_bytes = 0;   // VmPTE: not part of RSS, but paid per mapping
-};
-
-// Reads VmRSS, VmHWM and VmPTE from /proc/self/status. Asserts all three are
-// present: without them there is no measurement to report.
-MemoryStatus read_memory_status() {
-  std::ifstream status("/proc/self/status");
-  SEEDPOOL_ASSERT_MSG(status.is_open(), "cannot open /proc/self/status");
-  MemoryStatus out;
-  int found = 0;
-  std::string line;
-  while (std::getline(status, line)) {
-    std::uint64_t* field = line.starts_with("VmRSS:")   ? &out.rss_bytes
-                           : line.starts_with("VmHWM:") ? &out.hwm_bytes
-                           : line.starts_with("VmPTE:") ? &out.page_table_bytes
-                                                        : nullptr;
-    if (field == nullptr) {
-      continue;
-    }
-    const std::optional<std::uint64_t> kib = parse_kib_field(line);
-    SEEDPOOL_ASSERT_MSG(kib.has_value(), "malformed line in /proc/self/status");
-    *field = *kib * 1024;
-    ++found;
-  }
-  SEEDPOOL_ASSERT_MSG(found == 3, "VmRSS, VmHWM or VmPTE missing from /proc/self/status");
-  return out;
-}
-
-// Resets VmHWM to the current RSS (Linux >= 4.0, "5" to clear_refs), so that
-// a later VmHWM is the peak of the measured interval alone. Returns false
-// where the kernel refuses; the peak figure is then not reported.
-bool reset_peak_rss() {
-  std::FILE* file = std::fopen("/proc/self/clear_refs", "w");
-  if (file == nullptr) {
-    return false;
-  }
-  const bool written = std::fputs("5", file) >= 0;
-  return std::fclose(file) == 0 && written;
-}
-
-struct StackResidency {
-  std::size_t mappings = 0;
-  std::uint64_t rss_bytes = 0;
-};
-
-// True for an smaps header line naming an anonymous read-write private
-// mapping exactly `length` bytes long: "lo-hi rw-p offset dev 0" and no path.
-bool is_anonymous_rw_mapping(std::string_view line, std::size_t length) {
-  std::vector<std::string_view> fields;
-  std::size_t at = 0;
-  while (fields.size() < 6) {
-    at = line.find_first_not_of(' ', at);
-    if (at == std::string_view::npos) {
-      break;
-    }
-    const std::size_t end = std::min(line.find(' ', at), line.size());
-    fields.push_back(line.substr(at, end - at));
-    at = end;
-  }
-  if (fields.size() != 5 || fields[1] != "rw-p" || fields[4] != "0") {
-    return false;
-  }
-  const std::size_t dash = fields[0].find('-');
-  std::uint64_t lo = 0;
-  std::uint64_t hi = 0;
-  const std::string_view range = fields[0];
-  std::from_chars(range.data(), range.data() + dash, lo, 16);
-  std::from_chars(range.data() + dash + 1, range.data() + range.size(), hi, 16);
-  return hi - lo == length;
-}
-
-// Sums the resident bytes of every simulator stack, recognised in
-// /proc/self/smaps as an anonymous read-write mapping of exactly the stack
-// size (the pool's guard page below each stack is a separate PROT_NONE
-// mapping, so the usable part stands alone). A few unrelated mappings of that
-// size may be counted too; against thousands of stacks they do not matter.
-StackResidency stack_residency(std::size_t length) {
-  std::ifstream smaps("/proc/self/smaps");
-  SEEDPOOL_ASSERT_MSG(smaps.is_open(), "cannot open /proc/self/smaps");
-  StackResidency out;
-  bool in_stack = false;
-  std::string line;
-  while (std::getline(smaps, line)) {
-    const char first = line.empty() ? ' ' : line.front();
-    const bool header = (first >= '0' && first <= '9') || (first >= 'a' && first <= 'f');
-    if (header) {
-      in_stack = is_anonymous_rw_mapping(line, length);
-      out.mappings += in_stack ? 1 : 0;
-    } else if (in_stack && line.starts_with("Rss:")) {
-      out.rss_bytes += parse_kib_field(line).value_or(0) * 1024;
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------
 // Memory: many tasks blocked at once.
 
 struct BlockedTasksMemory {
   bool peak_valid = false;  // VmHWM was reset just before the baseline
   MemoryStatus before;      // sampled before the simulation creates anything
   MemoryStatus blocked;     // sampled with every task blocked
-  StackResidency stacks;    // all simulator stacks at the blocked point
+  MappingResidency stacks;  // all simulator stacks at the blocked point
   std::uint64_t steps = 0;
 };
 
@@ -217,8 +98,8 @@ void block_tasks(SimWorld& world, std::size_t tasks, BlockedTasksMemory& memory)
   // every task has reached its receive and blocked there.
   world.sleep_for(seedpool::milliseconds(1));
   SEEDPOOL_ASSERT(*started == tasks);
-  memory.blocked = read_memory_status();
-  memory.stacks = stack_residency(stack_bytes);
+  memory.blocked = seedpool::bench::read_memory_status();
+  memory.stacks = seedpool::bench::anonymous_mappings_of_length(stack_bytes);
   mailbox->close();
 }
 
@@ -229,8 +110,8 @@ void block_tasks(SimWorld& world, std::size_t tasks, BlockedTasksMemory& memory)
 // so are neither counted nor able to hide the cost.
 BlockedTasksMemory measure_blocked_tasks(std::size_t tasks) {
   BlockedTasksMemory memory;
-  memory.peak_valid = reset_peak_rss();
-  memory.before = read_memory_status();
+  memory.peak_valid = seedpool::bench::reset_peak_rss();
+  memory.before = seedpool::bench::read_memory_status();
   SimConfig config;
   config.stack_bytes = stack_bytes;
   const RunResult result =
@@ -403,62 +284,79 @@ class SummaryReporter final : public benchmark::ConsoleReporter {
   std::map<std::string, std::vector<double>> figures_;
 };
 
-std::string verdict(bool met) { return met ? "met" : "MISSED"; }
+// Above busy_max the wall clock ran ahead of the CPU clock: the process was
+// descheduled and every real-time figure is inflated, the raw round trip most
+// (it is the shortest), which can make the ratio look better than it is.
+bool machine_was_busy(const SummaryReporter& reporter) { return reporter.max("busy").value_or(1.0) > busy_max; }
 
-// Empty on an idle machine. Otherwise a warning that wall-clock figures are
-// inflated, with the same figures by CPU time, which excludes the time this
-// process spent descheduled (though not the cache damage of sharing a core).
+std::string verdict(bool met, bool busy) {
+  std::string text = met ? "met" : "MISSED";
+  return busy ? text + ", unreliable: see note" : text;
+}
+
+std::string time_summary(const SummaryReporter& reporter, bool busy) {
+  const std::optional<double> round_trip = reporter.median("BM_FiberRoundTrip/ns");
+  const std::optional<double> step = reporter.median("BM_SimStep/ns_per_step");
+  std::string out = round_trip ? fmt::format("  raw fiber round trip:      {:.1f} ns\n", *round_trip)
+                               : "  raw fiber round trip:      not run\n";
+  if (!step) {
+    return out + "  simulator step:            not run\n";
+  }
+  const double steps_per_second = 1e9 / *step;
+  out += fmt::format("  simulator step:            {:.1f} ns  ({:.2f} M steps/s, target >= {:.0f} M: {})\n", *step,
+                     steps_per_second / 1e6, steps_per_second_target / 1e6,
+                     verdict(steps_per_second >= steps_per_second_target, busy));
+  if (round_trip) {
+    const double ratio = *step / *round_trip;
+    out += fmt::format("  ratio step / round trip:   {:.2f}   (target <= {:.0f}: {})\n", ratio, step_ratio_target,
+                       verdict(ratio <= step_ratio_target, busy));
+  }
+  return out;
+}
+
+std::string memory_summary(const SummaryReporter& reporter) {
+  const std::optional<double> peak = reporter.median("BM_BlockedTaskMemory/peak_rss_per_task");
+  const std::optional<double> rss = reporter.median("BM_BlockedTaskMemory/rss_per_task");
+  if (!rss) {
+    return "  memory:                    not run\n";
+  }
+  const double counted = peak.value_or(*rss);
+  const double stack = reporter.median("BM_BlockedTaskMemory/stack_rss_per_task").value_or(0.0);
+  const double page_tables = reporter.median("BM_BlockedTaskMemory/page_tables_per_task").value_or(0.0);
+  std::string out = fmt::format("  memory: {} blocked tasks, {} RSS per task: {:.0f} bytes (target <= {:.0f}: {})\n",
+                                blocked_tasks, peak ? "peak" : "current", counted, bytes_per_task_target,
+                                verdict(counted <= bytes_per_task_target, false));
+  out += fmt::format("          of which stack pages {:.0f} bytes; current RSS per task {:.0f} bytes; "
+                     "page tables (outside RSS) {:.0f} bytes\n",
+                     stack, *rss, page_tables);
+  return out;
+}
+
+// The busy warning, with the time figures by CPU time, which excludes the
+// time this process spent descheduled (though not the cache damage of
+// sharing a core).
 std::string busy_note(const SummaryReporter& reporter) {
-  std::string out;
-  const std::optional<double> busy = reporter.max("busy");
-  if (busy && *busy > busy_max) {
-    out += fmt::format("  note: wall time ran up to {:.0f}% over CPU time: the machine was busy and the time "
-                       "figures above are inflated; rerun on an idle machine\n",
-                       (*busy - 1.0) * 100.0);
-    const std::optional<double> cpu_round_trip = reporter.median("BM_FiberRoundTrip/cpu_ns");
-    const std::optional<double> cpu_step = reporter.median("BM_SimStep/cpu_ns_per_step");
-    if (cpu_round_trip && cpu_step) {
-      out += fmt::format("        by CPU time instead: round trip {:.1f} ns, step {:.1f} ns, ratio {:.2f}\n",
-                         *cpu_round_trip, *cpu_step, *cpu_step / *cpu_round_trip);
-    }
+  std::string out = fmt::format(
+      "  note: wall time ran up to {:.0f}% over CPU time: the machine was busy and the time figures above are "
+      "inflated; rerun on an idle machine\n",
+      (reporter.max("busy").value_or(1.0) - 1.0) * 100.0);
+  const std::optional<double> cpu_round_trip = reporter.median("BM_FiberRoundTrip/cpu_ns");
+  const std::optional<double> cpu_step = reporter.median("BM_SimStep/cpu_ns_per_step");
+  if (cpu_round_trip && cpu_step) {
+    out += fmt::format("        by CPU time instead: round trip {:.1f} ns, step {:.1f} ns, ratio {:.2f}\n",
+                       *cpu_round_trip, *cpu_step, *cpu_step / *cpu_round_trip);
   }
   return out;
 }
 
 void print_summary(const SummaryReporter& reporter) {
-  const std::optional<double> round_trip = reporter.median("BM_FiberRoundTrip/ns");
-  const std::optional<double> step = reporter.median("BM_SimStep/ns_per_step");
+  const bool busy = machine_was_busy(reporter);
   std::string out = "\nseedpool sim engine (same run):\n";
-  out += round_trip ? fmt::format("  raw fiber round trip:      {:.1f} ns\n", *round_trip)
-                    : "  raw fiber round trip:      not run\n";
-  if (step) {
-    const double steps_per_second = 1e9 / *step;
-    out += fmt::format("  simulator step:            {:.1f} ns  ({:.2f} M steps/s, target >= {:.0f} M: {})\n", *step,
-                       steps_per_second / 1e6, steps_per_second_target / 1e6,
-                       verdict(steps_per_second >= steps_per_second_target));
-  } else {
-    out += "  simulator step:            not run\n";
+  out += time_summary(reporter, busy);
+  out += memory_summary(reporter);
+  if (busy) {
+    out += busy_note(reporter);
   }
-  if (round_trip && step) {
-    const double ratio = *step / *round_trip;
-    out += fmt::format("  ratio step / round trip:   {:.2f}   (target <= {:.0f}: {})\n", ratio, step_ratio_target,
-                       verdict(ratio <= step_ratio_target));
-  }
-  const std::optional<double> peak = reporter.median("BM_BlockedTaskMemory/peak_rss_per_task");
-  const std::optional<double> rss = reporter.median("BM_BlockedTaskMemory/rss_per_task");
-  const std::optional<double> stack = reporter.median("BM_BlockedTaskMemory/stack_rss_per_task");
-  if (rss) {
-    const double counted = peak.value_or(*rss);
-    out += fmt::format("  memory: {} blocked tasks, {} RSS per task: {:.0f} bytes (target <= {:.0f}: {})\n",
-                       blocked_tasks, peak ? "peak" : "current", counted, bytes_per_task_target,
-                       verdict(counted <= bytes_per_task_target));
-    out += fmt::format("          of which stack pages {:.0f} bytes; current RSS per task {:.0f} bytes; "
-                       "page tables (outside RSS) {:.0f} bytes\n",
-                       stack.value_or(0.0), *rss, reporter.median("BM_BlockedTaskMemory/page_tables_per_task").value_or(0.0));
-  } else {
-    out += "  memory:                    not run\n";
-  }
-  out += busy_note(reporter);
   std::fputs(out.c_str(), stdout);
   std::fflush(stdout);
 }
