@@ -41,17 +41,25 @@ struct SimWorld::Task {
   std::uint64_t waiting_on = 0;       // monitor id; 0 while sleeping
   std::string_view wait_reason;       // owned by the waited-on object, valid while blocked
   std::uint64_t teardown_points = 0;
+  // Links in the waiter list of the monitor the task waits on (see
+  // SimMonitor); a task waits on at most one monitor at a time.
+  Task* waiter_prev = nullptr;
+  Task* waiter_next = nullptr;
+  bool waiter_linked = false;
 };
 
 // A monitor in simulation: the lock is a flag (one thread, and no scheduling
 // point inside a critical section except wait), and waiting blocks the task
-// in the scheduler with an optional timer.
+// in the scheduler with an optional timer. The waiters form an intrusive
+// list through their tasks, in the order they began to wait: most monitors
+// belong to one-shot reply channels, and a vector of waiters cost each of
+// them an allocation.
 class SimWorld::SimMonitor final : public Monitor {
  public:
   SimMonitor(SimWorld& world, std::string name, std::uint64_t id)
       : world_(world), name_(std::move(name)), id_(id) {}
 
-  ~SimMonitor() override { SEEDPOOL_ASSERT_MSG(waiters_.empty() || world_.tearing_down_, name_.c_str()); }
+  ~SimMonitor() override { SEEDPOOL_ASSERT_MSG(head_ == nullptr || world_.tearing_down_, name_.c_str()); }
 
   void lock() override {
     SEEDPOOL_ASSERT_MSG(!locked_ || world_.tearing_down_, "monitor locked twice");
@@ -72,33 +80,58 @@ class SimWorld::SimMonitor final : public Monitor {
       return false;
     }
     locked_ = false;
-    waiters_.push_back({task->id, task->wait_generation + 1});
+    link(*task);
     world_.block_current(id_, reason, deadline);
     locked_ = true;
-    std::erase_if(waiters_, [task](const Waiter& w) { return w.task == task->id; });
+    if (task->waiter_linked) {
+      unlink(*task);  // woken by its deadline (or torn down), not by notify_all
+    }
     return !task->woke_by_timeout;
   }
 
+  // Wakes every waiter still blocked, in the order they began to wait; one
+  // already woken by its deadline just leaves the list.
   void notify_all() override {
-    for (const Waiter& waiter : waiters_) {
-      Task& task = *world_.tasks_[waiter.task];
-      if (task.state == TaskState::blocked && task.wait_generation == waiter.generation) {
-        world_.make_runnable(task, false);
+    Task* task = head_;
+    head_ = nullptr;
+    tail_ = nullptr;
+    while (task != nullptr) {
+      Task* const next = task->waiter_next;
+      task->waiter_prev = nullptr;
+      task->waiter_next = nullptr;
+      task->waiter_linked = false;
+      if (task->state == TaskState::blocked) {
+        world_.make_runnable(*task, false);
       }
+      task = next;
     }
-    waiters_.clear();
   }
 
  private:
-  struct Waiter {
-    TaskId task;
-    std::uint64_t generation;
-  };
+  void link(Task& task) {
+    SEEDPOOL_ASSERT(!task.waiter_linked);
+    task.waiter_linked = true;
+    task.waiter_prev = tail_;
+    task.waiter_next = nullptr;
+    (tail_ == nullptr ? head_ : tail_->waiter_next) = &task;
+    tail_ = &task;
+  }
+
+  void unlink(Task& task) {
+    SEEDPOOL_ASSERT(task.waiter_linked);
+    (task.waiter_prev == nullptr ? head_ : task.waiter_prev->waiter_next) = task.waiter_next;
+    (task.waiter_next == nullptr ? tail_ : task.waiter_next->waiter_prev) = task.waiter_prev;
+    task.waiter_prev = nullptr;
+    task.waiter_next = nullptr;
+    task.waiter_linked = false;
+  }
+
   SimWorld& world_;
   std::string name_;
   std::uint64_t id_;
   bool locked_ = false;
-  std::vector<Waiter> waiters_;
+  Task* head_ = nullptr;  // the first waiter
+  Task* tail_ = nullptr;  // the last waiter
 };
 
 std::string_view to_string(Outcome outcome) noexcept {
@@ -188,14 +221,7 @@ void SimWorld::schedule_loop() {
       record_failure(Outcome::step_budget, fmt::format("step budget of {} steps exhausted", config_.steps_max));
       return;
     }
-    const std::size_t index = strategy_->pick(runnable_, steps_, decisions_);
-    SEEDPOOL_ASSERT(index < runnable_.size());
-    const TaskId id = runnable_[index];
-    runnable_[index] = runnable_.back();
-    runnable_.pop_back();
-    ++steps_;
-    trace_.record(steps_, now_, id, EventKind::schedule, 0);
-    resume(*tasks_[id]);
+    resume(take_next());
     if (decisions_.overflowed()) {
       record_failure(Outcome::decision_budget,
                      fmt::format("decision budget of {} decisions exhausted", config_.decisions_max));
@@ -203,16 +229,23 @@ void SimWorld::schedule_loop() {
   }
 }
 
+// One step: the strategy picks a runnable task, which leaves the run queue.
+SimWorld::Task& SimWorld::take_next() {
+  const std::size_t index = strategy_->pick(runnable_, steps_, decisions_);
+  SEEDPOOL_ASSERT(index < runnable_.size());
+  const TaskId id = runnable_[index];
+  runnable_[index] = runnable_.back();
+  runnable_.pop_back();
+  ++steps_;
+  trace_.record(steps_, now_, id, EventKind::schedule, 0);
+  return *tasks_[id];
+}
+
 // Moves the clock to the earliest pending timer and wakes every task due
 // then. Returns false when the run is over: all tasks done, a deadlock, or
 // the virtual-time budget.
 bool SimWorld::advance_time() {
-  while (!timers_.empty()) {
-    const Timer& top = timers_.front();
-    const Task& task = *tasks_[top.task];
-    if (task.state == TaskState::blocked && task.wait_generation == top.generation) {
-      break;
-    }
+  while (!timers_.empty() && !timer_live(timers_.front())) {
     std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
     timers_.pop_back();
   }
@@ -239,9 +272,8 @@ bool SimWorld::advance_time() {
     const Timer timer = timers_.front();
     std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
     timers_.pop_back();
-    Task& task = *tasks_[timer.task];
-    if (task.state == TaskState::blocked && task.wait_generation == timer.generation) {
-      make_runnable(task, true);
+    if (timer_live(timer)) {
+      make_runnable(*tasks_[timer.task], true);
     }
   }
   return true;
@@ -296,11 +328,34 @@ void SimWorld::block_current(std::uint64_t monitor_id, std::string_view reason, 
   task.waiting_on = monitor_id;
   task.wait_reason = reason;
   if (!deadline.is_max()) {
-    timers_.push_back(Timer{deadline, timer_sequence_++, task.id, task.wait_generation});
-    std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
+    arm_timer(task, deadline);
   }
   trace_.record(steps_, now_, task.id, EventKind::block, monitor_id, reason);
   switch_to_scheduler(task);
+}
+
+// Most waits end by a notification, long before their deadline, so most
+// timers go stale; they are dropped lazily when they reach the top. Left to
+// accumulate, they made the heap many times deeper than the live timers need,
+// so whenever stale ones may make up half of it the heap is rebuilt from the
+// live ones. The order in which live timers fire depends only on their (at,
+// sequence) keys, never on the heap's layout.
+void SimWorld::arm_timer(Task& task, Instant deadline) {
+  timers_.push_back(Timer{deadline, timer_sequence_++, task.id, task.wait_generation});
+  std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
+  if (timers_.size() < timers_compact_at_) {
+    return;
+  }
+  std::erase_if(timers_, [this](const Timer& timer) { return !timer_live(timer); });
+  std::make_heap(timers_.begin(), timers_.end(), TimerLater{});
+  timers_compact_at_ = std::max(timers_compact_min, 2 * timers_.size());
+}
+
+// Whether the timer can still wake its task: the task is blocked in the
+// very wait that armed it.
+bool SimWorld::timer_live(const Timer& timer) const {
+  const Task& task = *tasks_[timer.task];
+  return task.state == TaskState::blocked && task.wait_generation == timer.generation;
 }
 
 // A scheduling point reached during teardown. Counts it, and abandons a task
@@ -340,6 +395,17 @@ void SimWorld::yield() {
   }
   task->state = TaskState::runnable;
   runnable_.push_back(task->id);
+  // With no other task runnable, the scheduler's next step would pick this
+  // one again: take that step here, exactly as schedule_loop would (same
+  // strategy call, step count and trace event), and skip the two context
+  // switches. Whatever would end the loop instead (a failure, the step
+  // budget, the decision budget) goes through the scheduler as usual.
+  if (runnable_.size() == 1 && !stop_ && steps_ < config_.steps_max && !decisions_.overflowed()) {
+    Task& next = take_next();
+    SEEDPOOL_ASSERT(&next == task);
+    task->state = TaskState::running;
+    return;
+  }
   switch_to_scheduler(*task);
 }
 

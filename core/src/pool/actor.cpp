@@ -36,7 +36,12 @@ void PoolActor::run() {
       // A wait that failed before its deadline: the simulation is tearing down.
       return;
     }
-    on_timers();
+    // on_timers acts only on what is due, and next_deadline() covers every
+    // deadline it checks, so skipping it when nothing is due changes nothing;
+    // it saves a pass over every worker after most messages.
+    if (now() >= next_deadline()) {
+      on_timers();
+    }
     grant_waiters();
     start_workers();
     answer_start_waiters();
@@ -70,8 +75,7 @@ void PoolActor::handle(CheckoutRequest& m) {
   grant_waiters();
   // An open breaker fails fast whoever an idle worker could not serve.
   if (breaker_.state() != BreakerState::closed && !waiters_.empty() && waiters_.back().id == m.id) {
-    Waiter last = std::move(waiters_.back());
-    waiters_.pop_back();
+    const Waiter last = waiters_.pop_back();
     fail_checkout(last, unavailable());
   }
 }
@@ -455,8 +459,7 @@ void PoolActor::record_init_failure(Worker& w, Error error) {
   if (breaker_.record_failure(now())) {
     emit({.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::open, .detail = error.message});
     while (!waiters_.empty()) {
-      Waiter waiter = std::move(waiters_.front());
-      waiters_.pop_front();
+      const Waiter waiter = waiters_.pop_front();
       fail_checkout(waiter, unavailable());
     }
   }
@@ -607,19 +610,70 @@ Error PoolActor::unavailable() const {
                last ? last->stderr_tail : std::string()};
 }
 
+// ---------------------------------------------------------------- waiter queue
+
+void PoolActor::WaiterQueue::push_back(Waiter waiter) {
+  if (!earliest_stale_) {
+    earliest_ = std::min(earliest_, waiter.deadline);
+  }
+  items_.push_back(std::move(waiter));
+}
+
+PoolActor::WaiterQueue::iterator PoolActor::WaiterQueue::erase(iterator it) {
+  forget(it->deadline);
+  return items_.erase(it);
+}
+
+PoolActor::Waiter PoolActor::WaiterQueue::pop_front() {
+  SEEDPOOL_ASSERT(!items_.empty());
+  Waiter waiter = std::move(items_.front());
+  items_.pop_front();
+  forget(waiter.deadline);
+  return waiter;
+}
+
+PoolActor::Waiter PoolActor::WaiterQueue::pop_back() {
+  SEEDPOOL_ASSERT(!items_.empty());
+  Waiter waiter = std::move(items_.back());
+  items_.pop_back();
+  forget(waiter.deadline);
+  return waiter;
+}
+
+Instant PoolActor::WaiterQueue::earliest_deadline() const {
+  if (earliest_stale_) {
+    earliest_ = Instant::max();
+    for (const Waiter& w : items_) {
+      earliest_ = std::min(earliest_, w.deadline);
+    }
+    earliest_stale_ = false;
+  }
+  SEEDPOOL_ASSERT(!items_.empty() || earliest_ == Instant::max());
+  return earliest_;
+}
+
+// Removing a later deadline leaves the earliest one where it is.
+void PoolActor::WaiterQueue::forget(Instant deadline) noexcept {
+  if (deadline <= earliest_) {
+    earliest_stale_ = true;
+  }
+}
+
 // ---------------------------------------------------------------- time
 
 void PoolActor::on_timers() {
   const Instant t = now();
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (t >= it->deadline) {
-      fail_checkout(*it, Error{ErrorCode::timeout,
-                               fmt::format("no worker of pool '{}' became available before the deadline",
-                                           config_.name),
-                               {}});
-      it = waiters_.erase(it);
-    } else {
-      ++it;
+  if (t >= waiters_.earliest_deadline()) {
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (t >= it->deadline) {
+        fail_checkout(*it, Error{ErrorCode::timeout,
+                                 fmt::format("no worker of pool '{}' became available before the deadline",
+                                             config_.name),
+                                 {}});
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
   if (breaker_.poll(t)) {
@@ -681,10 +735,7 @@ void PoolActor::check_worker_timers(Worker& w) {
 }
 
 Instant PoolActor::next_deadline() const {
-  Instant next = Instant::max();
-  for (const Waiter& w : waiters_) {
-    next = std::min(next, w.deadline);
-  }
+  Instant next = waiters_.earliest_deadline();
   for (const StartWaiter& s : start_waiters_) {
     next = std::min(next, s.deadline);
   }
@@ -730,8 +781,7 @@ void PoolActor::begin_shutdown(Instant grace_deadline) {
   shutting_down_ = true;
   grace_deadline_ = grace_deadline;
   while (!waiters_.empty()) {
-    Waiter waiter = std::move(waiters_.front());
-    waiters_.pop_front();
+    const Waiter waiter = waiters_.pop_front();
     fail_checkout(waiter, Error{ErrorCode::pool_shutting_down,
                                 fmt::format("pool '{}' shut down while the checkout waited", config_.name), {}});
   }

@@ -76,6 +76,40 @@ class PoolActor {
     std::shared_ptr<Channel<CheckoutReply>> reply;
   };
 
+  // The checkouts waiting for a worker, in arrival order. The earliest
+  // deadline among them is cached: the pool task needs it after every
+  // message, and rescanning up to waiters_max entries each time cost more
+  // than handling the message. Only removing the waiter that holds the
+  // earliest deadline invalidates the cache.
+  class WaiterQueue {
+   public:
+    using iterator = std::deque<Waiter>::iterator;
+    using const_iterator = std::deque<Waiter>::const_iterator;
+
+    bool empty() const noexcept { return items_.empty(); }
+    std::size_t size() const noexcept { return items_.size(); }
+    iterator begin() noexcept { return items_.begin(); }
+    iterator end() noexcept { return items_.end(); }
+    const_iterator begin() const noexcept { return items_.begin(); }
+    const_iterator end() const noexcept { return items_.end(); }
+    const Waiter& back() const { return items_.back(); }
+
+    void push_back(Waiter waiter);
+    iterator erase(iterator it);
+    Waiter pop_front();
+    Waiter pop_back();
+
+    // The earliest deadline of any waiter; Instant::max() when empty.
+    Instant earliest_deadline() const;
+
+   private:
+    void forget(Instant deadline) noexcept;
+
+    std::deque<Waiter> items_;
+    mutable Instant earliest_ = Instant::max();  // valid unless earliest_stale_
+    mutable bool earliest_stale_ = false;
+  };
+
   struct LeaseRecord {
     WorkerRef worker;
     std::optional<Error> lost;  // set when the worker died or was replaced under the lease
@@ -139,7 +173,7 @@ class PoolActor {
   std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state (dead ones are erased)
   std::vector<std::uint64_t> slot_generations_;
   std::uint64_t next_uid_ = 1;
-  std::deque<Waiter> waiters_;
+  WaiterQueue waiters_;
   std::map<std::uint64_t, LeaseRecord> leases_;
   std::map<std::string, WorkerRef> affinity_;
   std::deque<std::string> affinity_order_;  // insertion order, for eviction

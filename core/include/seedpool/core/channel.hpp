@@ -7,12 +7,14 @@
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/world.hpp>
 
+#include <algorithm>
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 namespace seedpool {
 
@@ -34,6 +36,73 @@ struct Received {
   explicit operator bool() const noexcept { return status == ChannelStatus::ok; }
 };
 
+namespace detail {
+
+// A FIFO queue of at most capacity_max items: a ring that grows by doubling
+// up to that bound and never shrinks. Channels are made per request (every
+// checkout and call has its own capacity-1 reply channel), and a std::deque
+// allocated a map and a 512-byte block as it was constructed; this allocates
+// one slot at the first push, and nothing after that once it has grown.
+template <class T>
+class BoundedRing {
+ public:
+  // Requires capacity_max >= 1.
+  explicit BoundedRing(std::size_t capacity_max) : capacity_max_(capacity_max) {
+    SEEDPOOL_ASSERT(capacity_max_ >= 1);
+  }
+
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+
+  // Requires size() < capacity_max.
+  void push_back(T&& value) {
+    SEEDPOOL_ASSERT(size_ < capacity_max_);
+    if (size_ == slots_.size()) {
+      grow();
+    }
+    std::size_t tail = head_ + size_;
+    if (tail >= slots_.size()) {
+      tail -= slots_.size();
+    }
+    SEEDPOOL_ASSERT(!slots_[tail].has_value());
+    slots_[tail].emplace(std::move(value));
+    ++size_;
+  }
+
+  // Requires !empty().
+  T pop_front() {
+    SEEDPOOL_ASSERT(size_ > 0);
+    std::optional<T>& slot = slots_[head_];
+    SEEDPOOL_ASSERT(slot.has_value());
+    T value = std::move(*slot);
+    slot.reset();
+    if (++head_ == slots_.size()) {
+      head_ = 0;
+    }
+    --size_;
+    return value;
+  }
+
+ private:
+  void grow() {
+    const std::size_t old_size = slots_.size();
+    SEEDPOOL_ASSERT(old_size < capacity_max_);
+    std::vector<std::optional<T>> bigger(std::min(capacity_max_, std::max<std::size_t>(1, 2 * old_size)));
+    for (std::size_t i = 0; i < size_; ++i) {
+      bigger[i] = std::move(slots_[(head_ + i) % old_size]);
+    }
+    slots_.swap(bigger);
+    head_ = 0;
+  }
+
+  std::size_t capacity_max_;
+  std::vector<std::optional<T>> slots_;  // the ring; its size is the current capacity
+  std::size_t head_ = 0;                 // slot of the oldest item
+  std::size_t size_ = 0;
+};
+
+}  // namespace detail
+
 template <class T>
 class Channel {
  public:
@@ -43,8 +112,7 @@ class Channel {
         name_(std::move(name)),
         capacity_max_(capacity_max),
         monitor_(world.make_monitor(name_)),
-        send_reason_("send on '" + name_ + "'"),
-        receive_reason_("receive on '" + name_ + "'") {
+        items_(capacity_max) {
     SEEDPOOL_ASSERT(capacity_max_ >= 1);
   }
 
@@ -61,7 +129,7 @@ class Channel {
       MonitorLock lock(*monitor_);
       while (!closed_ && items_.size() >= capacity_max_) {
         ++senders_waiting_;
-        const bool notified = monitor_->wait_until(deadline, send_reason_);
+        const bool notified = monitor_->wait_until(deadline, wait_reason(send_reason_, "send on '"));
         --senders_waiting_;
         if (!notified && !closed_ && items_.size() >= capacity_max_) {
           return ChannelStatus::timeout;
@@ -105,7 +173,7 @@ class Channel {
       MonitorLock lock(*monitor_);
       while (items_.empty() && !closed_) {
         ++receivers_waiting_;
-        const bool notified = monitor_->wait_until(deadline, receive_reason_);
+        const bool notified = monitor_->wait_until(deadline, wait_reason(receive_reason_, "receive on '"));
         --receivers_waiting_;
         if (!notified && items_.empty() && !closed_) {
           return {ChannelStatus::timeout, std::nullopt};
@@ -173,10 +241,21 @@ class Channel {
 
   T pop_locked(bool& wake) {
     SEEDPOOL_ASSERT(!items_.empty());
-    T value = std::move(items_.front());
-    items_.pop_front();
+    T value = items_.pop_front();
     wake = senders_waiting_ > 0;
     return value;
+  }
+
+  // The text a blocked task shows in deadlock reports, "send on 'NAME'" or
+  // "receive on 'NAME'". Built at the first wait that needs it, as most
+  // reply channels never block a sender, and kept: the monitor holds a view
+  // of it for as long as the wait lasts.
+  const std::string& wait_reason(std::string& reason, std::string_view verb) {
+    if (reason.empty()) {
+      reason.reserve(verb.size() + name_.size() + 1);
+      reason.append(verb).append(name_).append(1, '\'');
+    }
+    return reason;
   }
 
   void wake_if(bool wake) {
@@ -189,9 +268,9 @@ class Channel {
   const std::string name_;
   const std::size_t capacity_max_;
   std::unique_ptr<Monitor> monitor_;
-  const std::string send_reason_;
-  const std::string receive_reason_;
-  std::deque<T> items_;
+  std::string send_reason_;     // see wait_reason; guarded by monitor_
+  std::string receive_reason_;  // see wait_reason; guarded by monitor_
+  detail::BoundedRing<T> items_;
   std::size_t senders_waiting_ = 0;
   std::size_t receivers_waiting_ = 0;
   bool closed_ = false;

@@ -129,9 +129,11 @@ class SimWorld final : public World {
   class SimMonitor;
   friend class SimMonitor;
 
+  // A wake-up armed by a wait with a deadline. It goes stale, and is
+  // dropped when it surfaces, once the task wakes from that wait another way.
   struct Timer {
     Instant at;
-    std::uint64_t sequence;
+    std::uint64_t sequence;  // arming order: ties at one instant fire first-armed first
     TaskId task;
     std::uint64_t generation;
   };
@@ -142,10 +144,13 @@ class SimWorld final : public World {
   };
 
   void schedule_loop();
+  Task& take_next();
   bool advance_time();
   void resume(Task& task);
   void switch_to_scheduler(Task& task);
   void make_runnable(Task& task, bool by_timeout);
+  void arm_timer(Task& task, Instant deadline);
+  bool timer_live(const Timer& timer) const;
   void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);
   void teardown_point(Task& task);
   void run_task_body(Task& task);
@@ -162,6 +167,8 @@ class SimWorld final : public World {
   std::vector<std::unique_ptr<Task>> tasks_;
   std::vector<TaskId> runnable_;
   std::vector<Timer> timers_;  // a heap ordered by TimerLater
+  std::size_t timers_compact_at_ = timers_compact_min;  // see arm_timer
+  static constexpr std::size_t timers_compact_min = 64;
   std::uint64_t timer_sequence_ = 0;
   std::uint64_t monitor_ids_ = 0;
   Task* current_ = nullptr;
