@@ -4,6 +4,7 @@
 #include <seedpool/core/pool.hpp>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -22,6 +23,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The contents of a /proc file, or "" when the process is gone. Plain read():
+// a stream reading a vanishing process's file throws from underflow.
+std::string read_small_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return {};
+  }
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0 && text.size() < 65536;) {
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 // Pids of this process's children whose command line mentions `needle`.
 std::vector<pid_t> children(const std::string& needle, bool include_zombies) {
   std::vector<pid_t> found;
@@ -35,9 +52,7 @@ std::vector<pid_t> children(const std::string& needle, bool include_zombies) {
     if (pid <= 0) {
       continue;
     }
-    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-    std::string line;
-    std::getline(stat, line);
+    const std::string line = read_small_file(fmt::format("/proc/{}/stat", pid));
     const std::size_t close = line.rfind(')');
     if (close == std::string::npos || close + 4 >= line.size()) {
       continue;
@@ -47,8 +62,7 @@ std::vector<pid_t> children(const std::string& needle, bool include_zombies) {
     if (parent != self || (state == 'Z' && !include_zombies)) {
       continue;
     }
-    std::ifstream cmdline_file(fmt::format("/proc/{}/cmdline", pid));
-    std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
+    const std::string cmdline = read_small_file(fmt::format("/proc/{}/cmdline", pid));
     if (needle.empty() || cmdline.find(needle) != std::string::npos || state == 'Z') {
       found.push_back(pid);
     }
