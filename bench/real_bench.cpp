@@ -33,7 +33,7 @@
 // load from a neighbour falls on the baseline as often as on the pool, and the
 // summary reports medians over repetitions and the ratios between them.
 //
-// Targets (issue 5, items 14-16): round trip p50 pool / raw <= 1.5;
+// Targets: round trip p50 pool / raw <= 1.5;
 // throughput seedpool / ProcessPoolExecutor >= 5; eager start of 8 Python
 // workers <= 1.5 x the start of one. The binary reports against them and
 // exits 0 whether or not they are met; a wrong reply aborts.

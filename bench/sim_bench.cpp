@@ -9,7 +9,7 @@
 // as a multiple of the raw round trip, both measured in this process, so the
 // ratio is stable across machines where the absolute figures are not.
 //
-// Targets (from the issue): >= 15 M steps/s per core, step / round trip <= 3,
+// Targets: >= 15 M steps/s per core, step / round trip <= 3,
 // <= 32 KiB RSS per blocked task. The binary reports against them and exits 0
 // whether or not they are met; a failed correctness check aborts.
 //
@@ -61,7 +61,7 @@ constexpr std::size_t stack_bytes = SimConfig{}.stack_bytes;
 constexpr std::int64_t messages_per_run = 100'000;  // setup is < 0.1% of a run
 constexpr std::int64_t blocked_tasks = 10'000;
 
-// Targets from the issue, reported against, never enforced.
+// Targets, reported against, never enforced.
 constexpr double steps_per_second_target = 15e6;
 constexpr double step_ratio_target = 3.0;
 constexpr double bytes_per_task_target = 32 * 1024;

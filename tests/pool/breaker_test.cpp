@@ -2,7 +2,7 @@
 // while open, checkouts fail fast with pool_unavailable carrying the last
 // failure and its stderr tail and nothing is launched; after the cooldown one
 // probe starts (half-open); its success closes the breaker, its failure
-// opens it again. Issue 3 items 7 and 15.
+// opens it again.
 
 #include "pool/pool_test_support.hpp"
 

@@ -1,7 +1,6 @@
 // Unit tests of the pool's pure building blocks: the circuit breaker's
 // window, open, half-open and close; the bounded stderr ring; the latency
 // histogram; the telemetry aggregator; and the Prometheus text format.
-// Issue 3 items 7, 11 and 12.
 
 #include <seedpool/core/circuit_breaker.hpp>
 #include <seedpool/core/stderr_ring.hpp>

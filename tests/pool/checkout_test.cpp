@@ -1,6 +1,6 @@
 // Checkout: grants and release, FIFO waiters, deadlines, cancellation and
 // the grant that races it, saturation, affinity (prefer and strict), and
-// execute. Issue 3 items 5, 6 and 15.
+// execute.
 
 #include "pool/pool_test_support.hpp"
 

@@ -1,6 +1,6 @@
 // PoolConfig::validate names the first bad field and its rule;
 // parse_init_mode and parse_checkout_kind turn configuration text into
-// options or a clear error, never a hang. Issue 3 items 1, 5 and 14.
+// options or a clear error, never a hang.
 
 #include "pool/pool_test_support.hpp"
 

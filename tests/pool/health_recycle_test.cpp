@@ -1,7 +1,6 @@
 // Health checks and recycling: a missed pong kills and replaces the worker;
 // answered pings keep it; workers are recycled after max_calls and after
-// max_lifetime (with jitter), never failing a call in flight. Issue 3 items
-// 8, 9 and 15.
+// max_lifetime (with jitter), never failing a call in flight.
 
 #include "pool/pool_test_support.hpp"
 

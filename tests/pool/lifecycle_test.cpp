@@ -2,7 +2,7 @@
 // failures of every kind (crash, error frame, garbage, hang, launch failure)
 // with their reason and stderr tail, replacement with backoff, lazy start,
 // crashes of idle and busy workers, call timeouts and protocol errors, and
-// stderr forwarding. Issue 3 items 2, 3, 4, 6, 7, 11 and 15.
+// stderr forwarding.
 
 #include "pool/pool_test_support.hpp"
 

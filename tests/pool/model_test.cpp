@@ -1,5 +1,5 @@
 // A RapidCheck stateful test of the pool against a model of its observable
-// behaviour. Issue 3 item 16.
+// behaviour.
 //
 // RapidCheck generates the command list as data (rc::state::Command
 // subclasses, via rc::state::gen::commands and execOneOfWithArgs), together

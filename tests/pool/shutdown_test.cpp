@@ -1,7 +1,6 @@
 // Shutdown: waiters are answered at once, leases may finish within the
 // grace period, then workers are terminated and killed, every process is
-// reaped, and everything afterwards fails with pool_shutting_down. Issue 3
-// items 10 and 15.
+// reaped, and everything afterwards fails with pool_shutting_down.
 
 #include "pool/pool_test_support.hpp"
 

@@ -1,7 +1,7 @@
 // Telemetry agrees with what the test did: N calls give N call events and
 // counters, checkouts, inits and exits are counted by outcome, histograms
 // hold the exact virtual durations, and the Prometheus text carries the
-// documented names with the same values. Issue 3 items 12 and 17.
+// documented names with the same values.
 
 #include "pool/pool_test_support.hpp"
 
