@@ -6,15 +6,11 @@
 
 #include <CLI/CLI.hpp>
 
-int main(int argc, char** argv) {
-  using namespace seedpool::sim::tool;
-  CLI::App app{"seedpool-sim: deterministic simulation testing of the seedpool worker pool"};
-  app.require_subcommand(1);
+namespace {
 
-  app.add_subcommand("list", "list the scenarios");
-
-  RunArgs run;
-  auto* run_cmd = app.add_subcommand("run", "sweep a scenario over many seeds");
+// `seedpool-sim run` and its options.
+CLI::App* add_run_command(CLI::App& app, seedpool::sim::tool::RunArgs& run) {
+  CLI::App* run_cmd = app.add_subcommand("run", "sweep a scenario over many seeds");
   run_cmd->add_option("scenario", run.scenario, "scenario name (see list)")->required();
   run_cmd->add_option("--seeds", run.seeds, "number of seeds")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
   run_cmd->add_option("--first-seed", run.first_seed, "first seed of the range");
@@ -26,6 +22,20 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--save-failures", run.save_failures_dir, "write a seed file per failure into DIR");
   run_cmd->add_option("--max-failures", run.max_failures, "stop after this many failures (0: run every seed)");
   run_cmd->add_flag("--quiet", run.quiet, "no progress output");
+  return run_cmd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace seedpool::sim::tool;
+  CLI::App app{"seedpool-sim: deterministic simulation testing of the seedpool worker pool"};
+  app.require_subcommand(1);
+
+  app.add_subcommand("list", "list the scenarios");
+
+  RunArgs run;
+  CLI::App* run_cmd = add_run_command(app, run);
 
   std::vector<std::string> merge_inputs;
   std::string merge_output;
