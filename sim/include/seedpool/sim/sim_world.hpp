@@ -144,6 +144,7 @@ class SimWorld final : public World {
   };
 
   void schedule_loop();
+  void check_decision_budget();
   Task& take_next();
   bool advance_time();
   void resume(Task& task);
@@ -172,6 +173,7 @@ class SimWorld final : public World {
   std::uint64_t timer_sequence_ = 0;
   std::uint64_t monitor_ids_ = 0;
   Task* current_ = nullptr;
+  Task* picked_ = nullptr;  // the next step's task, already picked by yield()
   Instant now_;
   std::uint64_t steps_ = 0;
   bool started_ = false;
