@@ -52,6 +52,8 @@
 #include <seedpool/core/pool.hpp>
 #include <seedpool/real/real_world.hpp>
 
+#include "bench_args.hpp"
+
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
@@ -657,16 +659,7 @@ void print_summary(const FiguresReporter& reporter, const Plan& plan, const std:
 // command line overrides it. Sets `quick` when --quick was given.
 std::vector<char*> benchmark_arguments(int argc, char** argv, bool& quick) {
   static char interleave[] = "--benchmark_enable_random_interleaving=true";
-  std::vector<char*> args;
-  quick = false;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--quick") {
-      quick = true;
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  SEEDPOOL_ASSERT(!args.empty());
+  std::vector<char*> args = seedpool::bench::without_quick_flag(argc, argv, quick);
   args.insert(args.begin() + 1, interleave);
   args.push_back(nullptr);
   return args;

@@ -23,6 +23,8 @@
 #include <seedpool/core/channel.hpp>
 #include <seedpool/sim/sim_world.hpp>
 
+#include "bench_args.hpp"
+
 #include <benchmark/benchmark.h>
 #include <boost/context/fiber.hpp>
 #include <boost/context/fixedsize_stack.hpp>
@@ -366,16 +368,8 @@ void print_summary(const SummaryReporter& reporter) {
 // --benchmark_min_time later on the command line overrides it.
 std::vector<char*> benchmark_arguments(int argc, char** argv) {
   static char quick_min_time[] = "--benchmark_min_time=0.05";
-  std::vector<char*> args;
   bool quick = false;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--quick") {
-      quick = true;
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  SEEDPOOL_ASSERT(!args.empty());
+  std::vector<char*> args = seedpool::bench::without_quick_flag(argc, argv, quick);
   if (quick) {
     args.insert(args.begin() + 1, quick_min_time);
   }
