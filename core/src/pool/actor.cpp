@@ -7,11 +7,6 @@
 #include <algorithm>
 
 namespace seedpool::detail {
-namespace {
-
-std::string ms(Duration d) { return fmt::format("{} ms", d.ns() / 1'000'000); }
-
-}  // namespace
 
 PoolActor::PoolActor(std::shared_ptr<PoolShared> shared)
     : shared_(std::move(shared)),

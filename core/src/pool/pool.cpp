@@ -52,8 +52,6 @@ Error shutting_down(const detail::PoolShared& shared) {
   return Error{ErrorCode::pool_shutting_down, fmt::format("pool '{}' is shut down", shared.config.name), {}};
 }
 
-std::string ms(Duration d) { return fmt::format("{} ms", d.ns() / 1'000'000); }
-
 }  // namespace
 
 Result<CheckoutOptions> parse_checkout_kind(std::string_view text) {
@@ -130,7 +128,7 @@ Result<std::string> Lease::call(std::string payload, std::optional<Instant> dead
   }
   return Error{ErrorCode::timeout,
                fmt::format("call to worker {} of pool '{}' got no reply within {}", worker_.to_string(),
-                           shared_->config.name, ms(until - started)),
+                           shared_->config.name, detail::ms(until - started)),
                {}};
 }
 

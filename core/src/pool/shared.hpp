@@ -8,6 +8,8 @@
 #include <seedpool/core/pool.hpp>
 #include <seedpool/core/process.hpp>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -15,6 +17,9 @@
 #include <variant>
 
 namespace seedpool::detail {
+
+// A duration as error messages show it: "1500 ms".
+inline std::string ms(Duration d) { return fmt::format("{} ms", d.ns() / 1'000'000); }
 
 using CheckoutReply = Result<WorkerRef>;
 using CallReply = Result<std::string>;
