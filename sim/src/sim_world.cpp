@@ -200,7 +200,7 @@ RunResult SimWorld::run(std::function<void()> body) {
   result.steps = steps_;
   result.virtual_time = now_;
   result.trace_hash = trace_.hash();
-  result.decisions = decisions_.recorded();
+  result.decisions = decisions_.take_recorded();  // teardown draws none: random_below returns 0
   for (const auto& task : tasks_) {
     result.task_names.push_back(task->name);
   }

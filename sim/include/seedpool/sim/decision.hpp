@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace seedpool::sim {
@@ -92,6 +93,9 @@ class DecisionSource {
 
   // The decisions made so far, in order; replaying them reproduces the run.
   const std::vector<std::uint64_t>& recorded() const noexcept { return recorded_; }
+  // Hands the recorded decisions over, leaving none: for the end of a run,
+  // when no further choice is made.
+  std::vector<std::uint64_t> take_recorded() noexcept { return std::move(recorded_); }
   bool replaying() const noexcept { return replaying_; }
   bool overflowed() const noexcept { return overflowed_; }
 
