@@ -116,11 +116,38 @@ void ProcessIo::on_request(Epoll& epoll) { serve_stdin(epoll, 0); }
 // each lands in pending_ before it is delivered again.
 void ProcessIo::read_stdout(Epoll& epoll, std::span<char> buffer) {
   const ReadOutcome read = read_once(stdout_fd_.get(), buffer);
+  const std::size_t before = pending_.size();
   stdout_frames_.feed(std::string_view(buffer.data(), read.bytes), pending_);
+  route_frames(before);
   if (read.eof) {
     close_stdout(epoll);
   }
   SEEDPOOL_ASSERT(pending_.size() <= pending_events_max_);
+}
+
+// Offers the frames this read decoded (pending_ from `first` on) to the
+// process's router, keeping the order of those it leaves.
+void ProcessIo::route_frames(std::size_t first) {
+  std::shared_ptr<FrameRouter> router;
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    router = shared_->router;
+  }
+  if (router == nullptr) {
+    return;
+  }
+  std::size_t kept = first;
+  for (std::size_t i = first; i < pending_.size(); ++i) {
+    auto* received = std::get_if<FrameReceived>(&pending_[i]);
+    if (received != nullptr && router->route(received->frame)) {
+      continue;
+    }
+    if (kept != i) {
+      pending_[kept] = std::move(pending_[i]);
+    }
+    ++kept;
+  }
+  pending_.resize(kept);
 }
 
 void ProcessIo::read_stderr(Epoll& epoll, std::span<char> buffer) {
@@ -137,6 +164,9 @@ void ProcessIo::close_stdout(Epoll& epoll) {
   stdout_fd_.reset();
   stdout_armed_ = false;
   stdout_frames_.end(pending_);
+  // No frame can follow; the router may refer back to the handle.
+  std::lock_guard<std::mutex> lock(shared_->mutex);
+  shared_->router.reset();
 }
 
 void ProcessIo::close_stderr(Epoll& epoll) {

@@ -78,6 +78,7 @@ class ProcessIo {
 
  private:
   void read_stdout(Epoll& epoll, std::span<char> buffer);
+  void route_frames(std::size_t first);
   void read_stderr(Epoll& epoll, std::span<char> buffer);
   void close_stdout(Epoll& epoll);
   void close_stderr(Epoll& epoll);

@@ -72,6 +72,7 @@ class ProcessShared {
   std::size_t stdin_written = 0;                 // bytes of stdin_buffer already written
   std::optional<std::string> stdin_closed_why;  // set: writes fail with this reason
   bool reaped = false;
+  std::shared_ptr<FrameRouter> router;  // offered each decoded frame first
 
  private:
   Error write_refused(const Frame& frame, const std::string& why) const;
@@ -92,6 +93,7 @@ class RealProcess final : public Process {
   Status write_frame(const Frame& frame) override;
   Channel<ProcessEvent>& events() override { return shared_->events; }
   void signal(Signal signal) override;
+  void set_router(std::shared_ptr<FrameRouter> router) override;
 
  private:
   std::shared_ptr<ProcessShared> shared_;

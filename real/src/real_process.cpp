@@ -28,4 +28,9 @@ void RealProcess::signal(Signal signal) {
   }
 }
 
+void RealProcess::set_router(std::shared_ptr<FrameRouter> router) {
+  std::lock_guard<std::mutex> lock(shared_->mutex);
+  shared_->router = std::move(router);
+}
+
 }  // namespace seedpool::real::detail

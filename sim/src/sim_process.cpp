@@ -131,7 +131,8 @@ struct ProcessState {
   std::optional<ExitStatus> exit_status;  // set once the program has exited
 
   Channel<ProcessEvent> events;
-  bool reaped = false;  // Exited is in `events`
+  std::shared_ptr<FrameRouter> router;  // offered each frame before `events`
+  bool reaped = false;                  // Exited is in `events`
 };
 
 // Queues `frame` on the process's stdin. Writing is process I/O, so it is a
@@ -185,6 +186,7 @@ class SimProcess final : public Process {
   Status write_frame(const Frame& frame) override { return write_stdin(*state_, frame); }
   Channel<ProcessEvent>& events() override { return state_->events; }
   void signal(Signal signal) override { static_cast<void>(deliver_signal(*state_, signal)); }
+  void set_router(std::shared_ptr<FrameRouter> router) override { state_->router = std::move(router); }
 
  private:
   std::shared_ptr<ProcessState> state_;
@@ -288,6 +290,14 @@ class SimProgram {
 
   void emit(ProcessEvent event) {
     check_alive();
+    if (auto* received = std::get_if<FrameReceived>(&event); received != nullptr && state_->router) {
+      // Delivering output is a scheduling point whichever way it goes.
+      state_->world.yield();
+      check_alive();
+      if (state_->router->route(received->frame)) {
+        return;
+      }
+    }
     if (state_->events.send(std::move(event)) != ChannelStatus::ok) {
       throw ProgramExit{killed_by(sigkill)};  // only during teardown, when waits fail at once
     }
@@ -467,6 +477,7 @@ void SimProgram::finish(ExitStatus status) {
   pending_.clear();
   stdout_.close(pending_);
   pending_.emplace_back(Exited{status});
+  state.router.reset();  // stdout is closed: no frame can follow
   for (ProcessEvent& event : pending_) {
     // Fails only during teardown, or if a consumer closed the channel itself.
     static_cast<void>(state.events.send(std::move(event)));

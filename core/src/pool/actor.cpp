@@ -90,53 +90,38 @@ void PoolActor::handle(CheckoutCancel& m) {
   }
 }
 
-void PoolActor::handle(CallRequest& m) {
-  const auto lease = leases_.find(m.lease_id);
-  if (lease == leases_.end()) {
-    (void)m.reply->try_send(CallReply(Error{ErrorCode::invalid_argument, "the lease is no longer held", {}}));
-    return;
-  }
-  if (lease->second.lost) {
-    (void)m.reply->try_send(CallReply(*lease->second.lost));
-    return;
+PoolActor::Worker* PoolActor::leased_worker(std::uint64_t lease_id) {
+  const auto lease = leases_.find(lease_id);
+  if (lease == leases_.end() || lease->second.lost) {
+    return nullptr;  // released, or the worker already failed under it
   }
   Worker* w = find(lease->second.worker);
-  SEEDPOOL_ASSERT(w != nullptr && w->state == WorkerState::busy && w->lease == m.lease_id);
-  if (w->call) {
-    (void)m.reply->try_send(CallReply(Error{ErrorCode::invalid_argument, "a call is already in flight on this lease", {}}));
-    return;
-  }
-  const std::uint64_t request_id = w->next_request_id++;
-  w->call = InFlightCall{request_id, m.lease_id, m.started_at, std::move(m.reply)};
-  const Status wrote = w->process->write_frame(Frame{FrameKind::call, request_id, std::move(m.payload)});
-  if (!wrote) {
-    fail_worker(*w, with_tail(*w, ErrorCode::worker_crashed,
-                              fmt::format("worker {} did not accept the call: {}", w->ref.to_string(),
-                                          wrote.error().message)));
-  }
+  SEEDPOOL_ASSERT(w != nullptr && w->state == WorkerState::busy && w->lease == lease_id);
+  return w;
 }
 
 void PoolActor::handle(CallAbandon& m) {
-  const auto lease = leases_.find(m.lease_id);
-  if (lease == leases_.end() || lease->second.lost) {
+  Worker* w = leased_worker(m.lease_id);
+  if (w == nullptr) {
     return;
   }
-  Worker* w = find(lease->second.worker);
-  SEEDPOOL_ASSERT(w != nullptr);
-  if (!w->call || w->call->lease_id != m.lease_id) {
-    return;  // the reply won the race; the worker is clean
-  }
   // The worker still owes a reply: it must never serve anyone again.
-  const Error error{ErrorCode::timeout,
-                    fmt::format("call to worker {} timed out; the worker was killed because its reply was still "
-                                "in flight",
-                                w->ref.to_string()),
-                    {}};
-  emit({.kind = TelemetryKind::call, .at = now(), .duration = now() - w->call->started_at,
-        .error = ErrorCode::timeout, .worker = w->ref});
-  w->call.reset();
-  lose_lease(*w, error);
+  lose_lease(*w, CallLine::reply_owed(w->ref));
   stop_worker(*w, false, "call timed out");
+}
+
+void PoolActor::handle(CallUnsent& m) {
+  if (Worker* w = leased_worker(m.lease_id); w != nullptr) {
+    fail_worker(*w, with_tail(*w, ErrorCode::worker_crashed,
+                              fmt::format("worker {} did not accept the call: {}", w->ref.to_string(),
+                                          m.error.message)));
+  }
+}
+
+void PoolActor::handle(CallsReport& m) {
+  if (Worker* w = leased_worker(m.lease_id); w != nullptr) {
+    take_call_records(*w);
+  }
 }
 
 void PoolActor::handle(Checkin& m) {
@@ -152,9 +137,9 @@ void PoolActor::handle(Checkin& m) {
   Worker* w = find(record.worker);
   SEEDPOOL_ASSERT(w != nullptr && w->state == WorkerState::busy && w->lease == m.lease_id);
   w->lease.reset();
-  if (w->call) {
+  take_call_records(*w);
+  if (w->line->waiting() != CallLine::none) {
     // Released with a reply still owed (a call abandoned by a vanished caller).
-    w->call.reset();
     stop_worker(*w, false, "released with a call in flight");
     return;
   }
@@ -225,6 +210,8 @@ void PoolActor::handle(WorkerReady& m) {
         world_.random_below(static_cast<std::uint64_t>(config_.max_lifetime_jitter.ns()) + 1));
     w->recycle_at = now() + config_.max_lifetime - Duration::from_ns(jitter);
   }
+  w->line = std::make_shared<CallLine>(world_, w->ref, w->process);
+  w->process->set_router(w->line);
   transition(*w, WorkerState::ready);
   make_idle(*w);
 }
@@ -264,18 +251,15 @@ void PoolActor::handle(WorkerEvent& m) {
   std::visit(Visitor{*this, *w}, m.event);
 }
 
+// Frames the worker's call line left: error frames, pongs and strays.
 void PoolActor::on_frame(Worker& w, const Frame& frame) {
-  const bool answers_call = (frame.kind == FrameKind::reply || frame.kind == FrameKind::error) && w.call &&
-                            w.call->request_id == frame.request_id;
-  if (answers_call) {
-    ++w.calls_done;
-    if (frame.kind == FrameKind::reply) {
-      complete_call(w, CallReply(frame.payload));
-    } else {
-      complete_call(w, CallReply(with_tail(w, ErrorCode::worker_error,
-                                           fmt::format("worker {} answered with an error: {}", w.ref.to_string(),
-                                                       frame.payload))));
-    }
+  const std::uint64_t waiting = w.line ? w.line->waiting() : CallLine::none;
+  if (frame.kind == FrameKind::error && waiting != CallLine::none && waiting == frame.request_id &&
+      w.line->answer(frame.request_id,
+                     CallReply(with_tail(w, ErrorCode::worker_error,
+                                         fmt::format("worker {} answered with an error: {}", w.ref.to_string(),
+                                                     frame.payload))),
+                     true)) {
     return;
   }
   if (frame.kind == FrameKind::pong && w.ping_id == frame.request_id) {
@@ -288,18 +272,21 @@ void PoolActor::on_frame(Worker& w, const Frame& frame) {
     return;  // already being replaced; nothing it says matters now
   }
   const std::string expected =
-      w.call ? fmt::format("the call in flight has request id {}", w.call->request_id) : "no call is in flight";
+      waiting != CallLine::none ? fmt::format("the call in flight has request id {}", waiting) : "no call is in flight";
   fail_worker(w, with_tail(w, ErrorCode::protocol_error,
                            fmt::format("worker {} sent an unexpected {} frame with request id {} ({})",
                                        w.ref.to_string(), to_string(frame.kind), frame.request_id, expected)));
 }
 
-void PoolActor::complete_call(Worker& w, CallReply reply) {
-  SEEDPOOL_ASSERT(w.call.has_value());
-  emit({.kind = TelemetryKind::call, .at = now(), .duration = now() - w.call->started_at,
-        .error = reply.ok() ? std::nullopt : std::optional<ErrorCode>(reply.error().code), .worker = w.ref});
-  (void)w.call->reply->try_send(std::move(reply));
-  w.call.reset();
+void PoolActor::take_call_records(Worker& w) {
+  if (w.line == nullptr) {
+    return;
+  }
+  for (const CallRecord& record : w.line->take_records()) {
+    w.calls_done += record.answered ? 1 : 0;
+    emit({.kind = TelemetryKind::call, .at = record.finished_at, .duration = record.duration, .error = record.error,
+          .worker = w.ref});
+  }
 }
 
 void PoolActor::on_exit(Worker& w, const ExitStatus& status) {
@@ -307,11 +294,13 @@ void PoolActor::on_exit(Worker& w, const ExitStatus& status) {
   const bool unexpected = w.state == WorkerState::ready || w.state == WorkerState::busy;
   const Error crashed = with_tail(w, ErrorCode::worker_crashed,
                                   fmt::format("worker {} exited ({})", w.ref.to_string(), status.describe()));
-  if (w.call) {
-    complete_call(w, CallReply(crashed));
-  }
   if (w.lease) {
     lose_lease(w, crashed);
+  }
+  if (w.line) {
+    w.line->cut(crashed);
+    take_call_records(w);
+    w.process->set_router(nullptr);
   }
   if (unexpected) {
     ++consecutive_failures_;
@@ -379,7 +368,7 @@ void PoolActor::make_idle(Worker& w) {
   if (w.state == WorkerState::busy) {
     transition(w, WorkerState::ready);
   }
-  SEEDPOOL_ASSERT(w.state == WorkerState::ready && !w.lease && !w.call);
+  SEEDPOOL_ASSERT(w.state == WorkerState::ready && !w.lease && w.line->waiting() == CallLine::none);
   if (config_.health_interval > Duration::zero() && !w.ping_id) {
     w.next_ping_at = now() + config_.health_interval;
   }
@@ -399,9 +388,6 @@ void PoolActor::stop_worker(Worker& w, bool graceful, std::string_view reason) {
     lose_lease(w, with_tail(w, shutting_down_ ? ErrorCode::pool_shutting_down : ErrorCode::worker_crashed,
                             fmt::format("worker {} was stopped under the lease: {}", w.ref.to_string(), reason)));
   }
-  if (w.call) {
-    complete_call(w, CallReply(*leases_.at(w.call->lease_id).lost));
-  }
   const bool started = w.state != WorkerState::starting && w.state != WorkerState::initializing;
   w.start_cancelled = !started;
   transition(w, WorkerState::stopping);
@@ -420,9 +406,6 @@ void PoolActor::stop_worker(Worker& w, bool graceful, std::string_view reason) {
 }
 
 void PoolActor::fail_worker(Worker& w, Error error) {
-  if (w.call) {
-    complete_call(w, CallReply(error));
-  }
   if (w.lease) {
     lose_lease(w, error);
   }
@@ -436,6 +419,9 @@ void PoolActor::lose_lease(Worker& w, const Error& error) {
     record.lost = error;
   }
   w.lease.reset();
+  // A call waiting on the line gets the error; later calls are refused.
+  w.line->cut(*record.lost);
+  take_call_records(w);
 }
 
 void PoolActor::record_init_failure(Worker& w, Error error) {
@@ -492,7 +478,7 @@ void PoolActor::grant_waiters() {
       ++it;
       continue;
     }
-    const ChannelStatus sent = it->reply->try_send(CheckoutReply(w->ref));
+    const ChannelStatus sent = it->reply->try_send(CheckoutReply(Grant{w->ref, w->line}));
     emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - it->requested_at,
           .error = sent == ChannelStatus::ok ? std::nullopt : std::optional<ErrorCode>(ErrorCode::cancelled),
           .worker = w->ref});
@@ -698,7 +684,7 @@ void PoolActor::check_worker_timers(Worker& w) {
     return;
   }
   if (w.state == WorkerState::ready && !w.ping_id && t >= w.next_ping_at) {
-    const std::uint64_t id = w.next_request_id++;
+    const std::uint64_t id = w.line->take_request_id();
     if (!w.process->write_frame(Frame{FrameKind::ping, id, {}})) {
       fail_worker(w, with_tail(w, ErrorCode::worker_crashed,
                                fmt::format("worker {} did not accept a ping", w.ref.to_string())));
@@ -804,8 +790,10 @@ void PoolActor::finish() {
     std::vector<std::shared_ptr<Channel<Status>>>& shutdown_waiters;
     void operator()(CheckoutRequest& m) const { (void)m.reply->try_send(CheckoutReply(gone)); }
     void operator()(CheckoutCancel&) const {}
-    void operator()(CallRequest& m) const { (void)m.reply->try_send(CallReply(gone)); }
+    // Every line was cut when its worker exited: no call waits any more.
     void operator()(CallAbandon&) const {}
+    void operator()(CallUnsent&) const {}
+    void operator()(CallsReport&) const {}
     void operator()(Checkin&) const {}
     void operator()(StatsRequest& m) const { (void)m.reply->try_send(PoolStats(stats)); }
     void operator()(StartRequest& m) const { (void)m.reply->try_send(Status(gone)); }

@@ -4,6 +4,7 @@
 // message at a time and wakes for its own deadlines (waiter expiry, health
 // checks, recycling, escalation, restarts, breaker cooldown, shutdown grace).
 
+#include "call_line.hpp"
 #include "shared.hpp"
 
 #include <seedpool/core/circuit_breaker.hpp>
@@ -24,8 +25,9 @@ class PoolActor {
   // One overload per Message alternative; see shared.hpp.
   void handle(CheckoutRequest& m);
   void handle(CheckoutCancel& m);
-  void handle(CallRequest& m);
   void handle(CallAbandon& m);
+  void handle(CallUnsent& m);
+  void handle(CallsReport& m);
   void handle(Checkin& m);
   void handle(StatsRequest& m);
   void handle(StartRequest& m);
@@ -37,13 +39,6 @@ class PoolActor {
   void handle(WorkerEvent& m);
 
  private:
-  struct InFlightCall {
-    std::uint64_t request_id = 0;
-    std::uint64_t lease_id = 0;
-    Instant started_at;
-    std::shared_ptr<Channel<CallReply>> reply;
-  };
-
   struct Worker {
     Worker(WorkerRef r, std::uint64_t u, Instant now, const PoolConfig& config)
         : ref(r), uid(u), created_at(now), stderr_lines(config.stderr_lines_kept, config.stderr_line_bytes_max) {}
@@ -53,10 +48,9 @@ class PoolActor {
     std::shared_ptr<Process> process;
     Instant created_at;
     bool start_cancelled = false;  // stopped before it finished starting
+    std::shared_ptr<CallLine> line;  // from ready on
     std::optional<std::uint64_t> lease;
-    std::optional<InFlightCall> call;
     std::uint64_t calls_done = 0;
-    std::uint64_t next_request_id = 2;  // 1 is the init frame's
     Instant recycle_at = Instant::max();
     bool recycle_due = false;
     Instant next_ping_at = Instant::max();
@@ -124,7 +118,8 @@ class PoolActor {
   // Frames and other process events of a started worker.
   void on_frame(Worker& w, const Frame& frame);
   void on_exit(Worker& w, const ExitStatus& status);
-  void complete_call(Worker& w, CallReply reply);
+  void take_call_records(Worker& w);
+  Worker* leased_worker(std::uint64_t lease_id);
 
   // Workers.
   void start_workers();

@@ -1,6 +1,7 @@
 // The public handles of the pool: Pool, Lease and PendingCheckout. They talk
 // to the pool task only through its mailbox and per-request reply channels.
 
+#include "call_line.hpp"
 #include "shared.hpp"
 
 #include <seedpool/core/assert.hpp>
@@ -79,11 +80,12 @@ Result<CheckoutOptions> parse_checkout_kind(std::string_view text) {
 
 // ---------------------------------------------------------------- Lease
 
-Lease::Lease(std::shared_ptr<detail::PoolShared> shared, std::uint64_t id, WorkerRef worker)
-    : shared_(std::move(shared)), id_(id), worker_(worker) {}
+Lease::Lease(std::shared_ptr<detail::PoolShared> shared, std::uint64_t id, WorkerRef worker,
+             std::shared_ptr<detail::CallLine> line)
+    : shared_(std::move(shared)), id_(id), worker_(worker), line_(std::move(line)) {}
 
 Lease::Lease(Lease&& other) noexcept
-    : shared_(std::move(other.shared_)), id_(other.id_), worker_(other.worker_) {}
+    : shared_(std::move(other.shared_)), id_(other.id_), worker_(other.worker_), line_(std::move(other.line_)) {}
 
 Lease& Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
@@ -91,6 +93,7 @@ Lease& Lease::operator=(Lease&& other) noexcept {
     shared_ = std::move(other.shared_);
     id_ = other.id_;
     worker_ = other.worker_;
+    line_ = std::move(other.line_);
   }
   return *this;
 }
@@ -103,29 +106,33 @@ void Lease::release() {
   }
   (void)shared_->post(detail::Checkin{id_});
   shared_.reset();
+  line_.reset();
 }
 
 Result<std::string> Lease::call(std::string payload, std::optional<Instant> deadline) {
   if (shared_ == nullptr) {
     return Error{ErrorCode::invalid_argument, "call on a lease that is not held", {}};
   }
-  World& world = shared_->world;
-  const Instant started = world.now();
+  const Instant started = shared_->world.now();
   const Instant until = deadline.value_or(started + shared_->config.call_timeout);
-  auto reply = std::make_shared<Channel<detail::CallReply>>(world, "call-reply", 1);
-  const ChannelStatus sent =
-      shared_->mailbox.send(detail::CallRequest{id_, std::move(payload), started, reply}, until);
-  if (sent == ChannelStatus::closed) {
-    return shutting_down(*shared_);
+  detail::CallLine& line = *line_;
+  const Result<std::uint64_t> begun = line.begin();
+  if (!begun) {
+    return begun.error();
   }
-  if (sent == ChannelStatus::ok) {
-    Received<detail::CallReply> answer = reply->receive(until);
-    if (answer) {
-      return std::move(*answer.value);
+  if (Status sent = line.send(begun.value(), std::move(payload)); !sent) {
+    // The call stays waiting; the pool fails the worker, which answers it.
+    (void)shared_->post(detail::CallUnsent{id_, sent.error()});
+  }
+  detail::CallLine::Waited waited = line.wait(begun.value(), until);
+  if (waited.reply) {
+    if (waited.records_full) {
+      (void)shared_->post(detail::CallsReport{id_});
     }
-    // The worker may still answer later; the pool must kill it.
-    (void)shared_->post(detail::CallAbandon{id_});
+    return std::move(*waited.reply);
   }
+  // The worker may still answer later; the pool must kill it.
+  (void)shared_->post(detail::CallAbandon{id_});
   return Error{ErrorCode::timeout,
                fmt::format("call to worker {} of pool '{}' got no reply within {}", worker_.to_string(),
                            shared_->config.name, detail::ms(until - started)),
@@ -151,7 +158,7 @@ Result<Lease> PendingCheckout::wait() {
     if (!reply) {
       return reply.error();
     }
-    return Lease(s.shared, s.id, reply.value());
+    return Lease(s.shared, s.id, reply.value().worker, std::move(reply.value().line));
   }
   // Closed only by cancel(), which has told the pool itself.
   if (!s.settle(detail::PendingState::answered)) {

@@ -21,7 +21,14 @@ namespace seedpool::detail {
 // A duration as error messages show it: "1500 ms".
 inline std::string ms(Duration d) { return fmt::format("{} ms", d.ns() / 1'000'000); }
 
-using CheckoutReply = Result<WorkerRef>;
+class CallLine;
+
+// A granted checkout: the worker and the line its calls take.
+struct Grant {
+  WorkerRef worker;
+  std::shared_ptr<CallLine> line;
+};
+using CheckoutReply = Result<Grant>;
 using CallReply = Result<std::string>;
 
 // Caller -> pool.
@@ -37,13 +44,16 @@ struct CheckoutCancel {
   std::uint64_t id = 0;
   bool expired = false;  // sent because the caller's deadline passed, not by cancel()
 };
-struct CallRequest {
-  std::uint64_t lease_id = 0;
-  std::string payload;
-  Instant started_at;
-  std::shared_ptr<Channel<CallReply>> reply;
-};
+// Calls travel on the worker's CallLine; the pool hears of them only when
+// something must be done.
 struct CallAbandon {  // the caller's deadline passed with the call in flight
+  std::uint64_t lease_id = 0;
+};
+struct CallUnsent {  // the worker did not accept the call frame
+  std::uint64_t lease_id = 0;
+  Error error;
+};
+struct CallsReport {  // the line's call records want taking
   std::uint64_t lease_id = 0;
 };
 struct Checkin {
@@ -86,9 +96,9 @@ struct WorkerEvent {  // everything the process emits besides the handshake
 // Every message the pool task handles. The pool visits it with one overload
 // per alternative and no catch-all, so a new message type that is not handled
 // is a compile error.
-using Message = std::variant<CheckoutRequest, CheckoutCancel, CallRequest, CallAbandon, Checkin, StatsRequest,
-                             StartRequest, ShutdownRequest, WorkerLaunched, WorkerLaunchFailed, WorkerReady,
-                             WorkerInitFailed, WorkerEvent>;
+using Message = std::variant<CheckoutRequest, CheckoutCancel, CallAbandon, CallUnsent, CallsReport, Checkin,
+                             StatsRequest, StartRequest, ShutdownRequest, WorkerLaunched, WorkerLaunchFailed,
+                             WorkerReady, WorkerInitFailed, WorkerEvent>;
 
 struct PoolShared {
   PoolShared(World& w, PoolConfig c, PoolHooks h)

@@ -33,6 +33,7 @@ namespace seedpool {
 namespace detail {
 struct PoolShared;
 struct PendingState;
+class CallLine;
 }  // namespace detail
 
 // prefer: the key's worker when it is idle, else any idle worker.
@@ -53,7 +54,8 @@ Result<CheckoutOptions> parse_checkout_kind(std::string_view text);
 class Pool;
 
 // A worker checked out for the caller's exclusive use. Calls go to that one
-// worker in order. Releasing (or destroying) the lease checks the worker back
+// worker in order, written by the caller's own task and answered straight to
+// it, not through the pool task. Releasing (or destroying) the lease checks the worker back
 // in; a worker whose call timed out or failed the protocol is replaced instead.
 class Lease {
  public:
@@ -83,11 +85,13 @@ class Lease {
  private:
   friend class Pool;
   friend class PendingCheckout;
-  Lease(std::shared_ptr<detail::PoolShared> shared, std::uint64_t id, WorkerRef worker);
+  Lease(std::shared_ptr<detail::PoolShared> shared, std::uint64_t id, WorkerRef worker,
+        std::shared_ptr<detail::CallLine> line);
 
   std::shared_ptr<detail::PoolShared> shared_;
   std::uint64_t id_ = 0;
   WorkerRef worker_;
+  std::shared_ptr<detail::CallLine> line_;  // the worker's calls go straight over it
 };
 
 // A checkout in progress. wait() blocks for the grant; cancel() may be called

@@ -9,6 +9,7 @@
 #include <seedpool/core/result.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -52,6 +53,19 @@ struct Exited {
 };
 using ProcessEvent = std::variant<FrameReceived, StderrLine, OutputCorrupt, Exited>;
 
+// Takes frames as soon as they are decoded, ahead of events(): the pool uses
+// it to hand a call's reply straight to the caller waiting for it, without a
+// trip through the tasks that read events(). route() runs on whatever thread
+// or task decodes the process's stdout (the I/O loop in production, the
+// process's own task in simulation); it must not block.
+class FrameRouter {
+ public:
+  virtual ~FrameRouter() = default;
+  // Returns true when it took the frame (it may move from it), which then
+  // never appears on events(); false leaves the frame untouched to events().
+  virtual bool route(Frame& frame) = 0;
+};
+
 class Process {
  public:
   virtual ~Process() = default;
@@ -69,6 +83,12 @@ class Process {
 
   // Delivers a signal to the process's whole process group.
   virtual void signal(Signal signal) = 0;
+
+  // Offers every frame decoded from now on to `router` first (nullptr: no
+  // router), in stream order and before Exited. A frame the router takes may
+  // overtake events still unread on events(). The process drops the router
+  // once its stdout has ended.
+  virtual void set_router(std::shared_ptr<FrameRouter> router) = 0;
 };
 
 }  // namespace seedpool

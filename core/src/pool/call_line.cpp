@@ -1,0 +1,126 @@
+// The path of a lease's calls; see call_line.hpp.
+
+#include "call_line.hpp"
+
+#include <seedpool/core/assert.hpp>
+
+#include <fmt/format.h>
+
+namespace seedpool::detail {
+
+Error CallLine::reply_owed(WorkerRef worker) {
+  return Error{ErrorCode::timeout,
+               fmt::format("call to worker {} timed out; the worker was killed because its reply was still in flight",
+                           worker.to_string()),
+               {}};
+}
+
+CallLine::CallLine(World& world, WorkerRef worker, std::shared_ptr<Process> process)
+    : world_(world),
+      worker_(worker),
+      process_(std::move(process)),
+      wait_reason_(fmt::format("call reply from worker {}", worker.to_string())),
+      monitor_(world.make_monitor(fmt::format("worker {} calls", worker.to_string()))) {
+  records_.reserve(records_max);
+}
+
+Result<std::uint64_t> CallLine::begin() {
+  MonitorLock lock(*monitor_);
+  if (cut_) {
+    return *cut_;
+  }
+  if (waiting_) {
+    return Error{ErrorCode::invalid_argument, "a call is already in flight on this lease", {}};
+  }
+  const std::uint64_t request_id = next_request_id_++;
+  waiting_ = request_id;
+  started_at_ = world_.now();
+  answer_.reset();
+  return request_id;
+}
+
+Status CallLine::send(std::uint64_t request_id, std::string payload) {
+  return process_->write_frame(Frame{FrameKind::call, request_id, std::move(payload)});
+}
+
+CallLine::Waited CallLine::wait(std::uint64_t request_id, Instant deadline) {
+  MonitorLock lock(*monitor_);
+  while (!answer_) {
+    SEEDPOOL_ASSERT(waiting_ == request_id);
+    if (!monitor_->wait_until(deadline, wait_reason_) && !answer_) {
+      // The worker still owes the reply: no call may follow on this line,
+      // and the holder has the pool kill the worker.
+      const Instant now = world_.now();
+      records_.push_back(CallRecord{now, now - started_at_, ErrorCode::timeout, false});
+      waiting_.reset();
+      if (!cut_) {
+        cut_ = reply_owed(worker_);
+      }
+      return {};
+    }
+  }
+  Waited waited{std::move(answer_), records_.size() >= records_max};
+  answer_.reset();
+  return waited;
+}
+
+void CallLine::cut(const Error& error) {
+  MonitorLock lock(*monitor_);
+  if (!cut_) {
+    cut_ = error;
+  }
+  if (waiting_) {
+    finish_locked(CallReply(error), false);
+  }
+}
+
+bool CallLine::answer(std::uint64_t request_id, CallReply reply, bool answered_by_worker) {
+  MonitorLock lock(*monitor_);
+  if (waiting_ != request_id) {
+    return false;
+  }
+  finish_locked(std::move(reply), answered_by_worker);
+  return true;
+}
+
+std::uint64_t CallLine::take_request_id() {
+  MonitorLock lock(*monitor_);
+  return next_request_id_++;
+}
+
+std::uint64_t CallLine::waiting() const {
+  MonitorLock lock(*monitor_);
+  return waiting_.value_or(none);
+}
+
+std::vector<CallRecord> CallLine::take_records() {
+  std::vector<CallRecord> taken;
+  taken.reserve(records_max);
+  MonitorLock lock(*monitor_);
+  taken.swap(records_);
+  return taken;
+}
+
+bool CallLine::route(Frame& frame) {
+  if (frame.kind != FrameKind::reply) {
+    return false;  // error frames go to the pool task, which adds the stderr tail
+  }
+  MonitorLock lock(*monitor_);
+  if (waiting_ != frame.request_id) {
+    return false;
+  }
+  finish_locked(CallReply(std::move(frame.payload)), true);
+  return true;
+}
+
+void CallLine::finish_locked(CallReply reply, bool answered) {
+  SEEDPOOL_ASSERT(waiting_.has_value() && !answer_.has_value());
+  const Instant now = world_.now();
+  records_.push_back(CallRecord{now, now - started_at_,
+                                reply.ok() ? std::nullopt : std::optional<ErrorCode>(reply.error().code), answered});
+  answer_ = std::move(reply);
+  waiting_.reset();
+  monitor_->notify_all();
+}
+
+}  // namespace seedpool::detail

@@ -1,0 +1,98 @@
+#pragma once
+
+// The path of a lease's calls to one worker and back. One line per started
+// worker, shared by the lease holder, the pool task and the worker process's
+// frame router:
+//
+//   - the lease holder writes its call frame itself and waits on the line;
+//   - the process's router hands the reply whose request id is the call now
+//     waiting straight to it (from the I/O loop in production), so a call
+//     costs no trip through the pool task;
+//   - the pool task cuts the line when the worker fails or is stopped under a
+//     lease, which answers a waiting call with the failure and refuses later
+//     calls; it answers error frames itself (they carry the stderr tail);
+//   - finished calls are recorded on the line and the pool task takes the
+//     records (telemetry, max_calls) when it next deals with the worker: at
+//     checkin, at a cut, or when the holder reports a full record buffer.
+//
+// A frame that is not the reply to the waiting call (a pong, a late reply to
+// a call that timed out, a reply nobody asked for) is left to the process's
+// events and so to the pool task, which treats the unexpected ones as
+// protocol errors. A stale reply can therefore never reach the next caller.
+
+#include "shared.hpp"
+
+#include <seedpool/core/process.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace seedpool::detail {
+
+struct CallRecord {
+  Instant finished_at;
+  Duration duration;
+  std::optional<ErrorCode> error;  // nullopt: a reply
+  bool answered = false;           // the worker answered (reply or error frame)
+};
+
+class CallLine final : public FrameRouter {
+ public:
+  // Records kept before the lease holder must hand them to the pool task.
+  static constexpr std::size_t records_max = 64;
+
+  CallLine(World& world, WorkerRef worker, std::shared_ptr<Process> process);
+
+  // The lease holder, in this order: begin() takes a request id (or refuses:
+  // the line is cut, or a call is already waiting), send() writes the call
+  // frame, wait() waits for the answer until `deadline`. A failed send
+  // leaves the call waiting: the holder tells the pool, which answers it.
+  Result<std::uint64_t> begin();
+  Status send(std::uint64_t request_id, std::string payload);
+  struct Waited {
+    std::optional<CallReply> reply;  // nullopt: the deadline passed first
+    bool records_full = false;       // the pool should take the records now
+  };
+  Waited wait(std::uint64_t request_id, Instant deadline);
+
+  // The pool task. Refuses every later call with `error` and answers a call
+  // still waiting with it. Only the first cut's error is kept.
+  void cut(const Error& error);
+  // The pool task: answers call `request_id` if it is the one waiting.
+  bool answer(std::uint64_t request_id, CallReply reply, bool answered_by_worker);
+  // The pool task: a request id for a frame of its own (a ping), from the
+  // same sequence as the calls'.
+  std::uint64_t take_request_id();
+  // The request id of the call waiting for its answer, or `none`.
+  static constexpr std::uint64_t none = 0;
+  std::uint64_t waiting() const;
+  // The pool task: the records of the calls finished since the last take.
+  std::vector<CallRecord> take_records();
+
+  // The process's router: takes the reply to the waiting call.
+  bool route(Frame& frame) override;
+
+  // What every call after a timed-out one is refused with.
+  static Error reply_owed(WorkerRef worker);
+
+ private:
+  // With the monitor held: ends the waiting call with `reply`.
+  void finish_locked(CallReply reply, bool answered);
+
+  World& world_;
+  const WorkerRef worker_;
+  const std::shared_ptr<Process> process_;
+  const std::string wait_reason_;
+  std::unique_ptr<Monitor> monitor_;  // guards everything below
+
+  std::optional<Error> cut_;
+  std::uint64_t next_request_id_ = 2;  // 1 is the init frame's
+  std::optional<std::uint64_t> waiting_;
+  Instant started_at_;
+  std::optional<CallReply> answer_;
+  std::vector<CallRecord> records_;
+};
+
+}  // namespace seedpool::detail
