@@ -36,6 +36,15 @@ this module gives them a meaning:
   all get the same shape with ``type`` ``"BadRequest"``, ``"UnknownHandler"``
   or ``"ReplyTooLarge"`` and an empty traceback.
 
+Raw payloads. A worker that does not follow the JSON convention registers
+one function with ``@worker.on_raw_call`` instead of named handlers: it
+receives every call's payload as ``bytes`` and returns the reply's payload as
+bytes (``bytes``, ``bytearray`` or ``memoryview``), and nothing is parsed or
+encoded on the way. Its exceptions and oversized replies still become the
+JSON error frames above (without ``handler``). The caller and the worker then
+agree on the payload format themselves; use it for binary payloads, or where
+the JSON round trip is a measurable part of a trivial call.
+
 Rules this module keeps for you: stdout carries frames only (``print()`` and
 anything written to file descriptor 1, by this process or its children, is
 sent to stderr instead, from the moment run() starts: module-level code that
@@ -99,8 +108,10 @@ if TYPE_CHECKING:  # the typing module is not imported at run time
     from typing import Any, BinaryIO, Callable, Dict, List, NoReturn, Optional, Tuple, TypeVar
 
     Handler = Callable[[Any], Any]
+    RawCall = Callable[[bytes], Any]
     InitHook = Callable[["InitInfo"], None]
     _H = TypeVar("_H", bound=Handler)
+    _R = TypeVar("_R", bound=RawCall)
     _I = TypeVar("_I", bound=InitHook)
 
 __all__ = [
@@ -630,6 +641,7 @@ class Worker:
         self._protect_stdio = protect_stdio
         self._log_level = log_level
         self._handlers: Dict[str, Handler] = {}
+        self._raw_call: Optional[RawCall] = None
         self._init_hook: Optional[InitHook] = None
         self._init_info: Optional[InitInfo] = None
 
@@ -641,10 +653,26 @@ class Worker:
         def register(function: _H) -> _H:
             if name in self._handlers:
                 raise ValueError(f"handler {name!r} is already registered")
+            if self._raw_call is not None:
+                raise ValueError("this worker answers calls with its on_raw_call function")
             self._handlers[name] = function
             return function
 
         return register
+
+    def on_raw_call(self, function: _R) -> _R:
+        """Register the decorated function to answer every call, bypassing the JSON convention.
+
+        It receives the call's payload (bytes) and returns the reply's payload
+        (bytes, bytearray or memoryview). A worker has either named handlers
+        or one raw call function.
+        """
+        if self._raw_call is not None:
+            raise ValueError("an on_raw_call function is already registered")
+        if self._handlers:
+            raise ValueError("this worker has named handlers; it cannot also take raw calls")
+        self._raw_call = function
+        return function
 
     def on_init(self, hook: _I) -> _I:
         """Register the decorated function to run once with the InitInfo, before ready.
@@ -717,6 +745,7 @@ class Worker:
         length_max = min(frame_bytes_max, _LENGTH_FIELD_MAX + FRAME_LENGTH_BYTES) - FRAME_LENGTH_BYTES
         reply_max = length_max - FRAME_LENGTH_MIN
         handlers = self._handlers
+        raw_call = self._raw_call
         unpack_from = _HEADER.unpack_from
         pack = _HEADER.pack
         modules = sys.modules
@@ -823,36 +852,39 @@ class Worker:
                     return violation(f"the first frame was {_KIND_NAMES[kind]}, not init")
                 # ---- its answer.
                 if kind == _CALL:
-                    name = None
-                    try:  # the usual call, decoded in one step
-                        text = payload.decode()
-                        request, parsed = scan(text, 0)
-                        if parsed != len(text):
-                            raise ValueError
-                        name = request["handler"]
-                        function = handlers[name]
-                        args = request.get("args", {})
-                    except Exception:  # anything else, with json.loads's verdict
-                        name, function, args = self._resolve_call(payload, request_id, send, log)
-                    if function is not None:
-                        try:
-                            reply = join(iterencode(function(args), 0)).encode()
-                        except Exception as exc:  # the handler's failure is the caller's answer
-                            markers.clear()
-                            self._answer_failure(exc, name, request_id, send, log)
-                        else:
-                            size = len(reply)
-                            if size > reply_max:
-                                self._answer_too_large(size, name, request_id, send, log)
+                    if raw_call is not None:
+                        self._answer_raw(raw_call, payload, request_id, reply_max, send, log)
+                    else:
+                        name = None
+                        try:  # the usual call, decoded in one step
+                            text = payload.decode()
+                            request, parsed = scan(text, 0)
+                            if parsed != len(text):
+                                raise ValueError
+                            name = request["handler"]
+                            function = handlers[name]
+                            args = request.get("args", {})
+                        except Exception:  # anything else, with json.loads's verdict
+                            name, function, args = self._resolve_call(payload, request_id, send, log)
+                        if function is not None:
+                            try:
+                                reply = join(iterencode(function(args), 0)).encode()
+                            except Exception as exc:  # the handler's failure is the caller's answer
+                                markers.clear()
+                                self._answer_failure(exc, name, request_id, send, log)
                             else:
-                                data = pack(FRAME_LENGTH_MIN + size, _REPLY, request_id) + reply
-                                try:
-                                    written = write(sink, data)
-                                    if written != len(data):
-                                        _write_rest(write, sink, data, written)
-                                except OSError as exc:
-                                    log.error("writing a reply frame to stdout failed: %s", exc)
-                                    return EXIT_IO
+                                size = len(reply)
+                                if size > reply_max:
+                                    self._answer_too_large(size, name, request_id, send, log)
+                                else:
+                                    data = pack(FRAME_LENGTH_MIN + size, _REPLY, request_id) + reply
+                                    try:
+                                        written = write(sink, data)
+                                        if written != len(data):
+                                            _write_rest(write, sink, data, written)
+                                    except OSError as exc:
+                                        log.error("writing a reply frame to stdout failed: %s", exc)
+                                        return EXIT_IO
                     if plain_log and "logging" in modules:
                         plain_log = not log.adopt_logging()
                 elif kind == _PING:
@@ -867,9 +899,10 @@ class Worker:
                     self._handshake(payload, request_id, send, log)
                     initialised = True
                     plain_log = log.logger is None
-                    # After ready: the pool is not waiting for this, and a
-                    # first call that comes a few ms later does not either.
-                    scan, iterencode, markers = _json_codec()
+                    if raw_call is None:
+                        # After ready: the pool is not waiting for this, and a
+                        # first call that comes a few ms later does not either.
+                        scan, iterencode, markers = _json_codec()
                 elif _INIT <= kind <= _SHUTDOWN:
                     return violation(
                         f"the pool sent a {_KIND_NAMES[kind]} frame (request id {request_id}), "
@@ -909,11 +942,11 @@ class Worker:
                 log.error("init hook failed; exiting:\n%s", trace.rstrip())
                 raise _Exit(EXIT_INIT_FAILED) from None
         send(_READY, request_id)
-        log.info(
-            "ready as worker_id %d with handlers %s",
-            info.worker_id,
-            ", ".join(self.handler_names) or "(none)",
-        )
+        if self._raw_call is not None:
+            served = "raw calls"
+        else:
+            served = "handlers " + (", ".join(self.handler_names) or "(none)")
+        log.info("ready as worker_id %d with %s", info.worker_id, served)
 
     def _resolve_call(
         self, payload: bytes, request_id: int, send: Any, log: _Log
@@ -939,7 +972,10 @@ class Worker:
         exc: Exception, name: Optional[str], request_id: int, send: Any, log: _Log
     ) -> None:
         trace = _format_exception(exc)
-        log.error("handler %r failed (request id %d):\n%s", name, request_id, trace.rstrip())
+        if name is None:
+            log.error("raw call failed (request id %d):\n%s", request_id, trace.rstrip())
+        else:
+            log.error("handler %r failed (request id %d):\n%s", name, request_id, trace.rstrip())
         send(_ERROR, request_id, _exception_payload(exc, handler=name, trace=trace))
 
     def _answer_too_large(
@@ -950,9 +986,30 @@ class Worker:
             f"frame_bytes_max {self._frame_bytes_max} "
             f"with the {FRAME_HEADER_BYTES}-byte header"
         )
-        log.error("handler %r: %s", name, message)
+        if name is None:
+            log.error("raw call: %s", message)
+        else:
+            log.error("handler %r: %s", name, message)
         send(_ERROR, request_id, _error_payload("ReplyTooLarge", message, handler=name))
 
+    def _answer_raw(
+        self, raw_call: Any, payload: bytes, request_id: int, reply_max: int, send: Any, log: _Log
+    ) -> None:
+        """Answer a call with the raw call function's bytes."""
+        try:
+            reply = raw_call(payload)
+            if not isinstance(reply, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"the on_raw_call function returned {type(reply).__name__}, not bytes"
+                )
+            reply = bytes(reply)
+        except Exception as exc:  # the function's failure is the caller's answer
+            self._answer_failure(exc, None, request_id, send, log)
+            return
+        if len(reply) > reply_max:
+            self._answer_too_large(len(reply), None, request_id, send, log)
+            return
+        send(_REPLY, request_id, reply)
 
 
 def _write_rest(write: Any, sink: Any, data: bytes, written: int) -> None:

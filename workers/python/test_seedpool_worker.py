@@ -466,6 +466,70 @@ class CallTest(WorkerTestCase):
             self.assertIn(text, stderr)
 
 
+class RawCallTest(WorkerTestCase):
+    """Workers that take raw calls (Worker.on_raw_call) instead of JSON handlers."""
+
+    def test_payloads_come_back_byte_for_byte(self) -> None:
+        worker = sw.Worker()
+        worker.on_raw_call(lambda payload: payload)
+        payloads = [b"", b"\x00\xff\xfe not UTF-8", b'{"handler":"echo"}', bytes(range(256)) * 400]
+        code, answers = serve_in_process(
+            worker, [call_frame(i + 2, payload) for i, payload in enumerate(payloads)]
+        )
+        self.assertEqual(code, sw.EXIT_OK)
+        self.assertEqual(
+            answers[1:],
+            [sw.Frame(sw.FrameKind.REPLY, i + 2, payload) for i, payload in enumerate(payloads)],
+        )
+
+    def test_failures_become_error_frames_without_a_handler_name(self) -> None:
+        worker = sw.Worker(frame_bytes_max=1024)
+
+        @worker.on_raw_call
+        def answer(payload: bytes) -> Any:
+            if payload == b"fail":
+                raise RuntimeError("failed on purpose")
+            if payload == b"text":
+                return "not bytes"
+            if payload == b"big":
+                return b"x" * 2000
+            return bytearray(payload)
+
+        _, answers = serve_in_process(
+            worker,
+            [call_frame(2, b"fail"), call_frame(3, b"text"), call_frame(4, b"big"), call_frame(5, b"ok")],
+        )
+        failed = json_payload(answers[1])
+        self.assertEqual((failed["type"], failed["message"]), ("RuntimeError", "failed on purpose"))
+        self.assertIn("in answer", failed["traceback"])
+        self.assertNotIn("handler", failed)
+        wrong = json_payload(answers[2])
+        self.assertEqual(wrong["type"], "TypeError")
+        self.assertIn("returned str, not bytes", wrong["message"])
+        self.assertEqual(json_payload(answers[3])["type"], "ReplyTooLarge")
+        self.assertEqual(answers[4], sw.Frame(sw.FrameKind.REPLY, 5, b"ok"))
+
+    def test_a_worker_has_named_handlers_or_raw_calls(self) -> None:
+        worker = sw.Worker()
+        worker.on_raw_call(lambda payload: payload)
+        with self.assertRaisesRegex(ValueError, "already registered"):
+            worker.on_raw_call(lambda payload: payload)
+        with self.assertRaisesRegex(ValueError, "on_raw_call"):
+            worker.handler("echo")(lambda args: args)
+        worker = sw.Worker()
+        worker.handler("echo")(lambda args: args)
+        with self.assertRaisesRegex(ValueError, "named handlers"):
+            worker.on_raw_call(lambda payload: payload)
+
+    def test_raw_echo_example(self) -> None:
+        worker = self.start_ready(EXAMPLES / "raw_echo_worker.py")
+        payload = b"\xff\x00 any bytes " * 5000
+        self.assertEqual(worker.call(2, payload), sw.Frame(sw.FrameKind.REPLY, 2, payload))
+        worker.wait_for_stderr("ready as worker_id 7 with raw calls")
+        worker.send(sw.FrameKind.SHUTDOWN, 0)
+        self.assertEqual(worker.wait(), sw.EXIT_OK)
+
+
 class LifecycleTest(WorkerTestCase):
     def test_ping_is_answered_with_pong_of_the_same_id(self) -> None:
         worker = self.start_ready(EXAMPLES / "echo_worker.py")
