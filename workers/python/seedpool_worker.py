@@ -27,13 +27,23 @@ this module gives them a meaning:
   ``args`` may be any JSON value and defaults to ``{}`` when absent;
 * the handler receives the decoded ``args`` as its one argument and returns
   a JSON-serialisable value, which is sent back as the reply's payload (the
-  JSON text of the value, e.g. ``3``);
+  JSON text of the value as ``json.dumps(value, ensure_ascii=False)`` writes
+  it, e.g. ``3`` or ``{"x": 1}``);
 * an exception raised by the handler becomes an error frame whose payload is
   ``{"type": "ZeroDivisionError", "message": "division by zero",
   "traceback": "Traceback (most recent call last): ...", "handler": "div"}``;
   the traceback is also logged to stderr. Requests that cannot be served at
   all get the same shape with ``type`` ``"BadRequest"``, ``"UnknownHandler"``
   or ``"ReplyTooLarge"`` and an empty traceback.
+
+Raw payloads. A worker that does not follow the JSON convention registers
+one function with ``@worker.on_raw_call`` instead of named handlers: it
+receives every call's payload as ``bytes`` and returns the reply's payload as
+bytes (``bytes``, ``bytearray`` or ``memoryview``), and nothing is parsed or
+encoded on the way. Its exceptions and oversized replies still become the
+JSON error frames above (without ``handler``). The caller and the worker then
+agree on the payload format themselves; use it for binary payloads, or where
+the JSON round trip is a measurable part of a trivial call.
 
 Rules this module keeps for you: stdout carries frames only (``print()`` and
 anything written to file descriptor 1, by this process or its children, is
@@ -43,6 +53,37 @@ move it into the init hook); logging goes to stderr; every call is answered once
 with its request id; pings are answered; a shutdown frame, SIGTERM, or the
 pool closing stdin ends the process with exit code 0.
 
+Logging. When the program has imported the ``logging`` module (at module
+level, in the init hook, or in a handler), the worker sends ``logging``'s
+records to stderr, with a time stamp, the level, the logger's name and the
+process id, unless the program has configured a handler of its own; its own
+lines go through the logger ``seedpool.worker``. A program that never imports
+``logging`` does not pay for it: the worker writes its own lines to stderr in
+the same format. The worker looks for the module at run(), after the init
+hook and after each call, so a handler that imports ``logging`` itself only
+has its records shown from the end of the first call that imported it:
+import it at module level (as the examples do) to see them all.
+
+Costs. The serving loop reads and writes the frame streams with single
+system calls on their file descriptors (one read for a small frame, one write
+per answer) and keeps what it uses per call in local variables. Start-up
+imports only what serving needs: ``traceback`` waits for the first error,
+``enum`` for the first use of ``FrameKind``, and ``json`` is imported after
+``ready`` is sent, while the worker waits for its first call, so that the
+pool's start-up wait does not include it. What remains is mostly the
+interpreter's own start, and two things outside this module:
+
+* bytecode: where ``PYTHONDONTWRITEBYTECODE`` is set, or ``__pycache__`` next
+  to this file cannot be written, every start compiles this module again
+  (a few ms); let one run write the cache, or run ``python3 -m compileall``
+  on the directory when installing it;
+* ``site``: ``python3 -S`` skips the site module (about 1 ms on a plain
+  Debian install, more where site-packages holds ``.pth`` files that import
+  modules) but also hides site-packages, where the packages that handlers
+  import usually live. The examples are run as ``python3 SCRIPT`` without
+  it; a worker that needs only the standard library may add it to the
+  pool's command.
+
 Exit codes: 0 shutdown frame, SIGTERM or stdin closed; 1 the init hook
 failed; 2 the init frame was unacceptable (another protocol version, or a
 malformed payload); 4 the bytes on stdin broke the protocol; 5 stdin or
@@ -51,17 +92,27 @@ stdout failed.
 
 from __future__ import annotations
 
-import enum
-import json
-import logging
 import os
-import signal
-import struct
 import sys
-import threading
-import traceback
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Dict, List, NoReturn, Optional, TypeVar
+from struct import Struct
+
+try:  # the signal module itself wraps _signal in enums, which cost an import of enum
+    from _signal import SIG_DFL, SIGTERM
+    from _signal import signal as _set_signal
+except ImportError:  # an interpreter without it
+    from signal import SIG_DFL, SIGTERM
+    from signal import signal as _set_signal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the typing module is not imported at run time
+    from typing import Any, BinaryIO, Callable, Dict, List, NoReturn, Optional, Tuple, TypeVar
+
+    Handler = Callable[[Any], Any]
+    RawCall = Callable[[bytes], Any]
+    InitHook = Callable[["InitInfo"], None]
+    _H = TypeVar("_H", bound=Handler)
+    _R = TypeVar("_R", bound=RawCall)
+    _I = TypeVar("_I", bound=InitHook)
 
 __all__ = [
     "EXIT_INCOMPATIBLE",
@@ -102,40 +153,126 @@ EXIT_INCOMPATIBLE = 2
 EXIT_PROTOCOL = 4
 EXIT_IO = 5
 
-_HEADER = struct.Struct(">IBQ")
+_HEADER = Struct(">IBQ")
 _REQUEST_ID_MAX = 2**64 - 1
-
-logger = logging.getLogger("seedpool.worker")
-
-
-class FrameKind(enum.IntEnum):
-    """Frame kinds on the wire; the numbers are part of the protocol."""
-
-    INIT = 1  #: pool -> worker: protocol version and worker id
-    READY = 2  #: worker -> pool: init succeeded
-    CALL = 3  #: pool -> worker: a request
-    REPLY = 4  #: worker -> pool: the answer to a call
-    ERROR = 5  #: worker -> pool: init or a call failed
-    PING = 6  #: pool -> worker: health check
-    PONG = 7  #: worker -> pool: answer to a ping
-    SHUTDOWN = 8  #: pool -> worker: exit cleanly
+_LENGTH_FIELD_MAX = 0xFFFFFFFF
+#: Frame kinds as plain integers, for the serving loop (FrameKind names them).
+_INIT, _READY, _CALL, _REPLY, _ERROR, _PING, _PONG, _SHUTDOWN = range(1, 9)
+_KIND_NAMES = ("", "init", "ready", "call", "reply", "error", "ping", "pong", "shutdown")
+#: Bytes asked of one read of stdin: a small frame arrives whole in one system call.
+_READ_CHUNK_BYTES = 64 * 1024
+#: logging.INFO, without importing logging.
+_INFO = 20
+_LOG_LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+_LOGGER_NAME = "seedpool.worker"
 
 
-@dataclass(frozen=True)
+def _define_frame_kind() -> Any:
+    import enum
+
+    class FrameKind(enum.IntEnum):
+        """Frame kinds on the wire; the numbers are part of the protocol."""
+
+        INIT = 1  #: pool -> worker: protocol version and worker id
+        READY = 2  #: worker -> pool: init succeeded
+        CALL = 3  #: pool -> worker: a request
+        REPLY = 4  #: worker -> pool: the answer to a call
+        ERROR = 5  #: worker -> pool: init or a call failed
+        PING = 6  #: pool -> worker: health check
+        PONG = 7  #: worker -> pool: answer to a ping
+        SHUTDOWN = 8  #: pool -> worker: exit cleanly
+
+    FrameKind.__qualname__ = "FrameKind"
+    FrameKind.__module__ = __name__
+    return FrameKind
+
+
+def __getattr__(name: str) -> Any:
+    """Module attributes made on first use, so that serving does not import their modules.
+
+    ``FrameKind`` (an ``enum.IntEnum``) and ``logger`` (the ``logging`` logger
+    the worker's own lines go through).
+    """
+    if name == "FrameKind":
+        value = _define_frame_kind()
+    elif name == "logger":
+        import logging
+
+        value = logging.getLogger(_LOGGER_NAME)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
 class Frame:
-    """One protocol frame: a kind, a request id and an opaque payload."""
+    """One protocol frame: a kind, a request id and an opaque payload (immutable)."""
 
-    kind: FrameKind
+    __slots__ = ("kind", "request_id", "payload")
+
+    kind: Any  # FrameKind
     request_id: int
-    payload: bytes = b""
+    payload: bytes
+
+    def __init__(self, kind: Any, request_id: int, payload: bytes = b"") -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "payload", payload)
+
+    def __setattr__(self, name: str, _value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of a Frame")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of a Frame")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.kind, self.request_id, self.payload) == (
+            other.kind,  # type: ignore[attr-defined]
+            other.request_id,  # type: ignore[attr-defined]
+            other.payload,  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.request_id, self.payload))
+
+    def __repr__(self) -> str:
+        return f"Frame(kind={self.kind!r}, request_id={self.request_id!r}, payload={self.payload!r})"
 
 
-@dataclass(frozen=True)
 class InitInfo:
-    """What the pool's init frame said: its protocol version and this worker's id."""
+    """What the pool's init frame said: its protocol version and this worker's id (immutable)."""
+
+    __slots__ = ("protocol", "worker_id")
 
     protocol: int
     worker_id: int
+
+    def __init__(self, protocol: int, worker_id: int) -> None:
+        object.__setattr__(self, "protocol", protocol)
+        object.__setattr__(self, "worker_id", worker_id)
+
+    def __setattr__(self, name: str, _value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of an InitInfo")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of an InitInfo")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.protocol, self.worker_id) == (
+            other.protocol,  # type: ignore[attr-defined]
+            other.worker_id,  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.protocol, self.worker_id))
+
+    def __repr__(self) -> str:
+        return f"InitInfo(protocol={self.protocol!r}, worker_id={self.worker_id!r})"
 
 
 class ProtocolError(Exception):
@@ -147,7 +284,7 @@ def encode_frame(frame: Frame) -> bytes:
     if not 0 <= frame.request_id <= _REQUEST_ID_MAX:
         raise ValueError(f"request id {frame.request_id} does not fit in 64 bits")
     length = FRAME_LENGTH_MIN + len(frame.payload)
-    if length > 0xFFFFFFFF:
+    if length > _LENGTH_FIELD_MAX:
         raise ValueError(f"payload of {len(frame.payload)} bytes does not fit the u32 length field")
     return _HEADER.pack(length, int(frame.kind), frame.request_id) + bytes(frame.payload)
 
@@ -163,6 +300,28 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
     return bytes(chunks)
 
 
+def _length_problem(length: int, frame_bytes_max: int) -> Optional[str]:
+    """Why a frame's length field is unacceptable, or None."""
+    if length < FRAME_LENGTH_MIN:
+        return f"frame length field {length} is below the minimum {FRAME_LENGTH_MIN}"
+    if length + FRAME_LENGTH_BYTES > frame_bytes_max:
+        return (
+            f"frame of {length + FRAME_LENGTH_BYTES} bytes exceeds "
+            f"frame_bytes_max {frame_bytes_max}"
+        )
+    return None
+
+
+def _unknown_kind(kind: int, request_id: int) -> str:
+    return f"unknown frame kind {kind} (request id {request_id}); known kinds are 1..8"
+
+
+def _ended_inside(have: int, length: Optional[int]) -> str:
+    if length is None:
+        return f"stream ended inside a frame: {have} of at least {FRAME_HEADER_BYTES} bytes"
+    return f"stream ended inside a frame: {have} of {FRAME_LENGTH_BYTES + length} bytes"
+
+
 def read_frame(stream: BinaryIO, frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT) -> Optional[Frame]:
     """Read one frame from a binary stream.
 
@@ -175,36 +334,37 @@ def read_frame(stream: BinaryIO, frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT)
     if not head:
         return None
     if len(head) < FRAME_LENGTH_BYTES:
-        raise ProtocolError(
-            f"stream ended inside a frame: {len(head)} of at least {FRAME_HEADER_BYTES} bytes"
-        )
-    (length,) = struct.unpack(">I", head)
-    if length < FRAME_LENGTH_MIN:
-        raise ProtocolError(f"frame length field {length} is below the minimum {FRAME_LENGTH_MIN}")
-    if length + FRAME_LENGTH_BYTES > frame_bytes_max:
-        raise ProtocolError(
-            f"frame of {length + FRAME_LENGTH_BYTES} bytes exceeds "
-            f"frame_bytes_max {frame_bytes_max}"
-        )
+        raise ProtocolError(_ended_inside(len(head), None))
+    length = int.from_bytes(head, "big")
+    problem = _length_problem(length, frame_bytes_max)
+    if problem is not None:
+        raise ProtocolError(problem)
     rest = _read_exact(stream, FRAME_LENGTH_MIN)
     if len(rest) < FRAME_LENGTH_MIN:
-        raise ProtocolError(
-            f"stream ended inside a frame: {FRAME_LENGTH_BYTES + len(rest)} of "
-            f"{FRAME_LENGTH_BYTES + length} bytes"
-        )
+        raise ProtocolError(_ended_inside(FRAME_LENGTH_BYTES + len(rest), length))
     kind = rest[0]
     request_id = int.from_bytes(rest[1:], "big")
-    if kind not in FrameKind._value2member_map_:
-        raise ProtocolError(
-            f"unknown frame kind {kind} (request id {request_id}); known kinds are 1..8"
-        )
+    if not _INIT <= kind <= _SHUTDOWN:
+        raise ProtocolError(_unknown_kind(kind, request_id))
     payload = _read_exact(stream, length - FRAME_LENGTH_MIN)
     if len(payload) < length - FRAME_LENGTH_MIN:
-        raise ProtocolError(
-            f"stream ended inside a frame: {FRAME_HEADER_BYTES + len(payload)} of "
-            f"{FRAME_LENGTH_BYTES + length} bytes"
-        )
-    return Frame(FrameKind(kind), request_id, payload)
+        raise ProtocolError(_ended_inside(FRAME_HEADER_BYTES + len(payload), length))
+    frame_kind = globals().get("FrameKind") or __getattr__("FrameKind")
+    return Frame(frame_kind(kind), request_id, payload)
+
+
+def _parse_canonical_init(payload: bytes) -> Optional[InitInfo]:
+    """Parse the init payload exactly as the pool writes it, without json; None if it is not."""
+    if not (payload.startswith(b'{"protocol":') and payload.endswith(b"}")):
+        return None
+    protocol, comma, worker_id = payload[12:-1].partition(b',"worker_id":')
+    if not (comma and protocol.isdigit() and worker_id.isdigit()):
+        return None
+    info = InitInfo(int(protocol), int(worker_id))
+    # Equal to the canonical text only without leading zeros, as JSON demands.
+    if payload != b'{"protocol":%d,"worker_id":%d}' % (info.protocol, info.worker_id):
+        return None
+    return info
 
 
 def parse_init_payload(payload: bytes) -> InitInfo:
@@ -214,9 +374,14 @@ def parse_init_payload(payload: bytes) -> InitInfo:
     that a later pool may add information without breaking this worker. The
     version is not judged here: comparing it is the caller's decision.
     """
+    info = _parse_canonical_init(payload)
+    if info is not None:
+        return info
+    import json
+
     try:
         decoded = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"init payload is not JSON: {exc}; payload {payload[:64]!r}") from None
     if not isinstance(decoded, dict):
         raise ValueError(f"init payload is not a JSON object: {payload[:64]!r}")
@@ -248,10 +413,43 @@ class _Terminated(BaseException):
     """
 
 
-Handler = Callable[[Any], Any]
-InitHook = Callable[[InitInfo], None]
-_H = TypeVar("_H", bound=Handler)
-_I = TypeVar("_I", bound=InitHook)
+def _json_codec() -> Tuple[Callable[[str, int], Tuple[Any, int]], Callable[[Any, int], List[str]], Dict[int, Any]]:
+    """The JSON codec of the serving loop: (scan, iterencode, markers).
+
+    ``scan(text, 0)`` decodes one JSON value at the start of ``text`` and
+    returns it with the index where it ends (the scanner of json.loads, called
+    without its whitespace handling: the loop falls back to json.loads for
+    anything the scanner alone does not accept whole). ``iterencode(value, 0)``
+    returns the pieces of ``json.dumps(value, ensure_ascii=False)``: the C
+    encoder that json.dumps makes per call, made once here; ``markers`` is its
+    table of containers being encoded, which a failed encoding may leave
+    filled and the loop then clears.
+    """
+    import json
+    import json.encoder
+
+    scan = json.JSONDecoder().scan_once
+    encoder = json.JSONEncoder(ensure_ascii=False)
+    markers: Dict[int, Any] = {}
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:  # no C accelerator: json.dumps's own path
+
+        def iterencode(value: Any, _level: int) -> List[str]:
+            return [encoder.encode(value)]
+
+        return scan, iterencode, markers
+    iterencode = make_encoder(
+        markers,
+        encoder.default,
+        json.encoder.encode_basestring,
+        encoder.indent,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+    return scan, iterencode, markers
 
 
 def _bounded_tail(text: str, limit: int) -> str:
@@ -261,6 +459,8 @@ def _bounded_tail(text: str, limit: int) -> str:
 def _error_payload(
     kind: str, message: str, trace: str = "", handler: Optional[str] = None
 ) -> bytes:
+    import json
+
     body: Dict[str, Any] = {
         "type": kind,
         "message": message[:MESSAGE_CHARS_MAX],
@@ -271,16 +471,24 @@ def _error_payload(
     return json.dumps(body, ensure_ascii=False).encode("utf-8", errors="replace")
 
 
-def _exception_payload(exc: BaseException, handler: Optional[str] = None) -> bytes:
-    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+def _format_exception(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _exception_payload(exc: BaseException, handler: Optional[str] = None, trace: str = "") -> bytes:
+    trace = trace or _format_exception(exc)
     return _error_payload(type(exc).__name__, str(exc), trace, handler)
 
 
-def _parse_call(payload: bytes) -> "tuple[str, Any]":
+def _parse_call(payload: bytes) -> Tuple[str, Any]:
     """Split a call payload into the handler name and its args."""
+    import json
+
     try:
         decoded = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _BadRequest(f"call payload is not UTF-8 JSON: {exc}") from None
     if not isinstance(decoded, dict):
         raise _BadRequest(
@@ -293,29 +501,82 @@ def _parse_call(payload: bytes) -> "tuple[str, Any]":
     return name, decoded.get("args", {})
 
 
-def _configure_logging(level: int) -> None:
-    """Send logging to stderr unless the program configured logging itself."""
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    )
-    root.addHandler(handler)
-    root.setLevel(level)
+class _Log:
+    """The worker's own log lines, on stderr.
+
+    Through ``logging`` (logger ``seedpool.worker``) once the program has
+    imported it, after sending logging's records to stderr unless the program
+    configured a handler itself; before that, written directly in the same
+    format, so that a worker that does not use logging never imports it.
+    """
+
+    __slots__ = ("level", "logger")
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.logger: Any = None
+        self.adopt_logging()
+
+    def adopt_logging(self) -> bool:
+        """Use logging if it has been imported; True once the worker does."""
+        if self.logger is not None:
+            return True
+        logging = sys.modules.get("logging")
+        if logging is None:
+            return False
+        root = logging.getLogger()
+        if not root.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+            root.addHandler(handler)
+            root.setLevel(self.level)
+        self.logger = logging.getLogger(_LOGGER_NAME)
+        return True
+
+    def log(self, level: int, message: str, *args: Any) -> None:
+        if self.logger is not None or self.adopt_logging():
+            self.logger.log(level, message, *args)
+            return
+        if level < self.level:
+            return
+        import time
+
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        line = _LOG_FORMAT % {
+            "asctime": f"{stamp},{int((now - int(now)) * 1000):03d}",
+            "levelname": _LOG_LEVEL_NAMES.get(level, f"Level {level}"),
+            "name": _LOGGER_NAME,
+            "process": os.getpid(),
+            "message": message % args if args else message,
+        }
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr gone: nowhere left to say it
+            pass
+
+    def info(self, message: str, *args: Any) -> None:
+        self.log(20, message, *args)
+
+    def warning(self, message: str, *args: Any) -> None:
+        self.log(30, message, *args)
+
+    def error(self, message: str, *args: Any) -> None:
+        self.log(40, message, *args)
 
 
-def _claim_stdio() -> "tuple[BinaryIO, BinaryIO]":
+def _claim_stdio() -> Tuple[int, int]:
     """Take stdin and stdout for frames and make stray output harmless.
 
     The protocol streams move to private descriptors (not inherited by child
-    processes); descriptor 0 then reads /dev/null and descriptor 1 writes to
-    stderr. So a stray ``print()``, a C extension writing to fd 1, or a
-    subprocess can neither corrupt the frame stream nor steal its input.
+    processes), which are returned; descriptor 0 then reads /dev/null and
+    descriptor 1 writes to stderr. So a stray ``print()``, a C extension
+    writing to fd 1, or a subprocess can neither corrupt the frame stream nor
+    steal its input.
     """
-    frames_in = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
-    frames_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    frames_in = os.dup(sys.stdin.fileno())
+    frames_out = os.dup(sys.stdout.fileno())
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -326,6 +587,33 @@ def _claim_stdio() -> "tuple[BinaryIO, BinaryIO]":
     return frames_in, frames_out
 
 
+def _stream_io(frames_in: BinaryIO, frames_out: BinaryIO) -> Tuple[Any, Any, Any]:
+    """read(source, n), readinto(source, view) and write(sink, data) over binary streams."""
+    read_some = getattr(frames_in, "read1", frames_in.read)
+    fill = getattr(frames_in, "readinto", None)
+
+    def read(_source: Any, size: int) -> bytes:
+        return read_some(size)
+
+    def readinto(_source: Any, view: memoryview) -> int:
+        if fill is not None:
+            return fill(view) or 0
+        data = read_some(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def write(_sink: Any, data: bytes) -> int:
+        frames_out.write(data)
+        frames_out.flush()
+        return len(data)
+
+    return read, readinto, write
+
+
+def _readinto_fd(fd: int, view: memoryview) -> int:
+    return os.readv(fd, [view])
+
+
 class Worker:
     """A seedpool worker: register handlers, then call :meth:`run`.
 
@@ -334,7 +622,8 @@ class Worker:
     error frames. Keep it equal to the pool's setting. With ``protect_stdio``
     (the default) stray output to stdout goes to stderr instead of corrupting
     the frame stream; without it frames use ``sys.stdin.buffer`` and
-    ``sys.stdout.buffer`` as they are.
+    ``sys.stdout.buffer`` as they are. ``log_level`` is the level that
+    logging to stderr starts at (``logging.INFO``, 20, by default).
     """
 
     def __init__(
@@ -342,7 +631,7 @@ class Worker:
         *,
         frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT,
         protect_stdio: bool = True,
-        log_level: int = logging.INFO,
+        log_level: int = _INFO,
     ) -> None:
         if frame_bytes_max < FRAME_HEADER_BYTES:
             raise ValueError(
@@ -352,11 +641,9 @@ class Worker:
         self._protect_stdio = protect_stdio
         self._log_level = log_level
         self._handlers: Dict[str, Handler] = {}
+        self._raw_call: Optional[RawCall] = None
         self._init_hook: Optional[InitHook] = None
         self._init_info: Optional[InitInfo] = None
-        self._out: Optional[BinaryIO] = None
-        self._busy = False
-        self._terminate_requested = False
 
     def handler(self, name: str) -> Callable[[_H], _H]:
         """Register the decorated function as the handler for calls naming ``name``."""
@@ -366,10 +653,26 @@ class Worker:
         def register(function: _H) -> _H:
             if name in self._handlers:
                 raise ValueError(f"handler {name!r} is already registered")
+            if self._raw_call is not None:
+                raise ValueError("this worker answers calls with its on_raw_call function")
             self._handlers[name] = function
             return function
 
         return register
+
+    def on_raw_call(self, function: _R) -> _R:
+        """Register the decorated function to answer every call, bypassing the JSON convention.
+
+        It receives the call's payload (bytes) and returns the reply's payload
+        (bytes, bytearray or memoryview). A worker has either named handlers
+        or one raw call function.
+        """
+        if self._raw_call is not None:
+            raise ValueError("an on_raw_call function is already registered")
+        if self._handlers:
+            raise ValueError("this worker has named handlers; it cannot also take raw calls")
+        self._raw_call = function
+        return function
 
     def on_init(self, hook: _I) -> _I:
         """Register the decorated function to run once with the InitInfo, before ready.
@@ -404,181 +707,313 @@ class Worker:
         Without arguments it serves the process's stdin and stdout; tests may
         pass other binary streams instead.
         """
-        _configure_logging(self._log_level)
+        log = _Log(self._log_level)
         try:
-            if frames_in is None or frames_out is None:
-                frames_in, frames_out = (
-                    _claim_stdio() if self._protect_stdio else (sys.stdin.buffer, sys.stdout.buffer)
-                )
+            if frames_in is not None and frames_out is not None:
+                read, readinto, write = _stream_io(frames_in, frames_out)
+                source: Any = None
+                sink: Any = None
+            elif self._protect_stdio:
+                source, sink = _claim_stdio()
+                read, readinto, write = os.read, _readinto_fd, os.write
+            else:
+                read, readinto, write = _stream_io(sys.stdin.buffer, sys.stdout.buffer)
+                source = sink = None
         except (OSError, ValueError, AttributeError) as exc:
-            logger.error("cannot use stdin and stdout for frames: %s", exc)
+            log.error("cannot use stdin and stdout for frames: %s", exc)
             return EXIT_IO
-        self._out = frames_out
-        # Signal handlers can only be set from the main thread; elsewhere
-        # (a test serving streams from a thread) SIGTERM keeps its disposition.
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, self._on_sigterm) if in_main_thread else None
         try:
-            return self._serve_frames(frames_in)
+            return self._serve_frames(log, read, readinto, source, write, sink)
         except _Exit as exit_:
             return exit_.code
         except _Terminated:
-            logger.info("SIGTERM received; exiting")
+            log.info("SIGTERM received; exiting")
             return EXIT_OK
+
+    def _serve_frames(
+        self, log: _Log, read: Any, readinto: Any, source: Any, write: Any, sink: Any
+    ) -> int:
+        """The serving loop: read a frame, answer it, until a reason to exit.
+
+        ``read(source, n)`` returns up to n bytes (b"" at the end of input),
+        ``readinto(source, view)`` fills up to len(view) bytes of a buffer, and
+        ``write(sink, data)`` writes bytes and returns how many it wrote: on
+        the process's streams, os.read, os.readv and os.write on the frame
+        descriptors. Everything the loop touches per call is a local variable.
+        """
+        frame_bytes_max = self._frame_bytes_max
+        length_max = min(frame_bytes_max, _LENGTH_FIELD_MAX + FRAME_LENGTH_BYTES) - FRAME_LENGTH_BYTES
+        reply_max = length_max - FRAME_LENGTH_MIN
+        handlers = self._handlers
+        raw_call = self._raw_call
+        unpack_from = _HEADER.unpack_from
+        pack = _HEADER.pack
+        modules = sys.modules
+        chunk = _READ_CHUNK_BYTES
+        scan: Any = None
+        iterencode: Any = None
+        markers: Any = None
+        join = "".join
+        plain_log = log.logger is None
+        initialised = False
+        # SIGTERM while waiting for a frame exits at once; during a frame,
+        # once it is answered. ``busy`` says which; the handler sets ``terminate``.
+        busy = False
+        terminate = False
+
+        def on_sigterm(_signum: int, _frame: Any) -> None:
+            nonlocal terminate
+            terminate = True
+            if not busy:
+                raise _Terminated()
+
+        def send(kind: int, request_id: int, payload: bytes = b"") -> None:
+            data = pack(FRAME_LENGTH_MIN + len(payload), kind, request_id) + payload
+            try:
+                written = write(sink, data)
+                if written != len(data):
+                    _write_rest(write, sink, data, written)
+            except OSError as exc:
+                log.error("writing a %s frame to stdout failed: %s", _KIND_NAMES[kind], exc)
+                raise _Exit(EXIT_IO) from None
+
+        def more(buffer: bytes, need: int) -> bytes:
+            """Read until the buffer holds ``need`` bytes (a header, or a whole frame)."""
+            if need > chunk:
+                # A large frame: fill one buffer of the exact size, without copies per read.
+                whole = bytearray(need)
+                have = len(buffer)
+                whole[:have] = buffer
+                view = memoryview(whole)
+                while have < need:
+                    got = readinto(source, view[have:])
+                    if not got:
+                        raise ProtocolError(_ended_inside(have, need - FRAME_LENGTH_BYTES))
+                    have += got
+                view.release()
+                return bytes(whole)
+            while len(buffer) < need:
+                if len(buffer) >= FRAME_LENGTH_BYTES:
+                    length = int.from_bytes(buffer[:FRAME_LENGTH_BYTES], "big")
+                    problem = _length_problem(length, frame_bytes_max)
+                    if problem is not None:
+                        raise ProtocolError(problem)
+                else:
+                    length = None
+                data = read(source, chunk)
+                if not data:
+                    raise ProtocolError(_ended_inside(len(buffer), length))
+                buffer += data
+            return buffer
+
+        def violation(message: str) -> int:
+            log.error("%s; exiting", message)
+            return EXIT_PROTOCOL
+
+        try:
+            previous = _set_signal(SIGTERM, on_sigterm)
+            installed = True
+        except ValueError:  # not the main thread (a test serving streams from a thread)
+            installed = False
+        try:
+            buffer = b""
+            while True:
+                busy = False
+                # ---- one frame: usually whole in a single read.
+                try:
+                    if len(buffer) < FRAME_HEADER_BYTES:
+                        if not buffer:
+                            buffer = read(source, chunk)
+                            if not buffer:
+                                if initialised:
+                                    log.info("stdin closed by the pool; exiting")
+                                else:
+                                    log.info("stdin closed before init; exiting")
+                                return EXIT_OK
+                        if len(buffer) < FRAME_HEADER_BYTES:
+                            buffer = more(buffer, FRAME_HEADER_BYTES)
+                    length, kind, request_id = unpack_from(buffer)
+                    if length > length_max or length < FRAME_LENGTH_MIN:
+                        raise ProtocolError(_length_problem(length, frame_bytes_max))
+                    end = length + FRAME_LENGTH_BYTES
+                    if len(buffer) < end:
+                        if not _INIT <= kind <= _SHUTDOWN:
+                            raise ProtocolError(_unknown_kind(kind, request_id))
+                        buffer = more(buffer, end)
+                except ProtocolError as exc:
+                    return violation(f"stdin broke the protocol: {exc}")
+                except OSError as exc:
+                    log.error("reading stdin failed: %s", exc)
+                    return EXIT_IO
+                payload = buffer[FRAME_HEADER_BYTES:end]
+                buffer = buffer[end:]
+                busy = True
+                if not initialised and kind != _INIT and _INIT <= kind <= _SHUTDOWN:
+                    return violation(f"the first frame was {_KIND_NAMES[kind]}, not init")
+                # ---- its answer.
+                if kind == _CALL:
+                    if raw_call is not None:
+                        self._answer_raw(raw_call, payload, request_id, reply_max, send, log)
+                    else:
+                        name = None
+                        try:  # the usual call, decoded in one step
+                            text = payload.decode()
+                            request, parsed = scan(text, 0)
+                            if parsed != len(text):
+                                raise ValueError
+                            name = request["handler"]
+                            function = handlers[name]
+                            args = request.get("args", {})
+                        except Exception:  # anything else, with json.loads's verdict
+                            name, function, args = self._resolve_call(payload, request_id, send, log)
+                        if function is not None:
+                            try:
+                                reply = join(iterencode(function(args), 0)).encode()
+                            except Exception as exc:  # the handler's failure is the caller's answer
+                                markers.clear()
+                                self._answer_failure(exc, name, request_id, send, log)
+                            else:
+                                size = len(reply)
+                                if size > reply_max:
+                                    self._answer_too_large(size, name, request_id, send, log)
+                                else:
+                                    data = pack(FRAME_LENGTH_MIN + size, _REPLY, request_id) + reply
+                                    try:
+                                        written = write(sink, data)
+                                        if written != len(data):
+                                            _write_rest(write, sink, data, written)
+                                    except OSError as exc:
+                                        log.error("writing a reply frame to stdout failed: %s", exc)
+                                        return EXIT_IO
+                    if plain_log and "logging" in modules:
+                        plain_log = not log.adopt_logging()
+                elif kind == _PING:
+                    send(_PONG, request_id)
+                elif kind == _SHUTDOWN:
+                    log.info("shutdown frame received; exiting")
+                    return EXIT_OK
+                elif kind == _INIT:
+                    if initialised:
+                        return violation(f"a second init frame arrived (request id {request_id})")
+                    busy = False  # SIGTERM during the init hook exits at once
+                    self._handshake(payload, request_id, send, log)
+                    initialised = True
+                    plain_log = log.logger is None
+                    if raw_call is None:
+                        # After ready: the pool is not waiting for this, and a
+                        # first call that comes a few ms later does not either.
+                        scan, iterencode, markers = _json_codec()
+                elif _INIT <= kind <= _SHUTDOWN:
+                    return violation(
+                        f"the pool sent a {_KIND_NAMES[kind]} frame (request id {request_id}), "
+                        "which only workers send"
+                    )
+                else:
+                    return violation(f"stdin broke the protocol: {_unknown_kind(kind, request_id)}")
+                if terminate:
+                    log.info("SIGTERM received during a call; exiting after answering it")
+                    return EXIT_OK
         finally:
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+            if installed:
+                _set_signal(SIGTERM, previous if previous is not None else SIG_DFL)
 
-    def _on_sigterm(self, signum: int, _frame: Any) -> None:
-        # Idle: leave now. Busy: let the current frame be answered first; the
-        # serving loop exits after it, and the pool escalates to SIGKILL if
-        # that takes too long.
-        self._terminate_requested = True
-        if not self._busy:
-            raise _Terminated()
-
-    def _serve_frames(self, frames_in: BinaryIO) -> int:
-        first = self._read(frames_in)
-        if first is None:
-            logger.info("stdin closed before init; exiting")
-            return EXIT_OK
-        if first.kind != FrameKind.INIT:
-            return self._protocol_violation(
-                f"the first frame was {first.kind.name.lower()}, not init"
-            )
-        self._handshake(first)
-        while True:
-            frame = self._read(frames_in)
-            if frame is None:
-                logger.info("stdin closed by the pool; exiting")
-                return EXIT_OK
-            self._busy = True
-            exit_code = self._dispatch(frame)
-            self._busy = False
-            if exit_code is not None:
-                return exit_code
-            if self._terminate_requested:
-                logger.info("SIGTERM received during a call; exiting after answering it")
-                return EXIT_OK
-
-    def _read(self, frames_in: BinaryIO) -> Optional[Frame]:
-        try:
-            return read_frame(frames_in, self._frame_bytes_max)
-        except ProtocolError as exc:
-            raise _Exit(self._protocol_violation(f"stdin broke the protocol: {exc}")) from None
-        except OSError as exc:
-            logger.error("reading stdin failed: %s", exc)
-            raise _Exit(EXIT_IO) from None
-
-    def _send(self, kind: FrameKind, request_id: int, payload: bytes = b"") -> None:
-        assert self._out is not None
-        try:
-            self._out.write(encode_frame(Frame(kind, request_id, payload)))
-            self._out.flush()
-        except OSError as exc:
-            logger.error("writing a %s frame to stdout failed: %s", kind.name.lower(), exc)
-            raise _Exit(EXIT_IO) from None
-
-    @staticmethod
-    def _protocol_violation(message: str) -> int:
-        logger.error("%s; exiting", message)
-        return EXIT_PROTOCOL
-
-    def _handshake(self, init: Frame) -> None:
+    def _handshake(self, payload: bytes, request_id: int, send: Any, log: _Log) -> None:
         """Answer init with ready, or with an error frame and an exit (raised as _Exit)."""
         try:
-            info = parse_init_payload(init.payload)
+            info = parse_init_payload(payload)
         except ValueError as exc:
-            self._send(FrameKind.ERROR, init.request_id, _error_payload("BadInit", str(exc)))
-            logger.error("%s; exiting", exc)
+            send(_ERROR, request_id, _error_payload("BadInit", str(exc)))
+            log.error("%s; exiting", exc)
             raise _Exit(EXIT_INCOMPATIBLE) from None
         if info.protocol != PROTOCOL_VERSION:
             message = (
                 f"the pool speaks protocol {info.protocol}, this worker speaks {PROTOCOL_VERSION}"
             )
-            self._send(
-                FrameKind.ERROR, init.request_id, _error_payload("ProtocolVersionMismatch", message)
-            )
-            logger.error("%s; exiting", message)
+            send(_ERROR, request_id, _error_payload("ProtocolVersionMismatch", message))
+            log.error("%s; exiting", message)
             raise _Exit(EXIT_INCOMPATIBLE)
         self._init_info = info
         if self._init_hook is not None:
             try:
                 self._init_hook(info)
-            except (
-                Exception
-            ) as exc:  # any failure of user code is reported, not fatal to the report
-                self._send(FrameKind.ERROR, init.request_id, _exception_payload(exc))
-                logger.error("init hook failed; exiting:\n%s", traceback.format_exc().rstrip())
+            except Exception as exc:  # any failure of user code is reported, not fatal to the report
+                trace = _format_exception(exc)
+                send(_ERROR, request_id, _exception_payload(exc, trace=trace))
+                log.error("init hook failed; exiting:\n%s", trace.rstrip())
                 raise _Exit(EXIT_INIT_FAILED) from None
-        self._send(FrameKind.READY, init.request_id)
-        logger.info(
-            "ready as worker_id %d with handlers %s",
-            info.worker_id,
-            ", ".join(self.handler_names) or "(none)",
-        )
+        send(_READY, request_id)
+        if self._raw_call is not None:
+            served = "raw calls"
+        else:
+            served = "handlers " + (", ".join(self.handler_names) or "(none)")
+        log.info("ready as worker_id %d with %s", info.worker_id, served)
 
-    def _dispatch(self, frame: Frame) -> Optional[int]:
-        """Answer one frame after init; return an exit code to stop serving."""
-        if frame.kind == FrameKind.CALL:
-            self._answer_call(frame)
-            return None
-        if frame.kind == FrameKind.PING:
-            self._send(FrameKind.PONG, frame.request_id)
-            return None
-        if frame.kind == FrameKind.SHUTDOWN:
-            logger.info("shutdown frame received; exiting")
-            return EXIT_OK
-        if frame.kind == FrameKind.INIT:
-            return self._protocol_violation(
-                f"a second init frame arrived (request id {frame.request_id})"
-            )
-        return self._protocol_violation(
-            f"the pool sent a {frame.kind.name.lower()} frame (request id {frame.request_id}), "
-            "which only workers send"
-        )
-
-    def _answer_call(self, frame: Frame) -> None:
-        """Send exactly one reply or error frame for this call."""
+    def _resolve_call(
+        self, payload: bytes, request_id: int, send: Any, log: _Log
+    ) -> Tuple[Optional[str], Any, Any]:
+        """(name, handler, args) of a call, or (name, None, None) once it has been answered with an error."""
         try:
-            name, args = _parse_call(frame.payload)
+            name, args = _parse_call(payload)
         except _BadRequest as exc:
-            logger.warning("bad request (request id %d): %s", frame.request_id, exc)
-            self._send(FrameKind.ERROR, frame.request_id, _error_payload("BadRequest", str(exc)))
-            return
+            log.warning("bad request (request id %d): %s", request_id, exc)
+            send(_ERROR, request_id, _error_payload("BadRequest", str(exc)))
+            return None, None, None
         function = self._handlers.get(name)
         if function is None:
             known = ", ".join(repr(n) for n in self.handler_names) or "none"
             message = f"no handler named {name!r}; this worker has {known}"
-            logger.warning("%s (request id %d)", message, frame.request_id)
-            self._send(
-                FrameKind.ERROR,
-                frame.request_id,
-                _error_payload("UnknownHandler", message, handler=name),
-            )
-            return
+            log.warning("%s (request id %d)", message, request_id)
+            send(_ERROR, request_id, _error_payload("UnknownHandler", message, handler=name))
+            return name, None, None
+        return name, function, args
+
+    @staticmethod
+    def _answer_failure(
+        exc: Exception, name: Optional[str], request_id: int, send: Any, log: _Log
+    ) -> None:
+        trace = _format_exception(exc)
+        if name is None:
+            log.error("raw call failed (request id %d):\n%s", request_id, trace.rstrip())
+        else:
+            log.error("handler %r failed (request id %d):\n%s", name, request_id, trace.rstrip())
+        send(_ERROR, request_id, _exception_payload(exc, handler=name, trace=trace))
+
+    def _answer_too_large(
+        self, size: int, name: Optional[str], request_id: int, send: Any, log: _Log
+    ) -> None:
+        message = (
+            f"the reply of {size} bytes does not fit "
+            f"frame_bytes_max {self._frame_bytes_max} "
+            f"with the {FRAME_HEADER_BYTES}-byte header"
+        )
+        if name is None:
+            log.error("raw call: %s", message)
+        else:
+            log.error("handler %r: %s", name, message)
+        send(_ERROR, request_id, _error_payload("ReplyTooLarge", message, handler=name))
+
+    def _answer_raw(
+        self, raw_call: Any, payload: bytes, request_id: int, reply_max: int, send: Any, log: _Log
+    ) -> None:
+        """Answer a call with the raw call function's bytes."""
         try:
-            reply = json.dumps(function(args), ensure_ascii=False).encode("utf-8")
-        except Exception as exc:  # the handler's failure is the caller's answer
-            logger.error(
-                "handler %r failed (request id %d):\n%s",
-                name,
-                frame.request_id,
-                traceback.format_exc().rstrip(),
-            )
-            self._send(FrameKind.ERROR, frame.request_id, _exception_payload(exc, handler=name))
+            reply = raw_call(payload)
+            if not isinstance(reply, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"the on_raw_call function returned {type(reply).__name__}, not bytes"
+                )
+            reply = bytes(reply)
+        except Exception as exc:  # the function's failure is the caller's answer
+            self._answer_failure(exc, None, request_id, send, log)
             return
-        if FRAME_HEADER_BYTES + len(reply) > self._frame_bytes_max:
-            message = (
-                f"the reply of {len(reply)} bytes does not fit "
-                f"frame_bytes_max {self._frame_bytes_max} "
-                f"with the {FRAME_HEADER_BYTES}-byte header"
-            )
-            logger.error("handler %r: %s", name, message)
-            self._send(
-                FrameKind.ERROR,
-                frame.request_id,
-                _error_payload("ReplyTooLarge", message, handler=name),
-            )
+        if len(reply) > reply_max:
+            self._answer_too_large(len(reply), None, request_id, send, log)
             return
-        self._send(FrameKind.REPLY, frame.request_id, reply)
+        send(_REPLY, request_id, reply)
+
+
+def _write_rest(write: Any, sink: Any, data: bytes, written: int) -> None:
+    """Finish a write that a signal or a full pipe cut short."""
+    view = memoryview(data)
+    while written < len(data):
+        written += write(sink, view[written:])

@@ -8,15 +8,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import re
 import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 import unittest
 from pathlib import Path
-from typing import Optional
+from typing import Any, List, Optional, Tuple
 
 import seedpool_worker as sw
 from worker_harness import WorkerProcess, json_payload
@@ -119,6 +122,34 @@ class WorkerTestCase(unittest.TestCase):
         return body
 
 
+def serve_in_process(worker: sw.Worker, frames: List[sw.Frame]) -> Tuple[int, List[sw.Frame]]:
+    """Serve init (worker id 3) and `frames` from a byte stream; return the exit code and the answers."""
+    frames_in = io.BytesIO(
+        sw.encode_frame(sw.Frame(sw.FrameKind.INIT, 1, b'{"protocol":1,"worker_id":3}'))
+        + b"".join(sw.encode_frame(frame) for frame in frames)
+    )
+    frames_out = io.BytesIO()
+    # A handler of its own keeps the worker from configuring this
+    # process's logging, so the test run's output stays clean.
+    quiet = logging.NullHandler()
+    logging.getLogger().addHandler(quiet)
+    try:
+        code = worker.serve(frames_in, frames_out)
+    finally:
+        logging.getLogger().removeHandler(quiet)
+    frames_out.seek(0)
+    answers = []
+    while True:
+        frame = sw.read_frame(frames_out)
+        if frame is None:
+            return code, answers
+        answers.append(frame)
+
+
+def call_frame(request_id: int, payload: bytes) -> sw.Frame:
+    return sw.Frame(sw.FrameKind.CALL, request_id, payload)
+
+
 class CodecTest(unittest.TestCase):
     """The frame encoding, in process."""
 
@@ -189,6 +220,108 @@ class CodecTest(unittest.TestCase):
         self.assertEqual(sw.read_frame(frames_out), sw.Frame(sw.FrameKind.REPLY, 2, b"[1, 2]"))
         self.assertIsNone(sw.read_frame(frames_out))
         self.assertEqual(worker.init_info, sw.InitInfo(1, 3))
+
+    def test_replies_are_what_json_dumps_writes(self) -> None:
+        values: List[Any] = [
+            {"x": 1},
+            [1, 2.5, -0.0, 1e300, None, True, False, "é ✓ \u2028 \"q\" \\ \n"],
+            {"nested": {"a": [{}, []]}, "int": 2**80},
+            "text",
+            3,
+            float("nan"),
+            float("-inf"),
+            {1: "key made text", None: "null key"},
+        ]
+        worker = sw.Worker()
+        worker.handler("value")(lambda index: values[index])
+        code, answers = serve_in_process(
+            worker,
+            [call_frame(i + 2, b'{"handler":"value","args":%d}' % i) for i in range(len(values))],
+        )
+        self.assertEqual(code, sw.EXIT_OK)
+        self.assertEqual(answers[0].kind, sw.FrameKind.READY)
+        for value, answer in zip(values, answers[1:]):
+            with self.subTest(value=value):
+                self.assertEqual(answer.kind, sw.FrameKind.REPLY, answer)
+                self.assertEqual(
+                    answer.payload, json.dumps(value, ensure_ascii=False).encode("utf-8")
+                )
+
+    def test_a_failed_encoding_leaves_nothing_behind(self) -> None:
+        shared: List[Any] = [object()]
+        worker = sw.Worker()
+
+        @worker.handler("shared")
+        def handler(_args: Any) -> Any:
+            return shared
+
+        @worker.handler("fix")
+        def fix(_args: Any) -> Any:
+            shared[0] = 1
+            return None
+
+        call = b'{"handler":"shared"}'
+        _, answers = serve_in_process(
+            worker,
+            [call_frame(2, call), call_frame(3, b'{"handler":"fix"}'), call_frame(4, call)],
+        )
+        self.assertEqual(json_payload(answers[1])["type"], "TypeError")
+        self.assertEqual(answers[3], sw.Frame(sw.FrameKind.REPLY, 4, b"[1]"))
+
+    def test_payloads_the_quick_path_declines_get_json_loads_verdict(self) -> None:
+        worker = sw.Worker()
+        worker.handler("echo")(lambda args: args)
+        _, answers = serve_in_process(
+            worker,
+            [
+                call_frame(2, b' \t{"handler": "echo", "args": [1]}\r\n '),
+                call_frame(3, b'{"handler":"echo"} x'),
+                call_frame(4, b"[" * 100000),
+                call_frame(5, b'{"handler":["echo"]}'),
+                call_frame(6, b'{"handler":"none"}'),
+                call_frame(7, b'"echo"'),
+                call_frame(8, b'{"args":1,"handler":"echo"}'),
+            ],
+        )
+        self.assertEqual(answers[1], sw.Frame(sw.FrameKind.REPLY, 2, b"[1]"))
+        body = json_payload(answers[2])
+        self.assertEqual(body["type"], "BadRequest")
+        self.assertIn("Extra data", body["message"])
+        self.assertEqual(json_payload(answers[3])["type"], "BadRequest")
+        self.assertEqual(json_payload(answers[4])["type"], "BadRequest")
+        self.assertEqual(json_payload(answers[5])["type"], "UnknownHandler")
+        self.assertEqual(json_payload(answers[6])["type"], "BadRequest")
+        self.assertEqual(answers[7], sw.Frame(sw.FrameKind.REPLY, 8, b"1"))
+
+    def test_frames_larger_than_one_read(self) -> None:
+        worker = sw.Worker()
+        worker.handler("echo")(lambda args: args)
+        text = "z" * (300 * 1024)
+        payload = json.dumps({"handler": "echo", "args": text}).encode()
+        _, answers = serve_in_process(worker, [call_frame(2, payload), call_frame(3, payload)])
+        self.assertEqual([json_payload(answer) for answer in answers[1:]], [text, text])
+
+    def test_importing_and_setting_up_a_worker_imports_little(self) -> None:
+        code = textwrap.dedent(
+            """
+            import sys
+            before = set(sys.modules)
+            import seedpool_worker
+            worker = seedpool_worker.Worker()
+            worker.handler("echo")(lambda args: args)
+            print(" ".join(sorted(set(sys.modules) - before)))
+            """
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            env={**os.environ, "PYTHONPATH": str(HERE)},
+            timeout=30,
+            check=True,
+        )
+        imported = set(done.stdout.decode().split())
+        heavy = {"json", "logging", "enum", "typing", "dataclasses", "traceback", "threading", "re"}
+        self.assertEqual(imported & heavy, set(), f"imported: {sorted(imported)}")
 
 
 class HandshakeTest(WorkerTestCase):
@@ -333,6 +466,70 @@ class CallTest(WorkerTestCase):
             self.assertIn(text, stderr)
 
 
+class RawCallTest(WorkerTestCase):
+    """Workers that take raw calls (Worker.on_raw_call) instead of JSON handlers."""
+
+    def test_payloads_come_back_byte_for_byte(self) -> None:
+        worker = sw.Worker()
+        worker.on_raw_call(lambda payload: payload)
+        payloads = [b"", b"\x00\xff\xfe not UTF-8", b'{"handler":"echo"}', bytes(range(256)) * 400]
+        code, answers = serve_in_process(
+            worker, [call_frame(i + 2, payload) for i, payload in enumerate(payloads)]
+        )
+        self.assertEqual(code, sw.EXIT_OK)
+        self.assertEqual(
+            answers[1:],
+            [sw.Frame(sw.FrameKind.REPLY, i + 2, payload) for i, payload in enumerate(payloads)],
+        )
+
+    def test_failures_become_error_frames_without_a_handler_name(self) -> None:
+        worker = sw.Worker(frame_bytes_max=1024)
+
+        @worker.on_raw_call
+        def answer(payload: bytes) -> Any:
+            if payload == b"fail":
+                raise RuntimeError("failed on purpose")
+            if payload == b"text":
+                return "not bytes"
+            if payload == b"big":
+                return b"x" * 2000
+            return bytearray(payload)
+
+        _, answers = serve_in_process(
+            worker,
+            [call_frame(2, b"fail"), call_frame(3, b"text"), call_frame(4, b"big"), call_frame(5, b"ok")],
+        )
+        failed = json_payload(answers[1])
+        self.assertEqual((failed["type"], failed["message"]), ("RuntimeError", "failed on purpose"))
+        self.assertIn("in answer", failed["traceback"])
+        self.assertNotIn("handler", failed)
+        wrong = json_payload(answers[2])
+        self.assertEqual(wrong["type"], "TypeError")
+        self.assertIn("returned str, not bytes", wrong["message"])
+        self.assertEqual(json_payload(answers[3])["type"], "ReplyTooLarge")
+        self.assertEqual(answers[4], sw.Frame(sw.FrameKind.REPLY, 5, b"ok"))
+
+    def test_a_worker_has_named_handlers_or_raw_calls(self) -> None:
+        worker = sw.Worker()
+        worker.on_raw_call(lambda payload: payload)
+        with self.assertRaisesRegex(ValueError, "already registered"):
+            worker.on_raw_call(lambda payload: payload)
+        with self.assertRaisesRegex(ValueError, "on_raw_call"):
+            worker.handler("echo")(lambda args: args)
+        worker = sw.Worker()
+        worker.handler("echo")(lambda args: args)
+        with self.assertRaisesRegex(ValueError, "named handlers"):
+            worker.on_raw_call(lambda payload: payload)
+
+    def test_raw_echo_example(self) -> None:
+        worker = self.start_ready(EXAMPLES / "raw_echo_worker.py")
+        payload = b"\xff\x00 any bytes " * 5000
+        self.assertEqual(worker.call(2, payload), sw.Frame(sw.FrameKind.REPLY, 2, payload))
+        worker.wait_for_stderr("ready as worker_id 7 with raw calls")
+        worker.send(sw.FrameKind.SHUTDOWN, 0)
+        self.assertEqual(worker.wait(), sw.EXIT_OK)
+
+
 class LifecycleTest(WorkerTestCase):
     def test_ping_is_answered_with_pong_of_the_same_id(self) -> None:
         worker = self.start_ready(EXAMPLES / "echo_worker.py")
@@ -390,6 +587,31 @@ class LifecycleTest(WorkerTestCase):
                 worker.send_raw(data)
                 self.assertEqual(worker.wait(timeout=5), sw.EXIT_PROTOCOL)
                 self.assertIn(expected, worker.stderr_text())
+
+    def test_frames_split_across_reads_or_sent_together(self) -> None:
+        worker = self.start_ready(EXAMPLES / "echo_worker.py")
+        data = sw.encode_frame(call_frame(2, b'{"handler":"echo","args":"split"}'))
+        for piece in (data[:3], data[3:11], data[11:20], data[20:]):
+            worker.send_raw(piece)
+            time.sleep(0.02)
+        self.assertEqual(worker.read_frame(), sw.Frame(sw.FrameKind.REPLY, 2, b'"split"'))
+        worker.send_raw(
+            sw.encode_frame(sw.Frame(sw.FrameKind.PING, 3))
+            + sw.encode_frame(call_frame(4, b'{"handler":"echo","args":4}'))
+            + sw.encode_frame(sw.Frame(sw.FrameKind.PING, 5))
+        )
+        self.assertEqual(worker.read_frame(), sw.Frame(sw.FrameKind.PONG, 3))
+        self.assertEqual(worker.read_frame(), sw.Frame(sw.FrameKind.REPLY, 4, b"4"))
+        self.assertEqual(worker.read_frame(), sw.Frame(sw.FrameKind.PONG, 5))
+
+    def test_log_lines_look_the_same_with_or_without_the_logging_module(self) -> None:
+        line = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO seedpool\.worker\[%d\]: ready as worker_id 7 with handlers %s\n"
+        # echo_worker.py never imports logging; math_worker.py does.
+        for script, handlers in (("echo_worker.py", "echo"), ("math_worker.py", "add, divide, sqrt, sum")):
+            with self.subTest(script):
+                worker = self.start_ready(EXAMPLES / script)
+                stderr = worker.wait_for_stderr("ready as worker_id")
+                self.assertRegex(stderr, line % (worker.proc.pid, re.escape(handlers)))
 
     def test_logging_goes_to_stderr_only(self) -> None:
         worker = self.start_ready(EXAMPLES / "math_worker.py")

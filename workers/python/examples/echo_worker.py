@@ -9,13 +9,12 @@ hand to see it wait for frames on stdin:
 A call payload {"handler": "echo", "args": {"x": 1}} is answered with {"x": 1}.
 """
 
+import os
 import sys
-from pathlib import Path
-from typing import Any
 
 # The examples import seedpool_worker from the directory above; a real worker
 # would have it on PYTHONPATH or next to itself.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 from seedpool_worker import Worker  # noqa: E402
 
@@ -23,7 +22,7 @@ worker = Worker()
 
 
 @worker.handler("echo")
-def echo(args: Any) -> Any:
+def echo(args):
     """Return the call's args unchanged."""
     return args
 

@@ -13,11 +13,10 @@ Handlers (call payload {"handler": NAME, "args": ARGS}):
 
 import logging
 import math
+import os
 import sys
-from pathlib import Path
-from typing import Any, Dict
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 from seedpool_worker import Worker  # noqa: E402
 
@@ -26,13 +25,13 @@ worker = Worker()
 
 
 @worker.handler("add")
-def add(args: Dict[str, Any]) -> Any:
+def add(args: dict):
     """Return a + b."""
     return args["a"] + args["b"]
 
 
 @worker.handler("sum")
-def total(args: Dict[str, Any]) -> Any:
+def total(args: dict):
     """Return the sum of args["values"]."""
     values = args["values"]
     log.info("summing %d values", len(values))
@@ -40,13 +39,13 @@ def total(args: Dict[str, Any]) -> Any:
 
 
 @worker.handler("divide")
-def divide(args: Dict[str, Any]) -> float:
+def divide(args: dict) -> float:
     """Return a / b; b == 0 raises ZeroDivisionError, which becomes an error frame."""
     return args["a"] / args["b"]
 
 
 @worker.handler("sqrt")
-def square_root(args: Dict[str, Any]) -> float:
+def square_root(args: dict) -> float:
     """Return the square root of x; a negative x is rejected with ValueError."""
     x = args["x"]
     if x < 0:

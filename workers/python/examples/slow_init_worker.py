@@ -15,16 +15,14 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
-from typing import Any, Dict
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 from seedpool_worker import InitInfo, Worker  # noqa: E402
 
 log = logging.getLogger("slow_init_worker")
 worker = Worker()
-state: Dict[str, Any] = {}
+state: dict = {}
 
 
 @worker.on_init
@@ -41,13 +39,13 @@ def load(init: InitInfo) -> None:
 
 
 @worker.handler("echo")
-def echo(args: Any) -> Any:
+def echo(args):
     """Return the call's args unchanged."""
     return args
 
 
 @worker.handler("init_info")
-def init_info(_args: Any) -> Dict[str, Any]:
+def init_info(_args) -> dict:
     """Return this worker's id and how long its init hook took."""
     return dict(state)
 
