@@ -121,9 +121,22 @@ void IoLoop::drain_wake() {
 
 void IoLoop::run() {
   std::array<epoll_event, epoll_events_max> events{};
+  const auto busy_poll = std::chrono::nanoseconds(config_.io_busy_poll.ns());
+  Clock::time_point polling_until = Clock::time_point::min();
   for (;;) {
-    const int n = epoll_.wait(events.data(), epoll_events_max, timeout_ms(Clock::now()));
+    const Clock::time_point before = Clock::now();
+    const int timeout = timeout_ms(before);
+    // Busy polling (RealWorldConfig::io_busy_poll) after recent output, unless
+    // a deadline is due anyway.
+    const bool polling = before < polling_until && timeout != 0;
+    const int n = epoll_.wait(events.data(), epoll_events_max, polling ? 0 : timeout);
+    if (n == 0 && polling) {
+      continue;
+    }
     const Clock::time_point now = Clock::now();
+    if (n > 0 && busy_poll.count() > 0) {
+      polling_until = now + busy_poll;
+    }
     // The eventfd is reset before the inbox is read, never after: a wake-up
     // posted in between then finds the counter set and wakes the next wait.
     if (std::any_of(events.begin(), events.begin() + n,

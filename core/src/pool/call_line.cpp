@@ -65,21 +65,28 @@ CallLine::Waited CallLine::wait(std::uint64_t request_id, Instant deadline) {
 }
 
 void CallLine::cut(const Error& error) {
-  MonitorLock lock(*monitor_);
-  if (!cut_) {
-    cut_ = error;
-  }
-  if (waiting_) {
+  {
+    MonitorLock lock(*monitor_);
+    if (!cut_) {
+      cut_ = error;
+    }
+    if (!waiting_) {
+      return;
+    }
     finish_locked(CallReply(error), false);
   }
+  monitor_->notify_all();
 }
 
 bool CallLine::answer(std::uint64_t request_id, CallReply reply, bool answered_by_worker) {
-  MonitorLock lock(*monitor_);
-  if (waiting_ != request_id) {
-    return false;
+  {
+    MonitorLock lock(*monitor_);
+    if (waiting_ != request_id) {
+      return false;
+    }
+    finish_locked(std::move(reply), answered_by_worker);
   }
-  finish_locked(std::move(reply), answered_by_worker);
+  monitor_->notify_all();
   return true;
 }
 
@@ -105,11 +112,14 @@ bool CallLine::route(Frame& frame) {
   if (frame.kind != FrameKind::reply) {
     return false;  // error frames go to the pool task, which adds the stderr tail
   }
-  MonitorLock lock(*monitor_);
-  if (waiting_ != frame.request_id) {
-    return false;
+  {
+    MonitorLock lock(*monitor_);
+    if (waiting_ != frame.request_id) {
+      return false;
+    }
+    finish_locked(CallReply(std::move(frame.payload)), true);
   }
-  finish_locked(CallReply(std::move(frame.payload)), true);
+  monitor_->notify_all();
   return true;
 }
 
@@ -120,7 +130,6 @@ void CallLine::finish_locked(CallReply reply, bool answered) {
                                 reply.ok() ? std::nullopt : std::optional<ErrorCode>(reply.error().code), answered});
   answer_ = std::move(reply);
   waiting_.reset();
-  monitor_->notify_all();
 }
 
 }  // namespace seedpool::detail

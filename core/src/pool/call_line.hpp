@@ -78,7 +78,9 @@ class CallLine final : public FrameRouter {
   static Error reply_owed(WorkerRef worker);
 
  private:
-  // With the monitor held: ends the waiting call with `reply`.
+  // With the monitor held: ends the waiting call with `reply`. The caller
+  // notifies once it has released the monitor, so that the woken holder does
+  // not block on it at once.
   void finish_locked(CallReply reply, bool answered);
 
   World& world_;
