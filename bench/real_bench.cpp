@@ -6,8 +6,6 @@
 //                                no pool, no thread but the caller
 //   BM_PoolLeaseCall/echo        Lease::call through a 1-worker pool to the
 //                                same program (item 14)
-//   BM_PoolLeaseCall/echo_busy_poll  the same with the I/O loop busy polling
-//                                (RealWorldConfig::io_busy_poll)
 //   BM_PoolExecute/echo          Pool::execute (checkout + call + release)
 //                                through the same kind of pool
 //   BM_ThreadHopRoundTrip        a message to a RealWorld task and back over
@@ -94,7 +92,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using seedpool::Duration;
 using seedpool::Error;
 using seedpool::Lease;
 using seedpool::Pool;
@@ -131,8 +128,6 @@ constexpr std::int64_t start_size_many = 8;
 
 // Targets, reported against, never enforced.
 constexpr double round_trip_ratio_target = 1.5;
-// The I/O loop's busy polling for the round trip measured with it.
-constexpr Duration busy_poll = seedpool::microseconds(50);
 constexpr double throughput_ratio_target = 5.0;
 constexpr double start_ratio_target = 1.5;
 
@@ -318,8 +313,8 @@ void BM_ThreadHopRoundTrip(benchmark::State& state) {
   to_task->close();
 }
 
-void BM_PoolLeaseCall(benchmark::State& state, const WorkerKind& kind, Duration io_busy_poll) {
-  RealWorld world(seedpool::real::RealWorldConfig{.io_busy_poll = io_busy_poll});
+void BM_PoolLeaseCall(benchmark::State& state, const WorkerKind& kind) {
+  RealWorld world;
   Result<std::unique_ptr<Pool>> pool = started_pool(world, pool_config("bench-lease", kind.command, 1));
   if (!pool) {
     return skip(state, pool.error());
@@ -499,15 +494,11 @@ void register_benchmarks(const Plan& plan, const std::string& python) {
   const std::int64_t python_calls = plan.round_trip_calls / python_calls_divisor;
   const std::pair<benchmark::internal::Benchmark*, std::int64_t> round_trips[] = {
       {RegisterBenchmark("BM_RawPipeRoundTrip/echo", BM_RawPipeRoundTrip, cpp_echo()), plan.round_trip_calls},
-      {RegisterBenchmark("BM_PoolLeaseCall/echo", BM_PoolLeaseCall, cpp_echo(), Duration::zero()),
-       plan.round_trip_calls},
-      {RegisterBenchmark("BM_PoolLeaseCall/echo_busy_poll", BM_PoolLeaseCall, cpp_echo(), busy_poll),
-       plan.round_trip_calls},
+      {RegisterBenchmark("BM_PoolLeaseCall/echo", BM_PoolLeaseCall, cpp_echo()), plan.round_trip_calls},
       {RegisterBenchmark("BM_PoolExecute/echo", BM_PoolExecute), plan.round_trip_calls},
       {RegisterBenchmark("BM_ThreadHopRoundTrip", BM_ThreadHopRoundTrip), plan.round_trip_calls},
       {RegisterBenchmark("BM_RawPipeRoundTrip/python", BM_RawPipeRoundTrip, python_echo(python)), python_calls},
-      {RegisterBenchmark("BM_PoolLeaseCall/python", BM_PoolLeaseCall, python_echo(python), Duration::zero()),
-       python_calls},
+      {RegisterBenchmark("BM_PoolLeaseCall/python", BM_PoolLeaseCall, python_echo(python)), python_calls},
   };
   for (const auto& [b, calls] : round_trips) {
     b->Iterations(calls)->Repetitions(plan.round_trip_repetitions)->UseManualTime()->Unit(benchmark::kMicrosecond);
@@ -568,14 +559,6 @@ std::string round_trip_lines(const FiguresReporter& r) {
                      r.median("BM_PoolLeaseCall/echo:cpu_us_per_call").value_or(0),
                      r.median("BM_RawPipeRoundTrip/echo:switches_per_call").value_or(0),
                      r.median("BM_RawPipeRoundTrip/echo:cpu_us_per_call").value_or(0));
-  if (const std::optional<double> polled = r.median("BM_PoolLeaseCall/echo_busy_poll:p50_us")) {
-    out += fmt::format("    with RealWorldConfig::io_busy_poll = {} us: pool p50 {:.1f} us, ratio {:.2f} (target <= {}: "
-                       "{}); {:.1f} context switches and {:.1f} us CPU per call\n",
-                       busy_poll.ns() / 1000, *polled, *polled / *raw, round_trip_ratio_target,
-                       verdict(*polled / *raw <= round_trip_ratio_target),
-                       r.median("BM_PoolLeaseCall/echo_busy_poll:switches_per_call").value_or(0),
-                       r.median("BM_PoolLeaseCall/echo_busy_poll:cpu_us_per_call").value_or(0));
-  }
   out += fmt::format("    one thread-hop round trip (2 hops on RealWorld channels): p50 {:.1f} us, {:.1f} context "
                      "switches\n",
                      r.median("BM_ThreadHopRoundTrip:p50_us").value_or(0),

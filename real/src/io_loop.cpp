@@ -76,9 +76,10 @@ Result<std::unique_ptr<Process>> IoLoop::adopt(const ProcessSpec& spec, SpawnedC
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   const std::uint64_t key = next_key_++;
   auto shared = std::make_shared<ProcessShared>(world_, key, child.pid, name, std::move(child.stdin_fd),
-                                                config_.stdin_bytes_max, config_.process_events_max);
-  auto io = std::make_unique<ProcessIo>(shared, std::move(child.stdout_fd), std::move(child.stderr_fd),
-                                        std::move(exit_watch), config_, read_bytes_max);
+                                                std::move(child.stdout_fd), config_.stdin_bytes_max,
+                                                config_.frame_bytes_max, config_.process_events_max);
+  auto io = std::make_unique<ProcessIo>(shared, std::move(child.stderr_fd), std::move(exit_watch), config_,
+                                        read_bytes_max);
   const int error = stopped_ ? ECANCELED : io->register_with(epoll_);
   if (error != 0) {
     io->shut_down(epoll_);
@@ -94,6 +95,12 @@ void IoLoop::request_service(std::uint64_t key) {
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   inbox_.requests.push_back(key);
   wake();
+}
+
+void IoLoop::set_stdout_interest(std::uint64_t key, int fd, bool armed) {
+  // Disarmed still names EPOLLONESHOT, so that a hang-up, which epoll always
+  // reports, is reported once and not for as long as it lasts.
+  epoll_.modify(fd, epoll_tag(key, Stream::stdout_pipe), armed ? (EPOLLIN | EPOLLONESHOT) : EPOLLONESHOT);
 }
 
 void IoLoop::stop() {
@@ -121,22 +128,9 @@ void IoLoop::drain_wake() {
 
 void IoLoop::run() {
   std::array<epoll_event, epoll_events_max> events{};
-  const auto busy_poll = std::chrono::nanoseconds(config_.io_busy_poll.ns());
-  Clock::time_point polling_until = Clock::time_point::min();
   for (;;) {
-    const Clock::time_point before = Clock::now();
-    const int timeout = timeout_ms(before);
-    // Busy polling (RealWorldConfig::io_busy_poll) after recent output, unless
-    // a deadline is due anyway.
-    const bool polling = before < polling_until && timeout != 0;
-    const int n = epoll_.wait(events.data(), epoll_events_max, polling ? 0 : timeout);
-    if (n == 0 && polling) {
-      continue;
-    }
+    const int n = epoll_.wait(events.data(), epoll_events_max, timeout_ms(Clock::now()));
     const Clock::time_point now = Clock::now();
-    if (n > 0 && busy_poll.count() > 0) {
-      polling_until = now + busy_poll;
-    }
     // The eventfd is reset before the inbox is read, never after: a wake-up
     // posted in between then finds the counter set and wakes the next wait.
     if (std::any_of(events.begin(), events.begin() + n,

@@ -49,6 +49,14 @@ class IoLoop {
   // its stdin, its stdin broke, or its handle is gone.
   void request_service(std::uint64_t key);
 
+  // Any thread, with the process's SharedStdout::mutex held: arms (for
+  // reading, oneshot) or disarms the loop's interest in stdout `fd` of
+  // process `key`.
+  void set_stdout_interest(std::uint64_t key, int fd, bool armed);
+
+  // Any thread: the World's clock.
+  Instant now() const { return world_.now(); }
+
   // Any thread but the loop's. Ends the loop: every child still running is
   // killed and reaped, every descriptor closed, every channel closed (Exited
   // last if it fits). Idempotent.

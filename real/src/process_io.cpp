@@ -14,56 +14,36 @@ namespace {
 
 constexpr std::uint32_t read_events = EPOLLIN | EPOLLONESHOT;
 
-struct ReadOutcome {
-  std::size_t bytes = 0;
-  bool eof = false;
-};
-
-// One read, retried on EINTR. A read error other than EAGAIN ends the
-// stream as EOF would: nothing more can come from it.
-ReadOutcome read_once(int fd, std::span<char> buffer) {
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n > 0) {
-      return {static_cast<std::size_t>(n), false};
-    }
-    if (n == 0) {
-      return {0, true};
-    }
-    if (errno == EAGAIN) {
-      return {0, false};
-    }
-    if (errno != EINTR) {
-      return {0, true};
-    }
-  }
-}
-
 Clock::duration to_clock(Duration d) { return std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(d.ns())); }
 
 }  // namespace
 
-ProcessIo::ProcessIo(std::shared_ptr<ProcessShared> shared, UniqueFd stdout_fd, UniqueFd stderr_fd,
-                     UniqueFd exit_watch, const RealWorldConfig& config, std::size_t read_bytes_max)
+ProcessIo::ProcessIo(std::shared_ptr<ProcessShared> shared, UniqueFd stderr_fd, UniqueFd exit_watch,
+                     const RealWorldConfig& config, std::size_t read_bytes_max)
     : shared_(std::move(shared)),
       config_(config),
       // Each read yields at most one event per byte, plus one corruption
-      // report; finishing adds one final line, one report and Exited.
-      pending_events_max_(2 * (read_bytes_max + 1) + 3),
-      stdout_fd_(std::move(stdout_fd)),
+      // report: one read of each stream and one handed off by a helping
+      // caller; finishing adds one final line, one report and Exited.
+      pending_events_max_(3 * (read_bytes_max + 1) + 3),
       stderr_fd_(std::move(stderr_fd)),
       exit_watch_(std::move(exit_watch)),
       polling_exit_(!exit_watch_.valid()),
-      stdout_frames_(config.frame_bytes_max),
       stderr_lines_(config.stderr_line_bytes_max) {
-  SEEDPOOL_ASSERT(stdout_fd_.valid() && stderr_fd_.valid());
+  SEEDPOOL_ASSERT(stderr_fd_.valid());
   SEEDPOOL_ASSERT(read_bytes_max >= 1);
 }
 
 ProcessIo::~ProcessIo() = default;
 
 int ProcessIo::register_with(Epoll& epoll) {
-  int error = epoll.add(stdout_fd_.get(), epoll_tag(key(), Stream::stdout_pipe), read_events);
+  SharedStdout& out = shared_->out;
+  int error = 0;
+  {
+    std::lock_guard<std::mutex> lock(out.mutex);
+    error = epoll.add(out.fd.get(), epoll_tag(key(), Stream::stdout_pipe), read_events);
+    out.armed = error == 0;
+  }
   error = error != 0 ? error : epoll.add(stderr_fd_.get(), epoll_tag(key(), Stream::stderr_pipe), read_events);
   if (error == 0 && exit_watch_.valid()) {
     error = epoll.add(exit_watch_.get(), epoll_tag(key(), Stream::exit_watch), read_events);
@@ -74,14 +54,17 @@ int ProcessIo::register_with(Epoll& epoll) {
     error = epoll.add(shared_->stdin_fd.get(), epoll_tag(key(), Stream::stdin_pipe), EPOLLONESHOT);
   }
   if (error != 0) {
-    epoll.remove(stdout_fd_.get());
+    {
+      std::lock_guard<std::mutex> lock(out.mutex);
+      epoll.remove(out.fd.get());
+      out.armed = false;
+    }
     epoll.remove(stderr_fd_.get());
     if (exit_watch_.valid()) {
       epoll.remove(exit_watch_.get());
     }
     return error;
   }
-  stdout_armed_ = true;
   stderr_armed_ = true;
   return 0;
 }
@@ -89,12 +72,14 @@ int ProcessIo::register_with(Epoll& epoll) {
 void ProcessIo::on_event(Stream stream, std::uint32_t events, Epoll& epoll, std::span<char> buffer,
                          Clock::time_point now) {
   switch (stream) {
-    case Stream::stdout_pipe:
-      stdout_armed_ = false;
-      if (stdout_fd_.valid()) {
-        read_stdout(epoll, buffer);
+    case Stream::stdout_pipe: {
+      {
+        std::lock_guard<std::mutex> lock(shared_->out.mutex);
+        shared_->out.armed = false;  // the oneshot fired
       }
+      read_stdout(epoll, buffer);
       return;
+    }
     case Stream::stderr_pipe:
       stderr_armed_ = false;
       if (stderr_fd_.valid()) {
@@ -113,41 +98,51 @@ void ProcessIo::on_event(Stream stream, std::uint32_t events, Epoll& epoll, std:
 void ProcessIo::on_request(Epoll& epoll) { serve_stdin(epoll, 0); }
 
 // Streams are armed only while pending_ is empty, so at most one read of
-// each lands in pending_ before it is delivered again.
+// each lands in pending_ before it is delivered again. Not while a caller
+// helps: it reads stdout itself.
 void ProcessIo::read_stdout(Epoll& epoll, std::span<char> buffer) {
-  const ReadOutcome read = read_once(stdout_fd_.get(), buffer);
-  const std::size_t before = pending_.size();
-  stdout_frames_.feed(std::string_view(buffer.data(), read.bytes), pending_);
-  route_frames(before);
+  SharedStdout& out = shared_->out;
+  std::lock_guard<std::mutex> lock(out.mutex);
+  take_handed_off_locked(epoll);
+  if (!out.fd.valid() || out.helper) {
+    return;
+  }
+  const ReadOutcome read = read_once(out.fd.get(), buffer);
+  (void)out.decode_locked(std::string_view(buffer.data(), read.bytes), pending_);
   if (read.eof) {
-    close_stdout(epoll);
+    close_stdout_locked(epoll);
   }
   SEEDPOOL_ASSERT(pending_.size() <= pending_events_max_);
 }
 
-// Offers the frames this read decoded (pending_ from `first` on) to the
-// process's router, keeping the order of those it leaves.
-void ProcessIo::route_frames(std::size_t first) {
-  std::shared_ptr<FrameRouter> router;
-  {
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    router = shared_->router;
+// Queues what a helping caller read and the router left, after what the loop
+// read before; closes stdout when the helper saw its end.
+void ProcessIo::take_handed_off_locked(Epoll& epoll) {
+  SharedStdout& out = shared_->out;
+  for (ProcessEvent& event : out.handed_off) {
+    pending_.push_back(std::move(event));
   }
-  if (router == nullptr) {
-    return;
+  out.handed_off.clear();
+  if (out.ended && out.fd.valid() && !out.helper) {
+    close_stdout_locked(epoll);
   }
-  std::size_t kept = first;
-  for (std::size_t i = first; i < pending_.size(); ++i) {
-    auto* received = std::get_if<FrameReceived>(&pending_[i]);
-    if (received != nullptr && router->route(received->frame)) {
-      continue;
-    }
-    if (kept != i) {
-      pending_[kept] = std::move(pending_[i]);
-    }
-    ++kept;
-  }
-  pending_.resize(kept);
+  SEEDPOOL_ASSERT(pending_.size() <= pending_events_max_);
+}
+
+void ProcessIo::close_stdout_locked(Epoll& epoll) {
+  SharedStdout& out = shared_->out;
+  SEEDPOOL_ASSERT(!out.helper);
+  epoll.remove(out.fd.get());
+  out.fd.reset();
+  out.armed = false;
+  out.frames.end(pending_);
+  // No frame can follow; the router may refer back to the handle.
+  out.router.reset();
+}
+
+bool ProcessIo::stdout_open() {
+  std::lock_guard<std::mutex> lock(shared_->out.mutex);
+  return shared_->out.fd.valid();
 }
 
 void ProcessIo::read_stderr(Epoll& epoll, std::span<char> buffer) {
@@ -157,16 +152,6 @@ void ProcessIo::read_stderr(Epoll& epoll, std::span<char> buffer) {
     close_stderr(epoll);
   }
   SEEDPOOL_ASSERT(pending_.size() <= pending_events_max_);
-}
-
-void ProcessIo::close_stdout(Epoll& epoll) {
-  epoll.remove(stdout_fd_.get());
-  stdout_fd_.reset();
-  stdout_armed_ = false;
-  stdout_frames_.end(pending_);
-  // No frame can follow; the router may refer back to the handle.
-  std::lock_guard<std::mutex> lock(shared_->mutex);
-  shared_->router.reset();
 }
 
 void ProcessIo::close_stderr(Epoll& epoll) {
@@ -262,9 +247,13 @@ void ProcessIo::deliver_pending(Clock::time_point now) {
 
 void ProcessIo::rearm_streams(Epoll& epoll) {
   SEEDPOOL_ASSERT(pending_.empty());
-  if (stdout_fd_.valid() && !stdout_armed_) {
-    epoll.modify(stdout_fd_.get(), epoll_tag(key(), Stream::stdout_pipe), read_events);
-    stdout_armed_ = true;
+  {
+    SharedStdout& out = shared_->out;
+    std::lock_guard<std::mutex> lock(out.mutex);
+    if (out.fd.valid() && !out.armed && !out.helper && !out.ended) {
+      epoll.modify(out.fd.get(), epoll_tag(key(), Stream::stdout_pipe), read_events);
+      out.armed = true;
+    }
   }
   if (stderr_fd_.valid() && !stderr_armed_) {
     epoll.modify(stderr_fd_.get(), epoll_tag(key(), Stream::stderr_pipe), read_events);
@@ -273,7 +262,16 @@ void ProcessIo::rearm_streams(Epoll& epoll) {
 }
 
 bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point now) {
+  SharedStdout& out = shared_->out;
+  {
+    std::lock_guard<std::mutex> lock(out.mutex);
+    take_handed_off_locked(epoll);
+  }
   deliver_pending(now);
+  {
+    std::lock_guard<std::mutex> lock(out.mutex);
+    out.backlogged = !pending_.empty();
+  }
   if (!pending_.empty()) {
     return false;
   }
@@ -285,6 +283,13 @@ bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point 
     reap(epoll, now);
   }
   if (exit_ && (!streams_open() || now >= drain_deadline_)) {
+    {
+      std::lock_guard<std::mutex> lock(out.mutex);
+      if (out.helper) {
+        out.loop_waits = true;  // the helper asks for service when it is done
+        return false;
+      }
+    }
     finish(epoll, buffer);
     deliver_pending(now);
     if (pending_.empty()) {
@@ -301,11 +306,12 @@ bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point 
 // drain_after_exit_max), closes them, and queues Exited last.
 void ProcessIo::finish(Epoll& epoll, std::span<char> buffer) {
   SEEDPOOL_ASSERT(exit_.has_value() && !finished_);
-  if (stdout_fd_.valid()) {
-    read_stdout(epoll, buffer);
-  }
-  if (stdout_fd_.valid()) {
-    close_stdout(epoll);
+  read_stdout(epoll, buffer);
+  {
+    std::lock_guard<std::mutex> lock(shared_->out.mutex);
+    if (shared_->out.fd.valid()) {
+      close_stdout_locked(epoll);
+    }
   }
   if (stderr_fd_.valid()) {
     read_stderr(epoll, buffer);
@@ -323,7 +329,9 @@ Clock::time_point ProcessIo::deadline() const noexcept {
     return retry_at_;
   }
   if (exit_) {
-    return drain_deadline_;
+    // While a helper holds stdout, it asks for service when done (loop_waits).
+    std::lock_guard<std::mutex> lock(shared_->out.mutex);
+    return shared_->out.helper ? Clock::time_point::max() : drain_deadline_;
   }
   return polling_exit_ ? next_poll_ : Clock::time_point::max();
 }
@@ -340,8 +348,14 @@ void ProcessIo::shut_down(Epoll& epoll) {
     shared_->close_stdin_locked("the RealWorld was destroyed");
     close_stdin_fd_locked(epoll);
   }
-  if (stdout_fd_.valid()) {
-    close_stdout(epoll);
+  {
+    // The World is being destroyed: no task may still wait on a call.
+    std::lock_guard<std::mutex> lock(shared_->out.mutex);
+    shared_->out.helper = false;
+    take_handed_off_locked(epoll);
+    if (shared_->out.fd.valid()) {
+      close_stdout_locked(epoll);
+    }
   }
   if (stderr_fd_.valid()) {
     close_stderr(epoll);

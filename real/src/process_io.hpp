@@ -41,7 +41,7 @@ inline constexpr std::chrono::milliseconds reaper_poll_interval{5};
 class ProcessIo {
  public:
   // `exit_watch` is the child's pidfd, or invalid to poll for its exit.
-  ProcessIo(std::shared_ptr<ProcessShared> shared, UniqueFd stdout_fd, UniqueFd stderr_fd, UniqueFd exit_watch,
+  ProcessIo(std::shared_ptr<ProcessShared> shared, UniqueFd stderr_fd, UniqueFd exit_watch,
             const RealWorldConfig& config, std::size_t read_bytes_max);
   ~ProcessIo();
   ProcessIo(const ProcessIo&) = delete;
@@ -78,9 +78,10 @@ class ProcessIo {
 
  private:
   void read_stdout(Epoll& epoll, std::span<char> buffer);
-  void route_frames(std::size_t first);
+  void take_handed_off_locked(Epoll& epoll);
+  void close_stdout_locked(Epoll& epoll);
+  bool stdout_open();
   void read_stderr(Epoll& epoll, std::span<char> buffer);
-  void close_stdout(Epoll& epoll);
   void close_stderr(Epoll& epoll);
   void serve_stdin(Epoll& epoll, std::uint32_t events);
   void close_stdin_fd_locked(Epoll& epoll);
@@ -89,18 +90,15 @@ class ProcessIo {
   void deliver_pending(Clock::time_point now);
   void rearm_streams(Epoll& epoll);
   void finish(Epoll& epoll, std::span<char> buffer);
-  bool streams_open() const noexcept { return stdout_fd_.valid() || stderr_fd_.valid(); }
+  bool streams_open() { return stdout_open() || stderr_fd_.valid(); }
 
   const std::shared_ptr<ProcessShared> shared_;
   const RealWorldConfig& config_;
   const std::size_t pending_events_max_;
-  UniqueFd stdout_fd_;
-  UniqueFd stderr_fd_;
+  UniqueFd stderr_fd_;  // stdout is in shared_->out, which a helping caller reads too
   UniqueFd exit_watch_;
-  bool stdout_armed_ = false;
   bool stderr_armed_ = false;
   bool polling_exit_ = false;  // no pidfd: waitid is polled
-  StdoutFrames stdout_frames_;
   StderrLines stderr_lines_;
   std::deque<ProcessEvent> pending_;
   std::optional<ExitStatus> exit_;  // set once reaped

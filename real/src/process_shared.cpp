@@ -40,16 +40,58 @@ int wait_for(pid_t pid, siginfo_t& info, int options) {
 
 }  // namespace
 
+ReadOutcome read_once(int fd, std::span<char> buffer) {
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n > 0) {
+      return {static_cast<std::size_t>(n), false};
+    }
+    if (n == 0) {
+      return {0, true};
+    }
+    if (errno == EAGAIN) {
+      return {0, false};
+    }
+    if (errno != EINTR) {
+      return {0, true};
+    }
+  }
+}
+
+std::size_t SharedStdout::decode_locked(std::string_view bytes, std::deque<ProcessEvent>& events) {
+  const std::size_t first = events.size();
+  frames.feed(bytes, events);
+  if (router == nullptr) {
+    return 0;
+  }
+  std::size_t kept = first;
+  for (std::size_t i = first; i < events.size(); ++i) {
+    auto* received = std::get_if<FrameReceived>(&events[i]);
+    if (received != nullptr && router->route(received->frame)) {
+      continue;
+    }
+    if (kept != i) {
+      events[kept] = std::move(events[i]);
+    }
+    ++kept;
+  }
+  const std::size_t taken = events.size() - kept;
+  events.resize(kept);
+  return taken;
+}
+
 ProcessShared::ProcessShared(World& world, std::uint64_t key_in, pid_t pid_in, std::string name_in,
-                             UniqueFd stdin_fd_in, std::size_t stdin_bytes_max, std::size_t events_max)
+                             UniqueFd stdin_fd_in, UniqueFd stdout_fd, std::size_t stdin_bytes_max,
+                             std::size_t frame_bytes_max, std::size_t events_max)
     : key(key_in),
       pid(pid_in),
       name(std::move(name_in)),
       events(world, fmt::format("{} events", name), events_max),
+      out(std::move(stdout_fd), frame_bytes_max),
       stdin_fd(std::move(stdin_fd_in)),
       stdin_bytes_max_(stdin_bytes_max) {
   SEEDPOOL_ASSERT(pid > 0);
-  SEEDPOOL_ASSERT(stdin_fd.valid());
+  SEEDPOOL_ASSERT(stdin_fd.valid() && out.fd.valid());
 }
 
 Error ProcessShared::write_refused(const Frame& frame, const std::string& why) const {

@@ -5,6 +5,7 @@
 // signals safe. Everything the loop alone touches lives in ProcessIo.
 
 #include "fd.hpp"
+#include "output_streams.hpp"
 
 #include <seedpool/core/channel.hpp>
 #include <seedpool/core/process.hpp>
@@ -13,10 +14,13 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 
 namespace seedpool::real::detail {
@@ -30,15 +34,53 @@ enum class StdinFlush {
   broken,   // the process closed its stdin; nothing more can be written
 };
 
+struct ReadOutcome {
+  std::size_t bytes = 0;
+  bool eof = false;
+};
+
+// One read of non-blocking `fd`, retried on EINTR. A read error other than
+// EAGAIN ends the stream as EOF would: nothing more can come from it.
+ReadOutcome read_once(int fd, std::span<char> buffer);
+
+// A process's stdout. The I/O loop reads it, except while a caller waiting
+// for a reply reads it on its own thread (Process::read_output), which saves
+// waking the loop and then the caller. `mutex` orders the two: whoever reads
+// decodes with the one decoder and offers frames to the router first; the
+// frames it leaves, and the corruption and end reports, reach events() in
+// stream order through the loop.
+struct SharedStdout {
+  SharedStdout(UniqueFd fd_in, std::size_t frame_bytes_max) : fd(std::move(fd_in)), frames(frame_bytes_max) {}
+
+  // With `mutex` held: decodes `bytes`, offers each frame to the router, and
+  // appends what it leaves (and a corruption report) to `events`. Returns
+  // how many frames the router took.
+  std::size_t decode_locked(std::string_view bytes, std::deque<ProcessEvent>& events);
+
+  std::mutex mutex;  // guards every member
+  UniqueFd fd;       // closed only by the loop, and never while a helper reads it
+  StdoutFrames frames;
+  std::shared_ptr<FrameRouter> router;  // offered each decoded frame first
+  bool armed = false;   // the loop's epoll interest in `fd` is armed (oneshot)
+  bool helper = false;  // a caller reads `fd` now: the loop neither reads nor arms it
+  bool ended = false;   // a helper read the end of the stream; the loop closes `fd`
+  bool backlogged = false;  // the loop has events waiting for room: no helper may read
+  bool loop_waits = false;  // the loop waits for the helper to finish to close `fd`
+  // What a helper decoded and the router left, for the loop to queue next;
+  // at most one read's worth (a helper does not read while it is not empty).
+  std::deque<ProcessEvent> handed_off;
+};
+
 class ProcessShared {
  public:
-  ProcessShared(World& world, std::uint64_t key, pid_t pid, std::string name, UniqueFd stdin_fd,
-                std::size_t stdin_bytes_max, std::size_t events_max);
+  ProcessShared(World& world, std::uint64_t key, pid_t pid, std::string name, UniqueFd stdin_fd, UniqueFd stdout_fd,
+                std::size_t stdin_bytes_max, std::size_t frame_bytes_max, std::size_t events_max);
 
   const std::uint64_t key;  // the I/O loop's name for this process; never reused
   const pid_t pid;          // also the process group id
   const std::string name;   // "worker-3" or the program, for messages
   Channel<ProcessEvent> events;
+  SharedStdout out;
   // Set when the Process handle is destroyed: nobody will read the events,
   // so the loop discards them instead of holding the child up.
   std::atomic<bool> abandoned{false};
@@ -72,7 +114,6 @@ class ProcessShared {
   std::size_t stdin_written = 0;                 // bytes of stdin_buffer already written
   std::optional<std::string> stdin_closed_why;  // set: writes fail with this reason
   bool reaped = false;
-  std::shared_ptr<FrameRouter> router;  // offered each decoded frame first
 
  private:
   Error write_refused(const Frame& frame, const std::string& why) const;
@@ -94,6 +135,8 @@ class RealProcess final : public Process {
   Channel<ProcessEvent>& events() override { return shared_->events; }
   void signal(Signal signal) override;
   void set_router(std::shared_ptr<FrameRouter> router) override;
+  // Reads stdout on the calling thread; see SharedStdout.
+  bool read_output(Instant deadline) override;
 
  private:
   std::shared_ptr<ProcessShared> shared_;

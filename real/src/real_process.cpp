@@ -3,9 +3,22 @@
 #include "io_loop.hpp"
 #include "process_shared.hpp"
 
+#include <algorithm>
 #include <csignal>
+#include <cstdint>
+#include <poll.h>
+#include <string_view>
+#include <vector>
 
 namespace seedpool::real::detail {
+namespace {
+
+// How long a caller reading stdout sleeps in poll() at a time.
+constexpr std::int64_t helper_poll_slice_ms = 10;
+// Bytes a caller reading stdout takes at once.
+constexpr std::size_t helper_read_bytes = std::size_t{64} * 1024;
+
+}  // namespace
 
 RealProcess::~RealProcess() {
   shared_->abandoned.store(true, std::memory_order_release);
@@ -29,8 +42,70 @@ void RealProcess::signal(Signal signal) {
 }
 
 void RealProcess::set_router(std::shared_ptr<FrameRouter> router) {
-  std::lock_guard<std::mutex> lock(shared_->mutex);
-  shared_->router = std::move(router);
+  SharedStdout& out = shared_->out;
+  std::lock_guard<std::mutex> lock(out.mutex);
+  // Once stdout is closed no frame can come, and a router kept here could
+  // keep its owner (and so this handle) alive for good.
+  out.router = out.fd.valid() ? std::move(router) : nullptr;
+}
+
+bool RealProcess::read_output(Instant deadline) {
+  SharedStdout& out = shared_->out;
+  int fd = -1;
+  {
+    std::lock_guard<std::mutex> lock(out.mutex);
+    if (out.helper || out.backlogged || !out.handed_off.empty() || out.ended || !out.fd.valid() ||
+        out.router == nullptr || loop_.now() >= deadline) {
+      return false;
+    }
+    if (!out.router->expecting()) {
+      return true;  // the loop read the frame first: nothing to wait for
+    }
+    fd = out.fd.get();
+    out.helper = true;
+    if (out.armed) {
+      loop_.set_stdout_interest(shared_->key, fd, false);
+      out.armed = false;
+    }
+  }
+  thread_local std::vector<char> buffer(helper_read_bytes);
+  for (bool done = false; !done;) {
+    const Instant now = loop_.now();
+    if (now >= deadline) {
+      break;
+    }
+    // In slices, so that a call answered another way (the pool failing the
+    // worker) is noticed even if no output ever comes.
+    const std::int64_t left_ms = ((deadline - now).ns() + 999'999) / 1'000'000;
+    pollfd readable{fd, POLLIN, 0};
+    const int ready = ::poll(&readable, 1, static_cast<int>(std::min(left_ms, helper_poll_slice_ms)));
+    if (ready == 0) {
+      break;
+    }
+    if (ready < 0) {
+      continue;  // EINTR; poll cannot fail otherwise on one valid descriptor
+    }
+    std::lock_guard<std::mutex> lock(out.mutex);
+    const ReadOutcome read = read_once(fd, buffer);
+    const std::size_t routed = out.decode_locked(std::string_view(buffer.data(), read.bytes), out.handed_off);
+    out.ended = read.eof;
+    done = routed > 0 || read.eof || !out.handed_off.empty();
+  }
+  bool service = false;
+  {
+    std::lock_guard<std::mutex> lock(out.mutex);
+    out.helper = false;
+    service = !out.handed_off.empty() || out.ended || out.loop_waits;
+    out.loop_waits = false;
+    if (!service) {
+      loop_.set_stdout_interest(shared_->key, fd, true);
+      out.armed = true;
+    }
+  }
+  if (service) {
+    loop_.request_service(shared_->key);  // the loop queues the rest, re-arms or closes
+  }
+  return true;
 }
 
 }  // namespace seedpool::real::detail

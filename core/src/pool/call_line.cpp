@@ -47,6 +47,14 @@ CallLine::Waited CallLine::wait(std::uint64_t request_id, Instant deadline) {
   MonitorLock lock(*monitor_);
   while (!answer_) {
     SEEDPOOL_ASSERT(waiting_ == request_id);
+    // Where the World lets this task read the reply itself, the reply wakes
+    // it directly instead of waking the World's reader first.
+    monitor_->unlock();
+    const bool read = process_->read_output(deadline);
+    monitor_->lock();
+    if (read) {
+      continue;
+    }
     if (!monitor_->wait_until(deadline, wait_reason_) && !answer_) {
       // The worker still owes the reply: no call may follow on this line,
       // and the holder has the pool kill the worker.

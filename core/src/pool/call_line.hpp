@@ -73,6 +73,7 @@ class CallLine final : public FrameRouter {
 
   // The process's router: takes the reply to the waiting call.
   bool route(Frame& frame) override;
+  bool expecting() const override { return waiting() != none; }
 
   // What every call after a timed-out one is refused with.
   static Error reply_owed(WorkerRef worker);

@@ -64,6 +64,9 @@ class FrameRouter {
   // Returns true when it took the frame (it may move from it), which then
   // never appears on events(); false leaves the frame untouched to events().
   virtual bool route(Frame& frame) = 0;
+  // Whether it still waits for a frame; a task reading the process's output
+  // for it (Process::read_output) stops when it does not.
+  virtual bool expecting() const = 0;
 };
 
 class Process {
@@ -89,6 +92,19 @@ class Process {
   // overtake events still unread on events(). The process drops the router
   // once its stdout has ended.
   virtual void set_router(std::shared_ptr<FrameRouter> router) = 0;
+
+  // Reads the process's output on the calling task, instead of leaving it
+  // to the World's own reader, until a frame has gone to the router, the
+  // output ended, or `deadline` passed; everything the router does not take
+  // goes on to events() as usual. A task waiting for a reply uses it to be
+  // woken by the reply itself. Returns false, without waiting, when it does
+  // not do that now: never in this default (the simulated World's), and in a
+  // World that does when another task already reads or the deadline passed.
+  // The caller then waits the usual way.
+  virtual bool read_output(Instant deadline) {
+    (void)deadline;
+    return false;
+  }
 };
 
 }  // namespace seedpool

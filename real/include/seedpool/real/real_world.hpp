@@ -75,14 +75,6 @@ struct RealWorldConfig {
   // zombie leader keeps the group id reserved, so the signal cannot reach a
   // stranger.
   bool kill_group_on_exit = true;
-  // After it handled output, the I/O loop keeps polling (epoll_wait without
-  // sleeping) this long for more before it sleeps. A reply that comes within
-  // it is read at once instead of after the loop thread is woken, which is
-  // most of what a call through the pool adds to a raw pipe round trip. It
-  // costs a CPU for as long as output keeps coming: worth it for latency
-  // when the machine has a CPU to spare, not for throughput on a busy one.
-  // Zero (the default) turns it off.
-  Duration io_busy_poll = Duration::zero();
 };
 
 namespace detail {
