@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <pthread.h>
 #include <set>
 #include <stdexcept>
@@ -126,7 +127,10 @@ TEST(RealWorldChannel, ItemsCrossThreadsThroughASmallChannelWithoutLossOrDuplica
   constexpr int items_each = 2'000;
   std::vector<int> received;
   {
-    RealWorld world;
+    // Destroyed before the channels: its destructor joins the task threads,
+    // which may still be inside a send that has handed over its item.
+    std::optional<RealWorld> owner(std::in_place);
+    RealWorld& world = *owner;
     Channel<int> channel(world, "numbers", 3);
     Channel<int> done(world, "done", producers);
     for (int p = 0; p < producers; ++p) {
@@ -151,6 +155,7 @@ TEST(RealWorldChannel, ItemsCrossThreadsThroughASmallChannelWithoutLossOrDuplica
       ASSERT_EQ(item.status, ChannelStatus::ok);
       received.push_back(*item.value);
     }
+    owner.reset();
   }
   ASSERT_EQ(received.size(), static_cast<std::size_t>(producers * items_each));
   std::sort(received.begin(), received.end());
@@ -161,7 +166,8 @@ TEST(RealWorldChannel, ItemsCrossThreadsThroughASmallChannelWithoutLossOrDuplica
 
 TEST(RealWorldChannel, CloseWakesEveryWaitingReceiver) {
   constexpr int receivers = 4;
-  RealWorld world;
+  std::optional<RealWorld> owner(std::in_place);  // reset first: see above
+  RealWorld& world = *owner;
   Channel<int> channel(world, "never", 1);
   Channel<ChannelStatus> results(world, "results", receivers);
   std::atomic<int> waiting{0};
@@ -179,10 +185,12 @@ TEST(RealWorldChannel, CloseWakesEveryWaitingReceiver) {
     ASSERT_TRUE(result);
     EXPECT_EQ(*result.value, ChannelStatus::closed);
   }
+  owner.reset();
 }
 
 TEST(RealWorldChannel, CloseWakesASenderBlockedOnAFullChannel) {
-  RealWorld world;
+  std::optional<RealWorld> owner(std::in_place);  // reset first: see above
+  RealWorld& world = *owner;
   Channel<int> channel(world, "full", 1);
   ASSERT_EQ(channel.send(1), ChannelStatus::ok);
   Channel<ChannelStatus> result(world, "result", 1);
@@ -194,6 +202,7 @@ TEST(RealWorldChannel, CloseWakesASenderBlockedOnAFullChannel) {
   EXPECT_EQ(*status.value, ChannelStatus::closed);
   EXPECT_EQ(*channel.receive().value, 1);  // sent before close: still delivered
   EXPECT_EQ(channel.receive().status, ChannelStatus::closed);
+  owner.reset();
 }
 
 TEST(RealWorldChannel, ReceiveAndSendTimeOutAtTheirDeadline) {
