@@ -42,7 +42,6 @@ struct SimWorld::Task {
   TaskState state = TaskState::runnable;
   bool started = false;
   bool woke_by_timeout = false;
-  std::uint64_t wait_generation = 0;  // invalidates timers and notifications of older waits
   std::uint64_t waiting_on = 0;       // monitor id; 0 while sleeping
   std::string_view wait_reason;       // owned by the waited-on object, valid while blocked
   std::uint64_t teardown_points = 0;
@@ -260,10 +259,6 @@ SEEDPOOL_SWITCH_PATH SimWorld::Task& SimWorld::take_next() {
 // then. Returns false when the run is over: all tasks done, a deadlock, or
 // the virtual-time budget.
 bool SimWorld::advance_time() {
-  while (!timers_.empty() && !timer_live(timers_.front())) {
-    std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-    timers_.pop_back();
-  }
   if (timers_.empty()) {
     const bool all_done = std::all_of(tasks_.begin(), tasks_.end(), [](const auto& t) {
       return t->state == TaskState::done;
@@ -273,7 +268,7 @@ bool SimWorld::advance_time() {
     }
     return false;
   }
-  const Instant at = timers_.front().at;
+  const Instant at = timers_.earliest();
   if (at > Instant::zero() + config_.virtual_time_max) {
     record_failure(Outcome::time_budget,
                    fmt::format("virtual-time budget of {} exhausted; next timer at {}",
@@ -283,13 +278,8 @@ bool SimWorld::advance_time() {
   SEEDPOOL_ASSERT(at >= now_);
   now_ = at;
   trace_.record(steps_, now_, 0, EventKind::advance, static_cast<std::uint64_t>(now_.ns()));
-  while (!timers_.empty() && timers_.front().at == now_) {
-    const Timer timer = timers_.front();
-    std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-    timers_.pop_back();
-    if (timer_live(timer)) {
-      make_runnable(*tasks_[timer.task], true);
-    }
+  while (!timers_.empty() && timers_.earliest() == now_) {
+    make_runnable(*tasks_[timers_.pop()], true);
   }
   return true;
 }
@@ -327,8 +317,14 @@ SEEDPOOL_SWITCH_PATH void SimWorld::switch_to_scheduler(Task& task) {
   task.caller = std::move(task.caller).resume();
 }
 
+// A task woken by its deadline has left the timer queue already; one woken
+// by a notification leaves it here.
 SEEDPOOL_SWITCH_PATH void SimWorld::make_runnable(Task& task, bool by_timeout) {
   SEEDPOOL_ASSERT(task.state == TaskState::blocked);
+  if (!by_timeout) {
+    timers_.cancel(task.id);
+  }
+  SEEDPOOL_ASSERT(!timers_.armed(task.id));
   task.state = TaskState::runnable;
   task.woke_by_timeout = by_timeout;
   runnable_.push_back(task.id);
@@ -339,38 +335,13 @@ SEEDPOOL_SWITCH_PATH void SimWorld::block_current(std::uint64_t monitor_id, std:
   Task& task = *current_;
   task.state = TaskState::blocked;
   task.woke_by_timeout = false;
-  ++task.wait_generation;
   task.waiting_on = monitor_id;
   task.wait_reason = reason;
   if (!deadline.is_max()) {
-    arm_timer(task, deadline);
+    timers_.arm(task.id, deadline);
   }
   trace_.record(steps_, now_, task.id, EventKind::block, monitor_id, reason);
   switch_to_scheduler(task);
-}
-
-// Most waits end by a notification, long before their deadline, so most
-// timers go stale; they are dropped lazily when they reach the top. Left to
-// accumulate, they made the heap many times deeper than the live timers need,
-// so whenever stale ones may make up half of it the heap is rebuilt from the
-// live ones. The order in which live timers fire depends only on their (at,
-// sequence) keys, never on the heap's layout.
-void SimWorld::arm_timer(Task& task, Instant deadline) {
-  timers_.push_back(Timer{deadline, timer_sequence_++, task.id, task.wait_generation});
-  std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
-  if (timers_.size() < timers_compact_at_) {
-    return;
-  }
-  std::erase_if(timers_, [this](const Timer& timer) { return !timer_live(timer); });
-  std::make_heap(timers_.begin(), timers_.end(), TimerLater{});
-  timers_compact_at_ = std::max(timers_compact_min, 2 * timers_.size());
-}
-
-// Whether the timer can still wake its task: the task is blocked in the
-// very wait that armed it.
-bool SimWorld::timer_live(const Timer& timer) const {
-  const Task& task = *tasks_[timer.task];
-  return task.state == TaskState::blocked && task.wait_generation == timer.generation;
 }
 
 // A scheduling point reached during teardown. Counts it, and abandons a task
@@ -546,6 +517,7 @@ void SimWorld::on_assertion(const AssertionInfo& info) {
 
 void SimWorld::teardown() {
   tearing_down_ = true;
+  timers_.clear();  // no wait ends by its deadline during teardown: every wait fails at once
   // Newest first: a task's objects are used by the tasks it spawned, so
   // children must finish before their parents' frames unwind.
   for (std::size_t i = tasks_.size(); i-- > 0;) {
@@ -567,7 +539,6 @@ void SimWorld::teardown() {
     }
   }
   runnable_.clear();
-  timers_.clear();
 }
 
 RunResult simulate(const SimConfig& config, const std::function<void(SimWorld&)>& body) {
