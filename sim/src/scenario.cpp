@@ -83,11 +83,10 @@ void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint3
     }
     Result<Lease> lease = pending.ok() ? pending.value().wait() : Result<Lease>(pending.error());
     ctx.timeline.end(lane, ctx.world.now());
+    checker.checkout_answered(lease.ok() ? std::nullopt : std::optional<ErrorCode>(lease.error().code));
     if (!lease.ok()) {
-      increment(ctx.coverage, fmt::format("checkout:{}", to_string(lease.error().code)));
       continue;
     }
-    increment(ctx.coverage, "checkout:ok");
     const WorkerRef worker = lease.value().worker();
     checker.lease_acquired(caller, worker, deadline);
     const std::size_t calls = 1 + ctx.world.decide(w.calls_per_lease_max);
