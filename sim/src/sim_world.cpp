@@ -199,7 +199,7 @@ RunResult SimWorld::run(std::function<void()> body) {
   result.steps = steps_;
   result.virtual_time = now_;
   result.trace_hash = trace_.hash();
-  result.decisions = decisions_.take_recorded();  // teardown draws none: random_below returns 0
+  result.decisions = decisions_.recorded();  // a copy of exactly their size; the buffer is reused
   for (const auto& task : tasks_) {
     result.task_names.push_back(task->name);
   }
