@@ -37,8 +37,7 @@ struct SimWorld::Task {
   TaskId id = 0;
   std::string name;
   std::function<void()> body;
-  ctx::fiber fiber;   // the task's own context while it is suspended
-  ctx::fiber caller;  // the scheduler's context while the task runs
+  ctx::fiber fiber;  // the task's own context while it is suspended
   TaskState state = TaskState::runnable;
   bool started = false;
   bool woke_by_timeout = false;
@@ -213,14 +212,11 @@ RunResult SimWorld::run(std::function<void()> body) {
   return result;
 }
 
+// Tasks pass control straight to one another while they can (see
+// step_directly); the loop runs whenever a step needs more than a pick: to
+// advance time, to end the run, or after a task finished.
 void SimWorld::schedule_loop() {
   while (!stop_) {
-    if (picked_ != nullptr) {
-      // yield() took this step already, after the checks below.
-      resume(*std::exchange(picked_, nullptr));
-      check_decision_budget();
-      continue;
-    }
     if (runnable_.empty()) {
       if (!advance_time()) {
         return;
@@ -302,19 +298,74 @@ std::string SimWorld::deadlock_report() const {
   return fmt::format("deadlock: {} task(s) blocked, none runnable, no timer pending{}", blocked, list);
 }
 
+// Every context switch goes through switch_context: the context switched
+// away from (a task, or the scheduler when `from` is null) is handed to the
+// one resumed, which files it where it belongs: in the task, or in
+// scheduler_. A task may thus be resumed by the scheduler or by another task.
+SEEDPOOL_SWITCH_PATH void SimWorld::switch_context(Task* from, ctx::fiber& to) {
+  switching_from_ = from;
+  file_suspended(std::move(to).resume());
+}
+
+// Back in a context: whoever switched to it has just suspended.
+SEEDPOOL_SWITCH_PATH void SimWorld::file_suspended(ctx::fiber&& suspended) {
+  (switching_from_ == nullptr ? scheduler_ : switching_from_->fiber) = std::move(suspended);
+}
+
+// From the scheduler: runs `task` until control comes back to the scheduler,
+// possibly after other tasks ran in between.
 SEEDPOOL_SWITCH_PATH void SimWorld::resume(Task& task) {
   SEEDPOOL_ASSERT(current_ == nullptr);
   SEEDPOOL_ASSERT(task.state == TaskState::runnable || tearing_down_);
   current_ = &task;
   task.state = TaskState::running;
-  task.fiber = std::move(task.fiber).resume();
+  switch_context(nullptr, task.fiber);
+  SEEDPOOL_ASSERT(switching_from_ != nullptr && switching_from_ == current_);
+  SEEDPOOL_ASSERT(current_->state != TaskState::running);
   current_ = nullptr;
-  SEEDPOOL_ASSERT(task.state != TaskState::running);
 }
 
 SEEDPOOL_SWITCH_PATH void SimWorld::switch_to_scheduler(Task& task) {
   SEEDPOOL_ASSERT(current_ == &task);
-  task.caller = std::move(task.caller).resume();
+  switch_context(&task, scheduler_);
+}
+
+// Whether the running task may take the scheduler's next step itself: the
+// step would be a plain pick, with nothing for the scheduler to do first
+// (end the run, record a budget failure, advance time).
+SEEDPOOL_SWITCH_PATH bool SimWorld::step_directly() const {
+  return !stop_ && !tearing_down_ && !decisions_.overflowed() && !runnable_.empty() && steps_ < config_.steps_max;
+}
+
+// The running task `task`, no longer running, hands control on: it takes
+// the scheduler's next step exactly as schedule_loop would (same strategy
+// call on the same run queue, same step count and trace event) and switches
+// straight to the task picked, or to the scheduler when step_directly()
+// says it may not. Returns when `task` runs again.
+SEEDPOOL_SWITCH_PATH void SimWorld::switch_away(Task& task) {
+  SEEDPOOL_ASSERT(current_ == &task);
+  SEEDPOOL_ASSERT(task.state != TaskState::running);
+  if (!step_directly()) {
+    switch_to_scheduler(task);
+    return;
+  }
+  Task& next = take_next();
+  if (&next == &task) {
+    task.state = TaskState::running;  // picked again: no switch at all
+    return;
+  }
+  if (task.state == TaskState::runnable && decisions_.overflowed()) {
+    // A yield whose pick used up the decision budget: the scheduler ends
+    // the run before the task picked runs (a pick made by the scheduler
+    // itself is followed by its step first).
+    switch_to_scheduler(task);
+    return;
+  }
+  SEEDPOOL_ASSERT(next.state == TaskState::runnable);
+  current_ = &next;
+  next.state = TaskState::running;
+  switch_context(&task, next.fiber);
+  SEEDPOOL_ASSERT(current_ == &task);
 }
 
 // A task woken by its deadline has left the timer queue already; one woken
@@ -341,7 +392,7 @@ SEEDPOOL_SWITCH_PATH void SimWorld::block_current(std::uint64_t monitor_id, std:
     timers_.arm(task.id, deadline);
   }
   trace_.record(steps_, now_, task.id, EventKind::block, monitor_id, reason);
-  switch_to_scheduler(task);
+  switch_away(task);
 }
 
 // A scheduling point reached during teardown. Counts it, and abandons a task
@@ -381,21 +432,7 @@ void SimWorld::yield() {
   }
   task->state = TaskState::runnable;
   runnable_.push_back(task->id);
-  // Take the scheduler's next step here, exactly as schedule_loop would
-  // (same strategy call on the same run queue, same step count and trace
-  // event): when it picks this task again, no context switch is needed at
-  // all; otherwise the scheduler resumes the task picked here. Whatever
-  // would end the loop instead (a failure, the step budget, the decision
-  // budget) goes through the scheduler as usual.
-  if (!stop_ && steps_ < config_.steps_max && !decisions_.overflowed()) {
-    Task& next = take_next();
-    if (&next == task) {
-      task->state = TaskState::running;
-      return;
-    }
-    picked_ = &next;
-  }
-  switch_to_scheduler(*task);
+  switch_away(*task);
 }
 
 void SimWorld::spawn(std::string name, std::function<void()> body) {
@@ -412,15 +449,17 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
   raw->id = static_cast<TaskId>(tasks_.size());
   raw->name = std::move(name);
   raw->body = std::move(body);
-  raw->fiber = ctx::fiber(std::allocator_arg, PooledStack(*stacks_), [this, raw](ctx::fiber&& caller) {
-    raw->caller = std::move(caller);
+  raw->fiber = ctx::fiber(std::allocator_arg, PooledStack(*stacks_), [this, raw](ctx::fiber&& suspended) {
+    file_suspended(std::move(suspended));
     raw->started = true;
     run_task_body(*raw);
     raw->state = TaskState::done;
     if (!tearing_down_) {
       trace_.record(steps_, now_, raw->id, EventKind::finish, 0);
     }
-    return std::move(raw->caller);
+    // A finished task goes back to the scheduler, which files nothing for it.
+    switching_from_ = raw;
+    return std::move(scheduler_);
   });
   tasks_.push_back(std::move(task));
   runnable_.push_back(raw->id);

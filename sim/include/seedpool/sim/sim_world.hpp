@@ -15,6 +15,8 @@
 #include <seedpool/sim/timer_queue.hpp>
 #include <seedpool/sim/trace.hpp>
 
+#include <boost/context/fiber.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -134,8 +136,12 @@ class SimWorld final : public World {
   void check_decision_budget();
   Task& take_next();
   bool advance_time();
+  void switch_context(Task* from, boost::context::fiber& to);
+  void file_suspended(boost::context::fiber&& suspended);
   void resume(Task& task);
   void switch_to_scheduler(Task& task);
+  bool step_directly() const;
+  void switch_away(Task& task);
   void make_runnable(Task& task, bool by_timeout);
   void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);
   void teardown_point(Task& task);
@@ -155,7 +161,8 @@ class SimWorld final : public World {
   TimerQueue timers_;  // the deadlines of blocked tasks' waits
   std::uint64_t monitor_ids_ = 0;
   Task* current_ = nullptr;
-  Task* picked_ = nullptr;  // the next step's task, already picked by yield()
+  boost::context::fiber scheduler_;  // the scheduler's context while a task runs
+  Task* switching_from_ = nullptr;   // the task that switched last; null: the scheduler
   Instant now_;
   std::uint64_t steps_ = 0;
   bool started_ = false;
