@@ -32,8 +32,9 @@ class TimerQueue {
       position_.resize(static_cast<std::size_t>(task) + 1, none);
     }
     SEEDPOOL_ASSERT(position_[task] == none);
-    heap_.push_back(Entry{at, sequence_++, task});
-    sift_up(heap_.size() - 1);
+    const Entry entry{at, sequence_++, task};
+    heap_.emplace_back();
+    sift_up(heap_.size() - 1, entry);
     SEEDPOOL_ASSERT(armed(task));
   }
 
@@ -87,8 +88,10 @@ class TimerQueue {
     position_[entry.task] = index;
   }
 
-  void sift_up(std::size_t index) noexcept {
-    const Entry entry = heap_[index];
+  // Moves `entry` from the free slot `index` towards the root to its place.
+  // The entry travels in registers, never read back from a slot just
+  // written: such reads stalled on the store (measured).
+  void sift_up(std::size_t index, const Entry entry) noexcept {
     while (index > 0) {
       const std::size_t parent = (index - 1) / 2;
       if (!earlier(entry, heap_[parent])) {
@@ -100,8 +103,8 @@ class TimerQueue {
     place(index, entry);
   }
 
-  void sift_down(std::size_t index) noexcept {
-    const Entry entry = heap_[index];
+  // Moves `entry` from the free slot `index` towards the leaves to its place.
+  void sift_down(std::size_t index, const Entry entry) noexcept {
     const std::size_t size = heap_.size();
     for (;;) {
       std::size_t child = 2 * index + 1;
@@ -128,11 +131,10 @@ class TimerQueue {
     if (index == heap_.size()) {
       return;
     }
-    place(index, last);
     if (index > 0 && earlier(last, heap_[(index - 1) / 2])) {
-      sift_up(index);
+      sift_up(index, last);
     } else {
-      sift_down(index);
+      sift_down(index, last);
     }
   }
 
