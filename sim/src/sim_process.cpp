@@ -241,7 +241,7 @@ class SimProgram {
       return;
     }
     for (;;) {
-      const std::optional<Frame> frame = next_frame();
+      std::optional<Frame> frame = next_frame();
       if (!frame || !handle(*frame)) {
         return;
       }
@@ -249,9 +249,15 @@ class SimProgram {
   }
 
   [[nodiscard]] bool initialize();
-  [[nodiscard]] bool handle(const Frame& frame);
-  [[nodiscard]] bool handle_call(const Frame& call);
-  [[nodiscard]] bool act(const CallAction& action, const Frame& call);
+  // A frame read is answered once: these may move its payload into the answer.
+  [[nodiscard]] bool handle(Frame& frame);
+  [[nodiscard]] bool handle_call(Frame& call);
+  [[nodiscard]] bool act(const CallAction& action, Frame& call);
+
+  // The payload of a reply to `call`: the action's own, or the call's echoed.
+  static std::string reply_payload(const CallAction& action, Frame& call) {
+    return action.payload.has_value() ? *action.payload : std::move(call.payload);
+  }
   [[nodiscard]] bool await(Instant deadline, StdinUse use, std::string_view reason, std::optional<Frame>& frame);
   void finish(ExitStatus status);
 
@@ -384,7 +390,7 @@ bool SimProgram::initialize() {
   return false;
 }
 
-bool SimProgram::handle(const Frame& frame) {
+bool SimProgram::handle(Frame& frame) {
   switch (frame.kind) {
     case FrameKind::call:
       return handle_call(frame);
@@ -411,7 +417,7 @@ bool SimProgram::handle(const Frame& frame) {
   return false;
 }
 
-bool SimProgram::handle_call(const Frame& call) {
+bool SimProgram::handle_call(Frame& call) {
   const std::uint64_t call_index = calls_++;
   const CallAction action = behavior_.on_call ? behavior_.on_call(call_index, call) : CallAction{};
   write_stderr(action.stderr_lines);
@@ -421,10 +427,10 @@ bool SimProgram::handle_call(const Frame& call) {
   return pause(action.latency.value_or(behavior_.reply_latency)) && act(action, call);
 }
 
-bool SimProgram::act(const CallAction& action, const Frame& call) {
+bool SimProgram::act(const CallAction& action, Frame& call) {
   switch (action.kind) {
     case CallAction::Kind::reply:
-      write_frame(Frame{FrameKind::reply, call.request_id, action.payload.value_or(call.payload)});
+      write_frame(Frame{FrameKind::reply, call.request_id, reply_payload(action, call)});
       return true;
     case CallAction::Kind::error_frame:
       write_frame(Frame{FrameKind::error, call.request_id,
@@ -438,14 +444,14 @@ bool SimProgram::act(const CallAction& action, const Frame& call) {
       write_bytes(action.payload.has_value() ? std::string_view(*action.payload) : garbage_default);
       return hang();
     case CallAction::Kind::truncated_then_exit: {
-      std::string bytes = encode_frame(Frame{FrameKind::reply, call.request_id, action.payload.value_or(call.payload)});
+      std::string bytes = encode_frame(Frame{FrameKind::reply, call.request_id, reply_payload(action, call)});
       bytes.resize(bytes.size() / 2);
       write_bytes(bytes);
       return crash();
     }
     case CallAction::Kind::wrong_request_id:
       write_frame(Frame{FrameKind::reply, action.request_id.value_or(call.request_id + 1),
-                        action.payload.value_or(call.payload)});
+                        reply_payload(action, call)});
       return true;
     case CallAction::Kind::stderr_only:
       return true;
