@@ -4,6 +4,21 @@
 #include <utility>
 
 namespace seedpool::sim {
+namespace {
+
+// Recording buffers of finished runs on this thread, kept for its next runs.
+// A sweep records thousands of decisions per run; growing a fresh buffer each
+// run cost its reallocations, and the page faults of memory the allocator
+// had handed back to the system between runs. A few spares, of bounded size.
+constexpr std::size_t spare_buffers_max = 2;
+constexpr std::size_t spare_buffer_decisions_max = std::size_t{1} << 20;  // 8 MiB
+
+std::vector<std::vector<std::uint64_t>>& spare_buffers() {
+  thread_local std::vector<std::vector<std::uint64_t>> spares;
+  return spares;
+}
+
+}  // namespace
 
 std::uint64_t splitmix64(std::uint64_t& state) noexcept {
   state += 0x9e3779b97f4a7c15ULL;
@@ -24,6 +39,21 @@ DecisionSource::DecisionSource(std::uint64_t seed, bool replaying, std::vector<s
                                std::size_t decisions_max)
     : rng_(seed), replaying_(replaying), script_(std::move(script)), decisions_max_(decisions_max) {
   SEEDPOOL_ASSERT(decisions_max_ >= 1);
+  std::vector<std::vector<std::uint64_t>>& spares = spare_buffers();
+  if (!spares.empty()) {
+    recorded_ = std::move(spares.back());
+    spares.pop_back();
+    recorded_.clear();
+  }
+  SEEDPOOL_ASSERT(recorded_.empty());
+}
+
+DecisionSource::~DecisionSource() {
+  std::vector<std::vector<std::uint64_t>>& spares = spare_buffers();
+  if (recorded_.capacity() > 0 && recorded_.capacity() <= spare_buffer_decisions_max &&
+      spares.size() < spare_buffers_max) {
+    spares.push_back(std::move(recorded_));
+  }
 }
 
 DecisionSource DecisionSource::seeded(std::uint64_t seed, std::size_t decisions_max) {

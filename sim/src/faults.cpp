@@ -41,8 +41,14 @@ std::string FaultOptions::describe() const {
   return out.empty() ? "none" : out;
 }
 
+namespace {
+
+std::string fired_key(std::size_t fault) { return fmt::format("fault:{}", to_string(static_cast<Fault>(fault))); }
+
+}  // namespace
+
 FaultInjector::FaultInjector(SimWorld& world, FaultOptions options, bool swarm, Coverage& coverage)
-    : world_(world), options_(options), coverage_(coverage) {
+    : world_(world), options_(options), fired_(coverage, &fired_key) {
   if (!swarm) {
     return;
   }
@@ -62,7 +68,7 @@ bool FaultInjector::fire(Fault fault) {
   // The top `ppm` values fire, so the default decision 0 never does.
   const bool fired = world_.decide(ppm_one) >= ppm_one - ppm;
   if (fired) {
-    increment(coverage_, fmt::format("fault:{}", to_string(fault)));
+    fired_.increment(static_cast<std::size_t>(fault));
     world_.note(to_string(fault), 1);
   }
   return fired;

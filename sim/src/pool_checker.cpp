@@ -1,3 +1,4 @@
+#include <seedpool/core/assert.hpp>
 #include <seedpool/sim/pool_checker.hpp>
 
 #include <fmt/format.h>
@@ -17,6 +18,12 @@ Duration min_restart_backoff(const PoolConfig& c) {
   return Duration::from_ns(base / 100 * (100 - percent));
 }
 
+// The label of the outcome PoolChecker counts at `index`: "ok", then each
+// ErrorCode's name (see PoolChecker::outcome_index).
+std::string_view outcome_of(std::size_t index) {
+  return outcome_label(index == 0 ? std::nullopt : std::optional<ErrorCode>(static_cast<ErrorCode>(index - 1)));
+}
+
 // Faults after which a caller may rightly see protocol_error.
 constexpr std::string_view protocol_faults[] = {"fault:call_garbage", "fault:call_truncated", "fault:call_wrong_id",
                                                 "fault:init_garbage"};
@@ -24,7 +31,53 @@ constexpr std::string_view protocol_faults[] = {"fault:call_garbage", "fault:cal
 }  // namespace
 
 PoolChecker::PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& timeline, Coverage& coverage)
-    : world_(world), config_(config), timeline_(timeline), coverage_(coverage) {}
+    : world_(world),
+      config_(config),
+      timeline_(timeline),
+      coverage_(coverage),
+      paths_(coverage, &path_key),
+      call_outcomes_(coverage, &call_key),
+      checkout_outcomes_(coverage, &checkout_key) {}
+
+std::size_t PoolChecker::outcome_index(const std::optional<ErrorCode>& error) {
+  const std::size_t index = error ? static_cast<std::size_t>(*error) + 1 : 0;
+  SEEDPOOL_ASSERT_MSG(index < outcomes_max, "more error codes than PoolChecker::outcomes_max");
+  return index;
+}
+
+OutcomeCounts PoolChecker::to_counts(const OutcomeTally& tally) {
+  OutcomeCounts counts;
+  for (std::size_t i = 0; i < tally.size(); ++i) {
+    if (tally[i] != 0) {
+      counts.emplace(std::string(outcome_of(i)), tally[i]);
+    }
+  }
+  return counts;
+}
+
+std::string PoolChecker::path_key(std::size_t path) {
+  switch (static_cast<Path>(path)) {
+    case Path::worker_exit: return "recovery:worker_exit";
+    case Path::init_failed: return "recovery:init_failed";
+    case Path::init_ok: return "path:init_ok";
+    case Path::recycle: return "recovery:recycle";
+    case Path::health_failure: return "recovery:health_failure";
+  }
+  SEEDPOOL_ASSERT_MSG(false, "unknown PoolChecker::Path");
+  return {};
+}
+
+std::string PoolChecker::call_key(std::size_t outcome) { return fmt::format("call:{}", outcome_of(outcome)); }
+
+std::string PoolChecker::checkout_key(std::size_t outcome) { return fmt::format("checkout:{}", outcome_of(outcome)); }
+
+PoolChecker::WorkerStates::iterator PoolChecker::find_state(WorkerRef worker) {
+  return std::find_if(states_.begin(), states_.end(), [worker](const auto& entry) { return entry.first == worker; });
+}
+
+PoolChecker::Holders::iterator PoolChecker::find_holder(WorkerRef worker) {
+  return std::find_if(holders_.begin(), holders_.end(), [worker](const auto& entry) { return entry.first == worker; });
+}
 
 void PoolChecker::violation(std::string_view invariant, const std::string& message) {
   if (!violated_) {
@@ -37,8 +90,8 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
   switch (event.kind) {
     case TelemetryKind::worker_state: {
       const WorkerRef w = *event.worker;
-      const auto it = states_.find(w);
-      const WorkerState known = it == states_.end() ? WorkerState::dead : it->second;
+      const auto state = find_state(w);
+      const WorkerState known = state == states_.end() ? WorkerState::dead : state->second;
       if (known != event.from || !is_legal_transition(event.from, event.to)) {
         violation("state-transition", fmt::format("worker {} went {} -> {} but was {}", w.to_string(),
                                                   to_string(event.from), to_string(event.to), to_string(known)));
@@ -58,40 +111,46 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
         violation("worker-count", fmt::format("{} active workers exceed size.max {}", active_, config_.size.max));
       }
       if (event.to == WorkerState::dead) {
-        states_.erase(w);
+        if (state != states_.end()) {
+          states_.erase(state);
+        }
         if (timeline_.enabled()) {
           timeline_.end(lane(w), event.at);
         }
       } else {
-        states_[w] = event.to;
+        if (state != states_.end()) {
+          state->second = event.to;
+        } else {
+          states_.emplace_back(w, event.to);
+        }
         if (timeline_.enabled()) {
           timeline_.begin(lane(w), to_string(event.to), event.at);
         }
       }
       break;
     }
-    case TelemetryKind::checkout: increment(checkouts_, outcome_label(event.error)); break;
-    case TelemetryKind::call: increment(calls_, outcome_label(event.error)); break;
+    case TelemetryKind::checkout: ++checkouts_[outcome_index(event.error)]; break;
+    case TelemetryKind::call: ++calls_[outcome_index(event.error)]; break;
     case TelemetryKind::worker_exit:
       ++exits_;
-      if (const auto it = states_.find(*event.worker);
+      if (const auto it = find_state(*event.worker);
           it != states_.end() && (it->second == WorkerState::ready || it->second == WorkerState::busy)) {
         last_failure_ = event.at;  // an unexpected exit: its replacement waits for the backoff
       }
-      increment(coverage_, "recovery:worker_exit");
+      paths_.increment(static_cast<std::size_t>(Path::worker_exit));
       if (timeline_.enabled()) {
         timeline_.instant(lane(*event.worker), "exit: " + event.detail, event.at);
       }
       break;
     case TelemetryKind::worker_init:
-      increment(coverage_, event.error ? "recovery:init_failed" : "path:init_ok");
+      paths_.increment(static_cast<std::size_t>(event.error ? Path::init_failed : Path::init_ok));
       if (event.error) {
         last_failure_ = event.at;  // an init failure: the next start waits for the backoff
       }
       break;
-    case TelemetryKind::worker_recycle: increment(coverage_, "recovery:recycle"); break;
+    case TelemetryKind::worker_recycle: paths_.increment(static_cast<std::size_t>(Path::recycle)); break;
     case TelemetryKind::health_failure:
-      increment(coverage_, "recovery:health_failure");
+      paths_.increment(static_cast<std::size_t>(Path::health_failure));
       if (timeline_.enabled()) {
         timeline_.instant(lane(*event.worker), "health failure", event.at);
       }
@@ -109,15 +168,16 @@ void PoolChecker::lease_acquired(std::uint32_t caller, WorkerRef worker, Instant
               fmt::format("caller {} got worker {} at {} after its deadline {}", caller, worker.to_string(),
                           format_instant(world_.now()), format_instant(deadline)));
   }
-  const auto [it, inserted] = holders_.emplace(worker, caller);
-  if (!inserted) {
+  if (const auto it = find_holder(worker); it != holders_.end()) {
     violation("lease-exclusive", fmt::format("worker {} leased to caller {} while caller {} holds it",
                                              worker.to_string(), caller, it->second));
+  } else {
+    holders_.emplace_back(worker, caller);
   }
 }
 
 void PoolChecker::lease_released(std::uint32_t caller, WorkerRef worker) {
-  const auto it = holders_.find(worker);
+  const auto it = find_holder(worker);
   if (it != holders_.end() && it->second == caller) {
     holders_.erase(it);
   }
@@ -126,7 +186,7 @@ void PoolChecker::lease_released(std::uint32_t caller, WorkerRef worker) {
 void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload,
                                 const Result<std::string>& answer) {
   if (answer.ok()) {
-    increment(coverage_, "call:ok");
+    call_outcomes_.increment(outcome_index(std::nullopt));
     if (answer.value() != payload) {
       violation("reply-mismatch", fmt::format("caller {} sent '{}' and got the reply '{}'", caller, payload,
                                               answer.value()));
@@ -134,7 +194,7 @@ void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload
     return;
   }
   const ErrorCode code = answer.error().code;
-  increment(coverage_, fmt::format("call:{}", to_string(code)));
+  call_outcomes_.increment(outcome_index(code));
   switch (code) {
     case ErrorCode::protocol_error:
       for (const std::string_view fault : protocol_faults) {
@@ -160,6 +220,10 @@ void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload
   }
   violation("call-outcome", fmt::format("caller {} got an unexpected call error: {}", caller,
                                         answer.error().describe()));
+}
+
+void PoolChecker::checkout_answered(const std::optional<ErrorCode>& error) {
+  checkout_outcomes_.increment(outcome_index(error));
 }
 
 void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready, Duration bound) {
@@ -200,11 +264,13 @@ void PoolChecker::expect_reaped(const SimProcessHost& host) {
 }
 
 void PoolChecker::expect_counts_match(const PoolStats& stats) {
-  if (stats.checkouts != checkouts_ || stats.calls != calls_ || stats.worker_exits != exits_) {
+  const OutcomeCounts checkouts = to_counts(checkouts_);
+  const OutcomeCounts calls = to_counts(calls_);
+  if (stats.checkouts != checkouts || stats.calls != calls || stats.worker_exits != exits_) {
     violation("telemetry-counts",
               fmt::format("aggregator has {} checkouts, {} calls, {} exits; the events say {}, {}, {}",
                           stats.total(stats.checkouts), stats.total(stats.calls), stats.worker_exits,
-                          stats.total(checkouts_), stats.total(calls_), exits_));
+                          stats.total(checkouts), stats.total(calls), exits_));
   }
 }
 

@@ -27,11 +27,12 @@ constexpr std::string_view call_error_default = "simulated call failure";
 ExitStatus exited_with_code(int code) { return ExitStatus{false, code, 0}; }
 ExitStatus killed_by(int signal) { return ExitStatus{true, 0, signal}; }
 
-// Thrown inside a program task to end the program with `status`: by a signal
-// at any wait or output, by a crash, or by a clean exit. A signal can end a
-// real process between any two instructions; unwinding to the top of the
-// task lets every step of the simulated program stay straight-line code. It
-// never leaves the task: SimProgram::run catches it.
+// Thrown inside a program task when a kill ends the program at an output
+// (see SimProgram::emit). Every other end of a program — a signal heeded at
+// a wait, a crash, a clean exit — returns up the program's call chain
+// instead: a process exits dozens of times per run, and unwinding by
+// exception cost each exit some 20,000 instructions. It never leaves the
+// task: SimProgram::run catches it.
 struct ProgramExit {
   ExitStatus status;
 };
@@ -210,8 +211,13 @@ std::optional<std::string> init_problem(const Frame& frame) {
 }
 
 // The program a simulated process runs as its task: one frame at a time, as
-// a real single-threaded worker. It ends only by exiting (ProgramExit), and
-// then emits exactly one Exited as its last event.
+// a real single-threaded worker. It ends only by exiting, and then emits
+// exactly one Exited as its last event.
+//
+// A signal can end a real process between any two instructions. Here every
+// step that can end the program returns false once it has (exit_ then holds
+// how), and its caller returns at once, up to run(); an output, the one step
+// that cannot return so, throws ProgramExit instead.
 class SimProgram {
  public:
   SimProgram(std::shared_ptr<ProcessState> state, WorkerBehavior behavior)
@@ -219,65 +225,88 @@ class SimProgram {
 
   // The task body. Returns once Exited is emitted and the channels are closed.
   void run() {
-    ExitStatus status;
     try {
       serve();
     } catch (const ProgramExit& exit) {
-      status = exit.status;
+      exit_ = exit.status;
     }
-    finish(status);
+    SEEDPOOL_ASSERT(exit_.has_value());
+    finish(*exit_);
   }
 
  private:
   enum class StdinUse : std::uint8_t { ignore, read };
 
-  [[noreturn]] void serve() {
-    pause(behavior_.startup);
-    initialize();
-    for (;;) {
-      handle(next_frame());
+  // Returns once the program has exited.
+  void serve() {
+    if (!pause(behavior_.startup) || !initialize()) {
+      return;
     }
-  }
-
-  void initialize();
-  void handle(const Frame& frame);
-  void handle_call(const Frame& call);
-  void act(const CallAction& action, const Frame& call);
-  std::optional<Frame> await(Instant deadline, StdinUse use, std::string_view reason);
-  void finish(ExitStatus status);
-
-  Frame next_frame() {
     for (;;) {
-      if (std::optional<Frame> frame = await(Instant::max(), StdinUse::read, state_->stdin_reason)) {
-        return std::move(*frame);
+      std::optional<Frame> frame = next_frame();
+      if (!frame || !handle(*frame)) {
+        return;
       }
     }
   }
 
-  // Works for `duration` without reading stdin; signals still end it.
-  void pause(Duration duration) {
-    const std::optional<Frame> none =
-        await(state_->world.now() + duration, StdinUse::ignore, state_->sleep_reason);
-    SEEDPOOL_ASSERT(!none.has_value());
+  [[nodiscard]] bool initialize();
+  // A frame read is answered once: these may move its payload into the answer.
+  [[nodiscard]] bool handle(Frame& frame);
+  [[nodiscard]] bool handle_call(Frame& call);
+  [[nodiscard]] bool act(const CallAction& action, Frame& call);
+
+  // The payload of a reply to `call`: the action's own, or the call's echoed.
+  static std::string reply_payload(const CallAction& action, Frame& call) {
+    return action.payload.has_value() ? *action.payload : std::move(call.payload);
+  }
+  [[nodiscard]] bool await(Instant deadline, StdinUse use, std::string_view reason, std::optional<Frame>& frame);
+  void finish(ExitStatus status);
+
+  // Ends the program with `status`; returns false, for `return ended(...)`.
+  [[nodiscard]] bool ended(ExitStatus status) {
+    SEEDPOOL_ASSERT(!exit_.has_value());
+    exit_ = status;
+    return false;
   }
 
-  [[noreturn]] void hang() {
-    for (;;) {
-      static_cast<void>(await(Instant::max(), StdinUse::ignore, state_->hang_reason));
+  // The next frame on stdin; nullopt once the program has exited.
+  std::optional<Frame> next_frame() {
+    std::optional<Frame> frame;
+    while (await(Instant::max(), StdinUse::read, state_->stdin_reason, frame)) {
+      if (frame.has_value()) {
+        return frame;
+      }
     }
+    return std::nullopt;
   }
 
-  [[noreturn]] void crash() {
+  // Works for `duration` without reading stdin; signals still end it.
+  [[nodiscard]] bool pause(Duration duration) {
+    std::optional<Frame> none;
+    const bool running = await(state_->world.now() + duration, StdinUse::ignore, state_->sleep_reason, none);
+    SEEDPOOL_ASSERT(!none.has_value());
+    return running;
+  }
+
+  // Reads and answers nothing more; only a signal ends it. Returns false.
+  [[nodiscard]] bool hang() {
+    std::optional<Frame> none;
+    while (await(Instant::max(), StdinUse::ignore, state_->hang_reason, none)) {
+    }
+    return false;
+  }
+
+  [[nodiscard]] bool crash() {
     write_stderr(behavior_.stderr_before_crash);
-    throw ProgramExit{exited_with_code(behavior_.exit_code_on_crash)};
+    return ended(exited_with_code(behavior_.exit_code_on_crash));
   }
 
   // Exits with `status` after `latency`, during which only a kill (which
   // wins) is heeded: a second terminate does not restart the clock.
-  [[noreturn]] void exit_after(Duration latency, ExitStatus status) {
+  [[nodiscard]] bool exit_after(Duration latency, ExitStatus status) {
     exiting_ = true;
-    pause(latency);
-    throw ProgramExit{status};
+    return pause(latency) && ended(status);
   }
 
   // Ends the program if it has been killed or the simulation is over.
@@ -334,51 +363,57 @@ class SimProgram {
   std::vector<ProcessEvent> pending_;  // events of one stdout write
   std::uint64_t calls_ = 0;
   bool exiting_ = false;  // a shutdown or terminate is under way
+  std::optional<ExitStatus> exit_;  // set once the program has exited
 };
 
-// Reads the first frame and answers it as behavior_.init says. Returns only
+// Reads the first frame and answers it as behavior_.init says. Returns true
 // when the worker is ready.
-void SimProgram::initialize() {
-  const Frame first = next_frame();
-  if (first.kind == FrameKind::shutdown) {
-    exit_after(behavior_.shutdown_latency, exited_with_code(0));
+bool SimProgram::initialize() {
+  const std::optional<Frame> first = next_frame();
+  if (!first) {
+    return false;
   }
-  if (std::optional<std::string> problem = init_problem(first)) {
-    write_frame(Frame{FrameKind::error, first.request_id, std::move(*problem)});
-    throw ProgramExit{exited_with_code(behavior_.exit_code_on_crash)};
+  if (first->kind == FrameKind::shutdown) {
+    return exit_after(behavior_.shutdown_latency, exited_with_code(0));
+  }
+  if (std::optional<std::string> problem = init_problem(*first)) {
+    write_frame(Frame{FrameKind::error, first->request_id, std::move(*problem)});
+    return ended(exited_with_code(behavior_.exit_code_on_crash));
   }
   write_stderr(behavior_.stderr_on_init);
   switch (behavior_.init) {
     case WorkerBehavior::Init::ready:
-      write_frame(Frame{FrameKind::ready, first.request_id, {}});
-      return;
+      write_frame(Frame{FrameKind::ready, first->request_id, {}});
+      return true;
     case WorkerBehavior::Init::error_frame:
-      write_frame(Frame{FrameKind::error, first.request_id, behavior_.init_error});
-      throw ProgramExit{exited_with_code(behavior_.exit_code_on_crash)};
+      write_frame(Frame{FrameKind::error, first->request_id, behavior_.init_error});
+      return ended(exited_with_code(behavior_.exit_code_on_crash));
     case WorkerBehavior::Init::crash:
-      crash();
+      return crash();
     case WorkerBehavior::Init::hang:
-      hang();
+      return hang();
     case WorkerBehavior::Init::garbage:
       write_bytes(garbage_default);
-      hang();
+      return hang();
   }
   SEEDPOOL_ASSERT_MSG(false, "unknown WorkerBehavior::Init");
+  return false;
 }
 
-void SimProgram::handle(const Frame& frame) {
+bool SimProgram::handle(Frame& frame) {
   switch (frame.kind) {
     case FrameKind::call:
-      handle_call(frame);
-      return;
+      return handle_call(frame);
     case FrameKind::ping:
       if (behavior_.answer_pings) {
-        pause(behavior_.pong_latency);
+        if (!pause(behavior_.pong_latency)) {
+          return false;
+        }
         write_frame(Frame{FrameKind::pong, frame.request_id, {}});
       }
-      return;
+      return true;
     case FrameKind::shutdown:
-      exit_after(behavior_.shutdown_latency, exited_with_code(0));
+      return exit_after(behavior_.shutdown_latency, exited_with_code(0));
     case FrameKind::init:
     case FrameKind::ready:
     case FrameKind::reply:
@@ -386,81 +421,83 @@ void SimProgram::handle(const Frame& frame) {
     case FrameKind::pong:
       write_frame(Frame{FrameKind::error, frame.request_id,
                         fmt::format("unexpected {} frame after init", to_string(frame.kind))});
-      return;
+      return true;
   }
   SEEDPOOL_ASSERT_MSG(false, "a frame of unknown kind reached a simulated process");
+  return false;
 }
 
-void SimProgram::handle_call(const Frame& call) {
+bool SimProgram::handle_call(Frame& call) {
   const std::uint64_t call_index = calls_++;
   const CallAction action = behavior_.on_call ? behavior_.on_call(call_index, call) : CallAction{};
   write_stderr(action.stderr_lines);
   if (action.kind == CallAction::Kind::hang) {
-    hang();
+    return hang();
   }
-  pause(action.latency.value_or(behavior_.reply_latency));
-  act(action, call);
+  return pause(action.latency.value_or(behavior_.reply_latency)) && act(action, call);
 }
 
-void SimProgram::act(const CallAction& action, const Frame& call) {
+bool SimProgram::act(const CallAction& action, Frame& call) {
   switch (action.kind) {
     case CallAction::Kind::reply:
-      write_frame(Frame{FrameKind::reply, call.request_id, action.payload.value_or(call.payload)});
-      return;
+      write_frame(Frame{FrameKind::reply, call.request_id, reply_payload(action, call)});
+      return true;
     case CallAction::Kind::error_frame:
       write_frame(Frame{FrameKind::error, call.request_id,
                         action.payload.value_or(std::string(call_error_default))});
-      return;
+      return true;
     case CallAction::Kind::crash:
-      crash();
+      return crash();
     case CallAction::Kind::hang:
-      hang();
+      return hang();
     case CallAction::Kind::garbage:
       write_bytes(action.payload.has_value() ? std::string_view(*action.payload) : garbage_default);
-      hang();
+      return hang();
     case CallAction::Kind::truncated_then_exit: {
-      std::string bytes = encode_frame(Frame{FrameKind::reply, call.request_id, action.payload.value_or(call.payload)});
+      std::string bytes = encode_frame(Frame{FrameKind::reply, call.request_id, reply_payload(action, call)});
       bytes.resize(bytes.size() / 2);
       write_bytes(bytes);
-      crash();
+      return crash();
     }
     case CallAction::Kind::wrong_request_id:
       write_frame(Frame{FrameKind::reply, action.request_id.value_or(call.request_id + 1),
-                        action.payload.value_or(call.payload)});
-      return;
+                        reply_payload(action, call)});
+      return true;
     case CallAction::Kind::stderr_only:
-      return;
+      return true;
   }
   SEEDPOOL_ASSERT_MSG(false, "unknown CallAction::Kind");
+  return false;
 }
 
-// Waits until `deadline` passes (returns nullopt) or, when reading, a frame
-// arrives (returns it). Handles signals meanwhile: a kill, or the end of the
-// simulation, ends the program; a heeded terminate ends it after
-// shutdown_latency.
-std::optional<Frame> SimProgram::await(Instant deadline, StdinUse use, std::string_view reason) {
+// Waits until `deadline` passes (`frame` is then nullopt) or, when reading,
+// a frame arrives (into `frame`). Handles signals meanwhile: a kill, or the
+// end of the simulation, ends the program; a heeded terminate ends it after
+// shutdown_latency. Returns false once the program has ended.
+bool SimProgram::await(Instant deadline, StdinUse use, std::string_view reason, std::optional<Frame>& frame) {
   ProcessState& state = *state_;
+  frame.reset();
   {
     MonitorLock lock(*state.monitor);
     for (;;) {
       if (state.world.tearing_down() || state.kill_pending) {
-        throw ProgramExit{killed_by(sigkill)};
+        return ended(killed_by(sigkill));
       }
       if (std::exchange(state.terminate_pending, false) && !behavior_.ignore_terminate && !exiting_) {
         break;
       }
       if (use == StdinUse::read && !state.stdin_frames.empty()) {
-        Frame frame = std::move(state.stdin_frames.front());
+        frame = std::move(state.stdin_frames.front());
         state.stdin_frames.pop_front();
-        return frame;
+        return true;
       }
       if (state.world.now() >= deadline) {
-        return std::nullopt;
+        return true;
       }
       static_cast<void>(state.monitor->wait_until(deadline, reason));
     }
   }
-  exit_after(behavior_.shutdown_latency, killed_by(sigterm));
+  return exit_after(behavior_.shutdown_latency, killed_by(sigterm));
 }
 
 // Closes stdin, reports a stream that ended inside a frame, then emits the

@@ -37,12 +37,10 @@ struct SimWorld::Task {
   TaskId id = 0;
   std::string name;
   std::function<void()> body;
-  ctx::fiber fiber;   // the task's own context while it is suspended
-  ctx::fiber caller;  // the scheduler's context while the task runs
+  ctx::fiber fiber;  // the task's own context while it is suspended
   TaskState state = TaskState::runnable;
   bool started = false;
   bool woke_by_timeout = false;
-  std::uint64_t wait_generation = 0;  // invalidates timers and notifications of older waits
   std::uint64_t waiting_on = 0;       // monitor id; 0 while sleeping
   std::string_view wait_reason;       // owned by the waited-on object, valid while blocked
   std::uint64_t teardown_points = 0;
@@ -200,7 +198,7 @@ RunResult SimWorld::run(std::function<void()> body) {
   result.steps = steps_;
   result.virtual_time = now_;
   result.trace_hash = trace_.hash();
-  result.decisions = decisions_.take_recorded();  // teardown draws none: random_below returns 0
+  result.decisions = decisions_.recorded();  // a copy of exactly their size; the buffer is reused
   for (const auto& task : tasks_) {
     result.task_names.push_back(task->name);
   }
@@ -214,14 +212,11 @@ RunResult SimWorld::run(std::function<void()> body) {
   return result;
 }
 
+// Tasks pass control straight to one another while they can (see
+// step_directly); the loop runs whenever a step needs more than a pick: to
+// advance time, to end the run, or after a task finished.
 void SimWorld::schedule_loop() {
   while (!stop_) {
-    if (picked_ != nullptr) {
-      // yield() took this step already, after the checks below.
-      resume(*std::exchange(picked_, nullptr));
-      check_decision_budget();
-      continue;
-    }
     if (runnable_.empty()) {
       if (!advance_time()) {
         return;
@@ -260,10 +255,6 @@ SEEDPOOL_SWITCH_PATH SimWorld::Task& SimWorld::take_next() {
 // then. Returns false when the run is over: all tasks done, a deadlock, or
 // the virtual-time budget.
 bool SimWorld::advance_time() {
-  while (!timers_.empty() && !timer_live(timers_.front())) {
-    std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-    timers_.pop_back();
-  }
   if (timers_.empty()) {
     const bool all_done = std::all_of(tasks_.begin(), tasks_.end(), [](const auto& t) {
       return t->state == TaskState::done;
@@ -273,7 +264,7 @@ bool SimWorld::advance_time() {
     }
     return false;
   }
-  const Instant at = timers_.front().at;
+  const Instant at = timers_.earliest();
   if (at > Instant::zero() + config_.virtual_time_max) {
     record_failure(Outcome::time_budget,
                    fmt::format("virtual-time budget of {} exhausted; next timer at {}",
@@ -283,13 +274,8 @@ bool SimWorld::advance_time() {
   SEEDPOOL_ASSERT(at >= now_);
   now_ = at;
   trace_.record(steps_, now_, 0, EventKind::advance, static_cast<std::uint64_t>(now_.ns()));
-  while (!timers_.empty() && timers_.front().at == now_) {
-    const Timer timer = timers_.front();
-    std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-    timers_.pop_back();
-    if (timer_live(timer)) {
-      make_runnable(*tasks_[timer.task], true);
-    }
+  while (!timers_.empty() && timers_.earliest() == now_) {
+    make_runnable(*tasks_[timers_.pop()], true);
   }
   return true;
 }
@@ -312,23 +298,84 @@ std::string SimWorld::deadlock_report() const {
   return fmt::format("deadlock: {} task(s) blocked, none runnable, no timer pending{}", blocked, list);
 }
 
+// Every context switch goes through switch_context: the context switched
+// away from (a task, or the scheduler when `from` is null) is handed to the
+// one resumed, which files it where it belongs: in the task, or in
+// scheduler_. A task may thus be resumed by the scheduler or by another task.
+SEEDPOOL_SWITCH_PATH void SimWorld::switch_context(Task* from, ctx::fiber& to) {
+  switching_from_ = from;
+  file_suspended(std::move(to).resume());
+}
+
+// Back in a context: whoever switched to it has just suspended.
+SEEDPOOL_SWITCH_PATH void SimWorld::file_suspended(ctx::fiber&& suspended) {
+  (switching_from_ == nullptr ? scheduler_ : switching_from_->fiber) = std::move(suspended);
+}
+
+// From the scheduler: runs `task` until control comes back to the scheduler,
+// possibly after other tasks ran in between.
 SEEDPOOL_SWITCH_PATH void SimWorld::resume(Task& task) {
   SEEDPOOL_ASSERT(current_ == nullptr);
   SEEDPOOL_ASSERT(task.state == TaskState::runnable || tearing_down_);
   current_ = &task;
   task.state = TaskState::running;
-  task.fiber = std::move(task.fiber).resume();
+  switch_context(nullptr, task.fiber);
+  SEEDPOOL_ASSERT(switching_from_ != nullptr && switching_from_ == current_);
+  SEEDPOOL_ASSERT(current_->state != TaskState::running);
   current_ = nullptr;
-  SEEDPOOL_ASSERT(task.state != TaskState::running);
 }
 
 SEEDPOOL_SWITCH_PATH void SimWorld::switch_to_scheduler(Task& task) {
   SEEDPOOL_ASSERT(current_ == &task);
-  task.caller = std::move(task.caller).resume();
+  switch_context(&task, scheduler_);
 }
 
+// Whether the running task may take the scheduler's next step itself: the
+// step would be a plain pick, with nothing for the scheduler to do first
+// (end the run, record a budget failure, advance time).
+SEEDPOOL_SWITCH_PATH bool SimWorld::step_directly() const {
+  return !stop_ && !tearing_down_ && !decisions_.overflowed() && !runnable_.empty() && steps_ < config_.steps_max;
+}
+
+// The running task `task`, no longer running, hands control on: it takes
+// the scheduler's next step exactly as schedule_loop would (same strategy
+// call on the same run queue, same step count and trace event) and switches
+// straight to the task picked, or to the scheduler when step_directly()
+// says it may not. Returns when `task` runs again.
+SEEDPOOL_SWITCH_PATH void SimWorld::switch_away(Task& task) {
+  SEEDPOOL_ASSERT(current_ == &task);
+  SEEDPOOL_ASSERT(task.state != TaskState::running);
+  if (!step_directly()) {
+    switch_to_scheduler(task);
+    return;
+  }
+  Task& next = take_next();
+  if (&next == &task) {
+    task.state = TaskState::running;  // picked again: no switch at all
+    return;
+  }
+  if (task.state == TaskState::runnable && decisions_.overflowed()) {
+    // A yield whose pick used up the decision budget: the scheduler ends
+    // the run before the task picked runs (a pick made by the scheduler
+    // itself is followed by its step first).
+    switch_to_scheduler(task);
+    return;
+  }
+  SEEDPOOL_ASSERT(next.state == TaskState::runnable);
+  current_ = &next;
+  next.state = TaskState::running;
+  switch_context(&task, next.fiber);
+  SEEDPOOL_ASSERT(current_ == &task);
+}
+
+// A task woken by its deadline has left the timer queue already; one woken
+// by a notification leaves it here.
 SEEDPOOL_SWITCH_PATH void SimWorld::make_runnable(Task& task, bool by_timeout) {
   SEEDPOOL_ASSERT(task.state == TaskState::blocked);
+  if (!by_timeout) {
+    timers_.cancel(task.id);
+  }
+  SEEDPOOL_ASSERT(!timers_.armed(task.id));
   task.state = TaskState::runnable;
   task.woke_by_timeout = by_timeout;
   runnable_.push_back(task.id);
@@ -339,38 +386,13 @@ SEEDPOOL_SWITCH_PATH void SimWorld::block_current(std::uint64_t monitor_id, std:
   Task& task = *current_;
   task.state = TaskState::blocked;
   task.woke_by_timeout = false;
-  ++task.wait_generation;
   task.waiting_on = monitor_id;
   task.wait_reason = reason;
   if (!deadline.is_max()) {
-    arm_timer(task, deadline);
+    timers_.arm(task.id, deadline);
   }
   trace_.record(steps_, now_, task.id, EventKind::block, monitor_id, reason);
-  switch_to_scheduler(task);
-}
-
-// Most waits end by a notification, long before their deadline, so most
-// timers go stale; they are dropped lazily when they reach the top. Left to
-// accumulate, they made the heap many times deeper than the live timers need,
-// so whenever stale ones may make up half of it the heap is rebuilt from the
-// live ones. The order in which live timers fire depends only on their (at,
-// sequence) keys, never on the heap's layout.
-void SimWorld::arm_timer(Task& task, Instant deadline) {
-  timers_.push_back(Timer{deadline, timer_sequence_++, task.id, task.wait_generation});
-  std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
-  if (timers_.size() < timers_compact_at_) {
-    return;
-  }
-  std::erase_if(timers_, [this](const Timer& timer) { return !timer_live(timer); });
-  std::make_heap(timers_.begin(), timers_.end(), TimerLater{});
-  timers_compact_at_ = std::max(timers_compact_min, 2 * timers_.size());
-}
-
-// Whether the timer can still wake its task: the task is blocked in the
-// very wait that armed it.
-bool SimWorld::timer_live(const Timer& timer) const {
-  const Task& task = *tasks_[timer.task];
-  return task.state == TaskState::blocked && task.wait_generation == timer.generation;
+  switch_away(task);
 }
 
 // A scheduling point reached during teardown. Counts it, and abandons a task
@@ -410,21 +432,7 @@ void SimWorld::yield() {
   }
   task->state = TaskState::runnable;
   runnable_.push_back(task->id);
-  // Take the scheduler's next step here, exactly as schedule_loop would
-  // (same strategy call on the same run queue, same step count and trace
-  // event): when it picks this task again, no context switch is needed at
-  // all; otherwise the scheduler resumes the task picked here. Whatever
-  // would end the loop instead (a failure, the step budget, the decision
-  // budget) goes through the scheduler as usual.
-  if (!stop_ && steps_ < config_.steps_max && !decisions_.overflowed()) {
-    Task& next = take_next();
-    if (&next == task) {
-      task->state = TaskState::running;
-      return;
-    }
-    picked_ = &next;
-  }
-  switch_to_scheduler(*task);
+  switch_away(*task);
 }
 
 void SimWorld::spawn(std::string name, std::function<void()> body) {
@@ -441,15 +449,17 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
   raw->id = static_cast<TaskId>(tasks_.size());
   raw->name = std::move(name);
   raw->body = std::move(body);
-  raw->fiber = ctx::fiber(std::allocator_arg, PooledStack(*stacks_), [this, raw](ctx::fiber&& caller) {
-    raw->caller = std::move(caller);
+  raw->fiber = ctx::fiber(std::allocator_arg, PooledStack(*stacks_), [this, raw](ctx::fiber&& suspended) {
+    file_suspended(std::move(suspended));
     raw->started = true;
     run_task_body(*raw);
     raw->state = TaskState::done;
     if (!tearing_down_) {
       trace_.record(steps_, now_, raw->id, EventKind::finish, 0);
     }
-    return std::move(raw->caller);
+    // A finished task goes back to the scheduler, which files nothing for it.
+    switching_from_ = raw;
+    return std::move(scheduler_);
   });
   tasks_.push_back(std::move(task));
   runnable_.push_back(raw->id);
@@ -546,6 +556,7 @@ void SimWorld::on_assertion(const AssertionInfo& info) {
 
 void SimWorld::teardown() {
   tearing_down_ = true;
+  timers_.clear();  // no wait ends by its deadline during teardown: every wait fails at once
   // Newest first: a task's objects are used by the tasks it spawned, so
   // children must finish before their parents' frames unwind.
   for (std::size_t i = tasks_.size(); i-- > 0;) {
@@ -567,7 +578,6 @@ void SimWorld::teardown() {
     }
   }
   runnable_.clear();
-  timers_.clear();
 }
 
 RunResult simulate(const SimConfig& config, const std::function<void(SimWorld&)>& body) {

@@ -74,6 +74,13 @@ class DecisionSource {
   // what lets a shrinker delete and zero decisions freely.
   static DecisionSource replay(std::vector<std::uint64_t> decisions, std::size_t decisions_max);
 
+  // The recording buffer goes back to the thread's spares (see decision.cpp).
+  ~DecisionSource();
+  DecisionSource(DecisionSource&&) noexcept = default;
+  DecisionSource& operator=(DecisionSource&&) noexcept = default;
+  DecisionSource(const DecisionSource&) = delete;
+  DecisionSource& operator=(const DecisionSource&) = delete;
+
   // A choice in [0, bound). Requires bound >= 1. A bound of 1 is no choice:
   // it returns 0 and records nothing, in both modes, so seeded and replayed
   // runs stay aligned. Once decisions_max choices are recorded, every further
@@ -93,9 +100,6 @@ class DecisionSource {
 
   // The decisions made so far, in order; replaying them reproduces the run.
   const std::vector<std::uint64_t>& recorded() const noexcept { return recorded_; }
-  // Hands the recorded decisions over, leaving none: for the end of a run,
-  // when no further choice is made.
-  std::vector<std::uint64_t> take_recorded() noexcept { return std::move(recorded_); }
   bool replaying() const noexcept { return replaying_; }
   bool overflowed() const noexcept { return overflowed_; }
 

@@ -5,12 +5,14 @@
 // list therefore replays the faults too, and a shrinker that zeroes decisions
 // removes faults (a decision of 0 never fires a fault).
 
+#include <seedpool/core/assert.hpp>
 #include <seedpool/core/telemetry.hpp>
 #include <seedpool/core/time.hpp>
 #include <seedpool/sim/sim_process.hpp>
 #include <seedpool/sim/sim_world.hpp>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -67,8 +69,36 @@ struct FaultOptions {
 
 // Which faults fired and which recovery paths ran, counted by name: the
 // report of what a sweep actually exercised.
-// Counted with seedpool::increment.
+// Counted with seedpool::increment, or with CoverageCounters where hot.
 using Coverage = OutcomeCounts;
+
+// N counters of one Coverage map, each found (and created) on its first hit
+// and then added to in place: a lookup by string on every hit was a
+// measurable share of a sweep. Counter i always counts the key key_of(i). A
+// key appears in the map only once hit, as with seedpool::increment. The
+// map's entries must not be erased while the counters are in use.
+template <std::size_t N>
+class CoverageCounters {
+ public:
+  using KeyOf = std::string (*)(std::size_t index);
+
+  CoverageCounters(Coverage& coverage, KeyOf key_of) noexcept : coverage_(coverage), key_of_(key_of) {}
+
+  // Adds one to counter `index`. Requires index < N.
+  void increment(std::size_t index) {
+    SEEDPOOL_ASSERT(index < N);
+    std::uint64_t*& count = counts_[index];
+    if (count == nullptr) {
+      count = &coverage_.try_emplace(key_of_(index), 0).first->second;
+    }
+    ++*count;
+  }
+
+ private:
+  Coverage& coverage_;
+  KeyOf key_of_;
+  std::array<std::uint64_t*, N> counts_{};
+};
 
 class FaultInjector {
  public:
@@ -100,7 +130,7 @@ class FaultInjector {
   SimWorld& world_;
   FaultOptions options_;
   bool enabled_ = true;
-  Coverage& coverage_;
+  CoverageCounters<fault_count> fired_;  // "fault:<name>", indexed by Fault
 };
 
 }  // namespace seedpool::sim

@@ -30,11 +30,14 @@
 #include <seedpool/sim/sim_world.hpp>
 #include <seedpool/sim/timeline.hpp>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace seedpool::sim {
 
@@ -49,6 +52,8 @@ class PoolChecker final : public TelemetrySink {
   void lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline);
   void lease_released(std::uint32_t caller, WorkerRef worker);
   void call_answered(std::uint32_t caller, const std::string& payload, const Result<std::string>& answer);
+  // Counts a checkout's outcome (nullopt: a lease) into the coverage.
+  void checkout_answered(const std::optional<ErrorCode>& error);
 
   // Liveness after the workload: polls the pool until it has `ready` ready
   // workers (any number when nullopt) and none busy or starting, for at most
@@ -64,15 +69,38 @@ class PoolChecker final : public TelemetrySink {
   bool violated() const noexcept { return violated_; }
 
  private:
+  // Outcomes are counted by index: success first, then each ErrorCode.
+  static constexpr std::size_t outcomes_max = 32;
+  using OutcomeTally = std::array<std::uint64_t, outcomes_max>;
+  static std::size_t outcome_index(const std::optional<ErrorCode>& error);
+  static OutcomeCounts to_counts(const OutcomeTally& tally);
+
+  // The recovery and path coverage keys counted on pool events.
+  enum class Path : std::uint8_t { worker_exit, init_failed, init_ok, recycle, health_failure };
+  static constexpr std::size_t path_count = 5;
+  static std::string path_key(std::size_t path);
+  static std::string call_key(std::size_t outcome);
+  static std::string checkout_key(std::size_t outcome);
+
+  // Small tables searched in place: no more entries than the pool has
+  // workers that are not dead.
+  using WorkerStates = std::vector<std::pair<WorkerRef, WorkerState>>;
+  using Holders = std::vector<std::pair<WorkerRef, std::uint32_t>>;  // worker -> caller holding its lease
+  WorkerStates::iterator find_state(WorkerRef worker);
+  Holders::iterator find_holder(WorkerRef worker);
+
   SimWorld& world_;
   const PoolConfig config_;
   Timeline& timeline_;
   Coverage& coverage_;
-  std::map<WorkerRef, WorkerState> states_;
-  std::map<WorkerRef, std::uint32_t> holders_;  // worker -> caller holding its lease
+  WorkerStates states_;
+  Holders holders_;
   std::size_t active_ = 0;
-  OutcomeCounts checkouts_;  // by outcome, from events
-  OutcomeCounts calls_;
+  OutcomeTally checkouts_{};  // by outcome, from events
+  OutcomeTally calls_{};
+  CoverageCounters<path_count> paths_;
+  CoverageCounters<outcomes_max> call_outcomes_;      // "call:<outcome>"
+  CoverageCounters<outcomes_max> checkout_outcomes_;  // "checkout:<outcome>"
   std::uint64_t exits_ = 0;
   std::optional<Instant> last_failure_;  // the latest failure that calls for a restart backoff
   bool violated_ = false;

@@ -12,7 +12,10 @@
 #include <seedpool/sim/decision.hpp>
 #include <seedpool/sim/stack_pool.hpp>
 #include <seedpool/sim/strategy.hpp>
+#include <seedpool/sim/timer_queue.hpp>
 #include <seedpool/sim/trace.hpp>
+
+#include <boost/context/fiber.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -129,29 +132,17 @@ class SimWorld final : public World {
   class SimMonitor;
   friend class SimMonitor;
 
-  // A wake-up armed by a wait with a deadline. It goes stale, and is
-  // dropped when it surfaces, once the task wakes from that wait another way.
-  struct Timer {
-    Instant at;
-    std::uint64_t sequence;  // arming order: ties at one instant fire first-armed first
-    TaskId task;
-    std::uint64_t generation;
-  };
-  struct TimerLater {
-    bool operator()(const Timer& a, const Timer& b) const noexcept {
-      return a.at != b.at ? a.at > b.at : a.sequence > b.sequence;
-    }
-  };
-
   void schedule_loop();
   void check_decision_budget();
   Task& take_next();
   bool advance_time();
+  void switch_context(Task* from, boost::context::fiber& to);
+  void file_suspended(boost::context::fiber&& suspended);
   void resume(Task& task);
   void switch_to_scheduler(Task& task);
+  bool step_directly() const;
+  void switch_away(Task& task);
   void make_runnable(Task& task, bool by_timeout);
-  void arm_timer(Task& task, Instant deadline);
-  bool timer_live(const Timer& timer) const;
   void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);
   void teardown_point(Task& task);
   void run_task_body(Task& task);
@@ -167,13 +158,11 @@ class SimWorld final : public World {
   Trace trace_;
   std::vector<std::unique_ptr<Task>> tasks_;
   std::vector<TaskId> runnable_;
-  std::vector<Timer> timers_;  // a heap ordered by TimerLater
-  std::size_t timers_compact_at_ = timers_compact_min;  // see arm_timer
-  static constexpr std::size_t timers_compact_min = 64;
-  std::uint64_t timer_sequence_ = 0;
+  TimerQueue timers_;  // the deadlines of blocked tasks' waits
   std::uint64_t monitor_ids_ = 0;
   Task* current_ = nullptr;
-  Task* picked_ = nullptr;  // the next step's task, already picked by yield()
+  boost::context::fiber scheduler_;  // the scheduler's context while a task runs
+  Task* switching_from_ = nullptr;   // the task that switched last; null: the scheduler
   Instant now_;
   std::uint64_t steps_ = 0;
   bool started_ = false;
