@@ -54,8 +54,9 @@ class IoLoop {
   // process `key`.
   void set_stdout_interest(std::uint64_t key, int fd, bool armed);
 
-  // Any thread: the World's clock.
+  // Any thread: the World's clock and configuration.
   Instant now() const { return world_.now(); }
+  const RealWorldConfig& config() const noexcept { return config_; }
 
   // Any thread but the loop's. Ends the loop: every child still running is
   // killed and reaped, every descriptor closed, every channel closed (Exited

@@ -107,6 +107,7 @@ void ProcessIo::read_stdout(Epoll& epoll, std::span<char> buffer) {
   if (!out.fd.valid() || out.helper) {
     return;
   }
+  out.kept = false;  // whatever the callers left unread, the loop reads now
   const ReadOutcome read = read_once(out.fd.get(), buffer);
   (void)out.decode_locked(std::string_view(buffer.data(), read.bytes), pending_);
   if (read.eof) {
@@ -135,9 +136,24 @@ void ProcessIo::close_stdout_locked(Epoll& epoll) {
   epoll.remove(out.fd.get());
   out.fd.reset();
   out.armed = false;
+  out.kept = false;
+  out.loop_times_keeping = false;
   out.frames.end(pending_);
   // No frame can follow; the router may refer back to the handle.
   out.router.reset();
+}
+
+// Takes stdout back from the callers once it has been kept for the linger
+// time without a call, or at once after the exit; stops checking back once
+// neither callers nor a helper have it.
+void ProcessIo::take_back_kept_locked(Clock::time_point now) {
+  SharedStdout& out = shared_->out;
+  if (out.kept && (exit_ || now - out.kept_since >= to_clock(config_.caller_read_linger))) {
+    out.kept = false;
+  }
+  if (!out.kept && !out.helper) {
+    out.loop_times_keeping = false;
+  }
 }
 
 bool ProcessIo::stdout_open() {
@@ -250,7 +266,7 @@ void ProcessIo::rearm_streams(Epoll& epoll) {
   {
     SharedStdout& out = shared_->out;
     std::lock_guard<std::mutex> lock(out.mutex);
-    if (out.fd.valid() && !out.armed && !out.helper && !out.ended) {
+    if (out.fd.valid() && !out.armed && !out.helper && !out.kept && !out.ended) {
       epoll.modify(out.fd.get(), epoll_tag(key(), Stream::stdout_pipe), read_events);
       out.armed = true;
     }
@@ -266,6 +282,7 @@ bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point 
   {
     std::lock_guard<std::mutex> lock(out.mutex);
     take_handed_off_locked(epoll);
+    take_back_kept_locked(now);
   }
   deliver_pending(now);
   {
@@ -328,12 +345,20 @@ Clock::time_point ProcessIo::deadline() const noexcept {
   if (!pending_.empty()) {
     return retry_at_;
   }
+  const SharedStdout& out = shared_->out;
+  std::lock_guard<std::mutex> lock(shared_->out.mutex);
   if (exit_) {
     // While a helper holds stdout, it asks for service when done (loop_waits).
-    std::lock_guard<std::mutex> lock(shared_->out.mutex);
-    return shared_->out.helper ? Clock::time_point::max() : drain_deadline_;
+    return out.helper ? Clock::time_point::max() : drain_deadline_;
   }
-  return polling_exit_ ? next_poll_ : Clock::time_point::max();
+  Clock::time_point at = polling_exit_ ? next_poll_ : Clock::time_point::max();
+  if (out.loop_times_keeping) {
+    // Check back when the keeping would end; while a helper reads, one
+    // linger time from now.
+    const Clock::time_point from = out.kept ? out.kept_since : Clock::now();
+    at = std::min(at, from + to_clock(config_.caller_read_linger));
+  }
+  return at;
 }
 
 void ProcessIo::shut_down(Epoll& epoll) {

@@ -79,6 +79,7 @@ class ProcessIo {
  private:
   void read_stdout(Epoll& epoll, std::span<char> buffer);
   void take_handed_off_locked(Epoll& epoll);
+  void take_back_kept_locked(Clock::time_point now);
   void close_stdout_locked(Epoll& epoll);
   bool stdout_open();
   void read_stderr(Epoll& epoll, std::span<char> buffer);

@@ -64,19 +64,19 @@ std::size_t SharedStdout::decode_locked(std::string_view bytes, std::deque<Proce
   if (router == nullptr) {
     return 0;
   }
-  std::size_t kept = first;
+  std::size_t left = first;
   for (std::size_t i = first; i < events.size(); ++i) {
     auto* received = std::get_if<FrameReceived>(&events[i]);
     if (received != nullptr && router->route(received->frame)) {
       continue;
     }
-    if (kept != i) {
-      events[kept] = std::move(events[i]);
+    if (left != i) {
+      events[left] = std::move(events[i]);
     }
-    ++kept;
+    ++left;
   }
-  const std::size_t taken = events.size() - kept;
-  events.resize(kept);
+  const std::size_t taken = events.size() - left;
+  events.resize(left);
   return taken;
 }
 

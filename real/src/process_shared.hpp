@@ -12,6 +12,7 @@
 #include <seedpool/core/world.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -66,6 +67,13 @@ struct SharedStdout {
   bool ended = false;   // a helper read the end of the stream; the loop closes `fd`
   bool backlogged = false;  // the loop has events waiting for room: no helper may read
   bool loop_waits = false;  // the loop waits for the helper to finish to close `fd`
+  // After a helper got its reply, `fd` stays with the callers, unwatched,
+  // for RealWorldConfig::caller_read_linger: the next call on the worker
+  // then claims it without touching epoll. The loop takes it back when that
+  // passes with no call, or at once when the process exits.
+  bool kept = false;
+  std::chrono::steady_clock::time_point kept_since;
+  bool loop_times_keeping = false;  // the loop checks back on `kept`
   // What a helper decoded and the router left, for the loop to queue next;
   // at most one read's worth (a helper does not read while it is not empty).
   std::deque<ProcessEvent> handed_off;

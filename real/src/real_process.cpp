@@ -63,11 +63,14 @@ bool RealProcess::read_output(Instant deadline) {
     }
     fd = out.fd.get();
     out.helper = true;
-    if (out.armed) {
+    if (out.kept) {
+      out.kept = false;  // left unwatched by the last call: nothing to hand over
+    } else if (out.armed) {
       loop_.set_stdout_interest(shared_->key, fd, false);
       out.armed = false;
     }
   }
+  bool routed_any = false;
   thread_local std::vector<char> buffer(helper_read_bytes);
   for (bool done = false; !done;) {
     const Instant now = loop_.now();
@@ -89,6 +92,7 @@ bool RealProcess::read_output(Instant deadline) {
     const ReadOutcome read = read_once(fd, buffer);
     const std::size_t routed = out.decode_locked(std::string_view(buffer.data(), read.bytes), out.handed_off);
     out.ended = read.eof;
+    routed_any = routed_any || routed > 0;
     done = routed > 0 || read.eof || !out.handed_off.empty();
   }
   bool service = false;
@@ -97,7 +101,15 @@ bool RealProcess::read_output(Instant deadline) {
     out.helper = false;
     service = !out.handed_off.empty() || out.ended || out.loop_waits;
     out.loop_waits = false;
-    if (!service) {
+    const Duration linger = loop_.config().caller_read_linger;
+    if (!service && routed_any && linger > Duration::zero()) {
+      out.kept = true;
+      out.kept_since = std::chrono::steady_clock::now();
+      if (!out.loop_times_keeping) {
+        out.loop_times_keeping = true;
+        service = true;  // once: the loop then checks back until it takes stdout back
+      }
+    } else if (!service) {
       loop_.set_stdout_interest(shared_->key, fd, true);
       out.armed = true;
     }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -20,6 +21,7 @@ using testing::collect;
 using testing::exit_code;
 using testing::exit_of;
 using testing::frames;
+using testing::killed_by;
 using testing::launch_ok;
 
 // Takes the reply with one request id, once.
@@ -135,6 +137,45 @@ TEST(RealProcessReadOutput, TheEndOfOutputEndsTheWaitAndExitedStillComesLast) {
   EXPECT_FALSE(router->taken().has_value());
   const auto events = collect(world, process);
   EXPECT_EQ(exit_of(events), exit_code(3));
+}
+
+TEST(RealProcessReadOutput, OutputAfterTheReplyReachesEventsWhenNoCallFollows) {
+  // stdout stays with the callers for a while after a reply; with no call
+  // coming, the loop takes it back and reads what came meanwhile.
+  RealWorld world;
+  auto process = echo(world);
+  ASSERT_TRUE(process);
+  auto router = std::make_shared<OneReply>(1);
+  process->set_router(router);
+  ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 1, "one"}).ok());
+  read_until_taken(world, *process, *router);
+  ASSERT_TRUE(router->taken().has_value());
+  ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "two"}).ok());  // nobody waits for it
+  Received<ProcessEvent> event = process->events().receive(world.now() + seconds(10));
+  ASSERT_TRUE(event) << "the reply nobody waited for never reached events()";
+  ASSERT_TRUE(std::holds_alternative<FrameReceived>(*event.value));
+  EXPECT_EQ(std::get<FrameReceived>(*event.value).frame, (Frame{FrameKind::reply, 2, "two"}));
+  process->signal(Signal::kill);
+  (void)collect(world, *process);
+}
+
+TEST(RealProcessReadOutput, AnExitWhileCallersKeepStdoutIsDeliveredAtOnce) {
+  // With a minute of drain time, Exited within the hang guard shows that the
+  // exit took stdout back from the callers rather than the drain bound.
+  RealWorldConfig config;
+  config.drain_after_exit_max = seconds(60);
+  config.caller_read_linger = seconds(60);
+  RealWorld world(config);
+  auto process = echo(world);
+  ASSERT_TRUE(process);
+  auto router = std::make_shared<OneReply>(1);
+  process->set_router(router);
+  ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 1, "one"}).ok());
+  read_until_taken(world, *process, *router);
+  ASSERT_TRUE(router->taken().has_value());
+  process->signal(Signal::kill);
+  const auto events = collect(world, *process);
+  EXPECT_EQ(exit_of(events), killed_by(SIGKILL));
 }
 
 TEST(RealProcessReadOutput, ManyCallsWhileTheLoopAlsoReadsLoseNothing) {

@@ -75,6 +75,14 @@ struct RealWorldConfig {
   // zombie leader keeps the group id reserved, so the signal cannot reach a
   // stranger.
   bool kill_group_on_exit = true;
+  // A caller waiting for a reply reads the worker's stdout on its own thread.
+  // Once it has its reply, stdout stays with the callers this long before
+  // the I/O loop watches it again, so that back-to-back calls on a lease skip
+  // handing it over each time; output that comes in between (none, from a
+  // worker that keeps the protocol) is read at the next call or when the
+  // loop takes stdout back. An exit is never delayed by it. Zero hands stdout
+  // back after every call.
+  Duration caller_read_linger = milliseconds(2);
 };
 
 namespace detail {
