@@ -35,7 +35,6 @@ class OneReply final : public FrameRouter {
       return false;
     }
     taken_ = std::move(frame);
-    taken_on_ = std::this_thread::get_id();
     return true;
   }
   bool expecting() const override {
@@ -46,16 +45,11 @@ class OneReply final : public FrameRouter {
     std::lock_guard<std::mutex> lock(mutex_);
     return taken_;
   }
-  std::thread::id taken_on() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return taken_on_;
-  }
 
  private:
   const std::uint64_t wanted_;
   mutable std::mutex mutex_;
   std::optional<Frame> taken_;
-  std::thread::id taken_on_;
 };
 
 std::unique_ptr<Process> echo(RealWorld& world) {
@@ -74,17 +68,23 @@ void read_until_taken(RealWorld& world, Process& process, const OneReply& router
   }
 }
 
+// Sends a call and waits for its reply as a lease holder does.
+std::shared_ptr<OneReply> call(RealWorld& world, Process& process, std::uint64_t request_id, std::string payload) {
+  auto router = std::make_shared<OneReply>(request_id);
+  process.set_router(router);
+  EXPECT_TRUE(process.write_frame(Frame{FrameKind::call, request_id, std::move(payload)}).ok());
+  read_until_taken(world, process, *router);
+  EXPECT_TRUE(router->taken().has_value()) << "no reply to call " << request_id;
+  return router;
+}
+
 TEST(RealProcessReadOutput, TheWaitingThreadReadsTheReplyItself) {
   RealWorld world;
   auto process = echo(world);
   ASSERT_TRUE(process);
-  auto router = std::make_shared<OneReply>(7);
-  process->set_router(router);
-  ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 7, "seven"}).ok());
-  read_until_taken(world, *process, *router);
+  const auto router = call(world, *process, 7, "seven");
   ASSERT_TRUE(router->taken().has_value());
   EXPECT_EQ(*router->taken(), (Frame{FrameKind::reply, 7, "seven"}));
-  // Not always this thread (the loop may read first), but never lost.
   ASSERT_TRUE(process->write_frame(Frame{FrameKind::shutdown, 0, {}}).ok());
   const auto events = collect(world, *process);
   EXPECT_TRUE(frames(events).empty()) << "the routed reply also reached events()";
@@ -145,11 +145,7 @@ TEST(RealProcessReadOutput, OutputAfterTheReplyReachesEventsWhenNoCallFollows) {
   RealWorld world;
   auto process = echo(world);
   ASSERT_TRUE(process);
-  auto router = std::make_shared<OneReply>(1);
-  process->set_router(router);
-  ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 1, "one"}).ok());
-  read_until_taken(world, *process, *router);
-  ASSERT_TRUE(router->taken().has_value());
+  ASSERT_TRUE(call(world, *process, 1, "one")->taken().has_value());
   ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "two"}).ok());  // nobody waits for it
   Received<ProcessEvent> event = process->events().receive(world.now() + seconds(10));
   ASSERT_TRUE(event) << "the reply nobody waited for never reached events()";
@@ -168,11 +164,7 @@ TEST(RealProcessReadOutput, AnExitWhileCallersKeepStdoutIsDeliveredAtOnce) {
   RealWorld world(config);
   auto process = echo(world);
   ASSERT_TRUE(process);
-  auto router = std::make_shared<OneReply>(1);
-  process->set_router(router);
-  ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 1, "one"}).ok());
-  read_until_taken(world, *process, *router);
-  ASSERT_TRUE(router->taken().has_value());
+  ASSERT_TRUE(call(world, *process, 1, "one")->taken().has_value());
   process->signal(Signal::kill);
   const auto events = collect(world, *process);
   EXPECT_EQ(exit_of(events), killed_by(SIGKILL));

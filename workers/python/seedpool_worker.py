@@ -206,7 +206,39 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-class Frame:
+class _Record:
+    """An immutable value whose fields are its ``__slots__``, compared, hashed and
+    shown by them (``dataclasses`` would cost an import at start-up)."""
+
+    __slots__ = ()
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self.__slots__, values):
+            object.__setattr__(self, name, value)
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setattr__(self, name: str, _value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__name__}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of {type(self).__name__}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class Frame(_Record):
     """One protocol frame: a kind, a request id and an opaque payload (immutable)."""
 
     __slots__ = ("kind", "request_id", "payload")
@@ -216,33 +248,10 @@ class Frame:
     payload: bytes
 
     def __init__(self, kind: Any, request_id: int, payload: bytes = b"") -> None:
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "request_id", request_id)
-        object.__setattr__(self, "payload", payload)
-
-    def __setattr__(self, name: str, _value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} of a Frame")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} of a Frame")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.kind, self.request_id, self.payload) == (
-            other.kind,  # type: ignore[attr-defined]
-            other.request_id,  # type: ignore[attr-defined]
-            other.payload,  # type: ignore[attr-defined]
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.kind, self.request_id, self.payload))
-
-    def __repr__(self) -> str:
-        return f"Frame(kind={self.kind!r}, request_id={self.request_id!r}, payload={self.payload!r})"
+        super().__init__(kind, request_id, payload)
 
 
-class InitInfo:
+class InitInfo(_Record):
     """What the pool's init frame said: its protocol version and this worker's id (immutable)."""
 
     __slots__ = ("protocol", "worker_id")
@@ -251,28 +260,7 @@ class InitInfo:
     worker_id: int
 
     def __init__(self, protocol: int, worker_id: int) -> None:
-        object.__setattr__(self, "protocol", protocol)
-        object.__setattr__(self, "worker_id", worker_id)
-
-    def __setattr__(self, name: str, _value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} of an InitInfo")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} of an InitInfo")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.protocol, self.worker_id) == (
-            other.protocol,  # type: ignore[attr-defined]
-            other.worker_id,  # type: ignore[attr-defined]
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.protocol, self.worker_id))
-
-    def __repr__(self) -> str:
-        return f"InitInfo(protocol={self.protocol!r}, worker_id={self.worker_id!r})"
+        super().__init__(protocol, worker_id)
 
 
 class ProtocolError(Exception):
