@@ -282,7 +282,8 @@ void PoolActor::take_call_records(Worker& w) {
   if (w.line == nullptr) {
     return;
   }
-  for (const CallRecord& record : w.line->take_records()) {
+  w.line->take_records(call_records_);
+  for (const CallRecord& record : call_records_) {
     w.calls_done += record.answered ? 1 : 0;
     emit({.kind = TelemetryKind::call, .at = record.finished_at, .duration = record.duration, .error = record.error,
           .worker = w.ref});

@@ -165,6 +165,7 @@ class PoolActor {
   CircuitBreaker breaker_;
 
   std::map<WorkerRef, Worker> workers_;  // ordered: deterministic iteration
+  std::vector<CallRecord> call_records_;  // scratch for take_call_records
   std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state (dead ones are erased)
   std::vector<std::uint64_t> slot_generations_;
   std::uint64_t next_uid_ = 1;

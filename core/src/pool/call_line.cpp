@@ -108,12 +108,10 @@ std::uint64_t CallLine::waiting() const {
   return waiting_.value_or(none);
 }
 
-std::vector<CallRecord> CallLine::take_records() {
-  std::vector<CallRecord> taken;
-  taken.reserve(records_max);
+void CallLine::take_records(std::vector<CallRecord>& records) {
+  records.clear();
   MonitorLock lock(*monitor_);
-  taken.swap(records_);
-  return taken;
+  records.swap(records_);
 }
 
 bool CallLine::route(Frame& frame) {

@@ -68,8 +68,10 @@ class CallLine final : public FrameRouter {
   // The request id of the call waiting for its answer, or `none`.
   static constexpr std::uint64_t none = 0;
   std::uint64_t waiting() const;
-  // The pool task: the records of the calls finished since the last take.
-  std::vector<CallRecord> take_records();
+  // The pool task: swaps the records of the calls finished since the last
+  // take into `records`, whose old contents are dropped (its capacity goes to
+  // the line, so that taking does not allocate).
+  void take_records(std::vector<CallRecord>& records);
 
   // The process's router: takes the reply to the waiting call.
   bool route(Frame& frame) override;
