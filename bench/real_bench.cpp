@@ -13,8 +13,10 @@
 //                                a pool call is made of
 //   BM_RawPipeRoundTrip/python,  the same two round trips with the Python
 //   BM_PoolLeaseCall/python      echo worker: what one Python call costs
-//   BM_SeedpoolThroughput        trivial calls by several caller threads
-//                                through a pool of Python echo workers (15)
+//   BM_SeedpoolThroughput/*      trivial calls by several caller threads
+//                                through a pool of Python echo workers (15):
+//                                /execute with Pool::execute for each call,
+//                                /lease with one held lease per caller
 //   BM_ProcessPoolExecutor       the same calls on Python's
 //                                ProcessPoolExecutor with as many workers
 //                                (bench/process_pool_baseline.py)
@@ -57,6 +59,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -274,7 +277,43 @@ void time_each_call(benchmark::State& state, std::string_view expected, Call&& c
   }
 }
 
+// Keeps the calling thread, and so the threads and processes started from
+// it, on one CPU for its lifetime. Round trips are measured that way, the
+// raw pipe and the pool alike: on a virtual machine a wake-up that lands on
+// an idle second CPU costs some 30 us more than one on the waker's CPU, and
+// which of the two a run gets is chance, which made single runs bimodal
+// (5 us or 40 us p50 for the same code).
+class OnOneCpu {
+ public:
+  OnOneCpu() {
+    if (::sched_getaffinity(0, sizeof saved_, &saved_) != 0) {
+      return;
+    }
+    for (std::size_t cpu = 0; cpu < std::size_t{CPU_SETSIZE}; ++cpu) {
+      if (CPU_ISSET(cpu, &saved_)) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        pinned_ = ::sched_setaffinity(0, sizeof one, &one) == 0;
+        return;
+      }
+    }
+  }
+  ~OnOneCpu() {
+    if (pinned_) {
+      (void)::sched_setaffinity(0, sizeof saved_, &saved_);
+    }
+  }
+  OnOneCpu(const OnOneCpu&) = delete;
+  OnOneCpu& operator=(const OnOneCpu&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+  bool pinned_ = false;
+};
+
 void BM_RawPipeRoundTrip(benchmark::State& state, const WorkerKind& kind) {
+  const OnOneCpu pinned;
   Result<std::unique_ptr<RawWorker>> spawned = RawWorker::spawn(argv_of(kind.command));
   if (!spawned) {
     return skip(state, spawned.error());
@@ -294,6 +333,7 @@ void BM_RawPipeRoundTrip(benchmark::State& state, const WorkerKind& kind) {
 // sends straight back, as the pool's caller and pool task do once per call.
 // No process, no pipe: the cost of handing a message to a blocked thread.
 void BM_ThreadHopRoundTrip(benchmark::State& state) {
+  const OnOneCpu pinned;
   RealWorld world;
   auto to_task = std::make_shared<seedpool::Channel<std::string>>(world, "to-task", 1);
   auto to_caller = std::make_shared<seedpool::Channel<std::string>>(world, "to-caller", 1);
@@ -314,6 +354,7 @@ void BM_ThreadHopRoundTrip(benchmark::State& state) {
 }
 
 void BM_PoolLeaseCall(benchmark::State& state, const WorkerKind& kind) {
+  const OnOneCpu pinned;
   RealWorld world;
   Result<std::unique_ptr<Pool>> pool = started_pool(world, pool_config("bench-lease", kind.command, 1));
   if (!pool) {
@@ -332,6 +373,7 @@ void BM_PoolLeaseCall(benchmark::State& state, const WorkerKind& kind) {
 }
 
 void BM_PoolExecute(benchmark::State& state) {
+  const OnOneCpu pinned;
   RealWorld world;
   Result<std::unique_ptr<Pool>> pool = started_pool(world, pool_config("bench-execute", cpp_echo().command, 1));
   if (!pool) {
@@ -356,24 +398,39 @@ struct Batch {
 // Makes `calls` calls through `pool` from `callers` threads, each taking the
 // next call number until none is left; call i sends {"x": i} and must get it
 // back. Timed from the release of the callers to the last reply.
-Batch run_calls(Pool& pool, std::size_t calls, std::size_t callers) {
+// How the callers of run_calls reach a worker.
+enum class CallMode {
+  execute,  // Pool::execute per call: checkout, call, release
+  lease,    // each caller checks out one lease first and makes all its calls on it
+};
+
+Batch run_calls(Pool& pool, std::size_t calls, std::size_t callers, CallMode mode) {
   std::atomic<std::size_t> next{0};
   std::mutex failure_mutex;
   Batch batch;
   std::latch go(1);
+  auto fail = [&](Error error) {
+    std::lock_guard<std::mutex> lock(failure_mutex);
+    if (!batch.failure) {
+      batch.failure = std::move(error);
+    }
+  };
   auto caller = [&] {
+    Result<Lease> lease = mode == CallMode::lease ? pool.checkout() : Result<Lease>(Lease());
+    if (!lease) {
+      fail(lease.error());
+    }
     go.wait();
-    for (std::size_t i = next.fetch_add(1); i < calls; i = next.fetch_add(1)) {
-      Result<std::string> reply = pool.execute(fmt::format(R"({{"handler":"echo","args":{{"x":{}}}}})", i));
+    for (std::size_t i = next.fetch_add(1); i < calls && lease; i = next.fetch_add(1)) {
+      std::string payload = fmt::format(R"({{"handler":"echo","args":{{"x":{}}}}})", i);
+      Result<std::string> reply =
+          mode == CallMode::lease ? lease.value().call(std::move(payload)) : pool.execute(std::move(payload));
       if (reply && reply.value() == fmt::format(R"({{"x": {}}})", i)) {
         continue;
       }
-      std::lock_guard<std::mutex> lock(failure_mutex);
-      if (!batch.failure) {
-        batch.failure = reply ? Error{seedpool::ErrorCode::protocol_error,
-                                      fmt::format("call {} answered '{}'", i, reply.value()), {}}
-                              : reply.error();
-      }
+      fail(reply ? Error{seedpool::ErrorCode::protocol_error, fmt::format("call {} answered '{}'", i, reply.value()),
+                         {}}
+                 : reply.error());
     }
   };
   std::vector<std::thread> threads;
@@ -389,20 +446,23 @@ Batch run_calls(Pool& pool, std::size_t calls, std::size_t callers) {
   return batch;
 }
 
-void BM_SeedpoolThroughput(benchmark::State& state, const WorkerKind& kind, std::size_t calls) {
+void BM_SeedpoolThroughput(benchmark::State& state, const WorkerKind& kind, std::size_t calls, CallMode mode) {
+  // One lease per worker in lease mode; more callers than workers otherwise,
+  // so that a worker is never idle for want of a caller.
+  const std::size_t callers = mode == CallMode::lease ? throughput_workers : throughput_callers;
   RealWorld world;
   Result<std::unique_ptr<Pool>> pool =
       started_pool(world, pool_config("bench-throughput", kind.command, throughput_workers));
   if (!pool) {
     return skip(state, pool.error());
   }
-  if (Batch warm = run_calls(*pool.value(), warmup_calls, throughput_callers); warm.failure) {
+  if (Batch warm = run_calls(*pool.value(), warmup_calls, callers, mode); warm.failure) {
     return skip(state, *warm.failure);
   }
   double calls_per_second = 0;
   const Usage before = process_usage();
   for (auto _ : state) {
-    const Batch batch = run_calls(*pool.value(), calls, throughput_callers);
+    const Batch batch = run_calls(*pool.value(), calls, callers, mode);
     if (batch.failure) {
       skip(state, *batch.failure);
       break;
@@ -503,8 +563,10 @@ void register_benchmarks(const Plan& plan, const std::string& python) {
   for (const auto& [b, calls] : round_trips) {
     b->Iterations(calls)->Repetitions(plan.round_trip_repetitions)->UseManualTime()->Unit(benchmark::kMicrosecond);
   }
-  for (auto* b : {RegisterBenchmark("BM_SeedpoolThroughput", BM_SeedpoolThroughput, python_echo(python),
-                                    plan.throughput_calls),
+  for (auto* b : {RegisterBenchmark("BM_SeedpoolThroughput/execute", BM_SeedpoolThroughput, python_echo(python),
+                                    plan.throughput_calls, CallMode::execute),
+                  RegisterBenchmark("BM_SeedpoolThroughput/lease", BM_SeedpoolThroughput, python_echo(python),
+                                    plan.throughput_calls, CallMode::lease),
                   RegisterBenchmark("BM_ProcessPoolExecutor", BM_ProcessPoolExecutor, python, plan.throughput_calls)}) {
     b->Iterations(1)->Repetitions(plan.throughput_repetitions)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
@@ -578,24 +640,28 @@ std::string round_trip_lines(const FiguresReporter& r) {
 }
 
 std::string throughput_lines(const FiguresReporter& r, const Plan& plan) {
-  const std::optional<double> ours = r.median("BM_SeedpoolThroughput:calls_per_second");
   const std::optional<double> theirs = r.median("BM_ProcessPoolExecutor:calls_per_second");
-  if (!ours || !theirs || *theirs <= 0) {
+  if (!theirs || *theirs <= 0) {
     return "  throughput: not measured\n";
   }
-  const double ratio = *ours / *theirs;
-  std::string out = fmt::format("  throughput, {} Python workers: seedpool {:.0f} calls/s, ProcessPoolExecutor {:.0f} "
-                                "calls/s, ratio {:.2f} (target >= {}: {})\n",
-                                throughput_workers, *ours, *theirs, ratio, throughput_ratio_target,
-                                verdict(ratio >= throughput_ratio_target));
-  out += fmt::format("    {} calls by {} caller threads (Pool::execute) vs {} executor.submit calls; per repetition "
-                     "seedpool [{}], executor [{}] calls/s\n",
-                     plan.throughput_calls, throughput_callers, plan.throughput_calls,
-                     r.values("BM_SeedpoolThroughput:calls_per_second", 1),
-                     r.values("BM_ProcessPoolExecutor:calls_per_second", 1));
-  out += fmt::format("    this process (pool, callers, I/O) per call: {:.1f} us CPU, {:.1f} context switches\n",
-                     r.median("BM_SeedpoolThroughput:cpu_us_per_call").value_or(0),
-                     r.median("BM_SeedpoolThroughput:switches_per_call").value_or(0));
+  std::string out = fmt::format("  throughput, {} Python workers, {} trivial calls; ProcessPoolExecutor ({} "
+                                "executor.submit calls) {:.0f} calls/s, per repetition [{}]\n",
+                                throughput_workers, plan.throughput_calls, plan.throughput_calls, *theirs,
+                                r.values("BM_ProcessPoolExecutor:calls_per_second", 1));
+  const auto line = [&](const std::string& name, const std::string& how) {
+    const std::optional<double> ours = r.median(name + ":calls_per_second");
+    if (!ours) {
+      return;
+    }
+    const double ratio = *ours / *theirs;
+    out += fmt::format("    seedpool, {}: {:.0f} calls/s, ratio {:.2f} (target >= {}: {}); per repetition [{}]; this "
+                       "process per call: {:.1f} us CPU, {:.1f} context switches\n",
+                       how, *ours, ratio, throughput_ratio_target, verdict(ratio >= throughput_ratio_target),
+                       r.values(name + ":calls_per_second", 0), r.median(name + ":cpu_us_per_call").value_or(0),
+                       r.median(name + ":switches_per_call").value_or(0));
+  };
+  line("BM_SeedpoolThroughput/execute", fmt::format("Pool::execute by {} caller threads", throughput_callers));
+  line("BM_SeedpoolThroughput/lease", fmt::format("calls on {} held leases, one per caller thread", throughput_workers));
   return out;
 }
 
