@@ -657,7 +657,7 @@ std::string throughput_lines(const FiguresReporter& r, const Plan& plan) {
     out += fmt::format("    seedpool, {}: {:.0f} calls/s, ratio {:.2f} (target >= {}: {}); per repetition [{}]; this "
                        "process per call: {:.1f} us CPU, {:.1f} context switches\n",
                        how, *ours, ratio, throughput_ratio_target, verdict(ratio >= throughput_ratio_target),
-                       r.values(name + ":calls_per_second", 0), r.median(name + ":cpu_us_per_call").value_or(0),
+                       r.values(name + ":calls_per_second", 1), r.median(name + ":cpu_us_per_call").value_or(0),
                        r.median(name + ":switches_per_call").value_or(0));
   };
   line("BM_SeedpoolThroughput/execute", fmt::format("Pool::execute by {} caller threads", throughput_callers));
