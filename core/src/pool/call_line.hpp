@@ -4,10 +4,12 @@
 // worker, shared by the lease holder, the pool task and the worker process's
 // frame router:
 //
-//   - the lease holder writes its call frame itself and waits on the line;
-//   - the process's router hands the reply whose request id is the call now
-//     waiting straight to it (from the I/O loop in production), so a call
-//     costs no trip through the pool task;
+//   - the lease holder writes its call frame itself and waits on the line,
+//     reading the worker's output itself where the World lets it
+//     (Process::read_output: production does, simulation does not);
+//   - the line, as the process's frame router, takes the reply whose request
+//     id is the call now waiting and hands it straight to the holder, so a
+//     call costs no trip through the pool task;
 //   - the pool task cuts the line when the worker fails or is stopped under a
 //     lease, which answers a waiting call with the failure and refuses later
 //     calls; it answers error frames itself (they carry the stderr tail);

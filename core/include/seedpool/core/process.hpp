@@ -56,8 +56,9 @@ using ProcessEvent = std::variant<FrameReceived, StderrLine, OutputCorrupt, Exit
 // Takes frames as soon as they are decoded, ahead of events(): the pool uses
 // it to hand a call's reply straight to the caller waiting for it, without a
 // trip through the tasks that read events(). route() runs on whatever thread
-// or task decodes the process's stdout (the I/O loop in production, the
-// process's own task in simulation); it must not block.
+// or task decodes the process's stdout (in production the I/O loop, or the
+// task waiting in read_output; in simulation the process's own task); it must
+// not block.
 class FrameRouter {
  public:
   virtual ~FrameRouter() = default;
