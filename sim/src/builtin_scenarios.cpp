@@ -221,7 +221,7 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 profile({{Fault::launch_failure, 100'000}, {Fault::slow_start, 100'000}, {Fault::init_error, 50'000},
                          {Fault::init_crash, 100'000}, {Fault::init_hang, 50'000}, {Fault::init_garbage, 30'000}}),
                 startup});
-  registry.add({"churn", "8 workers, 64 callers x 10 calls, crashes and kills everywhere", churn_faults(), churn});
+  registry.add({"churn", "8 workers, 64 callers x 10 leases of 1-2 calls, crashes and kills everywhere", churn_faults(), churn});
   registry.add({"cancel-storm", "32 callers with very short deadlines and cancels racing grants",
                 profile({{Fault::caller_cancel, 400'000}, {Fault::caller_short_deadline, 300'000},
                          {Fault::call_slow, 20'000}, {Fault::call_crash, 10'000}}),
