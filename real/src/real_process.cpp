@@ -4,6 +4,7 @@
 #include "process_shared.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <poll.h>
@@ -71,6 +72,7 @@ bool RealProcess::read_output(Instant deadline) {
     }
   }
   bool routed_any = false;
+  bool poll_failed = false;
   thread_local std::vector<char> buffer(helper_read_bytes);
   for (bool done = false; !done;) {
     const Instant now = loop_.now();
@@ -86,7 +88,11 @@ bool RealProcess::read_output(Instant deadline) {
       break;
     }
     if (ready < 0) {
-      continue;  // EINTR; poll cannot fail otherwise on one valid descriptor
+      if (errno == EINTR) {
+        continue;
+      }
+      poll_failed = true;  // out of kernel memory, say: the caller waits the usual way
+      break;
     }
     std::lock_guard<std::mutex> lock(out.mutex);
     const ReadOutcome read = read_once(fd, buffer);
@@ -117,7 +123,7 @@ bool RealProcess::read_output(Instant deadline) {
   if (service) {
     loop_.request_service(shared_->key);  // the loop queues the rest, re-arms or closes
   }
-  return true;
+  return !poll_failed;
 }
 
 }  // namespace seedpool::real::detail
