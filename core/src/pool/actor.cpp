@@ -27,7 +27,12 @@ void PoolActor::run() {
     }
     if (received) {
       std::visit([this](auto& message) { handle(message); }, *received.value);
-      worker_timers_stale_ = true;
+      // A checkout request changes workers only by granting one, through
+      // transition(), which drops the cached earliest worker timer itself.
+      // Any other message may change anything.
+      if (!std::holds_alternative<CheckoutRequest>(*received.value)) {
+        worker_timers_stale_ = true;
+      }
     } else if (received.status == ChannelStatus::timeout && world_.now() < deadline) {
       // A wait that failed before its deadline: the simulation is tearing down.
       return;

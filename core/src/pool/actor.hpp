@@ -172,11 +172,12 @@ class PoolActor {
   // loop needs it twice per message, and the scan over every worker was the
   // loop's largest cost. It depends only on each worker's timers, ping and
   // state and on which workers exist. Rule that keeps it valid: run() drops
-  // it after every handled message and every on_timers() pass (either may
-  // change anything), transition() drops it, and a change in the number of
-  // workers drops it. The rest of the loop (grant_waiters, start_workers,
-  // answer_start_waiters) changes workers only by transitions and by adding
-  // workers, whose timers are all unset.
+  // it after every on_timers() pass and every handled message except a
+  // CheckoutRequest (either may change anything), transition() drops it,
+  // and a change in the number of workers drops it. What is left changes
+  // workers only by transitions and by adding workers, whose timers are all
+  // unset: handle(CheckoutRequest), grant_waiters, start_workers and
+  // answer_start_waiters.
   mutable Instant worker_timers_next_ = Instant::max();
   mutable std::size_t worker_timers_count_ = 0;  // workers_.size() when computed
   mutable bool worker_timers_stale_ = true;
