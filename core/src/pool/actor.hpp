@@ -148,6 +148,7 @@ class PoolActor {
   void on_timers();
   void check_worker_timers(Worker& w);
   Instant next_deadline() const;
+  Instant earliest_worker_timer() const;
   Duration backoff_delay();
 
   // Shutdown.
@@ -167,6 +168,19 @@ class PoolActor {
   std::map<WorkerRef, Worker> workers_;  // ordered: deterministic iteration
   std::vector<CallRecord> call_records_;  // scratch for take_call_records
   std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state (dead ones are erased)
+  // earliest_worker_timer() as next_deadline() last computed it: the pool
+  // loop needs it twice per message, and the scan over every worker was the
+  // loop's largest cost. It depends only on each worker's timers, ping and
+  // state and on which workers exist. Rule that keeps it valid: run() drops
+  // it after every on_timers() pass and every handled message except a
+  // CheckoutRequest (either may change anything), transition() drops it,
+  // and a change in the number of workers drops it. What is left changes
+  // workers only by transitions and by adding workers, whose timers are all
+  // unset: handle(CheckoutRequest), grant_waiters, start_workers and
+  // answer_start_waiters.
+  mutable Instant worker_timers_next_ = Instant::max();
+  mutable std::size_t worker_timers_count_ = 0;  // workers_.size() when computed
+  mutable bool worker_timers_stale_ = true;
   std::vector<std::uint64_t> slot_generations_;
   std::uint64_t next_uid_ = 1;
   WaiterQueue waiters_;

@@ -1,13 +1,16 @@
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/telemetry.hpp>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 
 namespace seedpool {
 
-std::string WorkerRef::to_string() const { return fmt::format("w{}.{}", slot, generation); }
+// Compiled format: worker names are built on every launch, error and
+// trace label, and the run-time format parser was most of their cost.
+std::string WorkerRef::to_string() const { return fmt::format(FMT_COMPILE("w{}.{}"), slot, generation); }
 
 std::string_view to_string(WorkerState state) noexcept {
   switch (state) {
