@@ -18,13 +18,8 @@ using testing::collect;
 using testing::exit_code;
 using testing::exit_of;
 using testing::killed_by;
-using testing::launch_ok;
+using testing::start;
 using testing::sh;
-
-std::unique_ptr<Process> start(RealWorld& world, const ProcessSpec& spec) {
-  Result<std::unique_ptr<Process>> launched = launch_ok(world, spec);
-  return launched.ok() ? std::move(launched).value() : nullptr;
-}
 
 TEST(RealProcessGroup, KillReachesTheWholeGroupIncludingAGrandchild) {
   RealWorld world;

@@ -22,7 +22,7 @@ using testing::exit_code;
 using testing::exit_of;
 using testing::frames;
 using testing::killed_by;
-using testing::launch_ok;
+using testing::start;
 
 // Takes the reply with one request id, once.
 class OneReply final : public FrameRouter {
@@ -52,10 +52,7 @@ class OneReply final : public FrameRouter {
   std::optional<Frame> taken_;
 };
 
-std::unique_ptr<Process> echo(RealWorld& world) {
-  Result<std::unique_ptr<Process>> launched = launch_ok(world, testing::py(testing::python_echo, "echo"));
-  return launched.ok() ? std::move(launched).value() : nullptr;
-}
+std::unique_ptr<Process> echo(RealWorld& world) { return start(world, testing::py(testing::python_echo, "echo")); }
 
 // Waits for the router's frame as a call does: reading the output itself
 // where read_output lets it, else leaving it to the loop for a while.
@@ -124,9 +121,9 @@ TEST(RealProcessReadOutput, DeclinesWithoutARouterOrPastTheDeadline) {
 
 TEST(RealProcessReadOutput, TheEndOfOutputEndsTheWaitAndExitedStillComesLast) {
   RealWorld world;
-  Result<std::unique_ptr<Process>> launched = launch_ok(world, testing::sh("sleep 0.05; exit 3"));
-  ASSERT_TRUE(launched.ok());
-  Process& process = *launched.value();
+  auto launched = start(world, testing::sh("sleep 0.05; exit 3"));
+  ASSERT_TRUE(launched);
+  Process& process = *launched;
   auto router = std::make_shared<OneReply>(1);
   process.set_router(router);
   const Instant started = world.now();

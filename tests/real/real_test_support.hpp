@@ -92,6 +92,12 @@ inline Result<std::unique_ptr<Process>> launch_ok(RealWorld& world, const Proces
   return launched;
 }
 
+// launch_ok's process, or nullptr when the launch failed (already reported).
+inline std::unique_ptr<Process> start(RealWorld& world, const ProcessSpec& spec) {
+  Result<std::unique_ptr<Process>> launched = launch_ok(world, spec);
+  return launched.ok() ? std::move(launched).value() : nullptr;
+}
+
 // Receives events until the channel closes. Fails the test if the hang guard
 // passes first, or if the events break the contract: exactly one Exited, and
 // it is the last event.
