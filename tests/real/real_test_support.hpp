@@ -5,6 +5,8 @@
 // /proc inspection for leaked descriptors, zombies and process groups.
 // Deadlines here are hang guards only; no test asserts how long anything took.
 
+#include "support/proc_table.hpp"
+
 #include <seedpool/core/channel.hpp>
 #include <seedpool/core/codec.hpp>
 #include <seedpool/core/process.hpp>
@@ -15,13 +17,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <optional>
 #include <ostream>
-#include <sstream>
 #include <string>
-#include <fcntl.h>
 #include <sys/types.h>
 #include <thread>
 #include <unistd.h>
@@ -38,6 +37,12 @@ static inline void PrintTo(const Frame& frame, std::ostream* out) {
 }
 
 namespace real::testing {
+
+using seedpool::testing::all_processes;
+using seedpool::testing::is_live;
+using seedpool::testing::open_fd_count;
+using seedpool::testing::proc_info;
+using seedpool::testing::ProcInfo;
 
 // Every wait in these tests gives up after this long: a guard against hangs,
 // never a measurement.
@@ -186,69 +191,12 @@ inline bool contains(const std::string& text, const std::string& part) { return 
 
 // ---------------------------------------------------------------- /proc
 
-// Descriptors open in this process (the directory listing's own included,
-// the same every time).
-inline std::size_t open_fd_count() {
-  std::size_t count = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++count;
-  }
-  return count;
-}
-
-struct ProcStat {
-  pid_t pid = 0;
-  char state = '?';
-  pid_t ppid = 0;
-  pid_t pgrp = 0;
-};
-
-// Fields 3-5 of /proc/<pid>/stat; nullopt when the process is gone (which
-// may happen mid-read: plain read(2), as iostreams throw on ESRCH).
-inline std::optional<ProcStat> proc_stat(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return std::nullopt;
-  }
-  char buffer[1024];
-  const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
-  ::close(fd);
-  if (n <= 0) {
-    return std::nullopt;
-  }
-  const std::string text(buffer, static_cast<std::size_t>(n));
-  const std::size_t paren = text.rfind(')');
-  if (paren == std::string::npos) {
-    return std::nullopt;
-  }
-  std::istringstream rest(text.substr(paren + 1));
-  ProcStat stat;
-  stat.pid = pid;
-  rest >> stat.state >> stat.ppid >> stat.pgrp;
-  return stat;
-}
-
-inline std::vector<ProcStat> all_processes() {
-  std::vector<ProcStat> out;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    if (std::optional<ProcStat> stat = proc_stat(static_cast<pid_t>(std::stol(name)))) {
-      out.push_back(*stat);
-    }
-  }
-  return out;
-}
-
 // Live (not zombie) processes in process group `pgid`.
 inline std::vector<pid_t> live_in_group(pid_t pgid) {
   std::vector<pid_t> out;
-  for (const ProcStat& stat : all_processes()) {
-    if (stat.pgrp == pgid && stat.state != 'Z' && stat.state != 'X') {
-      out.push_back(stat.pid);
+  for (const ProcInfo& info : all_processes()) {
+    if (info.pgrp == pgid && is_live(info)) {
+      out.push_back(info.pid);
     }
   }
   return out;
@@ -257,9 +205,9 @@ inline std::vector<pid_t> live_in_group(pid_t pgid) {
 // This process's children that are zombies.
 inline std::vector<pid_t> zombie_children() {
   std::vector<pid_t> out;
-  for (const ProcStat& stat : all_processes()) {
-    if (stat.ppid == ::getpid() && stat.state == 'Z') {
-      out.push_back(stat.pid);
+  for (const ProcInfo& info : all_processes()) {
+    if (info.ppid == ::getpid() && info.state == 'Z') {
+      out.push_back(info.pid);
     }
   }
   return out;
@@ -267,8 +215,8 @@ inline std::vector<pid_t> zombie_children() {
 
 // True while `pid` is a live (not zombie) process.
 inline bool alive(pid_t pid) {
-  const std::optional<ProcStat> stat = proc_stat(pid);
-  return stat.has_value() && stat->state != 'Z' && stat->state != 'X';
+  const std::optional<ProcInfo> info = proc_info(pid);
+  return info.has_value() && is_live(*info);
 }
 
 // Polls `condition` every few milliseconds until it holds or the hang guard
