@@ -283,6 +283,13 @@ bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point 
     std::lock_guard<std::mutex> lock(out.mutex);
     take_handed_off_locked(epoll);
     take_back_kept_locked(now);
+    // Whatever brought the loop here (an exit, a hang-up it could not read
+    // because a caller holds stdout, a timer) may need stdout once the caller
+    // is done: it asks for service then. Otherwise an exit seen while a caller
+    // read could wait for good, its stdout's hang-up spent and no timer set.
+    if (out.helper) {
+      out.loop_waits = true;
+    }
   }
   deliver_pending(now);
   {
@@ -303,8 +310,7 @@ bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point 
     {
       std::lock_guard<std::mutex> lock(out.mutex);
       if (out.helper) {
-        out.loop_waits = true;  // the helper asks for service when it is done
-        return false;
+        return false;  // loop_waits is set: the helper asks for service when done
       }
     }
     finish(epoll, buffer);

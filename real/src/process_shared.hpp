@@ -66,7 +66,7 @@ struct SharedStdout {
   bool helper = false;  // a caller reads `fd` now: the loop neither reads nor arms it
   bool ended = false;   // a helper read the end of the stream; the loop closes `fd`
   bool backlogged = false;  // the loop has events waiting for room: no helper may read
-  bool loop_waits = false;  // the loop waits for the helper to finish to close `fd`
+  bool loop_waits = false;  // the loop served the process during a helper's read: ask for service after it
   // After a helper got its reply, `fd` stays with the callers, unwatched,
   // for RealWorldConfig::caller_read_linger: the next call on the worker
   // then claims it without touching epoll. The loop takes it back when that
