@@ -79,21 +79,21 @@ void startup(ScenarioContext& ctx) {
     ctx.checker().violation("start-error", "start failed without saying why: " + started.error().describe());
   }
   increment(ctx.coverage, started ? "start:ok" : "start:failed");
-  run_workload(ctx, pool, Workload{.callers = 8, .calls_per_caller = 3});
+  run_workload(ctx, pool, Workload{.callers = 8, .leases_per_caller = 3});
   ctx.finish(4, recovery_bound);
 }
 
 void churn(ScenarioContext& ctx) {
   Pool& pool = ctx.make_pool(base_config(8));
   (void)pool.start();
-  run_workload(ctx, pool, Workload{.callers = 64, .calls_per_caller = 10, .external_kills = true});
+  run_workload(ctx, pool, Workload{.callers = 64, .leases_per_caller = 10, .calls_per_lease_max = 1, .external_kills = true});
   ctx.finish(8, recovery_bound);
 }
 
 void cancel_storm(ScenarioContext& ctx) {
   Pool& pool = ctx.make_pool(base_config(4));
   (void)pool.start();
-  run_workload(ctx, pool, Workload{.callers = 32, .calls_per_caller = 8, .checkout_timeout_min = milliseconds(1),
+  run_workload(ctx, pool, Workload{.callers = 32, .leases_per_caller = 8, .checkout_timeout_min = milliseconds(1),
                                    .checkout_timeout_max = milliseconds(30)});
   ctx.finish(4, recovery_bound);
 }
@@ -102,7 +102,7 @@ void affinity(ScenarioContext& ctx) {
   Pool& pool = ctx.make_pool(base_config(4));
   (void)pool.start();
   const AffinityMode mode = ctx.world.decide(2) == 0 ? AffinityMode::prefer : AffinityMode::strict;
-  run_workload(ctx, pool, Workload{.callers = 16, .calls_per_caller = 6, .affinity_keys = 6,
+  run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 6, .affinity_keys = 6,
                                    .affinity_mode = mode, .external_kills = true});
   ctx.finish(4, recovery_bound);
 }
@@ -114,7 +114,7 @@ void recycle(ScenarioContext& ctx) {
   config.max_lifetime_jitter = milliseconds(200);
   Pool& pool = ctx.make_pool(config);
   (void)pool.start();
-  run_workload(ctx, pool, Workload{.callers = 16, .calls_per_caller = 10});
+  run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 10});
   ctx.finish(4, recovery_bound);
 }
 
@@ -124,7 +124,7 @@ void health(ScenarioContext& ctx) {
   config.health_timeout = milliseconds(50);
   Pool& pool = ctx.make_pool(config);
   (void)pool.start();
-  run_workload(ctx, pool, Workload{.callers = 8, .calls_per_caller = 5, .think_time_max = milliseconds(500)});
+  run_workload(ctx, pool, Workload{.callers = 8, .leases_per_caller = 5, .think_time_max = milliseconds(500)});
   ctx.finish(4, recovery_bound);
 }
 
@@ -145,7 +145,7 @@ void breaker(ScenarioContext& ctx) {
   Pool& pool = ctx.make_pool(base_config(4));
   (void)pool.start();
   // Callers during the outage must be answered quickly, never left to hang.
-  run_workload(ctx, pool, Workload{.callers = 8, .calls_per_caller = 4, .checkout_timeout_min = seconds(1),
+  run_workload(ctx, pool, Workload{.callers = 8, .leases_per_caller = 4, .checkout_timeout_min = seconds(1),
                                    .checkout_timeout_max = seconds(3), .think_time_max = milliseconds(800)});
   ctx.finish(4, recovery_bound);
 }
@@ -164,7 +164,7 @@ void shutdown(ScenarioContext& ctx) {
     }
     (void)stopped->send(1);
   });
-  run_workload(ctx, pool, Workload{.callers = 16, .calls_per_caller = 6});
+  run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 6});
   (void)stopped->receive();
   ctx.faults.set_enabled(false);
   ctx.checker().expect_counts_match(pool.stats());
@@ -196,7 +196,7 @@ void stale_reply(ScenarioContext& ctx) {
   });
   Pool& pool = ctx.make_pool(base_config(4));
   (void)pool.start();
-  run_workload(ctx, pool, Workload{.callers = 16, .calls_per_caller = 6, .calls_per_lease_max = 3});
+  run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 6, .calls_per_lease_max = 3});
   ctx.finish(4, recovery_bound);
 }
 
@@ -207,7 +207,7 @@ void lazy(ScenarioContext& ctx) {
   config.min_ready = 0;
   Pool& pool = ctx.make_pool(config);
   (void)pool.start();
-  run_workload(ctx, pool, Workload{.callers = 32, .calls_per_caller = 4});
+  run_workload(ctx, pool, Workload{.callers = 32, .leases_per_caller = 4});
   ctx.finish(std::nullopt, recovery_bound);
 }
 
@@ -221,7 +221,7 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 profile({{Fault::launch_failure, 100'000}, {Fault::slow_start, 100'000}, {Fault::init_error, 50'000},
                          {Fault::init_crash, 100'000}, {Fault::init_hang, 50'000}, {Fault::init_garbage, 30'000}}),
                 startup});
-  registry.add({"churn", "8 workers, 64 callers x 10 leases of 1-2 calls, crashes and kills everywhere", churn_faults(), churn});
+  registry.add({"churn", "8 workers, 64 callers making 10 calls each (a lease per call), crashes and kills everywhere", churn_faults(), churn});
   registry.add({"cancel-storm", "32 callers with very short deadlines and cancels racing grants",
                 profile({{Fault::caller_cancel, 400'000}, {Fault::caller_short_deadline, 300'000},
                          {Fault::call_slow, 20'000}, {Fault::call_crash, 10'000}}),

@@ -62,7 +62,7 @@ void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint3
   PoolChecker& checker = ctx.checker();
   const std::string lane = ctx.timeline.enabled() ? fmt::format("caller {}", caller) : std::string();
   std::uint32_t sequence = 0;
-  for (std::size_t call = 0; call < w.calls_per_caller; ++call) {
+  for (std::size_t call = 0; call < w.leases_per_caller; ++call) {
     ctx.world.sleep_for(ctx.faults.latency(Duration::zero(), w.think_time_max));
     const Duration timeout = ctx.faults.fire(Fault::caller_short_deadline)
                                  ? ctx.faults.latency(Duration::zero(), milliseconds(2))

@@ -44,7 +44,7 @@ FaultOptions crashy() {
 SEEDPOOL_SCENARIO(user_small_pool, "user-small-pool", "two workers, a few callers, crashes", crashy()) {
   Pool& pool = ctx.make_pool(small_pool());
   (void)pool.start();
-  run_workload(ctx, pool, Workload{.callers = 6, .calls_per_caller = 4});
+  run_workload(ctx, pool, Workload{.callers = 6, .leases_per_caller = 4});
   ctx.finish(2, seconds(30));
 }
 
@@ -60,7 +60,7 @@ Scenario planted_bug() {
   s.body = [](ScenarioContext& ctx) {
     Pool& pool = ctx.make_pool(small_pool());
     (void)pool.start();
-    Workload w{.callers = 4, .calls_per_caller = 3};
+    Workload w{.callers = 4, .leases_per_caller = 3};
     run_workload(ctx, pool, w);
     if (ctx.coverage["call:worker_crashed"] > 0) {
       ctx.checker().violation("planted", "a call saw its worker crash");
@@ -178,7 +178,7 @@ RC_GTEST_PROP(ScenarioProperty, GeneratedWorkloadsAndDecisionsKeepTheInvariants,
   scenario.body = [&](ScenarioContext& ctx) {
     Pool& pool = ctx.make_pool(small_pool());
     (void)pool.start();
-    run_workload(ctx, pool, Workload{.callers = callers, .calls_per_caller = calls,
+    run_workload(ctx, pool, Workload{.callers = callers, .leases_per_caller = calls,
                                      .checkout_timeout_min = milliseconds(1),
                                      .checkout_timeout_max = milliseconds(checkout_ms), .external_kills = true});
     ctx.finish(2, seconds(30));

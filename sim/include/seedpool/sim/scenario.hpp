@@ -56,8 +56,8 @@ struct ScenarioContext {
 // The callers of a scenario.
 struct Workload {
   std::size_t callers = 16;
-  std::size_t calls_per_caller = 5;
-  std::size_t calls_per_lease_max = 2;
+  std::size_t leases_per_caller = 5;    // checkouts each caller makes, one after another
+  std::size_t calls_per_lease_max = 2;  // each lease makes 1..max calls (a failed call ends it)
   Duration checkout_timeout_min = milliseconds(50);
   Duration checkout_timeout_max = seconds(2);
   Duration call_timeout = seconds(1);
