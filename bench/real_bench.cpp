@@ -25,6 +25,9 @@
 //                                echo workers without the pool
 //   BM_PoolEagerStart/echo/N,    the same with the C++ echo worker, whose own
 //   BM_RawParallelStart/echo/N   start costs little: the pool's share
+//   BM_PoolEagerStart/echo-waiting-init/N  the C++ echo worker with an init
+//                                that sleeps 50 ms: starts that wait, not
+//                                compute, overlap whatever the CPU count
 //
 // Round-trip benchmarks also report this process's context switches and CPU
 // time per call (getrusage), which show where a pool call's time goes.
@@ -158,6 +161,15 @@ struct WorkerKind {
 
 // seedpool-echo-worker returns the payload unchanged.
 WorkerKind cpp_echo() { return WorkerKind{WorkerCommand{SEEDPOOL_ECHO_WORKER, {}, {}, {}}, echo_payload}; }
+
+// The same worker with an init that waits rather than computes (as one that
+// loads a model over the network does): shows whether starts overlap when
+// the machine's CPUs are not what bounds them.
+constexpr int waiting_init_ms = 50;
+WorkerKind cpp_echo_waiting_init() {
+  return WorkerKind{
+      WorkerCommand{SEEDPOOL_ECHO_WORKER, {"--slow-init", std::to_string(waiting_init_ms)}, {}, {}}, echo_payload};
+}
 
 // examples/echo_worker.py returns the call's args, as json.dumps writes them.
 WorkerKind python_echo(const std::string& python) {
@@ -573,7 +585,9 @@ void register_benchmarks(const Plan& plan, const std::string& python) {
   for (auto* b : {RegisterBenchmark("BM_PoolEagerStart/python", BM_PoolEagerStart, python_echo(python)),
                   RegisterBenchmark("BM_RawParallelStart/python", BM_RawParallelStart, python_echo(python)),
                   RegisterBenchmark("BM_PoolEagerStart/echo", BM_PoolEagerStart, cpp_echo()),
-                  RegisterBenchmark("BM_RawParallelStart/echo", BM_RawParallelStart, cpp_echo())}) {
+                  RegisterBenchmark("BM_RawParallelStart/echo", BM_RawParallelStart, cpp_echo()),
+                  RegisterBenchmark("BM_PoolEagerStart/echo-waiting-init", BM_PoolEagerStart,
+                                    cpp_echo_waiting_init())}) {
     b->Arg(start_size_one)->Arg(start_size_many)->Iterations(1)->Repetitions(plan.start_repetitions);
     b->UseManualTime()->Unit(benchmark::kMillisecond);
   }
@@ -699,6 +713,10 @@ std::string start_lines(const FiguresReporter& r) {
   }
   if (const std::optional<std::string> echo = start_pair(r, "BM_RawParallelStart/echo", nullptr)) {
     out += fmt::format("    C++ echo worker without the pool: {}\n", *echo);
+  }
+  if (const std::optional<std::string> waiting = start_pair(r, "BM_PoolEagerStart/echo-waiting-init", nullptr)) {
+    out += fmt::format("    C++ echo worker whose init waits {} ms (no CPU), through the pool: {}\n", waiting_init_ms,
+                       *waiting);
   }
   return out;
 }

@@ -891,6 +891,13 @@ class Worker:
                         # After ready: the pool is not waiting for this, and a
                         # first call that comes a few ms later does not either.
                         scan, iterencode, markers = _json_codec()
+                    # Everything alive now (modules, what the init hook
+                    # loaded) lives as long as the worker: moved out of the
+                    # collector's generations, the full collections that
+                    # calls' allocations trigger no longer traverse it.
+                    import gc
+
+                    gc.freeze()
                 elif _INIT <= kind <= _SHUTDOWN:
                     return violation(
                         f"the pool sent a {_KIND_NAMES[kind]} frame (request id {request_id}), "
