@@ -325,6 +325,7 @@ TEST(SimProcess, ShutdownFrameExitsWithCodeZero) {
     std::unique_ptr<Process> process = start_ready(world);
     const Instant sent = world.now();
     ASSERT_TRUE(process->write_frame(Frame{FrameKind::shutdown, 9, {}}).ok());
+    world.sleep_for(milliseconds(1));    // the program has read the frame: it is exiting
     process->signal(Signal::terminate);  // already exiting: changes nothing
     EXPECT_EQ(expect_exit(*process), exit_code_0);
     EXPECT_EQ(world.now() - sent, milliseconds(30));

@@ -165,8 +165,22 @@ class Channel {
 
   // Takes the oldest item, waiting until `deadline`. Items sent before close()
   // are still delivered; after that, receive returns closed.
+  //
+  // Scheduling: a receive that finds an item (or the close) yields first, so
+  // other tasks may act before it takes it. One that finds the channel empty
+  // waits at once: its wait is the scheduling point. A yield there would only
+  // add a step in which, whoever runs, the same orders of events stay
+  // reachable: what another task does during it, it does as well while the
+  // receiver waits, and the receiver wakes when an item arrives.
   Received<T> receive(Instant deadline = Instant::max()) {
-    world_.yield();
+    bool ready = false;
+    {
+      MonitorLock lock(*monitor_);
+      ready = !items_.empty() || closed_;
+    }
+    if (ready) {
+      world_.yield();
+    }
     bool wake = false;
     Received<T> received{ChannelStatus::closed, std::nullopt};
     {
