@@ -132,6 +132,8 @@ constexpr std::size_t throughput_callers = 8;
 constexpr std::int64_t start_size_one = 1;
 constexpr std::int64_t start_size_many = 8;
 
+std::int64_t cpu_count() { return std::max<std::int64_t>(1, std::thread::hardware_concurrency()); }
+
 // Targets, reported against, never enforced.
 constexpr double round_trip_ratio_target = 1.5;
 constexpr double throughput_ratio_target = 5.0;
@@ -591,6 +593,16 @@ void register_benchmarks(const Plan& plan, const std::string& python) {
     b->Arg(start_size_one)->Arg(start_size_many)->Iterations(1)->Repetitions(plan.start_repetitions);
     b->UseManualTime()->Unit(benchmark::kMillisecond);
   }
+  // As many Python workers as CPUs: how far starts overlap while each still
+  // has a CPU of its own.
+  if (const std::int64_t cpus = cpu_count(); cpus != start_size_one && cpus != start_size_many) {
+    RegisterBenchmark("BM_PoolEagerStart/python", BM_PoolEagerStart, python_echo(python))
+        ->Arg(cpus)
+        ->Iterations(1)
+        ->Repetitions(plan.start_repetitions)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -705,6 +717,12 @@ std::string start_lines(const FiguresReporter& r) {
   out += fmt::format("    per repetition: 1 worker [{}] ms, 8 workers [{}] ms\n",
                      r.values(fmt::format("BM_PoolEagerStart/python/{}:time", start_size_one), 1e3),
                      r.values(fmt::format("BM_PoolEagerStart/python/{}:time", start_size_many), 1e3));
+  const std::optional<double> one = r.median(fmt::format("BM_PoolEagerStart/python/{}:time", start_size_one));
+  const std::optional<double> per_cpu = r.median(fmt::format("BM_PoolEagerStart/python/{}:time", cpu_count()));
+  if (one && per_cpu && cpu_count() != start_size_one && cpu_count() != start_size_many) {
+    out += fmt::format("    as many workers as CPUs ({}): {:.1f} ms, ratio {:.2f} to one\n", cpu_count(), *per_cpu * 1e3,
+                       *per_cpu / *one);
+  }
   if (const std::optional<std::string> raw = start_pair(r, "BM_RawParallelStart/python", nullptr)) {
     out += fmt::format("    without the pool (spawn + init + ready, one thread): {}\n", *raw);
   }
