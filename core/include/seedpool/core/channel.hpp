@@ -42,7 +42,8 @@ namespace detail {
 // up to that bound and never shrinks. Channels are made per request (every
 // checkout and call has its own capacity-1 reply channel), and a std::deque
 // allocated a map and a 512-byte block as it was constructed; this allocates
-// one slot at the first push, and nothing after that once it has grown.
+// one slot at the first push, and nothing after that once it has grown. A
+// ring of capacity_max 1 keeps its one slot inline and never allocates.
 template <class T>
 class BoundedRing {
  public:
@@ -57,6 +58,12 @@ class BoundedRing {
   // Requires size() < capacity_max.
   void push_back(T&& value) {
     SEEDPOOL_ASSERT(size_ < capacity_max_);
+    if (capacity_max_ == 1) {
+      SEEDPOOL_ASSERT(!single_.has_value());
+      single_.emplace(std::move(value));
+      ++size_;
+      return;
+    }
     if (size_ == slots_.size()) {
       grow();
     }
@@ -69,18 +76,20 @@ class BoundedRing {
     ++size_;
   }
 
-  // Requires !empty().
-  T pop_front() {
+  // Moves the oldest item into `out` (which must be empty) and drops it
+  // from the ring: one move of the item, where returning it by value took
+  // one more on the way to its destination. Requires !empty().
+  void pop_front_into(std::optional<T>& out) {
     SEEDPOOL_ASSERT(size_ > 0);
-    std::optional<T>& slot = slots_[head_];
+    SEEDPOOL_ASSERT(!out.has_value());
+    std::optional<T>& slot = capacity_max_ == 1 ? single_ : slots_[head_];
     SEEDPOOL_ASSERT(slot.has_value());
-    T value = std::move(*slot);
+    out.emplace(std::move(*slot));
     slot.reset();
-    if (++head_ == slots_.size()) {
+    if (capacity_max_ != 1 && ++head_ == slots_.size()) {
       head_ = 0;
     }
     --size_;
-    return value;
   }
 
  private:
@@ -96,6 +105,7 @@ class BoundedRing {
   }
 
   std::size_t capacity_max_;
+  std::optional<T> single_;              // the one slot when capacity_max_ is 1; slots_ stays empty
   std::vector<std::optional<T>> slots_;  // the ring; its size is the current capacity
   std::size_t head_ = 0;                 // slot of the oldest item
   std::size_t size_ = 0;
@@ -180,7 +190,8 @@ class Channel {
         }
       }
       if (!items_.empty()) {
-        received = {ChannelStatus::ok, pop_locked(wake)};
+        received.status = ChannelStatus::ok;
+        wake = pop_locked(received.value);
       }
     }
     wake_if(wake);
@@ -195,7 +206,8 @@ class Channel {
     {
       MonitorLock lock(*monitor_);
       if (!items_.empty()) {
-        received = {ChannelStatus::ok, pop_locked(wake)};
+        received.status = ChannelStatus::ok;
+        wake = pop_locked(received.value);
       } else if (closed_) {
         received.status = ChannelStatus::closed;
       }
@@ -239,11 +251,10 @@ class Channel {
     return receivers_waiting_ > 0;
   }
 
-  T pop_locked(bool& wake) {
+  bool pop_locked(std::optional<T>& out) {
     SEEDPOOL_ASSERT(!items_.empty());
-    T value = items_.pop_front();
-    wake = senders_waiting_ > 0;
-    return value;
+    items_.pop_front_into(out);
+    return senders_waiting_ > 0;
   }
 
   // The text a blocked task shows in deadlock reports, "send on 'NAME'" or
