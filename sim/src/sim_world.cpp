@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <typeinfo>
 #include <utility>
+#include <vector>
 
 // The functions on the path of every context switch are inlined into their
 // callers: each extra frame between two switches costs a mispredicted return
@@ -29,6 +30,53 @@ DecisionSource make_decisions(const SimConfig& config) {
     return DecisionSource::replay(*config.decisions, config.decisions_max);
   }
   return DecisionSource::seeded(config.seed, config.decisions_max);
+}
+
+// Memory of destroyed SimMonitors, kept by this thread for its next ones.
+// A run makes a monitor for every channel, and so for every checkout's and
+// call's reply channel; reusing their blocks skips the allocator's malloc
+// and free (often its slow path: many replies are freed in a burst) for
+// each. At most spares_max blocks are kept.
+class MonitorSpares {
+ public:
+  MonitorSpares() { blocks_.reserve(spares_max); }
+  ~MonitorSpares() {
+    for (void* block : blocks_) {
+      ::operator delete(block);
+    }
+  }
+  MonitorSpares(const MonitorSpares&) = delete;
+  MonitorSpares& operator=(const MonitorSpares&) = delete;
+
+  void* take(std::size_t bytes) {
+    if (bytes != block_bytes_ || blocks_.empty()) {
+      return ::operator new(bytes);
+    }
+    void* block = blocks_.back();
+    blocks_.pop_back();
+    return block;
+  }
+
+  void give(void* block, std::size_t bytes) noexcept {
+    if (block_bytes_ == 0) {
+      block_bytes_ = bytes;  // every SimMonitor has the same size
+    }
+    if (bytes != block_bytes_ || blocks_.size() >= spares_max) {
+      ::operator delete(block);
+      return;
+    }
+    blocks_.push_back(block);  // never reallocates: capacity is spares_max
+  }
+
+ private:
+  static constexpr std::size_t spares_max = 256;
+  std::size_t block_bytes_ = 0;
+  std::vector<void*> blocks_;
+};
+
+MonitorSpares& monitor_spares() {
+  thread_local MonitorSpares spares;
+  return spares;
 }
 
 }  // namespace
@@ -63,6 +111,9 @@ class SimWorld::SimMonitor final : public Monitor {
       : world_(world), name_(std::move(name)), id_(id) {}
 
   ~SimMonitor() override { SEEDPOOL_ASSERT_MSG(head_ == nullptr || world_.tearing_down_, name_.c_str()); }
+
+  static void* operator new(std::size_t bytes) { return monitor_spares().take(bytes); }
+  static void operator delete(void* block, std::size_t bytes) noexcept { monitor_spares().give(block, bytes); }
 
   void lock() override {
     SEEDPOOL_ASSERT_MSG(!locked_ || world_.tearing_down_, "monitor locked twice");
