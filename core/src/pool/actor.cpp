@@ -91,18 +91,22 @@ void PoolActor::handle(CheckoutCancel& m) {
     return;
   }
   // A grant that crossed the cancel: the caller never saw the lease.
-  if (leases_.contains(m.id)) {
+  if (find_lease(m.id) != leases_.end()) {
     Checkin checkin{m.id};
     handle(checkin);
   }
 }
 
+std::vector<PoolActor::LeaseEntry>::iterator PoolActor::find_lease(std::uint64_t lease_id) {
+  return std::find_if(leases_.begin(), leases_.end(), [lease_id](const LeaseEntry& e) { return e.id == lease_id; });
+}
+
 PoolActor::Worker* PoolActor::leased_worker(std::uint64_t lease_id) {
-  const auto lease = leases_.find(lease_id);
-  if (lease == leases_.end() || lease->second.lost) {
+  const auto lease = find_lease(lease_id);
+  if (lease == leases_.end() || lease->record.lost) {
     return nullptr;  // released, or the worker already failed under it
   }
-  Worker* w = find(lease->second.worker);
+  Worker* w = find(lease->record.worker);
   SEEDPOOL_ASSERT(w != nullptr && w->state == WorkerState::busy && w->lease == lease_id);
   return w;
 }
@@ -132,12 +136,15 @@ void PoolActor::handle(CallsReport& m) {
 }
 
 void PoolActor::handle(Checkin& m) {
-  const auto lease = leases_.find(m.lease_id);
+  const auto lease = find_lease(m.lease_id);
   if (lease == leases_.end()) {
     return;
   }
-  const LeaseRecord record = lease->second;
-  leases_.erase(lease);
+  const LeaseRecord record = std::move(lease->record);
+  if (lease + 1 != leases_.end()) {
+    *lease = std::move(leases_.back());
+  }
+  leases_.pop_back();
   if (record.lost) {
     return;
   }
@@ -423,7 +430,9 @@ void PoolActor::fail_worker(Worker& w, Error error) {
 
 void PoolActor::lose_lease(Worker& w, const Error& error) {
   SEEDPOOL_ASSERT(w.lease.has_value());
-  LeaseRecord& record = leases_.at(*w.lease);
+  const auto lease = find_lease(*w.lease);
+  SEEDPOOL_ASSERT(lease != leases_.end());
+  LeaseRecord& record = lease->record;
   if (!record.lost) {
     record.lost = error;
   }
@@ -498,7 +507,8 @@ void PoolActor::grant_waiters() {
       }
       transition(*w, WorkerState::busy);
       w->lease = it->id;
-      leases_.emplace(it->id, LeaseRecord{w->ref, std::nullopt});
+      SEEDPOOL_ASSERT(find_lease(it->id) == leases_.end());
+      leases_.push_back(LeaseEntry{it->id, LeaseRecord{w->ref, std::nullopt}});
     }
     it = waiters_.erase(it);
   }

@@ -109,6 +109,11 @@ class PoolActor {
     std::optional<Error> lost;  // set when the worker died or was replaced under the lease
   };
 
+  struct LeaseEntry {
+    std::uint64_t id;  // the lease id
+    LeaseRecord record;
+  };
+
   struct StartWaiter {
     std::size_t min_ready = 0;
     Instant deadline;
@@ -120,6 +125,7 @@ class PoolActor {
   void on_exit(Worker& w, const ExitStatus& status);
   void take_call_records(Worker& w);
   Worker* leased_worker(std::uint64_t lease_id);
+  std::vector<LeaseEntry>::iterator find_lease(std::uint64_t lease_id);
 
   // Workers.
   void start_workers();
@@ -184,7 +190,11 @@ class PoolActor {
   std::vector<std::uint64_t> slot_generations_;
   std::uint64_t next_uid_ = 1;
   WaiterQueue waiters_;
-  std::map<std::uint64_t, LeaseRecord> leases_;
+  // Leases granted and not yet checked in, lost ones included: a handful,
+  // about one per busy worker. Searched in order and never iterated for
+  // anything else, so their order is free (erase swaps in the last one);
+  // a map cost an allocation and a free per lease.
+  std::vector<LeaseEntry> leases_;
   std::map<std::string, WorkerRef> affinity_;
   std::deque<std::string> affinity_order_;  // insertion order, for eviction
   std::vector<StartWaiter> start_waiters_;
