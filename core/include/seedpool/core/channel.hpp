@@ -8,6 +8,7 @@
 #include <seedpool/core/world.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -109,6 +110,41 @@ class BoundedRing {
   std::vector<std::optional<T>> slots_;  // the ring; its size is the current capacity
   std::size_t head_ = 0;                 // slot of the oldest item
   std::size_t size_ = 0;
+};
+
+// The text of a wait reason, "receive on 'NAME'", kept inside the object
+// when it is short. Most channels are reply channels, made per request, and
+// building the text on the heap the first time a receiver waited cost an
+// allocation per request.
+class WaitReason {
+ public:
+  bool empty() const noexcept { return size_ == 0; }
+
+  // Requires empty().
+  void assign(std::string_view verb, std::string_view name) {
+    SEEDPOOL_ASSERT(empty());
+    const std::size_t size = verb.size() + name.size() + 1;
+    char* out = inline_.data();
+    if (size > inline_.size()) {
+      heap_.resize(size);
+      out = heap_.data();
+    }
+    std::copy(verb.begin(), verb.end(), out);
+    std::copy(name.begin(), name.end(), out + verb.size());
+    out[size - 1] = '\'';
+    size_ = size;
+  }
+
+  // Valid as long as the object, and unchanged once assigned.
+  std::string_view view() const noexcept {
+    return {size_ > inline_.size() ? heap_.data() : inline_.data(), size_};
+  }
+
+ private:
+  static constexpr std::size_t inline_bytes_max = 40;
+  std::array<char, inline_bytes_max> inline_;
+  std::size_t size_ = 0;
+  std::string heap_;  // the text when longer than inline_bytes_max
 };
 
 }  // namespace detail
@@ -261,12 +297,11 @@ class Channel {
   // "receive on 'NAME'". Built at the first wait that needs it, as most
   // reply channels never block a sender, and kept: the monitor holds a view
   // of it for as long as the wait lasts.
-  const std::string& wait_reason(std::string& reason, std::string_view verb) {
+  std::string_view wait_reason(detail::WaitReason& reason, std::string_view verb) {
     if (reason.empty()) {
-      reason.reserve(verb.size() + name_.size() + 1);
-      reason.append(verb).append(name_).append(1, '\'');
+      reason.assign(verb, name_);
     }
-    return reason;
+    return reason.view();
   }
 
   void wake_if(bool wake) {
@@ -279,8 +314,8 @@ class Channel {
   const std::string name_;
   const std::size_t capacity_max_;
   std::unique_ptr<Monitor> monitor_;
-  std::string send_reason_;     // see wait_reason; guarded by monitor_
-  std::string receive_reason_;  // see wait_reason; guarded by monitor_
+  detail::WaitReason send_reason_;     // see wait_reason; guarded by monitor_
+  detail::WaitReason receive_reason_;  // see wait_reason; guarded by monitor_
   detail::BoundedRing<T> items_;
   std::size_t senders_waiting_ = 0;
   std::size_t receivers_waiting_ = 0;
