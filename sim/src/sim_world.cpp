@@ -292,7 +292,12 @@ void SimWorld::check_decision_budget() {
 
 // One step: the strategy picks a runnable task, which leaves the run queue.
 SEEDPOOL_SWITCH_PATH SimWorld::Task& SimWorld::take_next() {
-  const std::size_t index = strategy_->pick(runnable_, steps_, decisions_);
+  // Most steps find one task runnable (a task yielding with nothing else
+  // to run). A random walk picks it without a decision (a bound of 1
+  // records none), so it is not asked; PCT may change a priority at any
+  // step, so it always is.
+  const bool sole_pick = runnable_.size() == 1 && config_.strategy.kind == StrategySpec::Kind::random_walk;
+  const std::size_t index = sole_pick ? 0 : strategy_->pick(runnable_, steps_, decisions_);
   SEEDPOOL_ASSERT(index < runnable_.size());
   const TaskId id = runnable_[index];
   runnable_[index] = runnable_.back();
