@@ -2,6 +2,7 @@
 
 #include <seedpool/core/assert.hpp>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -307,8 +308,9 @@ void PoolActor::take_call_records(Worker& w) {
 void PoolActor::on_exit(Worker& w, const ExitStatus& status) {
   emit({.kind = TelemetryKind::worker_exit, .at = now(), .worker = w.ref, .detail = status.describe()});
   const bool unexpected = w.state == WorkerState::ready || w.state == WorkerState::busy;
-  const Error crashed = with_tail(w, ErrorCode::worker_crashed,
-                                  fmt::format("worker {} exited ({})", w.ref.to_string(), status.describe()));
+  const Error crashed =
+      with_tail(w, ErrorCode::worker_crashed,
+                fmt::format(FMT_COMPILE("worker {} exited ({})"), w.ref.to_string(), status.describe()));
   if (w.lease) {
     lose_lease(w, crashed);
   }
@@ -367,7 +369,7 @@ void PoolActor::start_worker() {
   ++state_counts_[static_cast<std::size_t>(WorkerState::starting)];
   emit({.kind = TelemetryKind::worker_state, .at = now(), .worker = ref, .from = WorkerState::dead,
         .to = WorkerState::starting});
-  world_.spawn(fmt::format("{}/{}", config_.name, ref.to_string()),
+  world_.spawn(fmt::format(FMT_COMPILE("{}/{}"), config_.name, ref.to_string()),
                [shared = shared_, ref, uid] { run_worker_task(shared, ref, uid); });
 }
 
@@ -686,7 +688,8 @@ void PoolActor::on_timers() {
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (t >= it->deadline) {
         fail_checkout(*it, Error{ErrorCode::timeout,
-                                 fmt::format("no worker of pool '{}' became available before the deadline",
+                                 fmt::format(FMT_COMPILE("no worker of pool '{}' became available before the "
+                                                         "deadline"),
                                              config_.name),
                                  {}});
         it = waiters_.erase(it);
