@@ -183,7 +183,7 @@ void PoolChecker::lease_released(std::uint32_t caller, WorkerRef worker) {
   }
 }
 
-void PoolChecker::call_answered(std::uint32_t caller, const std::string& payload,
+void PoolChecker::call_answered(std::uint32_t caller, std::string_view payload,
                                 const Result<std::string>& answer) {
   if (answer.ok()) {
     call_outcomes_.increment(outcome_index(std::nullopt));

@@ -44,20 +44,21 @@ class PoolActor {
         : ref(r), uid(u), created_at(now), stderr_lines(config.stderr_lines_kept, config.stderr_line_bytes_max) {}
     WorkerRef ref;
     std::uint64_t uid;
+    // What earliest_worker_timer() reads of each worker, side by side.
     WorkerState state = WorkerState::starting;
+    std::optional<std::uint64_t> ping_id;
+    Instant ping_deadline = Instant::max();
+    Instant terminate_at = Instant::max();
+    Instant kill_at = Instant::max();
+    Instant next_ping_at = Instant::max();
+    Instant recycle_at = Instant::max();
+    bool recycle_due = false;
     std::shared_ptr<Process> process;
     Instant created_at;
     bool start_cancelled = false;  // stopped before it finished starting
     std::shared_ptr<CallLine> line;  // from ready on
     std::optional<std::uint64_t> lease;
     std::uint64_t calls_done = 0;
-    Instant recycle_at = Instant::max();
-    bool recycle_due = false;
-    Instant next_ping_at = Instant::max();
-    std::optional<std::uint64_t> ping_id;
-    Instant ping_deadline = Instant::max();
-    Instant terminate_at = Instant::max();
-    Instant kill_at = Instant::max();
     StderrRing stderr_lines;
   };
 
@@ -109,6 +110,11 @@ class PoolActor {
     std::optional<Error> lost;  // set when the worker died or was replaced under the lease
   };
 
+  struct LeaseEntry {
+    std::uint64_t id;  // the lease id
+    LeaseRecord record;
+  };
+
   struct StartWaiter {
     std::size_t min_ready = 0;
     Instant deadline;
@@ -120,6 +126,7 @@ class PoolActor {
   void on_exit(Worker& w, const ExitStatus& status);
   void take_call_records(Worker& w);
   Worker* leased_worker(std::uint64_t lease_id);
+  std::vector<LeaseEntry>::iterator find_lease(std::uint64_t lease_id);
 
   // Workers.
   void start_workers();
@@ -131,6 +138,8 @@ class PoolActor {
   void make_idle(Worker& w);
   void record_init_failure(Worker& w, Error error);
   Worker* find(WorkerRef ref);
+  void add_worker(Worker worker);
+  void erase_worker(WorkerRef ref);
   std::size_t count_active() const;
   std::size_t count_in(WorkerState state) const;
   Error with_tail(const Worker& w, ErrorCode code, std::string message) const;
@@ -166,6 +175,11 @@ class PoolActor {
   CircuitBreaker breaker_;
 
   std::map<WorkerRef, Worker> workers_;  // ordered: deterministic iteration
+  // The same workers in no particular order, for scans whose result does
+  // not depend on order (earliest_worker_timer): walking the map node by
+  // node cost a library call per worker. Map nodes never move; add_worker
+  // and erase_worker keep the two in step.
+  std::vector<const Worker*> worker_list_;
   std::vector<CallRecord> call_records_;  // scratch for take_call_records
   std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state (dead ones are erased)
   // earliest_worker_timer() as next_deadline() last computed it: the pool
@@ -184,7 +198,11 @@ class PoolActor {
   std::vector<std::uint64_t> slot_generations_;
   std::uint64_t next_uid_ = 1;
   WaiterQueue waiters_;
-  std::map<std::uint64_t, LeaseRecord> leases_;
+  // Leases granted and not yet checked in, lost ones included: a handful,
+  // about one per busy worker. Searched in order and never iterated for
+  // anything else, so their order is free (erase swaps in the last one);
+  // a map cost an allocation and a free per lease.
+  std::vector<LeaseEntry> leases_;
   std::map<std::string, WorkerRef> affinity_;
   std::deque<std::string> affinity_order_;  // insertion order, for eviction
   std::vector<StartWaiter> start_waiters_;

@@ -111,19 +111,30 @@ std::uint64_t PoolStats::count(const OutcomeCounts& counts, std::string_view out
   return it == counts.end() ? 0 : it->second;
 }
 
+void TelemetryAggregator::count(OutcomeCounts& counts, OutcomeSlots& slots, const std::optional<ErrorCode>& error) {
+  const std::size_t index = error.has_value() ? static_cast<std::size_t>(*error) : ok_index;
+  SEEDPOOL_ASSERT(index < slots.size());
+  std::uint64_t*& slot = slots[index];
+  if (slot == nullptr) {
+    const std::string_view outcome = outcome_label(error);
+    SEEDPOOL_ASSERT(!counts.contains(outcome));
+    slot = &counts.emplace(std::string(outcome), 0).first->second;
+  }
+  ++*slot;
+}
+
 void TelemetryAggregator::on_event(const TelemetryEvent& event) {
-  const std::string_view outcome = outcome_label(event.error);
   switch (event.kind) {
     case TelemetryKind::checkout:
-      increment(stats_.checkouts, outcome);
+      count(stats_.checkouts, checkout_slots_, event.error);
       stats_.checkout_wait.observe(event.duration);
       break;
     case TelemetryKind::call:
-      increment(stats_.calls, outcome);
+      count(stats_.calls, call_slots_, event.error);
       stats_.call_duration.observe(event.duration);
       break;
     case TelemetryKind::worker_init:
-      increment(stats_.inits, outcome);
+      count(stats_.inits, init_slots_, event.error);
       stats_.init_duration.observe(event.duration);
       break;
     case TelemetryKind::worker_state:

@@ -12,6 +12,7 @@
 
 #include <seedpool/core/codec.hpp>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace seedpool::detail {
@@ -77,7 +78,7 @@ ProcessSpec spec_for(const PoolConfig& config, WorkerRef worker) {
   spec.args = config.command.args;
   spec.env = config.command.env;
   spec.working_dir = config.command.working_dir;
-  spec.name = fmt::format("{}/{}", config.name, worker.to_string());
+  spec.name = fmt::format(FMT_COMPILE("{}/{}"), config.name, worker.to_string());
   return spec;
 }
 

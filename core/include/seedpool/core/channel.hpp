@@ -8,6 +8,7 @@
 #include <seedpool/core/world.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -42,7 +43,8 @@ namespace detail {
 // up to that bound and never shrinks. Channels are made per request (every
 // checkout and call has its own capacity-1 reply channel), and a std::deque
 // allocated a map and a 512-byte block as it was constructed; this allocates
-// one slot at the first push, and nothing after that once it has grown.
+// one slot at the first push, and nothing after that once it has grown. A
+// ring of capacity_max 1 keeps its one slot inline and never allocates.
 template <class T>
 class BoundedRing {
  public:
@@ -57,6 +59,12 @@ class BoundedRing {
   // Requires size() < capacity_max.
   void push_back(T&& value) {
     SEEDPOOL_ASSERT(size_ < capacity_max_);
+    if (capacity_max_ == 1) {
+      SEEDPOOL_ASSERT(!single_.has_value());
+      single_.emplace(std::move(value));
+      ++size_;
+      return;
+    }
     if (size_ == slots_.size()) {
       grow();
     }
@@ -69,18 +77,20 @@ class BoundedRing {
     ++size_;
   }
 
-  // Requires !empty().
-  T pop_front() {
+  // Moves the oldest item into `out` (which must be empty) and drops it
+  // from the ring: one move of the item, where returning it by value took
+  // one more on the way to its destination. Requires !empty().
+  void pop_front_into(std::optional<T>& out) {
     SEEDPOOL_ASSERT(size_ > 0);
-    std::optional<T>& slot = slots_[head_];
+    SEEDPOOL_ASSERT(!out.has_value());
+    std::optional<T>& slot = capacity_max_ == 1 ? single_ : slots_[head_];
     SEEDPOOL_ASSERT(slot.has_value());
-    T value = std::move(*slot);
+    out.emplace(std::move(*slot));
     slot.reset();
-    if (++head_ == slots_.size()) {
+    if (capacity_max_ != 1 && ++head_ == slots_.size()) {
       head_ = 0;
     }
     --size_;
-    return value;
   }
 
  private:
@@ -96,9 +106,45 @@ class BoundedRing {
   }
 
   std::size_t capacity_max_;
+  std::optional<T> single_;              // the one slot when capacity_max_ is 1; slots_ stays empty
   std::vector<std::optional<T>> slots_;  // the ring; its size is the current capacity
   std::size_t head_ = 0;                 // slot of the oldest item
   std::size_t size_ = 0;
+};
+
+// The text of a wait reason, "receive on 'NAME'", kept inside the object
+// when it is short. Most channels are reply channels, made per request, and
+// building the text on the heap the first time a receiver waited cost an
+// allocation per request.
+class WaitReason {
+ public:
+  bool empty() const noexcept { return size_ == 0; }
+
+  // Requires empty().
+  void assign(std::string_view verb, std::string_view name) {
+    SEEDPOOL_ASSERT(empty());
+    const std::size_t size = verb.size() + name.size() + 1;
+    char* out = inline_.data();
+    if (size > inline_.size()) {
+      heap_.resize(size);
+      out = heap_.data();
+    }
+    std::copy(verb.begin(), verb.end(), out);
+    std::copy(name.begin(), name.end(), out + verb.size());
+    out[size - 1] = '\'';
+    size_ = size;
+  }
+
+  // Valid as long as the object, and unchanged once assigned.
+  std::string_view view() const noexcept {
+    return {size_ > inline_.size() ? heap_.data() : inline_.data(), size_};
+  }
+
+ private:
+  static constexpr std::size_t inline_bytes_max = 40;
+  std::array<char, inline_bytes_max> inline_;
+  std::size_t size_ = 0;
+  std::string heap_;  // the text when longer than inline_bytes_max
 };
 
 }  // namespace detail
@@ -194,7 +240,8 @@ class Channel {
         }
       }
       if (!items_.empty()) {
-        received = {ChannelStatus::ok, pop_locked(wake)};
+        received.status = ChannelStatus::ok;
+        wake = pop_locked(received.value);
       }
     }
     wake_if(wake);
@@ -209,7 +256,8 @@ class Channel {
     {
       MonitorLock lock(*monitor_);
       if (!items_.empty()) {
-        received = {ChannelStatus::ok, pop_locked(wake)};
+        received.status = ChannelStatus::ok;
+        wake = pop_locked(received.value);
       } else if (closed_) {
         received.status = ChannelStatus::closed;
       }
@@ -253,23 +301,21 @@ class Channel {
     return receivers_waiting_ > 0;
   }
 
-  T pop_locked(bool& wake) {
+  bool pop_locked(std::optional<T>& out) {
     SEEDPOOL_ASSERT(!items_.empty());
-    T value = items_.pop_front();
-    wake = senders_waiting_ > 0;
-    return value;
+    items_.pop_front_into(out);
+    return senders_waiting_ > 0;
   }
 
   // The text a blocked task shows in deadlock reports, "send on 'NAME'" or
   // "receive on 'NAME'". Built at the first wait that needs it, as most
   // reply channels never block a sender, and kept: the monitor holds a view
   // of it for as long as the wait lasts.
-  const std::string& wait_reason(std::string& reason, std::string_view verb) {
+  std::string_view wait_reason(detail::WaitReason& reason, std::string_view verb) {
     if (reason.empty()) {
-      reason.reserve(verb.size() + name_.size() + 1);
-      reason.append(verb).append(name_).append(1, '\'');
+      reason.assign(verb, name_);
     }
-    return reason;
+    return reason.view();
   }
 
   void wake_if(bool wake) {
@@ -282,8 +328,8 @@ class Channel {
   const std::string name_;
   const std::size_t capacity_max_;
   std::unique_ptr<Monitor> monitor_;
-  std::string send_reason_;     // see wait_reason; guarded by monitor_
-  std::string receive_reason_;  // see wait_reason; guarded by monitor_
+  detail::WaitReason send_reason_;     // see wait_reason; guarded by monitor_
+  detail::WaitReason receive_reason_;  // see wait_reason; guarded by monitor_
   detail::BoundedRing<T> items_;
   std::size_t senders_waiting_ = 0;
   std::size_t receivers_waiting_ = 0;

@@ -145,11 +145,27 @@ struct PoolStats {
 class TelemetryAggregator final : public TelemetrySink {
  public:
   explicit TelemetryAggregator(std::string pool_name) { stats_.pool = std::move(pool_name); }
+  // Not copyable: the outcome slots point into this aggregator's own maps.
+  TelemetryAggregator(const TelemetryAggregator&) = delete;
+  TelemetryAggregator& operator=(const TelemetryAggregator&) = delete;
   void on_event(const TelemetryEvent& event) override;
   const PoolStats& stats() const noexcept { return stats_; }
 
  private:
+  // Outcomes of one family (checkouts, calls or inits): the first event of
+  // an outcome inserts its key into the family's map, and the counter it
+  // inserted is remembered here so that later events skip the string-keyed
+  // lookup. Map nodes never move, and only on_event changes the maps.
+  // Index: the ErrorCode, or ok_index for success (io_error is the last
+  // ErrorCode; count() asserts every index is in range).
+  static constexpr std::size_t ok_index = static_cast<std::size_t>(ErrorCode::io_error) + 1;
+  using OutcomeSlots = std::array<std::uint64_t*, ok_index + 1>;
+  static void count(OutcomeCounts& counts, OutcomeSlots& slots, const std::optional<ErrorCode>& error);
+
   PoolStats stats_;
+  OutcomeSlots checkout_slots_{};
+  OutcomeSlots call_slots_{};
+  OutcomeSlots init_slots_{};
 };
 
 // "ok" or the error code's name.

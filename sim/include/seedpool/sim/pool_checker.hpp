@@ -51,7 +51,7 @@ class PoolChecker final : public TelemetrySink {
   // Caller-side bookkeeping.
   void lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline);
   void lease_released(std::uint32_t caller, WorkerRef worker);
-  void call_answered(std::uint32_t caller, const std::string& payload, const Result<std::string>& answer);
+  void call_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer);
   // Counts a checkout's outcome (nullopt: a lease) into the coverage.
   void checkout_answered(const std::optional<ErrorCode>& error);
 

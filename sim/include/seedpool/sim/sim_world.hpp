@@ -141,6 +141,7 @@ class SimWorld final : public World {
   void resume(Task& task);
   void switch_to_scheduler(Task& task);
   bool step_directly() const;
+  bool advance_directly();
   void switch_away(Task& task);
   void make_runnable(Task& task, bool by_timeout);
   void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);

@@ -5,13 +5,18 @@
 // timer at once, so every timer in the queue is live and the queue never
 // holds more timers than there are blocked tasks.
 //
-// An indexed binary min-heap ordered by (deadline, arming order): the order
-// in which timers fire depends only on those keys, never on the heap's layout.
+// An indexed 8-ary min-heap ordered by (deadline, arming order): the order
+// in which timers fire depends only on those keys, never on the heap's
+// layout. With eight children per node a timer climbs a third of the
+// levels of a binary heap when armed, and a replacement descends a third as
+// many when one is cancelled or fired, scanning children that lie side by
+// side. The churn scenario ran measurably faster with 8 than with 2 or 4.
 
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/time.hpp>
 #include <seedpool/sim/strategy.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -78,6 +83,7 @@ class TimerQueue {
   };
 
   static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+  static constexpr std::size_t arity = 8;
 
   static bool earlier(const Entry& a, const Entry& b) noexcept {
     return a.at != b.at ? a.at < b.at : a.sequence < b.sequence;
@@ -93,7 +99,7 @@ class TimerQueue {
   // written: such reads stalled on the store (measured).
   void sift_up(std::size_t index, const Entry entry) noexcept {
     while (index > 0) {
-      const std::size_t parent = (index - 1) / 2;
+      const std::size_t parent = (index - 1) / arity;
       if (!earlier(entry, heap_[parent])) {
         break;
       }
@@ -107,12 +113,16 @@ class TimerQueue {
   void sift_down(std::size_t index, const Entry entry) noexcept {
     const std::size_t size = heap_.size();
     for (;;) {
-      std::size_t child = 2 * index + 1;
-      if (child >= size) {
+      const std::size_t first = arity * index + 1;
+      if (first >= size) {
         break;
       }
-      if (child + 1 < size && earlier(heap_[child + 1], heap_[child])) {
-        ++child;
+      std::size_t child = first;
+      const std::size_t last = std::min(first + arity, size);
+      for (std::size_t other = first + 1; other < last; ++other) {
+        if (earlier(heap_[other], heap_[child])) {
+          child = other;
+        }
       }
       if (!earlier(heap_[child], entry)) {
         break;
@@ -131,7 +141,7 @@ class TimerQueue {
     if (index == heap_.size()) {
       return;
     }
-    if (index > 0 && earlier(last, heap_[(index - 1) / 2])) {
+    if (index > 0 && earlier(last, heap_[(index - 1) / arity])) {
       sift_up(index, last);
     } else {
       sift_down(index, last);
