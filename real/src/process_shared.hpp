@@ -139,7 +139,7 @@ class RealProcess final : public Process {
   RealProcess& operator=(const RealProcess&) = delete;
 
   std::int64_t pid() const override { return shared_->pid; }
-  Status write_frame(const Frame& frame) override;
+  Status write_frame(Frame frame) override;
   Channel<ProcessEvent>& events() override { return shared_->events; }
   void signal(Signal signal) override;
   void set_router(std::shared_ptr<FrameRouter> router) override;

@@ -26,7 +26,7 @@ RealProcess::~RealProcess() {
   loop_.request_service(shared_->key);
 }
 
-Status RealProcess::write_frame(const Frame& frame) {
+Status RealProcess::write_frame(Frame frame) {
   bool wake_loop = false;
   Status status = shared_->write_frame(frame, wake_loop);
   if (wake_loop) {

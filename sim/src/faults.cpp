@@ -74,6 +74,34 @@ bool FaultInjector::fire(Fault fault) {
   return fired;
 }
 
+std::optional<Fault> FaultInjector::pick(std::initializer_list<Fault> faults) {
+  if (!enabled_) {
+    return std::nullopt;
+  }
+  std::uint64_t total = 0;
+  for (const Fault fault : faults) {
+    total += options_[fault];
+  }
+  if (total == 0) {
+    return std::nullopt;
+  }
+  const std::uint64_t value = world_.decide(ppm_one);
+  std::uint64_t upper = ppm_one;  // the faults before this one took [upper, ppm_one)
+  for (const Fault fault : faults) {
+    const std::uint64_t ppm = std::min<std::uint64_t>(options_[fault], upper);
+    if (value >= upper - ppm) {
+      if (ppm == 0) {
+        break;  // value lies in a range no fault claims
+      }
+      fired_.increment(static_cast<std::size_t>(fault));
+      world_.note(to_string(fault), 1);
+      return fault;
+    }
+    upper -= ppm;
+  }
+  return std::nullopt;
+}
+
 Duration FaultInjector::latency(Duration min, Duration max) {
   SEEDPOOL_ASSERT(min <= max);
   const auto span = static_cast<std::uint64_t>((max - min).ns());
@@ -96,14 +124,14 @@ WorkerBehavior FaultInjector::behavior_for_launch() {
                                       : latency(options_.startup_min, options_.startup_max);
   b.stderr_before_crash = {"Traceback (most recent call last):", "  File \"worker.py\", line 42, in handle",
                            "RuntimeError: simulated crash"};
-  if (fire(Fault::init_crash)) {
-    b.init = WorkerBehavior::Init::crash;
-  } else if (fire(Fault::init_error)) {
-    b.init = WorkerBehavior::Init::error_frame;
-  } else if (fire(Fault::init_hang)) {
-    b.init = WorkerBehavior::Init::hang;
-  } else if (fire(Fault::init_garbage)) {
-    b.init = WorkerBehavior::Init::garbage;
+  if (const std::optional<Fault> fault =
+          pick({Fault::init_crash, Fault::init_error, Fault::init_hang, Fault::init_garbage})) {
+    switch (*fault) {
+      case Fault::init_crash: b.init = WorkerBehavior::Init::crash; break;
+      case Fault::init_error: b.init = WorkerBehavior::Init::error_frame; break;
+      case Fault::init_hang: b.init = WorkerBehavior::Init::hang; break;
+      default: b.init = WorkerBehavior::Init::garbage; break;
+    }
   }
   b.answer_pings = !fire(Fault::pings_ignored);
   b.ignore_terminate = fire(Fault::ignore_terminate);
@@ -116,21 +144,22 @@ WorkerBehavior FaultInjector::behavior_for_launch() {
 }
 
 CallAction FaultInjector::call_action(std::uint64_t) {
+  // One decision per call: a call is the commonest fault site of a run.
   CallAction action;
-  if (fire(Fault::call_crash)) {
-    action.kind = CallAction::Kind::crash;
-  } else if (fire(Fault::call_hang)) {
-    action.kind = CallAction::Kind::hang;
-  } else if (fire(Fault::call_garbage)) {
-    action.kind = CallAction::Kind::garbage;
-  } else if (fire(Fault::call_truncated)) {
-    action.kind = CallAction::Kind::truncated_then_exit;
-  } else if (fire(Fault::call_wrong_id)) {
-    action.kind = CallAction::Kind::wrong_request_id;
-  } else if (fire(Fault::call_error)) {
-    action.kind = CallAction::Kind::error_frame;
-  } else if (fire(Fault::call_slow)) {
-    action.latency = latency(options_.reply_latency_max, options_.slow_reply_max);
+  const std::optional<Fault> fault = pick({Fault::call_crash, Fault::call_hang, Fault::call_garbage,
+                                           Fault::call_truncated, Fault::call_wrong_id, Fault::call_error,
+                                           Fault::call_slow});
+  if (!fault) {
+    return action;
+  }
+  switch (*fault) {
+    case Fault::call_crash: action.kind = CallAction::Kind::crash; break;
+    case Fault::call_hang: action.kind = CallAction::Kind::hang; break;
+    case Fault::call_garbage: action.kind = CallAction::Kind::garbage; break;
+    case Fault::call_truncated: action.kind = CallAction::Kind::truncated_then_exit; break;
+    case Fault::call_wrong_id: action.kind = CallAction::Kind::wrong_request_id; break;
+    case Fault::call_error: action.kind = CallAction::Kind::error_frame; break;
+    default: action.latency = latency(options_.reply_latency_max, options_.slow_reply_max); break;  // call_slow
   }
   return action;
 }

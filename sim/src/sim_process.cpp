@@ -141,7 +141,7 @@ struct ProcessState {
 
 // Queues `frame` on the process's stdin. Writing is process I/O, so it is a
 // scheduling point.
-Status write_stdin(ProcessState& state, const Frame& frame) {
+Status write_stdin(ProcessState& state, Frame frame) {
   state.world.yield();
   MonitorLock lock(*state.monitor);
   if (state.stdin_closed) {
@@ -157,7 +157,7 @@ Status write_stdin(ProcessState& state, const Frame& frame) {
                              to_string(frame.kind), state.name, state.pid, state.stdin_frames.size()),
                  {}};
   }
-  state.stdin_frames.push_back(frame);
+  state.stdin_frames.push_back(std::move(frame));
   state.monitor->notify_all();
   return {};
 }
@@ -187,7 +187,7 @@ class SimProcess final : public Process {
   explicit SimProcess(std::shared_ptr<ProcessState> state) : state_(std::move(state)) {}
 
   std::int64_t pid() const override { return state_->pid; }
-  Status write_frame(const Frame& frame) override { return write_stdin(*state_, frame); }
+  Status write_frame(Frame frame) override { return write_stdin(*state_, std::move(frame)); }
   Channel<ProcessEvent>& events() override { return state_->events; }
   void signal(Signal signal) override { static_cast<void>(deliver_signal(*state_, signal)); }
   void set_router(std::shared_ptr<FrameRouter> router) override { state_->router = std::move(router); }

@@ -448,14 +448,14 @@ SEEDPOOL_SWITCH_PATH void SimWorld::switch_away(Task& task) {
   SEEDPOOL_ASSERT(current_ == &task);
 }
 
-// A task woken by its deadline has left the timer queue already; one woken
-// by a notification leaves it here.
+// A task woken by its deadline has left the timer queue already. One woken
+// by a notification keeps its timer until its next wait moves it or its end
+// cancels it (see TimerQueue). A kept timer never fires: time advances only
+// while no task is runnable or running, and a task that blocks again has
+// moved or cancelled its timer by then (block_current).
 SEEDPOOL_SWITCH_PATH void SimWorld::make_runnable(Task& task, bool by_timeout) {
   SEEDPOOL_ASSERT(task.state == TaskState::blocked);
-  if (!by_timeout) {
-    timers_.cancel(task.id);
-  }
-  SEEDPOOL_ASSERT(!timers_.armed(task.id));
+  SEEDPOOL_ASSERT(!by_timeout || !timers_.armed(task.id));
   task.state = TaskState::runnable;
   task.woke_by_timeout = by_timeout;
   runnable_.push_back(task.id);
@@ -470,6 +470,8 @@ SEEDPOOL_SWITCH_PATH void SimWorld::block_current(std::uint64_t monitor_id, std:
   task.wait_reason = reason;
   if (!deadline.is_max()) {
     timers_.arm(task.id, deadline);
+  } else {
+    timers_.cancel(task.id);  // one kept from an earlier wait
   }
   trace_.record(steps_, now_, task.id, EventKind::block, monitor_id, reason);
   switch_away(task);
@@ -544,6 +546,7 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
     raw->started = true;
     run_task_body(*raw);
     raw->state = TaskState::done;
+    timers_.cancel(raw->id);  // one kept from its last wait
     if (!tearing_down_) {
       trace_.record(steps_, now_, raw->id, EventKind::finish, 0);
     }

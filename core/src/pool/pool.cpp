@@ -147,13 +147,13 @@ Result<Lease> PendingCheckout::wait() {
     return Error{ErrorCode::invalid_argument, "PendingCheckout::wait called twice", {}};
   }
   s.waited = true;
-  const Error cancelled{ErrorCode::cancelled, "the checkout was cancelled", {}};
+  const auto cancelled = [] { return Error{ErrorCode::cancelled, "the checkout was cancelled", {}}; };
   Received<detail::CheckoutReply> answer = s.reply->receive(s.deadline);
   if (answer) {
     detail::CheckoutReply& reply = *answer.value;
     if (!s.settle(detail::PendingState::answered)) {
       // cancel() came first; its CheckoutCancel gives a grant back.
-      return cancelled;
+      return cancelled();
     }
     if (!reply) {
       return reply.error();
@@ -162,7 +162,7 @@ Result<Lease> PendingCheckout::wait() {
   }
   // Closed only by cancel(), which has told the pool itself.
   if (!s.settle(detail::PendingState::answered)) {
-    return cancelled;
+    return cancelled();
   }
   // Expired: the pool drops the waiter, or takes back a grant that crossed
   // the deadline.

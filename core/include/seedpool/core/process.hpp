@@ -78,8 +78,9 @@ class Process {
   virtual std::int64_t pid() const = 0;
 
   // Sends one frame to the process's stdin. Fails with closed when the
-  // process no longer reads.
-  virtual Status write_frame(const Frame& frame) = 0;
+  // process no longer reads. By value: an implementation that keeps the
+  // frame (a simulated stdin) takes its payload without a copy.
+  virtual Status write_frame(Frame frame) = 0;
 
   // Everything the process emits. Exited is the last event, after which the
   // channel is closed.

@@ -14,7 +14,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -110,6 +112,13 @@ class FaultInjector {
 
   // True with the fault's probability, while faults are enabled; counts hits.
   bool fire(Fault fault);
+
+  // One of `faults`, which exclude one another, or nullopt: each with its own
+  // probability, all from one decision (the top values of its range go to the
+  // first fault, the next ones to the second, and so on, so that 0 fires
+  // none). Where the probabilities add up to more than one, the later faults
+  // get what is left. Makes no decision when none of them can fire.
+  std::optional<Fault> pick(std::initializer_list<Fault> faults);
 
   // The quiet period of a liveness check switches faults off.
   void set_enabled(bool enabled) noexcept { enabled_ = enabled; }

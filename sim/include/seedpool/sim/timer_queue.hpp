@@ -1,9 +1,12 @@
 #pragma once
 
 // The simulator's pending wake-ups: at most one timer per task, the deadline
-// of the wait the task is blocked in. A task woken another way cancels its
-// timer at once, so every timer in the queue is live and the queue never
-// holds more timers than there are blocked tasks.
+// of the wait the task is blocked in. A task woken another way keeps its
+// timer until it blocks again, which moves the timer (one sift, where a
+// cancel and a new timer cost two), or finishes, which cancels it; most
+// tasks block again with a deadline soon. So the queue may hold timers of
+// runnable tasks, but never when time advances: that happens only while no
+// task is runnable or running (SimWorld::make_runnable).
 //
 // An indexed 8-ary min-heap ordered by (deadline, arming order): the order
 // in which timers fire depends only on those keys, never on the heap's
@@ -31,12 +34,24 @@ class TimerQueue {
 
   bool armed(TaskId task) const noexcept { return task < position_.size() && position_[task] != none; }
 
-  // Arms `task`'s timer for `at`. Requires no timer armed for `task`.
+  // Arms `task`'s timer for `at`. A timer still armed for `task` is moved,
+  // and left as it is when `at` is already its deadline.
   void arm(TaskId task, Instant at) {
     if (task >= position_.size()) {
       position_.resize(static_cast<std::size_t>(task) + 1, none);
     }
-    SEEDPOOL_ASSERT(position_[task] == none);
+    if (const std::size_t index = position_[task]; index != none) {
+      if (heap_[index].at == at) {
+        return;
+      }
+      const Entry entry{at, sequence_++, task};
+      if (index > 0 && earlier(entry, heap_[(index - 1) / arity])) {
+        sift_up(index, entry);
+      } else {
+        sift_down(index, entry);
+      }
+      return;
+    }
     const Entry entry{at, sequence_++, task};
     heap_.emplace_back();
     sift_up(heap_.size() - 1, entry);
