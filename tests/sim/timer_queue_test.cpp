@@ -1,6 +1,7 @@
 // Tests for the simulator's timer queue: timers fire by deadline, ties in
-// arming order, and a cancelled timer never fires; checked against a plain
-// sorted model under random arm/cancel/pop sequences.
+// arming order, a cancelled timer never fires, and arming an armed timer
+// moves it; checked against a plain sorted model under random
+// arm/cancel/pop sequences.
 
 #include <seedpool/sim/timer_queue.hpp>
 
@@ -46,6 +47,22 @@ TEST(TimerQueue, CancelledTimerNeverFiresAndTaskMayArmAgain) {
   EXPECT_TRUE(timers.empty());
 }
 
+TEST(TimerQueue, ArmingAnArmedTimerMovesIt) {
+  TimerQueue timers;
+  timers.arm(0, at_ms(5));
+  timers.arm(1, at_ms(5));
+  timers.arm(2, at_ms(9));
+  timers.arm(2, at_ms(1));  // earlier: now first
+  timers.arm(0, at_ms(5));  // its deadline already: keeps its place, before 1
+  timers.arm(1, at_ms(12));  // later: now last
+  EXPECT_EQ(timers.size(), 3U);
+  EXPECT_EQ(timers.pop(), 2U);
+  EXPECT_EQ(timers.pop(), 0U);
+  EXPECT_EQ(timers.earliest(), at_ms(12));
+  EXPECT_EQ(timers.pop(), 1U);
+  EXPECT_TRUE(timers.empty());
+}
+
 TEST(TimerQueue, ClearDisarmsEveryTimer) {
   TimerQueue timers;
   timers.arm(4, at_ms(1));
@@ -68,10 +85,16 @@ RC_GTEST_PROP(TimerQueue, MatchesSortedModel, ()) {
     const auto task = *rc::gen::inRange<TaskId>(0, tasks);
     const auto armed = std::find_if(model.begin(), model.end(), [task](const auto& t) { return std::get<2>(t) == task; });
     RC_ASSERT(timers.armed(task) == (armed != model.end()));
-    if (op == 0 && armed == model.end()) {
+    if (op == 0) {
+      // Arming an armed timer moves it: a new deadline takes a new place in
+      // the arming order, the same deadline keeps its old one.
       const Instant at = at_ms(*rc::gen::inRange<std::int64_t>(0, 8));
       timers.arm(task, at);
-      model.emplace_back(at, sequence++, task);
+      if (armed == model.end()) {
+        model.emplace_back(at, sequence++, task);
+      } else if (std::get<0>(*armed) != at) {
+        *armed = {at, sequence++, task};
+      }
     } else if (op == 1) {
       timers.cancel(task);
       if (armed != model.end()) {
