@@ -5,7 +5,7 @@
 //                                read over raw pipes to seedpool-echo-worker;
 //                                no pool, no thread but the caller
 //   BM_PoolLeaseCall/echo        Lease::call through a 1-worker pool to the
-//                                same program (item 14)
+//                                same program
 //   BM_PoolExecute/echo          Pool::execute (checkout + call + release)
 //                                through the same kind of pool
 //   BM_ThreadHopRoundTrip        a message to a RealWorld task and back over
@@ -14,13 +14,13 @@
 //   BM_RawPipeRoundTrip/python,  the same two round trips with the Python
 //   BM_PoolLeaseCall/python      echo worker: what one Python call costs
 //   BM_SeedpoolThroughput/*      trivial calls by several caller threads
-//                                through a pool of Python echo workers (15):
+//                                through a pool of Python echo workers:
 //                                /execute with Pool::execute for each call,
 //                                /lease with one held lease per caller
 //   BM_ProcessPoolExecutor       the same calls on Python's
 //                                ProcessPoolExecutor with as many workers
 //                                (bench/process_pool_baseline.py)
-//   BM_PoolEagerStart/python/N   Pool::start() of N Python echo workers (16)
+//   BM_PoolEagerStart/python/N   Pool::start() of N Python echo workers
 //   BM_RawParallelStart/python/N the floor: spawn and handshake of N Python
 //                                echo workers without the pool
 //   BM_PoolEagerStart/echo/N,    the same with the C++ echo worker, whose own
@@ -123,12 +123,12 @@ constexpr std::string_view echo_payload = R"({"handler":"echo","args":{"x":1}})"
 // and warmed their allocators.
 constexpr int warmup_calls = 200;
 
-// Item 15: the same worker count on both sides; callers beyond the worker
+// Throughput: the same worker count on both sides; callers beyond the worker
 // count keep every worker fed while others are between calls.
 constexpr std::size_t throughput_workers = 4;
 constexpr std::size_t throughput_callers = 8;
 
-// Item 16: the pool sizes compared.
+// Eager start: the pool sizes compared.
 constexpr std::int64_t start_size_one = 1;
 constexpr std::int64_t start_size_many = 8;
 
@@ -261,7 +261,7 @@ void report_usage_per_call(benchmark::State& state, const Usage& before, std::si
 }
 
 // ---------------------------------------------------------------------------
-// Item 14: call round trip.
+// Call round trip.
 
 // Runs `call` once per benchmark iteration, timing each with steady_clock
 // (the iteration's manual time), and reports the p50 and p99 in
@@ -402,7 +402,7 @@ void BM_PoolExecute(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------
-// Item 15: throughput with Python workers.
+// Throughput with Python workers.
 
 struct Batch {
   double seconds = 0;
@@ -505,7 +505,7 @@ void BM_ProcessPoolExecutor(benchmark::State& state, const std::string& python, 
 }
 
 // ---------------------------------------------------------------------------
-// Item 16: eager start at scale.
+// Eager start at scale.
 
 // One iteration: Pool::create (untimed), start() (timed: it returns once
 // every worker has answered init), shutdown (untimed).
