@@ -18,11 +18,8 @@ Duration min_restart_backoff(const PoolConfig& c) {
   return Duration::from_ns(base / 100 * (100 - percent));
 }
 
-// The label of the outcome PoolChecker counts at `index`: "ok", then each
-// ErrorCode's name (see PoolChecker::outcome_index).
-std::string_view outcome_of(std::size_t index) {
-  return outcome_label(index == 0 ? std::nullopt : std::optional<ErrorCode>(static_cast<ErrorCode>(index - 1)));
-}
+// The label of the outcome numbered `index` (seedpool::outcome_index).
+std::string_view outcome_of(std::size_t index) { return outcome_label(outcome_at(index)); }
 
 // Faults after which a caller may rightly see protocol_error.
 constexpr std::string_view protocol_faults[] = {"fault:call_garbage", "fault:call_truncated", "fault:call_wrong_id",
@@ -38,12 +35,6 @@ PoolChecker::PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& ti
       paths_(coverage, &path_key),
       call_outcomes_(coverage, &call_key),
       checkout_outcomes_(coverage, &checkout_key) {}
-
-std::size_t PoolChecker::outcome_index(const std::optional<ErrorCode>& error) {
-  const std::size_t index = error ? static_cast<std::size_t>(*error) + 1 : 0;
-  SEEDPOOL_ASSERT_MSG(index < outcomes_max, "more error codes than PoolChecker::outcomes_max");
-  return index;
-}
 
 OutcomeCounts PoolChecker::to_counts(const OutcomeTally& tally) {
   OutcomeCounts counts;

@@ -308,5 +308,21 @@ TEST(TelemetryNames, OutcomeLabelsAndEnumNames) {
   EXPECT_EQ((WorkerRef{2, 5}).to_string(), "w2.5");
 }
 
+// Tables indexed by outcome (the aggregator's, the simulator's checker's)
+// have outcome_count slots: the numbering must reach every error code, and
+// a code declared after io_error would fall outside them.
+TEST(TelemetryNames, OutcomeNumbersCoverEveryErrorCodeOnce) {
+  EXPECT_EQ(outcome_index(std::nullopt), 0U);
+  EXPECT_EQ(outcome_at(0), std::nullopt);
+  for (std::size_t i = 1; i < outcome_count; ++i) {
+    const std::optional<ErrorCode> code = outcome_at(i);
+    ASSERT_TRUE(code.has_value());
+    EXPECT_EQ(outcome_index(code), i);
+    EXPECT_NE(outcome_label(code), "unknown") << i;
+  }
+  EXPECT_EQ(outcome_at(outcome_count - 1), ErrorCode::io_error);
+  EXPECT_EQ(outcome_label(outcome_at(outcome_count)), "unknown");  // past the last code
+}
+
 }  // namespace
 }  // namespace seedpool

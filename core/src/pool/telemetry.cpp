@@ -112,7 +112,7 @@ std::uint64_t PoolStats::count(const OutcomeCounts& counts, std::string_view out
 }
 
 void TelemetryAggregator::count(OutcomeCounts& counts, OutcomeSlots& slots, const std::optional<ErrorCode>& error) {
-  const std::size_t index = error.has_value() ? static_cast<std::size_t>(*error) : ok_index;
+  const std::size_t index = outcome_index(error);
   SEEDPOOL_ASSERT(index < slots.size());
   std::uint64_t*& slot = slots[index];
   if (slot == nullptr) {

@@ -141,6 +141,17 @@ struct PoolStats {
   std::string to_prometheus() const;
 };
 
+// Outcomes by number, for tables indexed by outcome: success is 0, then each
+// ErrorCode in declaration order (io_error is the last).
+inline constexpr std::size_t outcome_count = static_cast<std::size_t>(ErrorCode::io_error) + 2;
+constexpr std::size_t outcome_index(const std::optional<ErrorCode>& error) noexcept {
+  return error.has_value() ? static_cast<std::size_t>(*error) + 1 : 0;
+}
+// The outcome numbered `index` (< outcome_count): nullopt for success.
+constexpr std::optional<ErrorCode> outcome_at(std::size_t index) noexcept {
+  return index == 0 ? std::nullopt : std::optional<ErrorCode>(static_cast<ErrorCode>(index - 1));
+}
+
 // The built-in sink: folds events into PoolStats.
 class TelemetryAggregator final : public TelemetrySink {
  public:
@@ -154,12 +165,10 @@ class TelemetryAggregator final : public TelemetrySink {
  private:
   // Outcomes of one family (checkouts, calls or inits): the first event of
   // an outcome inserts its key into the family's map, and the counter it
-  // inserted is remembered here so that later events skip the string-keyed
-  // lookup. Map nodes never move, and only on_event changes the maps.
-  // Index: the ErrorCode, or ok_index for success (io_error is the last
-  // ErrorCode; count() asserts every index is in range).
-  static constexpr std::size_t ok_index = static_cast<std::size_t>(ErrorCode::io_error) + 1;
-  using OutcomeSlots = std::array<std::uint64_t*, ok_index + 1>;
+  // inserted is remembered here, by outcome_index, so that later events skip
+  // the string-keyed lookup. Map nodes never move, and only on_event changes
+  // the maps.
+  using OutcomeSlots = std::array<std::uint64_t*, outcome_count>;
   static void count(OutcomeCounts& counts, OutcomeSlots& slots, const std::optional<ErrorCode>& error);
 
   PoolStats stats_;

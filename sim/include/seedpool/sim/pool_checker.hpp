@@ -69,10 +69,8 @@ class PoolChecker final : public TelemetrySink {
   bool violated() const noexcept { return violated_; }
 
  private:
-  // Outcomes are counted by index: success first, then each ErrorCode.
-  static constexpr std::size_t outcomes_max = 32;
-  using OutcomeTally = std::array<std::uint64_t, outcomes_max>;
-  static std::size_t outcome_index(const std::optional<ErrorCode>& error);
+  // Outcomes are counted by seedpool::outcome_index.
+  using OutcomeTally = std::array<std::uint64_t, outcome_count>;
   static OutcomeCounts to_counts(const OutcomeTally& tally);
 
   // The recovery and path coverage keys counted on pool events.
@@ -99,8 +97,8 @@ class PoolChecker final : public TelemetrySink {
   OutcomeTally checkouts_{};  // by outcome, from events
   OutcomeTally calls_{};
   CoverageCounters<path_count> paths_;
-  CoverageCounters<outcomes_max> call_outcomes_;      // "call:<outcome>"
-  CoverageCounters<outcomes_max> checkout_outcomes_;  // "checkout:<outcome>"
+  CoverageCounters<outcome_count> call_outcomes_;      // "call:<outcome>"
+  CoverageCounters<outcome_count> checkout_outcomes_;  // "checkout:<outcome>"
   std::uint64_t exits_ = 0;
   std::optional<Instant> last_failure_;  // the latest failure that calls for a restart backoff
   bool violated_ = false;
