@@ -219,18 +219,15 @@ class Channel {
   // reachable: what another task does during it, it does as well while the
   // receiver waits, and the receiver wakes when an item arrives.
   Received<T> receive(Instant deadline = Instant::max()) {
-    bool ready = false;
-    {
-      MonitorLock lock(*monitor_);
-      ready = !items_.empty() || closed_;
-    }
-    if (ready) {
-      world_.yield();
-    }
     bool wake = false;
     Received<T> received{ChannelStatus::closed, std::nullopt};
     {
       MonitorLock lock(*monitor_);
+      if (!items_.empty() || closed_) {
+        monitor_->unlock();  // never held across a scheduling point
+        world_.yield();
+        monitor_->lock();
+      }
       while (items_.empty() && !closed_) {
         ++receivers_waiting_;
         const bool notified = monitor_->wait_until(deadline, wait_reason(receive_reason_, "receive on '"));
