@@ -177,8 +177,9 @@ class Runner:
             # Status 1 without a failure, or seeds missing from a clean sweep
             # (a --jobs child that died takes its seeds with it).
             r["status"] = "crash"
-            r["detail"] = f"status {rc} with {doc['seeds_run']} of {seeds} seeds run and " \
-                          f"{len(doc['failures'])} failures"
+            r["detail"] = (f"seedpool-sim ended with status {rc} having reported {doc['seeds_run']} of {seeds} seeds"
+                           f" and {len(doc['failures'])} failures" +
+                           (" (a --jobs child died)" if rc == 0 and self.args.sim_jobs > 1 else ""))
         return r
 
 
@@ -252,14 +253,10 @@ def coverage_diff(base, mutant):
     return changes
 
 
-def describe_change(c, scenario_strategy):
-    if c["change"].startswith("vanished"):
-        what = f"vanished ({c['baseline_runs']}/{c['baseline_seeds']} -> 0/{c['mutant_seeds']})"
-    elif c["change"].startswith("appeared"):
-        what = f"appeared (0/{c['baseline_seeds']} -> {c['mutant_runs']}/{c['mutant_seeds']})"
-    else:
-        what = f"x{c['ratio']:g} ({c['baseline_runs']}/{c['baseline_seeds']} -> {c['mutant_runs']}/{c['mutant_seeds']})"
-    return f"{scenario_strategy}: {c['key']} {what}"
+def describe_counts(c):
+    """'runs/seeds -> runs/seeds' of a change, with the rate ratio when both are nonzero."""
+    ratio = f"x{c['ratio']:g}, " if c["ratio"] is not None else ""
+    return f"{ratio}{c['baseline_runs']}/{c['baseline_seeds']} -> {c['mutant_runs']}/{c['mutant_seeds']} seeds"
 
 
 def main():
@@ -410,8 +407,8 @@ def main():
                     r["coverage_diff"] = coverage_diff(base, {"seeds_run": r["seeds_run"], "coverage": coverage})
                 row["sweeps"].append(r)
                 if r["status"] in ("hang", "crash"):
-                    row["notes"].append(f"{r['status']}: {s} {strategy['name']}: {r['detail']} (log {r['log']})")
-                    log(f"   {s} {strategy['name']}: {r['status'].upper()}: {r['detail']}; going on")
+                    row["notes"].append(f"{r['status']} in {s} {strategy['name']}")
+                    log(f"   {s} {strategy['name']}: {r['status'].upper()}: {r['detail']} (log {r['log']}); going on")
                 if r["status"] == "caught":
                     caught = r
                     break
@@ -443,15 +440,25 @@ def main():
         row["coverage_sharp_changes"] = len(sharp)
         row["flagged"] = row["outcome"].startswith("not-caught") and bool(sharp)
         if not compared:
-            row["coverage_summary"] = "no sweep to compare (" + (
-                "no baseline" if not baseline else "too few seeds or no finished sweep") + ")"
+            reasons = sorted({r["coverage_diff"] for r in row["sweeps"]})
+            row["coverage_summary"] = "; ".join(reasons) if reasons else "no sweep ran"
         elif not sharp:
             row["coverage_summary"] = f"no sharp change over {len(compared)} compared sweeps"
         else:
-            sharp.sort(key=lambda sc: -sc[1]["magnitude"])
-            top = "; ".join(describe_change(c, where) for where, c in sharp[:SUMMARY_KEYS])
-            more = f" (+{len(sharp) - SUMMARY_KEYS} more)" if len(sharp) > SUMMARY_KEYS else ""
-            row["coverage_summary"] = f"{len(sharp)} sharp changes over {len(compared)} compared sweeps: {top}{more}"
+            # Grouped by key and direction, largest total change first.
+            groups = {}
+            for where, c in sharp:
+                groups.setdefault((c["key"], c["change"]), []).append((where, c))
+            ranked = sorted(groups.items(), key=lambda g: -sum(c["magnitude"] for _, c in g[1]))
+            parts = []
+            for (key, change), members in ranked[:SUMMARY_KEYS]:
+                members.sort(key=lambda wc: -wc[1]["magnitude"])
+                where, c = members[0]
+                parts.append(f"{key} {change} in {len(members)} sweep{'s' if len(members) > 1 else ''} "
+                             f"(largest: {where}, {describe_counts(c)})")
+            more = f"; {len(ranked) - SUMMARY_KEYS} more keys" if len(ranked) > SUMMARY_KEYS else ""
+            row["coverage_summary"] = (f"{len(sharp)} sharp changes in {len(compared)} compared sweeps: "
+                                       + "; ".join(parts) + more)
         if row["outcome"] == "caught":
             state = (f"caught by {row['scenario']} {row['strategy']} ({row['failure_kind']}) at seed {row['seed']}, "
                      f"{row['seeds_to_first_failure']} seeds into that sweep, {row['seeds_total']} over the search")
@@ -516,13 +523,18 @@ def main():
         else:
             where, seeds_col, replay = "-", f"- / {r['seeds_total']}", ""
         notes = "; ".join(r["notes"])
+        if r["outcome"] in ("apply-failed", "build-failed"):
+            first = (r.get("detail") or "").strip().splitlines()
+            notes = "; ".join(([first[0][:120]] if first else []) + r["notes"])
         kind = r.get("failure_kind") or "-"
         bs = r["build_seconds"] or 0
         cov = r.get("coverage_summary", "-")
         if r["outcome"] in ("apply-failed", "build-failed"):
             cov = f"see {r['log']}"
+        wall = "-" if r["build_seconds"] is None else f"{bs + r['sweep_seconds']:.1f} ({bs:.0f} + {r['sweep_seconds']:.1f})"
+        notes = notes.replace("|", "\\|")
         log(f"| {r['mutant']} | {outcome}{' (' + notes + ')' if notes else ''} | {where} | {kind} | {seeds_col} | "
-            f"{bs + r['sweep_seconds']:.1f} ({bs:.0f} + {r['sweep_seconds']:.1f}) | {cov} | {replay} |")
+            f"{wall} | {cov} | {replay} |")
     log("")
     log("| rule | mutants naming it | caught (failure kind) | not caught |")
     log("|---|---|---|---|")
