@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -401,6 +400,8 @@ def main():
                     r["coverage_diff"] = "no coverage (the sweep did not finish)"
                 elif base is None or base["coverage"] is None:
                     r["coverage_diff"] = "no baseline to compare with"
+                elif base["seeds_run"] < MIN_COMPARE_SEEDS:
+                    r["coverage_diff"] = f"too few baseline seeds to compare ({base['seeds_run']} < {MIN_COMPARE_SEEDS})"
                 elif r["seeds_run"] < MIN_COMPARE_SEEDS:
                     r["coverage_diff"] = f"too few seeds to compare ({r['seeds_run']} < {MIN_COMPARE_SEEDS})"
                 else:
