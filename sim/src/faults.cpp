@@ -31,6 +31,16 @@ std::string_view to_string(Fault fault) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(FaultInjector::Grid grid) noexcept {
+  switch (grid) {
+    case FaultInjector::Grid::ns: return "ns";
+    case FaultInjector::Grid::us: return "us";
+    case FaultInjector::Grid::ms: return "ms";
+    case FaultInjector::Grid::at_once: return "at_once";
+  }
+  return "unknown";
+}
+
 std::string FaultOptions::describe() const {
   std::string out;
   for (std::size_t i = 0; i < fault_count; ++i) {
@@ -49,6 +59,8 @@ std::string fired_key(std::size_t fault) { return fmt::format("fault:{}", to_str
 
 FaultInjector::FaultInjector(SimWorld& world, FaultOptions options, bool swarm, Coverage& coverage)
     : world_(world), options_(options), fired_(coverage, &fired_key) {
+  grid_ = static_cast<Grid>(world_.decide(grid_count));
+  increment(coverage, fmt::format("grid:{}", to_string(grid_)));
   if (!swarm) {
     return;
   }
@@ -69,6 +81,7 @@ bool FaultInjector::fire(Fault fault) {
   const bool fired = world_.decide(ppm_one) >= ppm_one - ppm;
   if (fired) {
     fired_.increment(static_cast<std::size_t>(fault));
+    ++fired_counts_[static_cast<std::size_t>(fault)];
     world_.note(to_string(fault), 1);
   }
   return fired;
@@ -94,6 +107,7 @@ std::optional<Fault> FaultInjector::pick(std::initializer_list<Fault> faults) {
         break;  // value lies in a range no fault claims
       }
       fired_.increment(static_cast<std::size_t>(fault));
+      ++fired_counts_[static_cast<std::size_t>(fault)];
       world_.note(to_string(fault), 1);
       return fault;
     }
@@ -105,7 +119,14 @@ std::optional<Fault> FaultInjector::pick(std::initializer_list<Fault> faults) {
 Duration FaultInjector::latency(Duration min, Duration max) {
   SEEDPOOL_ASSERT(min <= max);
   const auto span = static_cast<std::uint64_t>((max - min).ns());
-  return min + Duration::from_ns(static_cast<std::int64_t>(world_.decide(span + 1)));
+  std::uint64_t step = 1;
+  switch (grid_) {
+    case Grid::ns: break;
+    case Grid::us: step = 1'000; break;
+    case Grid::ms: step = 1'000'000; break;
+    case Grid::at_once: return min;
+  }
+  return min + Duration::from_ns(static_cast<std::int64_t>(step * world_.decide(span / step + 1)));
 }
 
 void FaultInjector::install(SimProcessHost& host) {

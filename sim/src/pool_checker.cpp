@@ -10,31 +10,60 @@ namespace {
 
 std::string lane(WorkerRef w) { return fmt::format("worker {}", w.to_string()); }
 
-// The smallest delay the pool's backoff may draw after a failure: the base
-// (capped by the max), less the largest jitter share taken off it.
-Duration min_restart_backoff(const PoolConfig& c) {
-  const std::int64_t base = std::min(c.restart_backoff_base, c.restart_backoff_max).ns();
-  const std::int64_t percent = std::min<std::int64_t>(c.restart_backoff_jitter_percent, 100);
-  return Duration::from_ns(base / 100 * (100 - percent));
-}
-
 // The label of the outcome numbered `index` (seedpool::outcome_index).
 std::string_view outcome_of(std::size_t index) { return outcome_label(outcome_at(index)); }
 
 // Faults after which a caller may rightly see protocol_error.
-constexpr std::string_view protocol_faults[] = {"fault:call_garbage", "fault:call_truncated", "fault:call_wrong_id",
-                                                "fault:init_garbage"};
+constexpr Fault protocol_faults[] = {Fault::call_garbage, Fault::call_truncated, Fault::call_wrong_id,
+                                     Fault::init_garbage};
 
 }  // namespace
 
-PoolChecker::PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& timeline, Coverage& coverage)
+PoolChecker::PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& timeline, Coverage& coverage,
+                         const FaultInjector* faults, bool model)
     : world_(world),
       config_(config),
       timeline_(timeline),
       coverage_(coverage),
+      faults_(faults),
       paths_(coverage, &path_key),
       call_outcomes_(coverage, &call_key),
-      checkout_outcomes_(coverage, &checkout_key) {}
+      checkout_outcomes_(coverage, &checkout_key) {
+  if (model) {
+    model_.emplace(config_);
+    world_.set_time_observer(this);
+  }
+}
+
+PoolChecker::~PoolChecker() {
+  if (model_) {
+    world_.set_time_observer(nullptr);
+    const auto& exercised = model_->exercised();
+    for (std::size_t i = 0; i < rule_count; ++i) {
+      if (exercised[i] != 0) {
+        coverage_[fmt::format("rule:{}", rule_name(static_cast<Rule>(i)))] += exercised[i];
+      }
+    }
+    const PoolModel::Instants& instants = model_->instants();
+    for (const auto& [key, count] : {std::pair{"instant:grant_crossed_cancel", instants.grant_crossed_cancel},
+                                     std::pair{"instant:grant_crossed_deadline", instants.grant_crossed_deadline},
+                                     std::pair{"instant:exit_during_call", instants.exit_during_call}}) {
+      if (count != 0) {
+        coverage_[key] += count;
+      }
+    }
+  }
+}
+
+Duration PoolChecker::recovery_bound(const PoolConfig& c) {
+  // One round: a stopped worker's escalation, the largest backoff, the
+  // breaker's cooldown and an init that may time out. A probe started while
+  // faults were on may fail, so two rounds; then a worker launched to ignore
+  // pings is found by its health check.
+  const Duration round = c.terminate_grace * 2 + c.restart_backoff_max + c.breaker_cooldown + c.init_timeout;
+  const Duration health = c.health_interval > Duration::zero() ? c.health_interval + c.health_timeout : Duration::zero();
+  return round * 2 + health;
+}
 
 OutcomeCounts PoolChecker::to_counts(const OutcomeTally& tally) {
   OutcomeCounts counts;
@@ -62,12 +91,15 @@ std::string PoolChecker::call_key(std::size_t outcome) { return fmt::format("cal
 
 std::string PoolChecker::checkout_key(std::size_t outcome) { return fmt::format("checkout:{}", outcome_of(outcome)); }
 
-PoolChecker::WorkerStates::iterator PoolChecker::find_state(WorkerRef worker) {
-  return std::find_if(states_.begin(), states_.end(), [worker](const auto& entry) { return entry.first == worker; });
-}
-
 PoolChecker::Holders::iterator PoolChecker::find_holder(WorkerRef worker) {
   return std::find_if(holders_.begin(), holders_.end(), [worker](const auto& entry) { return entry.first == worker; });
+}
+
+void PoolChecker::violation(Rule rule, const std::string& message) {
+  if (!violated_) {
+    violated_rule_ = rule;
+  }
+  violation(rule_name(rule), message);
 }
 
 void PoolChecker::violation(std::string_view invariant, const std::string& message) {
@@ -77,57 +109,44 @@ void PoolChecker::violation(std::string_view invariant, const std::string& messa
   }
 }
 
+void PoolChecker::report_model() {
+  if (model_ && model_->violation() && !violated_) {
+    violation(model_->violation()->rule, model_->violation()->message);
+  }
+}
+
+void PoolChecker::before_time_advance(Instant now, Instant next) {
+  SEEDPOOL_ASSERT(model_.has_value());
+  model_->before_time_advance(now, next);
+  report_model();
+}
+
 void PoolChecker::on_event(const TelemetryEvent& event) {
+  if (model_) {
+    model_->on_event(event);
+    report_model();
+  }
   switch (event.kind) {
     case TelemetryKind::worker_state: {
-      const WorkerRef w = *event.worker;
-      const auto state = find_state(w);
-      const WorkerState known = state == states_.end() ? WorkerState::dead : state->second;
-      if (known != event.from || !is_legal_transition(event.from, event.to)) {
-        violation("state-transition", fmt::format("worker {} went {} -> {} but was {}", w.to_string(),
-                                                  to_string(event.from), to_string(event.to), to_string(known)));
-      }
-      if (event.to == WorkerState::starting && last_failure_ &&
-          event.at < *last_failure_ + min_restart_backoff(config_)) {
-        violation("restart-backoff",
-                  fmt::format("worker {} started at {}, only {} ns after the failure at {}: sooner than the "
-                              "smallest backoff, {} ns (restart_backoff_base less {}% jitter)",
-                              w.to_string(), format_instant(event.at), (event.at - *last_failure_).ns(),
-                              format_instant(*last_failure_), min_restart_backoff(config_).ns(),
-                              config_.restart_backoff_jitter_percent));
-      }
-      active_ += is_active(event.to) ? 1U : 0U;
-      active_ -= is_active(event.from) ? 1U : 0U;
-      if (active_ > config_.size.max) {
-        violation("worker-count", fmt::format("{} active workers exceed size.max {}", active_, config_.size.max));
+      if (!timeline_.enabled()) {
+        break;
       }
       if (event.to == WorkerState::dead) {
-        if (state != states_.end()) {
-          states_.erase(state);
-        }
-        if (timeline_.enabled()) {
-          timeline_.end(lane(w), event.at);
-        }
+        timeline_.end(lane(*event.worker), event.at);
       } else {
-        if (state != states_.end()) {
-          state->second = event.to;
-        } else {
-          states_.emplace_back(w, event.to);
-        }
-        if (timeline_.enabled()) {
-          timeline_.begin(lane(w), to_string(event.to), event.at);
-        }
+        timeline_.begin(lane(*event.worker), to_string(event.to), event.at);
       }
       break;
     }
     case TelemetryKind::checkout: ++checkouts_[outcome_index(event.error)]; break;
+    case TelemetryKind::checkout_returned:
+      ++returned_;
+      --checkouts_[outcome_index(std::nullopt)];
+      ++checkouts_[outcome_index(event.error)];
+      break;
     case TelemetryKind::call: ++calls_[outcome_index(event.error)]; break;
     case TelemetryKind::worker_exit:
       ++exits_;
-      if (const auto it = find_state(*event.worker);
-          it != states_.end() && (it->second == WorkerState::ready || it->second == WorkerState::busy)) {
-        last_failure_ = event.at;  // an unexpected exit: its replacement waits for the backoff
-      }
       paths_.increment(static_cast<std::size_t>(Path::worker_exit));
       if (timeline_.enabled()) {
         timeline_.instant(lane(*event.worker), "exit: " + event.detail, event.at);
@@ -135,9 +154,6 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
       break;
     case TelemetryKind::worker_init:
       paths_.increment(static_cast<std::size_t>(event.error ? Path::init_failed : Path::init_ok));
-      if (event.error) {
-        last_failure_ = event.at;  // an init failure: the next start waits for the backoff
-      }
       break;
     case TelemetryKind::worker_recycle: paths_.increment(static_cast<std::size_t>(Path::recycle)); break;
     case TelemetryKind::health_failure:
@@ -150,18 +166,59 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
       increment(coverage_, fmt::format("recovery:breaker_{}", to_string(event.breaker)));
       timeline_.instant("breaker", to_string(event.breaker), event.at);
       break;
+    case TelemetryKind::checkout_request:
+    case TelemetryKind::health_ping:
+    case TelemetryKind::health_pong:
+    case TelemetryKind::pool_shutdown: break;
+  }
+}
+
+void PoolChecker::start_requested(Instant deadline, std::size_t min_ready) {
+  if (model_) {
+    model_->start_requested(world_.now(), deadline, min_ready);
+  }
+}
+
+void PoolChecker::start_returned(const Status& status) {
+  if (!status && status.error().code != ErrorCode::pool_shutting_down &&
+      status.error().message.find("failed to start") == std::string::npos) {
+    violation(Rule::start_error, "start failed without saying why: " + status.error().describe());
+  }
+  if (model_) {
+    model_->start_returned(world_.now(), status.ok());
+    report_model();
+  }
+}
+
+void PoolChecker::cancel_requested(std::uint64_t checkout) {
+  if (model_) {
+    model_->cancel_requested(checkout);
+  }
+}
+
+void PoolChecker::cancel_returned(std::uint64_t checkout, bool took_effect) {
+  if (model_) {
+    model_->cancel_returned(checkout, took_effect, world_.now());
+  }
+}
+
+void PoolChecker::checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error) {
+  checkout_outcomes_.increment(outcome_index(error));
+  if (model_ && checkout != 0) {
+    model_->checkout_answered(checkout, error, world_.now());
+    report_model();
   }
 }
 
 void PoolChecker::lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline) {
   if (world_.now() > deadline) {
-    violation("grant-after-deadline",
+    violation(Rule::grant_after_deadline,
               fmt::format("caller {} got worker {} at {} after its deadline {}", caller, worker.to_string(),
                           format_instant(world_.now()), format_instant(deadline)));
   }
   if (const auto it = find_holder(worker); it != holders_.end()) {
-    violation("lease-exclusive", fmt::format("worker {} leased to caller {} while caller {} holds it",
-                                             worker.to_string(), caller, it->second));
+    violation(Rule::lease_exclusive, fmt::format("worker {} leased to caller {} while caller {} holds it",
+                                                 worker.to_string(), caller, it->second));
   } else {
     holders_.emplace_back(worker, caller);
   }
@@ -174,28 +231,39 @@ void PoolChecker::lease_released(std::uint32_t caller, WorkerRef worker) {
   }
 }
 
-void PoolChecker::call_answered(std::uint32_t caller, std::string_view payload,
+std::uint64_t PoolChecker::call_begun(WorkerRef worker) {
+  const std::uint64_t call = next_call_++;
+  if (model_) {
+    model_->call_begun(call, worker, world_.now());
+  }
+  return call;
+}
+
+void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::string_view payload,
                                 const Result<std::string>& answer) {
+  const std::optional<ErrorCode> error = answer.ok() ? std::nullopt : std::optional<ErrorCode>(answer.error().code);
+  call_outcomes_.increment(outcome_index(error));
+  if (model_) {
+    model_->call_answered(call, error, world_.now());
+    report_model();
+  }
   if (answer.ok()) {
-    call_outcomes_.increment(outcome_index(std::nullopt));
     if (answer.value() != payload) {
-      violation("reply-mismatch", fmt::format("caller {} sent '{}' and got the reply '{}'", caller, payload,
-                                              answer.value()));
+      violation(Rule::reply_mismatch, fmt::format("caller {} sent '{}' and got the reply '{}'", caller, payload,
+                                                  answer.value()));
     }
     return;
   }
-  const ErrorCode code = answer.error().code;
-  call_outcomes_.increment(outcome_index(code));
-  switch (code) {
+  switch (*error) {
     case ErrorCode::protocol_error:
-      for (const std::string_view fault : protocol_faults) {
-        if (const auto it = coverage_.find(fault); it != coverage_.end() && it->second > 0) {
+      for (const Fault fault : protocol_faults) {
+        if (faults_ != nullptr && faults_->fired(fault) > 0) {
           return;
         }
       }
-      violation("call-outcome", fmt::format("caller {} got a protocol error though no simulated worker broke the "
-                                            "protocol in this run: {}",
-                                            caller, answer.error().describe()));
+      violation(Rule::call_outcome, fmt::format("caller {} got a protocol error though no simulated worker broke the "
+                                                "protocol in this run: {}",
+                                                caller, answer.error().describe()));
       return;
     case ErrorCode::timeout:
     case ErrorCode::worker_crashed:
@@ -209,12 +277,8 @@ void PoolChecker::call_answered(std::uint32_t caller, std::string_view payload,
     case ErrorCode::pool_unavailable:
     case ErrorCode::io_error: break;
   }
-  violation("call-outcome", fmt::format("caller {} got an unexpected call error: {}", caller,
-                                        answer.error().describe()));
-}
-
-void PoolChecker::checkout_answered(const std::optional<ErrorCode>& error) {
-  checkout_outcomes_.increment(outcome_index(error));
+  violation(Rule::call_outcome, fmt::format("caller {} got an unexpected call error: {}", caller,
+                                            answer.error().describe()));
 }
 
 void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready, Duration bound) {
@@ -229,13 +293,13 @@ void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready,
       return;
     }
     if (world_.now() >= until) {
-      violation("pool-recovered",
+      violation(Rule::pool_recovered,
                 fmt::format("pool not back to {} ready workers {} after the faults stopped: ready={} busy={} "
                             "starting={} initializing={} stopping={} breaker={}",
-                            ready ? std::to_string(*ready) : std::string("any"), format_instant(Instant::zero() + bound), stats.workers_in(WorkerState::ready),
-                            stats.workers_in(WorkerState::busy), stats.workers_in(WorkerState::starting),
-                            stats.workers_in(WorkerState::initializing), stats.workers_in(WorkerState::stopping),
-                            to_string(stats.breaker)));
+                            ready ? std::to_string(*ready) : std::string("any"), format_instant(Instant::zero() + bound),
+                            stats.workers_in(WorkerState::ready), stats.workers_in(WorkerState::busy),
+                            stats.workers_in(WorkerState::starting), stats.workers_in(WorkerState::initializing),
+                            stats.workers_in(WorkerState::stopping), to_string(stats.breaker)));
       return;
     }
     world_.sleep_for(milliseconds(100));
@@ -249,19 +313,41 @@ void PoolChecker::expect_reaped(const SimProcessHost& host) {
     for (const std::int64_t pid : host.alive_pids()) {
       pids += fmt::format(" {}", pid);
     }
-    violation("processes-reaped", fmt::format("{} worker processes still running after shutdown:{}", host.alive(),
-                                              pids));
+    violation(Rule::processes_reaped,
+              fmt::format("{} worker processes still running after shutdown:{}", host.alive(), pids));
   }
 }
 
 void PoolChecker::expect_counts_match(const PoolStats& stats) {
   const OutcomeCounts checkouts = to_counts(checkouts_);
-  const OutcomeCounts calls = to_counts(calls_);
-  if (stats.checkouts != checkouts || stats.calls != calls || stats.worker_exits != exits_) {
-    violation("telemetry-counts",
+  OutcomeTally with_late = calls_;
+  for (const auto& [outcome, n] : stats.calls_after_shutdown) {
+    for (std::size_t i = 0; i < outcome_count; ++i) {
+      if (outcome_of(i) == outcome) {
+        with_late[i] += n;
+      }
+    }
+  }
+  const OutcomeCounts calls = to_counts(with_late);
+  const auto nonzero = [](const OutcomeCounts& counts) {
+    OutcomeCounts kept;
+    for (const auto& [outcome, n] : counts) {
+      if (n != 0) {
+        kept.emplace(outcome, n);
+      }
+    }
+    return kept;
+  };
+  if (nonzero(stats.checkouts) != checkouts || nonzero(stats.calls) != calls || stats.worker_exits != exits_) {
+    violation(Rule::telemetry_counts,
               fmt::format("aggregator has {} checkouts, {} calls, {} exits; the events say {}, {}, {}",
                           stats.total(stats.checkouts), stats.total(stats.calls), stats.worker_exits,
                           stats.total(checkouts), stats.total(calls), exits_));
+    return;
+  }
+  if (model_ && callers_complete_) {
+    model_->check_accounting(stats);
+    report_model();
   }
 }
 

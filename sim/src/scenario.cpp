@@ -13,7 +13,7 @@ namespace seedpool::sim {
 
 Pool& ScenarioContext::make_pool(PoolConfig config) {
   SEEDPOOL_ASSERT_MSG(pool_ == nullptr, "one pool per scenario run");
-  checker_ = std::make_unique<PoolChecker>(world, config, timeline, coverage);
+  checker_ = std::make_unique<PoolChecker>(world, config, timeline, coverage, &faults, model);
   auto created = Pool::create(world, std::move(config), PoolHooks{checker_.get(), nullptr});
   SEEDPOOL_ASSERT_MSG(created.ok(), "scenario pool config is invalid");
   pool_ = std::move(created).value();
@@ -25,10 +25,20 @@ PoolChecker& ScenarioContext::checker() {
   return *checker_;
 }
 
-void ScenarioContext::finish(std::optional<std::size_t> ready, Duration bound) {
+Status ScenarioContext::start_pool(std::optional<Instant> deadline) {
+  SEEDPOOL_ASSERT(pool_ != nullptr);
+  const PoolConfig& config = pool_->config();
+  const Instant until = deadline.value_or(world.now() + config.init_timeout);
+  checker().start_requested(until, config.init == InitMode::eager ? config.min_ready : 0);
+  Status started = pool_->start(until);
+  checker().start_returned(started);
+  return started;
+}
+
+void ScenarioContext::finish(std::optional<std::size_t> ready, std::optional<Duration> bound) {
   SEEDPOOL_ASSERT(pool_ != nullptr);
   faults.set_enabled(false);
-  checker().expect_recovered(*pool_, ready, bound);
+  checker().expect_recovered(*pool_, ready, bound.value_or(PoolChecker::recovery_bound(pool_->config())));
   const Status stopped = pool_->shutdown();
   if (!stopped) {
     checker().violation("shutdown", stopped.error().describe());
@@ -57,11 +67,12 @@ void one_lease(ScenarioContext& ctx, PoolChecker& checker, Lease& lease, std::ui
       ctx.timeline.begin(fmt::format("caller {}", caller), fmt::format("call on {}", lease.worker().to_string()),
                          ctx.world.now());
     }
+    const std::uint64_t call = checker.call_begun(lease.worker());
     Result<std::string> answer = lease.call(std::string(payload), ctx.world.now() + call_timeout);
     if (ctx.timeline.enabled()) {
       ctx.timeline.end(fmt::format("caller {}", caller), ctx.world.now());
     }
-    checker.call_answered(caller, payload, answer);
+    checker.call_answered(call, caller, payload, answer);
     if (!answer.ok() && answer.error().code != ErrorCode::worker_error) {
       return;  // the worker is gone; a new lease is needed
     }
@@ -86,16 +97,19 @@ void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint3
     const Instant deadline = *options.deadline;
     ctx.timeline.begin(lane, "checkout", ctx.world.now());
     Result<PendingCheckout> pending = pool.begin_checkout(std::move(options));
+    const std::uint64_t id = pending.ok() ? pending.value().id() : 0;
     if (pending.ok() && ctx.faults.fire(Fault::caller_cancel)) {
       const Duration after = ctx.faults.latency(Duration::zero(), milliseconds(5));
-      ctx.world.spawn(fmt::format(FMT_COMPILE("canceller {}"), caller), [&world = ctx.world, handle = pending.value(), after]() mutable {
-        world.sleep_for(after);
-        handle.cancel();
-      });
+      ctx.world.spawn(fmt::format(FMT_COMPILE("canceller {}"), caller),
+                      [&world = ctx.world, &checker, handle = pending.value(), after, id]() mutable {
+                        world.sleep_for(after);
+                        checker.cancel_requested(id);
+                        checker.cancel_returned(id, handle.cancel());
+                      });
     }
     Result<Lease> lease = pending.ok() ? pending.value().wait() : Result<Lease>(pending.error());
     ctx.timeline.end(lane, ctx.world.now());
-    checker.checkout_answered(lease.ok() ? std::nullopt : std::optional<ErrorCode>(lease.error().code));
+    checker.checkout_answered(id, lease.ok() ? std::nullopt : std::optional<ErrorCode>(lease.error().code));
     if (!lease.ok()) {
       continue;
     }
@@ -124,6 +138,7 @@ void chaos_body(ScenarioContext& ctx, const std::shared_ptr<bool>& running) {
 }  // namespace
 
 void run_workload(ScenarioContext& ctx, Pool& pool, const Workload& workload, Duration bound) {
+  ctx.checker().set_callers_complete(true);
   auto done = std::make_shared<Channel<std::uint32_t>>(ctx.world, "callers-done", workload.callers + 1);
   auto running = std::make_shared<bool>(true);
   if (workload.external_kills) {
@@ -207,7 +222,7 @@ ScenarioResult run_scenario(const Scenario& scenario, const ScenarioOptions& opt
     auto faults = std::make_shared<FaultInjector>(world, scenario.faults, options.swarm, result.coverage);
     result.faults = faults->options();
     faults->install(host);
-    ScenarioContext ctx{world, host, *faults, result.timeline, result.coverage, nullptr, nullptr};
+    ScenarioContext ctx{world, host, *faults, result.timeline, result.coverage, options.model, nullptr, nullptr};
     scenario.body(ctx);
   });
   result.failure_kind = failure_kind(result.run);

@@ -328,6 +328,9 @@ bool SimWorld::advance_time() {
     return false;
   }
   SEEDPOOL_ASSERT(at >= now_);
+  if (time_observer_ != nullptr && at > now_ && !stop_) {
+    time_observer_->before_time_advance(now_, at);
+  }
   now_ = at;
   trace_.record(steps_, now_, 0, EventKind::advance, static_cast<std::uint64_t>(now_.ns()));
   while (!timers_.empty() && timers_.earliest() == now_) {

@@ -151,6 +151,8 @@ struct Call final : PoolCommand {
     Result<std::string> answer = sut.leases[slot]->call(payload);
     const std::optional<ErrorCode> lost = model.slots[slot]->lost;
     if (lost) {
+      // A refused call is counted too, under the error its caller sees.
+      sut.timed_out_calls += *lost == ErrorCode::timeout ? 1U : 0U;
       if (answer.ok() || answer.error().code != *lost) {
         sut.fail(fmt::format("call on a lost lease (expected {}) gave {}", to_string(*lost),
                              answer.ok() ? "a reply" : answer.error().describe()));

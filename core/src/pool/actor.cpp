@@ -55,6 +55,7 @@ void PoolActor::run() {
 // ---------------------------------------------------------------- callers
 
 void PoolActor::handle(CheckoutRequest& m) {
+  emit_request(m);
   Waiter waiter{m.id, m.deadline, m.requested_at, std::move(m.affinity_key), m.affinity_mode, std::move(m.reply)};
   if (shutting_down_) {
     fail_checkout(waiter, Error{ErrorCode::pool_shutting_down,
@@ -83,16 +84,23 @@ void PoolActor::handle(CheckoutRequest& m) {
   }
 }
 
+void PoolActor::emit_request(const CheckoutRequest& m) {
+  emit({.kind = TelemetryKind::checkout_request, .at = now(), .detail = m.affinity_key, .checkout = m.id,
+        .deadline = m.deadline, .affinity_strict = m.affinity_mode == AffinityMode::strict});
+}
+
 void PoolActor::handle(CheckoutCancel& m) {
   const auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.id == m.id; });
   if (it != waiters_.end()) {
     emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - it->requested_at,
-          .error = m.expired ? ErrorCode::timeout : ErrorCode::cancelled});
+          .error = m.expired ? ErrorCode::timeout : ErrorCode::cancelled, .checkout = m.id});
     waiters_.erase(it);
     return;
   }
   // A grant that crossed the cancel: the caller never saw the lease.
   if (find_lease(m.id) != leases_.end()) {
+    emit({.kind = TelemetryKind::checkout_returned, .at = now(),
+          .error = m.expired ? ErrorCode::timeout : ErrorCode::cancelled, .checkout = m.id});
     Checkin checkin{m.id};
     handle(checkin);
   }
@@ -128,6 +136,12 @@ void PoolActor::handle(CallUnsent& m) {
                               fmt::format("worker {} did not accept the call: {}", w->ref.to_string(),
                                           m.error.message)));
   }
+}
+
+// Every call a caller makes is counted once under its outcome, also one the
+// line refused before a frame was written (the worker failed under the lease).
+void PoolActor::handle(CallRefused& m) {
+  emit({.kind = TelemetryKind::call, .at = now(), .duration = Duration::zero(), .error = m.code, .worker = m.worker});
 }
 
 void PoolActor::handle(CallsReport& m) {
@@ -278,6 +292,7 @@ void PoolActor::on_frame(Worker& w, const Frame& frame) {
     return;
   }
   if (frame.kind == FrameKind::pong && w.ping_id == frame.request_id) {
+    emit({.kind = TelemetryKind::health_pong, .at = now(), .worker = w.ref});
     w.ping_id.reset();
     w.ping_deadline = Instant::max();
     w.next_ping_at = config_.health_interval > Duration::zero() ? now() + config_.health_interval : Instant::max();
@@ -520,7 +535,7 @@ void PoolActor::grant_waiters() {
     const ChannelStatus sent = it->reply->try_send(CheckoutReply(Grant{w->ref, w->line}));
     emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - it->requested_at,
           .error = sent == ChannelStatus::ok ? std::nullopt : std::optional<ErrorCode>(ErrorCode::cancelled),
-          .worker = w->ref});
+          .worker = w->ref, .checkout = it->id});
     if (sent == ChannelStatus::ok) {
       --idle;
       if (!it->affinity_key.empty()) {
@@ -570,10 +585,13 @@ void PoolActor::bind_affinity(const std::string& key, WorkerRef worker) {
   SEEDPOOL_ASSERT(affinity_.size() <= config_.affinity_keys_max);
 }
 
+// Counted under what the caller sees: a caller that cancelled in the
+// meantime (its reply channel closed) sees cancelled, whatever the reason.
 void PoolActor::fail_checkout(const Waiter& waiter, Error error) {
+  const ErrorCode code = error.code;
+  const bool delivered = waiter.reply->try_send(CheckoutReply(std::move(error))) == ChannelStatus::ok;
   emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - waiter.requested_at,
-        .error = error.code});
-  (void)waiter.reply->try_send(CheckoutReply(std::move(error)));
+        .error = delivered ? code : ErrorCode::cancelled, .checkout = waiter.id});
 }
 
 void PoolActor::answer_start_waiters() {
@@ -731,6 +749,7 @@ void PoolActor::check_worker_timers(Worker& w) {
                                fmt::format("worker {} did not accept a ping", w.ref.to_string())));
       return;
     }
+    emit({.kind = TelemetryKind::health_ping, .at = t, .worker = w.ref});
     w.ping_id = id;
     w.ping_deadline = t + config_.health_timeout;
     w.next_ping_at = Instant::max();
@@ -820,6 +839,7 @@ void PoolActor::begin_shutdown(Instant grace_deadline) {
   }
   shutting_down_ = true;
   grace_deadline_ = grace_deadline;
+  emit({.kind = TelemetryKind::pool_shutdown, .at = now(), .deadline = grace_deadline});
   while (!waiters_.empty()) {
     const Waiter waiter = waiters_.pop_front();
     fail_checkout(waiter, Error{ErrorCode::pool_shutting_down,
@@ -835,28 +855,29 @@ void PoolActor::begin_shutdown(Instant grace_deadline) {
 bool PoolActor::finished() const { return shutting_down_ && workers_.empty(); }
 
 void PoolActor::finish() {
-  PoolStats final_stats = aggregator_.stats();
-  {
-    MonitorLock lock(*shared_->final_stats_monitor);
-    shared_->final_stats = final_stats;
-  }
+  // A first snapshot, for stats() while the mailbox is being drained.
+  shared_->set_final_stats(aggregator_.stats(), false);
   shared_->mailbox.close();
-  // Answer whatever arrived before the close.
+  // Answer whatever arrived before the close. A checkout or a refused call
+  // taken here is still counted, as any other: the final stats follow.
   const Error gone{ErrorCode::pool_shutting_down, fmt::format("pool '{}' has shut down", config_.name), {}};
   struct Drain {
+    PoolActor& self;
     const Error& gone;
-    const PoolStats& stats;
-    std::vector<std::shared_ptr<Channel<Status>>>& shutdown_waiters;
-    void operator()(CheckoutRequest& m) const { (void)m.reply->try_send(CheckoutReply(gone)); }
+    void operator()(CheckoutRequest& m) const {
+      self.emit_request(m);
+      self.fail_checkout(Waiter{m.id, m.deadline, m.requested_at, {}, m.affinity_mode, m.reply}, gone);
+    }
     void operator()(CheckoutCancel&) const {}
     // Every line was cut when its worker exited: no call waits any more.
     void operator()(CallAbandon&) const {}
     void operator()(CallUnsent&) const {}
+    void operator()(CallRefused& m) const { self.handle(m); }
     void operator()(CallsReport&) const {}
     void operator()(Checkin&) const {}
-    void operator()(StatsRequest& m) const { (void)m.reply->try_send(PoolStats(stats)); }
+    void operator()(StatsRequest& m) const { (void)m.reply->try_send(PoolStats(self.aggregator_.stats())); }
     void operator()(StartRequest& m) const { (void)m.reply->try_send(Status(gone)); }
-    void operator()(ShutdownRequest& m) const { shutdown_waiters.push_back(std::move(m.reply)); }
+    void operator()(ShutdownRequest& m) const { self.shutdown_waiters_.push_back(std::move(m.reply)); }
     // Every worker has exited, and an exit is a worker's last message.
     void operator()(WorkerLaunched&) const { SEEDPOOL_ASSERT_MSG(false, "worker message after the last exit"); }
     void operator()(WorkerLaunchFailed&) const { SEEDPOOL_ASSERT_MSG(false, "worker message after the last exit"); }
@@ -864,10 +885,11 @@ void PoolActor::finish() {
     void operator()(WorkerInitFailed&) const { SEEDPOOL_ASSERT_MSG(false, "worker message after the last exit"); }
     void operator()(WorkerEvent&) const { SEEDPOOL_ASSERT_MSG(false, "worker message after the last exit"); }
   };
-  const Drain drain{gone, final_stats, shutdown_waiters_};
+  const Drain drain{*this, gone};
   for (Received<Message> left = shared_->mailbox.try_receive(); left; left = shared_->mailbox.try_receive()) {
     std::visit(drain, *left.value);
   }
+  shared_->set_final_stats(aggregator_.stats(), true);
   for (const auto& waiter : shutdown_waiters_) {
     (void)waiter->try_send(Status());
   }

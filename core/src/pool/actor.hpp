@@ -27,6 +27,7 @@ class PoolActor {
   void handle(CheckoutCancel& m);
   void handle(CallAbandon& m);
   void handle(CallUnsent& m);
+  void handle(CallRefused& m);
   void handle(CallsReport& m);
   void handle(Checkin& m);
   void handle(StatsRequest& m);
@@ -166,6 +167,7 @@ class PoolActor {
   void finish();
 
   void emit(TelemetryEvent event);
+  void emit_request(const CheckoutRequest& m);
   Instant now() const { return world_.now(); }
 
   std::shared_ptr<PoolShared> shared_;

@@ -118,6 +118,9 @@ Result<std::string> Lease::call(std::string payload, std::optional<Instant> dead
   detail::CallLine& line = *line_;
   const Result<std::uint64_t> begun = line.begin();
   if (!begun) {
+    if (!shared_->post(detail::CallRefused{id_, worker_, begun.error().code})) {
+      shared_->count_late_call(begun.error().code);
+    }
     return begun.error();
   }
   if (Status sent = line.send(begun.value(), std::move(payload)); !sent) {
@@ -151,18 +154,26 @@ Result<Lease> PendingCheckout::wait() {
   Received<detail::CheckoutReply> answer = s.reply->receive(s.deadline);
   if (answer) {
     detail::CheckoutReply& reply = *answer.value;
-    if (!s.settle(detail::PendingState::answered)) {
-      // cancel() came first; its CheckoutCancel gives a grant back.
-      return cancelled();
-    }
     if (!reply) {
+      // The pool's own answer, which it counted as such: it stands even
+      // when cancel() came after it and before this wait.
+      (void)s.settle(detail::PendingState::answered);
       return reply.error();
+    }
+    if (!s.settle(detail::PendingState::answered)) {
+      // cancel() came first; its CheckoutCancel gives the grant back.
+      return cancelled();
     }
     return Lease(s.shared, s.id, reply.value().worker, std::move(reply.value().line));
   }
   // Closed only by cancel(), which has told the pool itself.
   if (!s.settle(detail::PendingState::answered)) {
     return cancelled();
+  }
+  // A failure the pool answered at the deadline itself stands: it is how
+  // the pool counted this checkout.
+  if (Received<detail::CheckoutReply> late = s.reply->try_receive(); late && !*late.value) {
+    return late.value->error();
   }
   // Expired: the pool drops the waiter, or takes back a grant that crossed
   // the deadline.
@@ -173,14 +184,17 @@ Result<Lease> PendingCheckout::wait() {
                {}};
 }
 
-void PendingCheckout::cancel() {
+std::uint64_t PendingCheckout::id() const noexcept { return state_->id; }
+
+bool PendingCheckout::cancel() {
   if (!state_->settle(detail::PendingState::cancelled)) {
-    return;  // wait() has returned, or an earlier cancel() did this
+    return false;  // wait() has returned, or an earlier cancel() did this
   }
   state_->reply->close();
   // The pool drops the waiter, or takes back a grant that crossed the cancel,
   // whether or not the caller ever calls wait().
   (void)state_->shared->post(detail::CheckoutCancel{state_->id});
+  return true;
 }
 
 // ---------------------------------------------------------------- Pool

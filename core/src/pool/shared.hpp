@@ -53,6 +53,11 @@ struct CallUnsent {  // the worker did not accept the call frame
   std::uint64_t lease_id = 0;
   Error error;
 };
+struct CallRefused {  // the line refused a call before it was written: counted, nothing else
+  std::uint64_t lease_id = 0;
+  WorkerRef worker;
+  ErrorCode code = ErrorCode::worker_crashed;
+};
 struct CallsReport {  // the line's call records want taking
   std::uint64_t lease_id = 0;
 };
@@ -96,7 +101,7 @@ struct WorkerEvent {  // everything the process emits besides the handshake
 // Every message the pool task handles. The pool visits it with one overload
 // per alternative and no catch-all, so a new message type that is not handled
 // is a compile error.
-using Message = std::variant<CheckoutRequest, CheckoutCancel, CallAbandon, CallUnsent, CallsReport, Checkin,
+using Message = std::variant<CheckoutRequest, CheckoutCancel, CallAbandon, CallUnsent, CallRefused, CallsReport, Checkin,
                              StatsRequest, StartRequest, ShutdownRequest, WorkerLaunched, WorkerLaunchFailed,
                              WorkerReady, WorkerInitFailed, WorkerEvent>;
 
@@ -117,6 +122,35 @@ struct PoolShared {
   // Written by the pool task as it ends, read by stats() afterwards.
   std::unique_ptr<Monitor> final_stats_monitor;
   std::optional<PoolStats> final_stats;
+  bool final_stats_complete = false;  // the mailbox is drained: nothing more reaches the pool task
+  OutcomeCounts late_calls;           // refused after the close, before the final snapshot
+
+  // The pool task, as it ends: a snapshot of its stats; `complete` once its
+  // mailbox is drained (late calls counted so far are added then).
+  void set_final_stats(PoolStats stats, bool complete) {
+    MonitorLock lock(*final_stats_monitor);
+    if (complete) {
+      for (const auto& [outcome, n] : late_calls) {
+        stats.calls[outcome] += n;
+        stats.calls_after_shutdown[outcome] += n;
+      }
+      late_calls.clear();
+    }
+    final_stats = std::move(stats);
+    final_stats_complete = complete;
+  }
+
+  // A call refused after the pool task stopped taking messages is still
+  // counted once, in the final stats.
+  void count_late_call(ErrorCode code) {
+    MonitorLock lock(*final_stats_monitor);
+    if (final_stats_complete) {
+      increment(final_stats->calls, to_string(code));
+      increment(final_stats->calls_after_shutdown, to_string(code));
+    } else {
+      increment(late_calls, to_string(code));
+    }
+  }
 
   std::uint64_t new_id() { return next_id.fetch_add(1, std::memory_order_relaxed); }
 

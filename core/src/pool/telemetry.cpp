@@ -61,6 +61,11 @@ std::string_view to_string(TelemetryKind kind) noexcept {
     case TelemetryKind::worker_recycle: return "worker_recycle";
     case TelemetryKind::health_failure: return "health_failure";
     case TelemetryKind::breaker: return "breaker";
+    case TelemetryKind::checkout_request: return "checkout_request";
+    case TelemetryKind::checkout_returned: return "checkout_returned";
+    case TelemetryKind::health_ping: return "health_ping";
+    case TelemetryKind::health_pong: return "health_pong";
+    case TelemetryKind::pool_shutdown: return "pool_shutdown";
   }
   return "unknown";
 }
@@ -153,6 +158,18 @@ void TelemetryAggregator::on_event(const TelemetryEvent& event) {
       increment(stats_.breaker_transitions, to_string(event.breaker));
       stats_.breaker = event.breaker;
       break;
+    case TelemetryKind::checkout_returned: {
+      // The grant was counted as ok; the caller saw the error instead.
+      std::uint64_t*& ok = checkout_slots_[outcome_index(std::nullopt)];
+      SEEDPOOL_ASSERT(ok != nullptr && *ok > 0);
+      --*ok;
+      count(stats_.checkouts, checkout_slots_, event.error);
+      break;
+    }
+    case TelemetryKind::checkout_request:
+    case TelemetryKind::health_ping:
+    case TelemetryKind::health_pong:
+    case TelemetryKind::pool_shutdown: break;
   }
 }
 

@@ -104,7 +104,12 @@ class PendingCheckout {
   // Waits for the grant until the checkout's deadline.
   Result<Lease> wait();
   // Cancels the checkout; idempotent; a no-op once wait() has returned.
-  void cancel();
+  // Returns true when this call cancelled it: wait() then returns cancelled,
+  // or the failure (timeout, pool_unavailable, ...) the pool had already
+  // answered with; a grant is never handed to the caller then.
+  bool cancel();
+  // The checkout's id, as telemetry reports it (TelemetryEvent::checkout).
+  std::uint64_t id() const noexcept;
 
  private:
   friend class Pool;

@@ -57,6 +57,15 @@ enum class TelemetryKind : std::uint8_t {
   worker_recycle,  // detail: why (max_calls, max_lifetime)
   health_failure,  // detail: what was missed
   breaker,         // breaker: the new state; detail: the last failure
+  // The steps a checker needs to follow the pool's promises (a reference
+  // model runs on them in simulation); counted nowhere else.
+  checkout_request,   // the pool took a checkout: checkout, deadline, detail: affinity key
+  checkout_returned,  // a granted checkout whose caller had already gone (cancel or
+                      // deadline) came back; error: cancelled or timeout. The
+                      // aggregator moves the grant's count from ok to that outcome.
+  health_ping,        // a ping was sent to the worker
+  health_pong,        // the worker answered its ping
+  pool_shutdown,      // shutdown began; deadline: the end of the grace period
 };
 std::string_view to_string(TelemetryKind kind) noexcept;
 
@@ -70,6 +79,9 @@ struct TelemetryEvent {
   WorkerState to = WorkerState::starting;
   BreakerState breaker = BreakerState::closed;
   std::string detail;
+  std::uint64_t checkout = 0;  // checkout and checkout_* events: the checkout's id (0: none)
+  Instant deadline;            // checkout_request: the checkout's; pool_shutdown: the grace period's
+  bool affinity_strict = false;  // checkout_request with an affinity key: strict mode
 };
 
 // Receives every telemetry event. Called only from the pool's own task, one
@@ -122,6 +134,9 @@ struct PoolStats {
   std::string pool;
   OutcomeCounts checkouts;
   OutcomeCounts calls;
+  // Of `calls`: those refused on a lease after the pool task had ended,
+  // counted in the final stats without a telemetry event.
+  OutcomeCounts calls_after_shutdown;
   OutcomeCounts inits;
   std::map<std::string, std::uint64_t, std::less<>> breaker_transitions;
   std::uint64_t worker_exits = 0;

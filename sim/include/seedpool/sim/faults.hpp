@@ -124,8 +124,21 @@ class FaultInjector {
   void set_enabled(bool enabled) noexcept { enabled_ = enabled; }
   bool enabled() const noexcept { return enabled_; }
 
-  // A latency in [min, max], uniformly drawn (0 decision: min).
+  // A latency in [min, max], drawn uniformly on the run's time grid (0
+  // decision: min).
   Duration latency(Duration min, Duration max);
+
+  // The time grid every latency of a run is drawn on, chosen per run from
+  // the decisions (0: nanoseconds). A coarse grid makes events land on the
+  // same instant — a cancel crossing a grant, a deadline meeting a reply —
+  // which uniform nanoseconds almost never do; `at_once` draws every
+  // latency as its minimum.
+  enum class Grid : std::uint8_t { ns, us, ms, at_once };
+  static constexpr std::size_t grid_count = 4;
+  Grid grid() const noexcept { return grid_; }
+
+  // How often `fault` fired in this run.
+  std::uint64_t fired(Fault fault) const noexcept { return fired_counts_[static_cast<std::size_t>(fault)]; }
 
   // Installs fault-drawing behaviour on every later launch of `host`.
   void install(SimProcessHost& host);
@@ -140,6 +153,10 @@ class FaultInjector {
   FaultOptions options_;
   bool enabled_ = true;
   CoverageCounters<fault_count> fired_;  // "fault:<name>", indexed by Fault
+  std::array<std::uint64_t, fault_count> fired_counts_{};
+  Grid grid_ = Grid::ns;
 };
+
+std::string_view to_string(FaultInjector::Grid grid) noexcept;
 
 }  // namespace seedpool::sim

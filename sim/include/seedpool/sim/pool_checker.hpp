@@ -1,31 +1,22 @@
 #pragma once
 
-// Invariants of the pool, checked while a simulated run goes (safety) and
-// after a quiet period with faults off (liveness). A violation fails the run
-// through SimWorld::fail with a message that starts with the invariant's name
-// in brackets, e.g. "[lease-exclusive] ...", so sweeps can group failures.
+// The pool checker: runs a PoolModel (the pool's contract, pool_model.hpp) in
+// lockstep with a simulated pool and fails the run at the first divergence,
+// naming the rule: "[fifo] checkout 7 was granted ...". It feeds the model
+// the pool's telemetry, what the scenario's callers report, and every advance
+// of virtual time; it also keeps the timeline and the coverage report (which
+// rules each run exercised, as "rule:<name>", and coincidences at one
+// instant, as "instant:<name>"), and runs the liveness checks after a quiet
+// period with faults off.
 //
-// Safety:  lease-exclusive   a worker is never leased to two callers at once
-//          grant-after-deadline  no caller is granted a worker after its deadline
-//          reply-mismatch    a reply is never delivered to the wrong caller
-//          call-outcome      every call ends with a reply or an expected error
-//          worker-count      active workers never exceed size.max
-//          state-transition  worker states change only along legal edges
-//          telemetry-counts  the aggregator's counters agree with the events
-//          restart-backoff   after a failure (an init failure, or the exit of
-//                            a ready or busy worker) no worker starts sooner
-//                            than the smallest backoff the config allows:
-//                            restart_backoff_base less its jitter share
-//          call-outcome also fails a call that ends with protocol_error in a
-//          run where no simulated worker broke the protocol (no garbage,
-//          truncated or wrong-id fault fired): then the error can only come
-//          from the pool, e.g. a late reply of a call it gave up on reaching
-//          the next caller's call
-// Liveness: callers-answered, pool-recovered, processes-reaped
+// With the model switched off (ScenarioOptions::model) only the checks that
+// need no model run: lease exclusivity, replies, call outcomes, the telemetry
+// counts and the liveness checks. It exists to measure what the model costs.
 
 #include <seedpool/core/pool.hpp>
 #include <seedpool/core/telemetry.hpp>
 #include <seedpool/sim/faults.hpp>
+#include <seedpool/sim/pool_model.hpp>
 #include <seedpool/sim/sim_process.hpp>
 #include <seedpool/sim/sim_world.hpp>
 #include <seedpool/sim/timeline.hpp>
@@ -41,19 +32,40 @@
 
 namespace seedpool::sim {
 
-class PoolChecker final : public TelemetrySink {
+class PoolChecker final : public TelemetrySink, public TimeObserver {
  public:
-  PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& timeline, Coverage& coverage);
+  // `faults` (optional) tells which faults fired, for the call outcomes a
+  // broken worker allows. Installs itself as `world`'s time observer.
+  PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& timeline, Coverage& coverage,
+              const FaultInjector* faults = nullptr, bool model = true);
+  // Adds the rule and instant coverage of the run; removes the observer.
+  ~PoolChecker() override;
+  PoolChecker(const PoolChecker&) = delete;
+  PoolChecker& operator=(const PoolChecker&) = delete;
 
   // Safety checks on every pool event; also feeds the timeline and coverage.
   void on_event(const TelemetryEvent& event) override;
+  void before_time_advance(Instant now, Instant next) override;
 
-  // Caller-side bookkeeping.
+  // What the callers see. A caller reports each checkout the pool took (its
+  // PendingCheckout::id) and each call; cancel_requested/cancel_returned
+  // bracket PendingCheckout::cancel().
+  void start_requested(Instant deadline, std::size_t min_ready);
+  void start_returned(const Status& status);
+  void cancel_requested(std::uint64_t checkout);
+  void cancel_returned(std::uint64_t checkout, bool took_effect);
+  // `checkout` 0: begin_checkout failed, the pool never took it.
+  void checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error);
   void lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline);
   void lease_released(std::uint32_t caller, WorkerRef worker);
-  void call_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer);
-  // Counts a checkout's outcome (nullopt: a lease) into the coverage.
-  void checkout_answered(const std::optional<ErrorCode>& error);
+  // Returns the call's id for call_answered.
+  std::uint64_t call_begun(WorkerRef worker);
+  void call_answered(std::uint64_t call, std::uint32_t caller, std::string_view payload,
+                     const Result<std::string>& answer);
+  // Calls and checkouts are compared with the stats at the end only when
+  // every one of them was reported (run_workload does; a scenario that also
+  // calls the pool directly says so here).
+  void set_callers_complete(bool complete) noexcept { callers_complete_ = complete; }
 
   // Liveness after the workload: polls the pool until it has `ready` ready
   // workers (any number when nullopt) and none busy or starting, for at most
@@ -61,14 +73,27 @@ class PoolChecker final : public TelemetrySink {
   void expect_recovered(Pool& pool, std::optional<std::size_t> ready, Duration bound);
   // After shutdown: no simulated process left running.
   void expect_reaped(const SimProcessHost& host);
-  // The aggregator's counters against this checker's own tallies.
+  // After shutdown: the aggregator against the events, and the stats against
+  // what the callers saw.
   void expect_counts_match(const PoolStats& stats);
 
-  // Fails the run with "[invariant] message".
+  // Fails the run with "[rule] message".
+  void violation(Rule rule, const std::string& message);
+  // A scenario's own invariant, by name: "[name] message".
   void violation(std::string_view invariant, const std::string& message);
   bool violated() const noexcept { return violated_; }
+  // The rule of the first violation, when it was one of Rule.
+  std::optional<Rule> violated_rule() const noexcept { return violated_rule_; }
+
+  // The quiet-period bound the configuration implies: everything a pool may
+  // still be doing when faults stop (a stopped worker's escalation, the
+  // largest backoff, the breaker's cooldown, a probe's init, a hung idle
+  // worker found by its health check), one after another.
+  static Duration recovery_bound(const PoolConfig& config);
 
  private:
+  void report_model();
+
   // Outcomes are counted by seedpool::outcome_index.
   using OutcomeTally = std::array<std::uint64_t, outcome_count>;
   static OutcomeCounts to_counts(const OutcomeTally& tally);
@@ -80,28 +105,27 @@ class PoolChecker final : public TelemetrySink {
   static std::string call_key(std::size_t outcome);
   static std::string checkout_key(std::size_t outcome);
 
-  // Small tables searched in place: no more entries than the pool has
-  // workers that are not dead.
-  using WorkerStates = std::vector<std::pair<WorkerRef, WorkerState>>;
   using Holders = std::vector<std::pair<WorkerRef, std::uint32_t>>;  // worker -> caller holding its lease
-  WorkerStates::iterator find_state(WorkerRef worker);
   Holders::iterator find_holder(WorkerRef worker);
 
   SimWorld& world_;
   const PoolConfig config_;
   Timeline& timeline_;
   Coverage& coverage_;
-  WorkerStates states_;
+  const FaultInjector* faults_;
+  std::optional<PoolModel> model_;
   Holders holders_;
-  std::size_t active_ = 0;
   OutcomeTally checkouts_{};  // by outcome, from events
   OutcomeTally calls_{};
   CoverageCounters<path_count> paths_;
   CoverageCounters<outcome_count> call_outcomes_;      // "call:<outcome>"
   CoverageCounters<outcome_count> checkout_outcomes_;  // "checkout:<outcome>"
   std::uint64_t exits_ = 0;
-  std::optional<Instant> last_failure_;  // the latest failure that calls for a restart backoff
+  std::uint64_t returned_ = 0;  // checkout_returned events
+  std::uint64_t next_call_ = 1;
+  bool callers_complete_ = false;
   bool violated_ = false;
+  std::optional<Rule> violated_rule_;
 };
 
 }  // namespace seedpool::sim

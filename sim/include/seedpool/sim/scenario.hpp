@@ -35,18 +35,23 @@ struct ScenarioContext {
   FaultInjector& faults;
   Timeline& timeline;
   Coverage& coverage;
+  bool model = true;  // the checker runs the pool's reference model (ScenarioOptions::model)
 
   // Creates a pool whose telemetry feeds a fresh checker (kept in the
   // context), or fails the run when the config is invalid. One per run.
   Pool& make_pool(PoolConfig config);
   // The checker of the pool make_pool created. Requires make_pool first.
   PoolChecker& checker();
+  // pool.start(deadline), reported to the checker (start() must return once
+  // min_ready workers are ready, and by its deadline).
+  Status start_pool(std::optional<Instant> deadline = {});
 
   // The standard ending: faults off, then the pool must be back to `ready`
   // ready workers (any number when nullopt, as in a lazy pool) with none
-  // busy or starting within `bound`; telemetry counters must match; then
-  // shutdown, and every process must be reaped.
-  void finish(std::optional<std::size_t> ready, Duration bound);
+  // busy or starting within `bound` (default: PoolChecker::recovery_bound of
+  // the pool's config); telemetry counters must match; then shutdown, and
+  // every process must be reaped.
+  void finish(std::optional<std::size_t> ready, std::optional<Duration> bound = {});
 
   // Owned by the context for the run; use make_pool() and checker().
   std::unique_ptr<Pool> pool_;
@@ -108,6 +113,7 @@ struct ScenarioOptions {
   SimConfig sim;             // seed or decisions, strategy, budgets
   bool swarm = false;        // draw the fault mix from the seed
   bool keep_timeline = false;
+  bool model = true;         // check the pool against its reference model (off: survival checks only)
 };
 
 // One run of a scenario: the simulation's result and what the run exercised.

@@ -73,6 +73,16 @@ struct RunResult {
   std::string summary() const;
 };
 
+// Told just before virtual time moves on: every task has run as far as it
+// can at `now`, so whatever is owed at `now` must be done by then. A checker
+// of promptness watches here. It may call SimWorld::fail, and must not block,
+// spawn or make decisions.
+class TimeObserver {
+ public:
+  virtual ~TimeObserver() = default;
+  virtual void before_time_advance(Instant now, Instant next) = 0;
+};
+
 class SimWorld;
 using ProcessFactory = std::function<Result<std::unique_ptr<Process>>(SimWorld&, const ProcessSpec&)>;
 
@@ -120,6 +130,10 @@ class SimWorld final : public World {
   // Installs how launch() creates simulated processes. Without one, launch
   // fails with launch_failed.
   void set_process_factory(ProcessFactory factory) { process_factory_ = std::move(factory); }
+
+  // Installs the one observer of time advances (nullptr: none). The
+  // observer must outlive the run or be removed first.
+  void set_time_observer(TimeObserver* observer) noexcept { time_observer_ = observer; }
 
   std::uint64_t steps() const noexcept { return steps_; }
   // The running task's name; empty outside tasks.
@@ -173,6 +187,7 @@ class SimWorld final : public World {
   std::string failure_;
   std::size_t abandoned_ = 0;
   ProcessFactory process_factory_;
+  TimeObserver* time_observer_ = nullptr;
 };
 
 // Runs `body` on a fresh SimWorld built from `config`.

@@ -1,0 +1,257 @@
+#pragma once
+
+// PoolModel: the pool's contract as an executable reference model. Plain C++:
+// no World, no tasks, no clock of its own. It is fed what can be observed of
+// a pool — the pool's telemetry (requests, grants, worker states, inits,
+// exits, pings, breaker, shutdown), what its callers see (cancels, answers,
+// calls and their outcomes), and the moments just before virtual time moves
+// on, when every task has done all it can at the current instant — and
+// after each of them says whether the pool did something it may not do, or
+// has not done by now something it must have done. Every promise is a Rule;
+// docs/promises.md maps each promise of the README, pool.hpp, pool_config.hpp
+// and docs/protocol.md to its rule.
+//
+// "By now" is exact: a pool reacts to a message or a deadline at the same
+// virtual instant, so whatever it owes at instant t must be done before time
+// leaves t. Bounds come from the configuration (backoff, init_timeout,
+// health_interval + health_timeout, terminate_grace, the grace deadline),
+// never from generous constants.
+
+#include <seedpool/core/pool_config.hpp>
+#include <seedpool/core/result.hpp>
+#include <seedpool/core/telemetry.hpp>
+#include <seedpool/core/time.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace seedpool::sim {
+
+// Every rule the pool checker enforces, the model's and the scenario-level
+// ones alike. rule_name() is the name a failure carries ("[fifo] ...").
+enum class Rule : std::uint8_t {
+  // Leases and replies.
+  lease_exclusive,       // a worker is never leased to two callers at once
+  grant_after_deadline,  // no grant at or after the checkout's deadline
+  grant_after_cancel,    // a caller whose cancel() took effect never gets a lease
+  reply_mismatch,        // a reply only ever reaches the caller whose call it answers
+  call_outcome,          // every call ends in its reply or an error its situation allows
+  // Waiters.
+  fifo,                  // waiters are served first come, first served
+  grant_prompt,          // no waiter waits while an idle worker could serve it
+  expiry_prompt,         // an expired waiter is answered timeout at its deadline, not before
+  cancel_prompt,         // a cancelled waiter leaves at once; a grant crossing a cancel comes back at once
+  saturation,            // the queue never exceeds waiters_max; pool_saturated only when it is full
+  affinity_prefer,       // a waiter whose key's worker is idle gets that worker
+  affinity_strict,       // a strict waiter whose key's worker is busy waits for it
+  // Workers.
+  worker_count,          // never more than size.max active workers
+  state_transition,      // worker states change along legal edges only
+  start_on_demand,       // a worker starts only when below the floor or demand, never while the breaker is open
+  restart_backoff,       // no restart sooner than the smallest backoff after a failure
+  restart_prompt,        // a missing worker is started by the largest backoff after the last failure
+  init_timeout,          // a worker that has not answered init within init_timeout is failed then
+  health_ping,           // an idle worker is pinged within health_interval
+  health_timeout,        // a missed pong replaces the worker after health_timeout, never before
+  recycle_max_calls,     // a worker is recycled at the checkin that completes max_calls calls
+  recycle_lifetime,      // an idle worker past max_lifetime is recycled then, never before its jittered lifetime
+  timeout_replaces,      // a worker whose call timed out never serves again and is stopped at once
+  crash_prompt,          // a call whose worker exits is answered at the exit, not at its deadline
+  stop_escalation,       // a stopped worker is gone within two terminate_grace periods
+  // Breaker.
+  breaker_opens,         // breaker_failures failed starts within breaker_window open it, fewer never do
+  breaker_fast_fail,     // while the breaker is not closed no checkout waits; pool_unavailable only then
+  breaker_half_open,     // an open breaker goes half-open at breaker_cooldown, not before
+  breaker_probe,         // half-open starts one probe by its backoff; its success closes the breaker
+  // Start and shutdown.
+  start_prompt,          // start() returns once min_ready workers are ready, or by its deadline
+  start_deadline,        // start() never returns after its deadline
+  start_error,           // a failed start() says why
+  shutdown_refuses,      // after shutdown begins no checkout is granted and no worker starts
+  shutdown_answers,      // shutdown answers every waiter and stops every idle worker at once
+  shutdown_grace,        // leases still held at the grace deadline are stopped then
+  shutdown,              // shutdown() succeeds
+  // Accounting.
+  checkout_accounting,   // every checkout is counted once, under the outcome its caller saw
+  call_accounting,       // every call is counted once, under the outcome its caller saw
+  telemetry_counts,      // the aggregator agrees with the events it was sent
+  // Liveness.
+  callers_answered,      // every caller finishes within the scenario's bound
+  pool_recovered,        // after the faults stop the pool is back to size within a bound from its config
+  processes_reaped,      // after shutdown no process is left
+};
+inline constexpr std::size_t rule_count = static_cast<std::size_t>(Rule::processes_reaped) + 1;
+
+std::string_view rule_name(Rule rule) noexcept;
+// The rule named `name`, or nullopt.
+std::optional<Rule> rule_from_name(std::string_view name) noexcept;
+
+class PoolModel {
+ public:
+  explicit PoolModel(const PoolConfig& config);
+
+  // The first violation, once there is one; the model stops checking then.
+  struct Violation {
+    Rule rule;
+    std::string message;
+  };
+  const std::optional<Violation>& violation() const noexcept { return violation_; }
+
+  // How often each rule's interesting case came up (a rule's check ran on
+  // something that could have broken it), for the coverage report.
+  const std::array<std::uint64_t, rule_count>& exercised() const noexcept { return exercised_; }
+  // Coincidences at one instant that the sweeps should reach, by name.
+  struct Instants {
+    std::uint64_t grant_crossed_cancel = 0;  // a grant and the cancel of its checkout at one instant
+    std::uint64_t grant_crossed_deadline = 0;  // a grant at the instant its caller gave up
+    std::uint64_t exit_during_call = 0;     // a worker exit at the instant a call began or ended on it
+  };
+  const Instants& instants() const noexcept { return instants_; }
+
+  // The pool's telemetry.
+  void on_event(const TelemetryEvent& event);
+
+  // What the callers see. `cancel_requested` comes before cancel() and
+  // `cancel_returned` after it: the pool may act on the cancel in between.
+  void start_requested(Instant now, Instant deadline, std::size_t min_ready);
+  void start_returned(Instant now, bool ok);
+  void cancel_requested(std::uint64_t checkout);
+  void cancel_returned(std::uint64_t checkout, bool took_effect, Instant now);
+  void checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error, Instant now);
+  void call_begun(std::uint64_t call, WorkerRef worker, Instant now);
+  void call_answered(std::uint64_t call, const std::optional<ErrorCode>& error, Instant now);
+  void lease_released(WorkerRef worker);
+
+  // Every task has run to a wait at `now`; time moves to `next`.
+  void before_time_advance(Instant now, Instant next);
+
+  // At the end of a run, after shutdown: what the stats count against what
+  // the callers saw (only when every checkout and call went through the
+  // caller notifications above).
+  void check_accounting(const PoolStats& stats);
+
+ private:
+  struct Worker {
+    WorkerRef ref;
+    WorkerState state = WorkerState::starting;
+    Instant created_at;
+    Instant state_since;
+    Instant ready_at = Instant::max();  // init answered
+    Instant idle_since = Instant::max();  // ready with no ping due before idle_since + health_interval
+    std::optional<Instant> ping_at;       // a ping without its pong
+    std::uint64_t lease = 0;              // the checkout id holding it (0: none)
+    std::uint64_t answered_calls = 0;     // replies and error frames
+    std::uint32_t calls_in_flight = 0;
+    bool reply_owed = false;              // a call on it timed out
+    bool exited = false;
+    Instant exited_at;
+    bool probe = false;                   // started while the breaker was half-open
+  };
+  struct Waiter {
+    std::uint64_t id = 0;
+    Instant deadline;
+    std::string key;
+    bool strict = false;
+    bool cancel_requested = false;
+    bool cancelled = false;  // the caller's cancel() took effect
+    Instant cancelled_at;
+    bool after_shutdown = false;
+  };
+  struct Lease {
+    std::uint64_t id = 0;
+    WorkerRef worker;
+    Instant granted_at;
+    bool caller_gone = false;  // cancelled or expired on the caller's side
+    Instant gone_at;
+  };
+  struct Call {
+    std::uint64_t id = 0;
+    WorkerRef worker;
+    std::optional<Instant> worker_exited;  // its worker exited while it waited
+  };
+  using OutcomeTally = std::array<std::uint64_t, outcome_count>;
+
+  void fail(Rule rule, std::string message);
+  void exercise(Rule rule) { ++exercised_[static_cast<std::size_t>(rule)]; }
+
+  void on_checkout_request(const TelemetryEvent& e);
+  void on_checkout(const TelemetryEvent& e);
+  void on_grant(const TelemetryEvent& e, std::deque<Waiter>::iterator waiter);
+  void on_checkout_error(const TelemetryEvent& e, const Waiter& waiter);
+  void on_checkout_returned(const TelemetryEvent& e);
+  void on_worker_state(const TelemetryEvent& e);
+  void on_new_worker(const TelemetryEvent& e);
+  void on_checkin(Worker& w, const TelemetryEvent& e);
+  void on_worker_init(const TelemetryEvent& e);
+  void on_worker_exit(const TelemetryEvent& e);
+  void on_recycle(const TelemetryEvent& e);
+  void on_health(const TelemetryEvent& e);
+  void on_breaker(const TelemetryEvent& e);
+  void record_failure(Instant at);
+
+  void check_waiters(Instant now);
+  void check_workers(Instant now);
+  void check_breaker_and_starts(Instant now);
+
+  Worker* find(WorkerRef ref);
+  Lease* find_lease(std::uint64_t id);
+  std::deque<Waiter>::iterator find_waiter(std::uint64_t id);
+  std::size_t count(WorkerState state) const;
+  std::size_t active() const;
+  std::size_t wanted() const;
+  // Whether `waiter` could take some idle worker now (as the pool picks).
+  bool eligible(const Waiter& waiter) const;
+  // The worker a key is bound to, if any.
+  const WorkerRef* bound(const std::string& key) const;
+  void bind(const std::string& key, WorkerRef worker);
+  Duration backoff_bound(std::uint32_t failures) const;
+
+  const PoolConfig config_;
+  std::optional<Violation> violation_;
+  std::array<std::uint64_t, rule_count> exercised_{};
+  Instants instants_;
+
+  std::vector<Worker> workers_;   // not dead; a handful
+  std::deque<Waiter> waiters_;    // in the order the pool took them
+  std::vector<Lease> leases_;     // granted and not checked in
+  std::vector<Call> calls_;       // begun and not answered
+  std::vector<std::pair<std::string, WorkerRef>> affinity_;  // in binding order, oldest first
+  std::vector<std::uint64_t> cancel_requests_;  // cancel() under way
+  std::vector<std::uint64_t> cancelled_ids_;    // cancel() took effect (the latest cancelled_ids_max)
+  static constexpr std::size_t cancelled_ids_max = 4096;
+
+  // Restarts.
+  bool started_ = false;
+  std::uint32_t consecutive_failures_ = 0;
+  std::optional<Instant> last_failure_;
+  Instant restart_due_ = Instant::zero();  // a missing worker must be starting by then
+
+  // Breaker.
+  BreakerState breaker_ = BreakerState::closed;
+  std::deque<Instant> init_failures_;  // within breaker_window, at most breaker_failures
+  bool must_open_ = false;
+  bool must_close_ = false;
+  Instant opened_at_;
+
+  // start() and shutdown.
+  bool start_pending_ = false;
+  Instant start_deadline_;
+  std::size_t start_min_ready_ = 0;
+  bool shutting_down_ = false;
+  Instant grace_deadline_ = Instant::max();
+
+  // Accounting: the callers' view, and the pool's by checkout.
+  bool callers_complete_ = true;
+  OutcomeTally caller_checkouts_{};
+  OutcomeTally caller_calls_{};
+  OutcomeTally pool_checkouts_{};
+  OutcomeTally pool_calls_{};
+};
+
+}  // namespace seedpool::sim

@@ -1,0 +1,931 @@
+// The pool's contract as a reference model; see pool_model.hpp.
+
+#include <seedpool/core/assert.hpp>
+#include <seedpool/sim/pool_model.hpp>
+#include <seedpool/sim/trace.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace seedpool::sim {
+namespace {
+
+constexpr std::array<std::string_view, rule_count> rule_names = {
+    "lease-exclusive",   "grant-after-deadline", "grant-after-cancel", "reply-mismatch",    "call-outcome",
+    "fifo",              "grant-prompt",         "expiry-prompt",      "cancel-prompt",     "saturation",
+    "affinity-prefer",   "affinity-strict",      "worker-count",       "state-transition",  "start-on-demand",
+    "restart-backoff",   "restart-prompt",       "init-timeout",       "health-ping",       "health-timeout",
+    "recycle-max-calls", "recycle-lifetime",     "timeout-replaces",   "crash-prompt",      "stop-escalation",
+    "breaker-opens",     "breaker-fast-fail",    "breaker-half-open",  "breaker-probe",     "start-prompt",
+    "start-deadline",    "start-error",          "shutdown-refuses",   "shutdown-answers",  "shutdown-grace",
+    "shutdown",          "checkout-accounting",  "call-accounting",    "telemetry-counts",  "callers-answered",
+    "pool-recovered",    "processes-reaped",
+};
+
+std::string at(Instant t) { return format_instant(t); }
+
+bool contains(const std::vector<std::uint64_t>& ids, std::uint64_t id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+bool answered_by_worker(const std::optional<ErrorCode>& error) {
+  return !error || *error == ErrorCode::worker_error;
+}
+
+}  // namespace
+
+std::string_view rule_name(Rule rule) noexcept { return rule_names[static_cast<std::size_t>(rule)]; }
+
+std::optional<Rule> rule_from_name(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < rule_count; ++i) {
+    if (rule_names[i] == name) {
+      return static_cast<Rule>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+PoolModel::PoolModel(const PoolConfig& config) : config_(config) {}
+
+void PoolModel::fail(Rule rule, std::string message) {
+  if (!violation_) {
+    violation_ = Violation{rule, std::move(message)};
+  }
+}
+
+// ---------------------------------------------------------------- lookups
+
+PoolModel::Worker* PoolModel::find(WorkerRef ref) {
+  const auto it = std::find_if(workers_.begin(), workers_.end(), [ref](const Worker& w) { return w.ref == ref; });
+  return it == workers_.end() ? nullptr : &*it;
+}
+
+PoolModel::Lease* PoolModel::find_lease(std::uint64_t id) {
+  const auto it = std::find_if(leases_.begin(), leases_.end(), [id](const Lease& l) { return l.id == id; });
+  return it == leases_.end() ? nullptr : &*it;
+}
+
+std::deque<PoolModel::Waiter>::iterator PoolModel::find_waiter(std::uint64_t id) {
+  return std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id; });
+}
+
+std::size_t PoolModel::count(WorkerState state) const {
+  return static_cast<std::size_t>(
+      std::count_if(workers_.begin(), workers_.end(), [state](const Worker& w) { return w.state == state; }));
+}
+
+std::size_t PoolModel::active() const {
+  return static_cast<std::size_t>(
+      std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return is_active(w.state); }));
+}
+
+// The workers the pool must keep: the eager floor, and up to size.max as
+// many as are serving or waited for.
+std::size_t PoolModel::wanted() const {
+  const std::size_t floor = config_.init == InitMode::eager ? config_.size.min : 0;
+  const std::size_t serving = count(WorkerState::ready) + count(WorkerState::busy);
+  return std::min(config_.size.max, std::max(floor, serving + waiters_.size()));
+}
+
+const WorkerRef* PoolModel::bound(const std::string& key) const {
+  const auto it = std::find_if(affinity_.begin(), affinity_.end(), [&key](const auto& b) { return b.first == key; });
+  return it == affinity_.end() ? nullptr : &it->second;
+}
+
+// A binding is kept until affinity_keys_max newer keys have been bound; a
+// key bound again keeps its place, as the pool's insertion order does.
+void PoolModel::bind(const std::string& key, WorkerRef worker) {
+  const auto it = std::find_if(affinity_.begin(), affinity_.end(), [&key](const auto& b) { return b.first == key; });
+  if (it != affinity_.end()) {
+    it->second = worker;
+    return;
+  }
+  affinity_.emplace_back(key, worker);
+  if (affinity_.size() > config_.affinity_keys_max) {
+    affinity_.erase(affinity_.begin());
+  }
+}
+
+bool PoolModel::eligible(const Waiter& waiter) const {
+  const bool any_idle = std::any_of(workers_.begin(), workers_.end(),
+                                    [](const Worker& w) { return w.state == WorkerState::ready; });
+  if (!any_idle || waiter.key.empty()) {
+    return any_idle;
+  }
+  const WorkerRef* b = bound(waiter.key);
+  if (b == nullptr || !waiter.strict) {
+    return true;
+  }
+  const auto it = std::find_if(workers_.begin(), workers_.end(), [b](const Worker& w) { return w.ref == *b; });
+  // Strict: only its own worker while that one is busy.
+  return it == workers_.end() || it->state != WorkerState::busy;
+}
+
+// The largest delay the backoff may draw after `failures` consecutive failures.
+Duration PoolModel::backoff_bound(std::uint32_t failures) const {
+  const std::uint32_t doublings = std::min<std::uint32_t>(failures == 0 ? 0 : failures - 1, 30);
+  const Duration max = config_.restart_backoff_max;
+  // Doubling stops once past the max, so that the product cannot overflow.
+  Duration delay = config_.restart_backoff_base;
+  for (std::uint32_t i = 0; i < doublings && delay < max; ++i) {
+    delay = delay * 2;
+  }
+  return std::min(delay, max);
+}
+
+// ---------------------------------------------------------------- telemetry
+
+void PoolModel::on_event(const TelemetryEvent& e) {
+  if (violation_) {
+    return;
+  }
+  switch (e.kind) {
+    case TelemetryKind::checkout_request: on_checkout_request(e); break;
+    case TelemetryKind::checkout: on_checkout(e); break;
+    case TelemetryKind::checkout_returned: on_checkout_returned(e); break;
+    case TelemetryKind::call: ++pool_calls_[outcome_index(e.error)]; break;
+    case TelemetryKind::worker_state: on_worker_state(e); break;
+    case TelemetryKind::worker_init: on_worker_init(e); break;
+    case TelemetryKind::worker_exit: on_worker_exit(e); break;
+    case TelemetryKind::worker_recycle: on_recycle(e); break;
+    case TelemetryKind::health_ping:
+    case TelemetryKind::health_pong:
+    case TelemetryKind::health_failure: on_health(e); break;
+    case TelemetryKind::breaker: on_breaker(e); break;
+    case TelemetryKind::pool_shutdown:
+      shutting_down_ = true;
+      grace_deadline_ = e.deadline;
+      break;
+  }
+}
+
+void PoolModel::on_checkout_request(const TelemetryEvent& e) {
+  started_ = true;
+  if (find_waiter(e.checkout) != waiters_.end()) {
+    fail(Rule::checkout_accounting, fmt::format("checkout {} was taken twice", e.checkout));
+    return;
+  }
+  Waiter waiter{e.checkout, e.deadline, e.detail, e.affinity_strict};
+  waiter.after_shutdown = shutting_down_;
+  // A cancel the caller asked for before the pool took the request.
+  waiter.cancel_requested = contains(cancel_requests_, e.checkout);
+  if (contains(cancelled_ids_, e.checkout)) {
+    waiter.cancelled = true;
+    waiter.cancelled_at = e.at;
+  }
+  waiters_.push_back(std::move(waiter));
+}
+
+void PoolModel::on_checkout(const TelemetryEvent& e) {
+  const auto waiter = find_waiter(e.checkout);
+  if (waiter == waiters_.end()) {
+    fail(Rule::checkout_accounting,
+         fmt::format("the pool answered checkout {} ({}), which it had not taken or had answered already",
+                     e.checkout, outcome_label(e.error)));
+    return;
+  }
+  ++pool_checkouts_[outcome_index(e.error)];
+  if (!e.error) {
+    on_grant(e, waiter);
+    return;
+  }
+  const Waiter gone = std::move(*waiter);
+  waiters_.erase(waiter);
+  on_checkout_error(e, gone);
+}
+
+void PoolModel::on_grant(const TelemetryEvent& e, std::deque<Waiter>::iterator waiter) {
+  const Waiter& w = *waiter;
+  Worker* worker = e.worker ? find(*e.worker) : nullptr;
+  if (worker == nullptr || worker->state != WorkerState::ready) {
+    fail(Rule::lease_exclusive, fmt::format("checkout {} was granted worker {}, which is {}", w.id,
+                                            e.worker ? e.worker->to_string() : "?",
+                                            worker ? to_string(worker->state) : "not a live worker"));
+    return;
+  }
+  if (e.at >= w.deadline) {
+    fail(Rule::grant_after_deadline, fmt::format("checkout {} was granted worker {} at {}, at or after its deadline {}",
+                                                 w.id, worker->ref.to_string(), at(e.at), at(w.deadline)));
+    return;
+  }
+  if (shutting_down_) {
+    fail(Rule::shutdown_refuses, fmt::format("checkout {} was granted worker {} after shutdown began", w.id,
+                                             worker->ref.to_string()));
+    return;
+  }
+  if (worker->reply_owed) {
+    fail(Rule::timeout_replaces, fmt::format("checkout {} was granted worker {}, whose call timed out: it may still "
+                                             "owe that reply", w.id, worker->ref.to_string()));
+    return;
+  }
+  if (config_.max_calls > 0 && worker->answered_calls >= config_.max_calls) {
+    fail(Rule::recycle_max_calls, fmt::format("checkout {} was granted worker {}, which has answered {} calls "
+                                              "(max_calls {})", w.id, worker->ref.to_string(),
+                                              worker->answered_calls, config_.max_calls));
+    return;
+  }
+  // First come, first served: nobody ahead may still be able to take a worker.
+  for (auto it = waiters_.begin(); it != waiter; ++it) {
+    exercise(Rule::fifo);
+    if (e.at < it->deadline && eligible(*it)) {
+      fail(Rule::fifo, fmt::format("checkout {} was granted worker {} while checkout {}, taken earlier, still waited "
+                                   "and could take an idle worker",
+                                   w.id, worker->ref.to_string(), it->id));
+      return;
+    }
+  }
+  if (!w.key.empty()) {
+    if (const WorkerRef* b = bound(w.key); b != nullptr && *b != worker->ref) {
+      const Worker* own = find(*b);
+      exercise(Rule::affinity_prefer);
+      if (own != nullptr && own->state == WorkerState::ready) {
+        fail(Rule::affinity_prefer, fmt::format("checkout {} (key '{}') was granted worker {} while the key's worker "
+                                                "{} was idle", w.id, w.key, worker->ref.to_string(), b->to_string()));
+        return;
+      }
+      if (w.strict) {
+        exercise(Rule::affinity_strict);
+        if (own != nullptr && own->state == WorkerState::busy) {
+          fail(Rule::affinity_strict, fmt::format("strict checkout {} (key '{}') was granted worker {} while the key's "
+                                                  "worker {} was busy: it must wait for it",
+                                                  w.id, w.key, worker->ref.to_string(), b->to_string()));
+          return;
+        }
+      }
+    }
+    bind(w.key, worker->ref);
+  }
+  Lease lease{w.id, worker->ref, e.at};
+  if (w.cancelled) {
+    lease.caller_gone = true;
+    lease.gone_at = w.cancelled_at;
+  }
+  if (w.cancel_requested && !w.cancelled) {
+    ++instants_.grant_crossed_cancel;  // the pool granted while the caller was cancelling
+  }
+  worker->lease = w.id;
+  leases_.push_back(lease);
+  waiters_.erase(waiter);
+}
+
+void PoolModel::on_checkout_error(const TelemetryEvent& e, const Waiter& w) {
+  const ErrorCode code = *e.error;
+  switch (code) {
+    case ErrorCode::timeout:
+      exercise(Rule::expiry_prompt);
+      if (e.at < w.deadline) {
+        fail(Rule::expiry_prompt, fmt::format("checkout {} was answered timeout at {}, before its deadline {}", w.id,
+                                              at(e.at), at(w.deadline)));
+      }
+      return;
+    case ErrorCode::cancelled:
+      exercise(Rule::cancel_prompt);
+      if (!w.cancel_requested && !w.cancelled && !contains(cancel_requests_, w.id) && !contains(cancelled_ids_, w.id)) {
+        fail(Rule::cancel_prompt, fmt::format("checkout {} was answered cancelled, but its caller never cancelled it",
+                                              w.id));
+      }
+      return;
+    case ErrorCode::pool_saturated:
+      exercise(Rule::saturation);
+      if (waiters_.size() < config_.waiters_max) {
+        fail(Rule::saturation, fmt::format("checkout {} was refused pool_saturated with {} checkouts waiting, fewer "
+                                           "than waiters_max {}", w.id, waiters_.size(), config_.waiters_max));
+      }
+      return;
+    case ErrorCode::pool_unavailable:
+      exercise(Rule::breaker_fast_fail);
+      if (breaker_ == BreakerState::closed) {
+        fail(Rule::breaker_fast_fail, fmt::format("checkout {} was refused pool_unavailable while the breaker is "
+                                                  "closed", w.id));
+      }
+      return;
+    case ErrorCode::pool_shutting_down:
+      if (!shutting_down_) {
+        fail(Rule::shutdown_refuses, fmt::format("checkout {} was refused pool_shutting_down before shutdown began",
+                                                 w.id));
+      }
+      return;
+    case ErrorCode::invalid_argument:
+    case ErrorCode::launch_failed:
+    case ErrorCode::worker_crashed:
+    case ErrorCode::worker_error:
+    case ErrorCode::protocol_error:
+    case ErrorCode::closed:
+    case ErrorCode::io_error: break;
+  }
+  fail(Rule::checkout_accounting, fmt::format("checkout {} ended with {}, which no checkout may end with", w.id,
+                                              to_string(code)));
+}
+
+void PoolModel::on_checkout_returned(const TelemetryEvent& e) {
+  Lease* lease = find_lease(e.checkout);
+  if (lease == nullptr) {
+    fail(Rule::checkout_accounting, fmt::format("the pool took back checkout {}, which holds no lease", e.checkout));
+    return;
+  }
+  if (!lease->caller_gone) {
+    fail(Rule::cancel_prompt, fmt::format("the pool took back the lease of checkout {}, whose caller had neither "
+                                          "cancelled nor given up", e.checkout));
+    return;
+  }
+  --pool_checkouts_[outcome_index(std::nullopt)];
+  ++pool_checkouts_[outcome_index(e.error)];
+  exercise(Rule::cancel_prompt);
+}
+
+void PoolModel::on_worker_state(const TelemetryEvent& e) {
+  const WorkerRef ref = *e.worker;
+  if (e.from == WorkerState::dead && e.to == WorkerState::starting) {
+    on_new_worker(e);
+    return;
+  }
+  Worker* w = find(ref);
+  const WorkerState known = w == nullptr ? WorkerState::dead : w->state;
+  if (known != e.from || !is_legal_transition(e.from, e.to)) {
+    fail(Rule::state_transition, fmt::format("worker {} went {} -> {} but was {}", ref.to_string(), to_string(e.from),
+                                             to_string(e.to), to_string(known)));
+    return;
+  }
+  if (e.from == WorkerState::ready && e.to == WorkerState::busy && (w->lease == 0 || find_lease(w->lease) == nullptr)) {
+    fail(Rule::lease_exclusive, fmt::format("worker {} became busy without a grant", ref.to_string()));
+    return;
+  }
+  if (e.from == WorkerState::busy) {
+    on_checkin(*w, e);
+    if (violation_) {
+      return;
+    }
+  }
+  w->state = e.to;
+  w->state_since = e.at;
+  switch (e.to) {
+    case WorkerState::ready:
+      w->idle_since = e.at;
+      if (w->ready_at == Instant::max()) {
+        w->ready_at = e.at;
+      }
+      break;
+    case WorkerState::dead:
+      workers_.erase(workers_.begin() + (w - workers_.data()));
+      break;
+    case WorkerState::starting:
+    case WorkerState::initializing:
+    case WorkerState::busy:
+    case WorkerState::stopping: break;
+  }
+}
+
+void PoolModel::on_new_worker(const TelemetryEvent& e) {
+  started_ = true;
+  exercise(Rule::start_on_demand);
+  if (shutting_down_) {
+    fail(Rule::shutdown_refuses, fmt::format("worker {} started after shutdown began", e.worker->to_string()));
+    return;
+  }
+  if (breaker_ == BreakerState::open) {
+    fail(Rule::start_on_demand, fmt::format("worker {} started while the breaker is open", e.worker->to_string()));
+    return;
+  }
+  const bool probe = breaker_ == BreakerState::half_open;
+  if (probe) {
+    exercise(Rule::breaker_probe);
+    const bool probing = std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.probe; });
+    if (probing) {
+      fail(Rule::breaker_probe, fmt::format("worker {} started while the half-open breaker's probe is still under way",
+                                            e.worker->to_string()));
+      return;
+    }
+  } else if (active() >= wanted()) {
+    fail(Rule::start_on_demand, fmt::format("worker {} started with {} active workers, all the pool needs ({} waiting, "
+                                            "size.min {}, init {})", e.worker->to_string(), active(), waiters_.size(),
+                                            config_.size.min, to_string(config_.init)));
+    return;
+  }
+  if (active() >= config_.size.max) {
+    fail(Rule::worker_count, fmt::format("worker {} started with {} active workers already, size.max {}",
+                                         e.worker->to_string(), active(), config_.size.max));
+    return;
+  }
+  if (last_failure_) {
+    exercise(Rule::restart_backoff);
+    const std::int64_t base = std::min(config_.restart_backoff_base, config_.restart_backoff_max).ns();
+    const std::int64_t percent = std::min<std::int64_t>(config_.restart_backoff_jitter_percent, 100);
+    const Duration smallest = Duration::from_ns(base / 100 * (100 - percent));
+    if (e.at < *last_failure_ + smallest) {
+      fail(Rule::restart_backoff,
+           fmt::format("worker {} started at {}, only {} ns after the failure at {}: sooner than the smallest "
+                       "backoff, {} ns (restart_backoff_base less {}% jitter)",
+                       e.worker->to_string(), at(e.at), (e.at - *last_failure_).ns(), at(*last_failure_),
+                       smallest.ns(), config_.restart_backoff_jitter_percent));
+      return;
+    }
+  }
+  Worker w;
+  w.ref = *e.worker;
+  w.created_at = e.at;
+  w.state_since = e.at;
+  w.probe = probe;
+  workers_.push_back(w);
+}
+
+// A lease ends: the worker goes back to idle or out of service.
+void PoolModel::on_checkin(Worker& w, const TelemetryEvent& e) {
+  const auto lease = std::find_if(leases_.begin(), leases_.end(), [&w](const Lease& l) { return l.worker == w.ref; });
+  if (lease != leases_.end()) {
+    leases_.erase(lease);
+  }
+  w.lease = 0;
+  if (e.to != WorkerState::ready) {
+    return;
+  }
+  if (w.reply_owed) {
+    fail(Rule::timeout_replaces, fmt::format("worker {} went back to idle after a call on it timed out", w.ref.to_string()));
+  } else if (shutting_down_) {
+    fail(Rule::shutdown_answers, fmt::format("worker {} went back to idle during shutdown", w.ref.to_string()));
+  } else if (config_.max_calls > 0 && w.answered_calls >= config_.max_calls) {
+    fail(Rule::recycle_max_calls, fmt::format("worker {} went back to idle after {} calls; max_calls is {}",
+                                              w.ref.to_string(), w.answered_calls, config_.max_calls));
+  }
+  // A lease that ends past max_lifetime goes through idle to stopping at
+  // once: the time-advance check below sees it idle only if it stays.
+}
+
+void PoolModel::record_failure(Instant t) {
+  ++consecutive_failures_;
+  last_failure_ = t;
+  restart_due_ = t + backoff_bound(consecutive_failures_);
+}
+
+void PoolModel::on_worker_init(const TelemetryEvent& e) {
+  Worker* w = find(*e.worker);
+  if (!e.error) {
+    consecutive_failures_ = 0;
+    if (breaker_ != BreakerState::closed) {
+      must_close_ = true;
+    }
+    init_failures_.clear();
+    return;
+  }
+  if (*e.error == ErrorCode::timeout) {
+    exercise(Rule::init_timeout);
+    if (w != nullptr && e.at < w->created_at + config_.init_timeout) {
+      fail(Rule::init_timeout, fmt::format("worker {} was failed for an init timeout at {}, before its init_timeout "
+                                           "(started at {})", w->ref.to_string(), at(e.at), at(w->created_at)));
+      return;
+    }
+  }
+  record_failure(e.at);
+  // The breaker's window, as documented: breaker_failures failed starts
+  // within breaker_window open it; a failed probe opens it again.
+  if (breaker_ == BreakerState::half_open) {
+    must_open_ = true;
+    return;
+  }
+  if (breaker_ == BreakerState::open) {
+    return;
+  }
+  while (!init_failures_.empty() && e.at - init_failures_.front() >= config_.breaker_window) {
+    init_failures_.pop_front();
+  }
+  init_failures_.push_back(e.at);
+  if (init_failures_.size() >= config_.breaker_failures) {
+    must_open_ = true;
+  }
+}
+
+void PoolModel::on_worker_exit(const TelemetryEvent& e) {
+  Worker* w = find(*e.worker);
+  if (w == nullptr) {
+    fail(Rule::state_transition, fmt::format("worker {} exited, but it is not a live worker", e.worker->to_string()));
+    return;
+  }
+  w->exited = true;
+  w->exited_at = e.at;
+  for (Call& call : calls_) {
+    if (call.worker == w->ref) {
+      exercise(Rule::crash_prompt);
+      call.worker_exited = e.at;
+    }
+  }
+  if (w->state == WorkerState::ready || w->state == WorkerState::busy) {
+    record_failure(e.at);  // an unexpected exit: its replacement waits for the backoff
+  }
+}
+
+void PoolModel::on_recycle(const TelemetryEvent& e) {
+  Worker* w = find(*e.worker);
+  SEEDPOOL_ASSERT(w != nullptr);
+  if (w->calls_in_flight > 0) {
+    fail(Rule::recycle_max_calls, fmt::format("worker {} was recycled in the middle of a call", w->ref.to_string()));
+    return;
+  }
+  if (e.detail == "max_calls") {
+    exercise(Rule::recycle_max_calls);
+    if (config_.max_calls == 0 || w->answered_calls < config_.max_calls) {
+      fail(Rule::recycle_max_calls, fmt::format("worker {} was recycled for max_calls after {} calls (max_calls {})",
+                                                w->ref.to_string(), w->answered_calls, config_.max_calls));
+    }
+    return;
+  }
+  exercise(Rule::recycle_lifetime);
+  const Instant earliest = w->ready_at + config_.max_lifetime - config_.max_lifetime_jitter;
+  if (config_.max_lifetime == Duration::zero() || e.at < earliest) {
+    fail(Rule::recycle_lifetime, fmt::format("worker {} was recycled for max_lifetime at {}, before {} (ready at {}, "
+                                             "max_lifetime {} ns less at most {} ns jitter)",
+                                             w->ref.to_string(), at(e.at), at(earliest), at(w->ready_at),
+                                             config_.max_lifetime.ns(), config_.max_lifetime_jitter.ns()));
+  }
+}
+
+void PoolModel::on_health(const TelemetryEvent& e) {
+  Worker* w = find(*e.worker);
+  SEEDPOOL_ASSERT(w != nullptr);
+  switch (e.kind) {
+    case TelemetryKind::health_ping:
+      exercise(Rule::health_ping);
+      if (w->state != WorkerState::ready || w->ping_at) {
+        fail(Rule::health_ping, fmt::format("worker {} was pinged while {}{}", w->ref.to_string(), to_string(w->state),
+                                            w->ping_at ? " with a ping unanswered" : ""));
+        return;
+      }
+      w->ping_at = e.at;
+      return;
+    case TelemetryKind::health_pong:
+      w->ping_at.reset();
+      w->idle_since = e.at;
+      return;
+    default: break;
+  }
+  exercise(Rule::health_timeout);
+  if (!w->ping_at || e.at < *w->ping_at + config_.health_timeout) {
+    fail(Rule::health_timeout, fmt::format("worker {} failed its health check at {} without a ping unanswered for "
+                                           "health_timeout ({} ns)", w->ref.to_string(), at(e.at),
+                                           config_.health_timeout.ns()));
+  }
+}
+
+void PoolModel::on_breaker(const TelemetryEvent& e) {
+  switch (e.breaker) {
+    case BreakerState::open:
+      exercise(Rule::breaker_opens);
+      if (!must_open_) {
+        fail(Rule::breaker_opens, fmt::format("the breaker opened at {} with {} failed starts within breaker_window, "
+                                              "breaker_failures is {}", at(e.at), init_failures_.size(),
+                                              config_.breaker_failures));
+        return;
+      }
+      must_open_ = false;
+      opened_at_ = e.at;
+      init_failures_.clear();
+      break;
+    case BreakerState::half_open:
+      exercise(Rule::breaker_half_open);
+      if (breaker_ != BreakerState::open || e.at < opened_at_ + config_.breaker_cooldown) {
+        fail(Rule::breaker_half_open, fmt::format("the breaker went half-open at {}, opened at {}, breaker_cooldown {} "
+                                                  "ns", at(e.at), at(opened_at_), config_.breaker_cooldown.ns()));
+        return;
+      }
+      break;
+    case BreakerState::closed:
+      if (!must_close_) {
+        fail(Rule::breaker_probe, fmt::format("the breaker closed at {} without a worker becoming ready", at(e.at)));
+        return;
+      }
+      must_close_ = false;
+      break;
+  }
+  breaker_ = e.breaker;
+  for (Worker& w : workers_) {
+    w.probe = false;
+  }
+}
+
+// ---------------------------------------------------------------- callers
+
+void PoolModel::start_requested(Instant now, Instant deadline, std::size_t min_ready) {
+  started_ = true;
+  start_pending_ = true;
+  start_deadline_ = deadline;
+  start_min_ready_ = min_ready;
+  (void)now;
+}
+
+void PoolModel::start_returned(Instant now, bool ok) {
+  start_pending_ = false;
+  exercise(Rule::start_prompt);
+  if (violation_) {
+    return;
+  }
+  if (now > start_deadline_) {
+    fail(Rule::start_deadline, fmt::format("start() returned at {}, after its deadline {}", at(now),
+                                           at(start_deadline_)));
+  } else if (ok && count(WorkerState::ready) + count(WorkerState::busy) < start_min_ready_) {
+    fail(Rule::start_prompt, fmt::format("start() succeeded with {} workers ready, min_ready is {}",
+                                         count(WorkerState::ready) + count(WorkerState::busy), start_min_ready_));
+  }
+}
+
+void PoolModel::cancel_requested(std::uint64_t checkout) {
+  cancel_requests_.push_back(checkout);
+  if (const auto w = find_waiter(checkout); w != waiters_.end()) {
+    w->cancel_requested = true;
+  }
+  if (Lease* lease = find_lease(checkout); lease != nullptr) {
+    ++instants_.grant_crossed_cancel;
+  }
+}
+
+void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instant now) {
+  std::erase(cancel_requests_, checkout);
+  if (!took_effect) {
+    if (const auto w = find_waiter(checkout); w != waiters_.end()) {
+      w->cancel_requested = false;
+    }
+    return;
+  }
+  exercise(Rule::grant_after_cancel);
+  cancelled_ids_.push_back(checkout);
+  if (cancelled_ids_.size() > cancelled_ids_max) {
+    cancelled_ids_.erase(cancelled_ids_.begin());
+  }
+  if (const auto w = find_waiter(checkout); w != waiters_.end()) {
+    w->cancelled = true;
+    w->cancelled_at = now;
+  }
+  if (Lease* lease = find_lease(checkout); lease != nullptr) {
+    lease->caller_gone = true;
+    lease->gone_at = now;
+    if (lease->granted_at == now) {
+      ++instants_.grant_crossed_cancel;
+    }
+  }
+}
+
+void PoolModel::checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error, Instant now) {
+  ++caller_checkouts_[outcome_index(error)];
+  if (violation_) {
+    return;
+  }
+  if (!error && contains(cancelled_ids_, checkout)) {
+    fail(Rule::grant_after_cancel, fmt::format("checkout {} returned a lease after its cancel() took effect", checkout));
+    return;
+  }
+  if (error && *error == ErrorCode::timeout) {
+    if (Lease* lease = find_lease(checkout); lease != nullptr) {
+      lease->caller_gone = true;  // a grant that crossed the deadline: it must come back
+      lease->gone_at = now;
+      ++instants_.grant_crossed_deadline;
+    }
+  }
+}
+
+void PoolModel::call_begun(std::uint64_t call, WorkerRef worker, Instant now) {
+  calls_.push_back(Call{call, worker});
+  if (Worker* w = find(worker); w != nullptr) {
+    ++w->calls_in_flight;
+    if (w->exited && w->exited_at == now) {
+      ++instants_.exit_during_call;
+    }
+  }
+}
+
+void PoolModel::call_answered(std::uint64_t call, const std::optional<ErrorCode>& error, Instant now) {
+  ++caller_calls_[outcome_index(error)];
+  const auto it = std::find_if(calls_.begin(), calls_.end(), [call](const Call& c) { return c.id == call; });
+  SEEDPOOL_ASSERT(it != calls_.end());
+  const WorkerRef ref = it->worker;
+  const std::optional<Instant> exited = it->worker_exited;
+  calls_.erase(it);
+  if (exited && error && *error == ErrorCode::timeout && *exited < now && !violation_) {
+    fail(Rule::crash_prompt, fmt::format("a call on worker {} timed out at {}, though the worker exited at {}",
+                                         ref.to_string(), at(now), at(*exited)));
+  }
+  Worker* w = find(ref);
+  if (w == nullptr) {
+    return;  // gone already
+  }
+  SEEDPOOL_ASSERT(w->calls_in_flight > 0);
+  --w->calls_in_flight;
+  if (answered_by_worker(error)) {
+    ++w->answered_calls;
+  }
+  if (error && *error == ErrorCode::timeout) {
+    exercise(Rule::timeout_replaces);
+    w->reply_owed = true;
+  }
+  if (w->exited && w->exited_at == now) {
+    ++instants_.exit_during_call;
+  }
+}
+
+void PoolModel::lease_released(WorkerRef worker) { (void)worker; }
+
+// ---------------------------------------------------------------- time
+
+void PoolModel::before_time_advance(Instant now, Instant next) {
+  if (violation_ || !started_) {
+    return;
+  }
+  (void)next;
+  check_waiters(now);
+  if (!violation_) {
+    check_workers(now);
+  }
+  if (!violation_) {
+    check_breaker_and_starts(now);
+  }
+}
+
+void PoolModel::check_waiters(Instant now) {
+  if (waiters_.size() > config_.waiters_max) {
+    fail(Rule::saturation, fmt::format("{} checkouts wait, more than waiters_max {}", waiters_.size(),
+                                       config_.waiters_max));
+    return;
+  }
+  for (const Waiter& w : waiters_) {
+    exercise(Rule::grant_prompt);
+    if (w.deadline <= now) {
+      fail(Rule::expiry_prompt, fmt::format("checkout {} still waits at {}, past its deadline {}", w.id, at(now),
+                                            at(w.deadline)));
+      return;
+    }
+    if (w.cancelled) {
+      fail(Rule::cancel_prompt, fmt::format("checkout {} still waits at {}, cancelled at {}", w.id, at(now),
+                                            at(w.cancelled_at)));
+      return;
+    }
+    if (shutting_down_) {
+      fail(Rule::shutdown_answers, fmt::format("checkout {} still waits at {}, after shutdown began", w.id, at(now)));
+      return;
+    }
+    if (breaker_ != BreakerState::closed) {
+      fail(Rule::breaker_fast_fail, fmt::format("checkout {} waits at {} while the breaker is {}: it must fail fast",
+                                                w.id, at(now), to_string(breaker_)));
+      return;
+    }
+    if (eligible(w)) {
+      fail(Rule::grant_prompt, fmt::format("checkout {} still waits at {} while an idle worker could serve it", w.id,
+                                           at(now)));
+      return;
+    }
+  }
+  for (const Call& c : calls_) {
+    if (c.worker_exited) {
+      fail(Rule::crash_prompt, fmt::format("a call on worker {} still waits at {}, though the worker exited at {}",
+                                           c.worker.to_string(), at(now), at(*c.worker_exited)));
+      return;
+    }
+  }
+  for (const Lease& l : leases_) {
+    if (l.caller_gone) {
+      fail(Rule::cancel_prompt, fmt::format("worker {} is still leased at {} to checkout {}, whose caller left at {}",
+                                            l.worker.to_string(), at(now), l.id, at(l.gone_at)));
+      return;
+    }
+  }
+}
+
+void PoolModel::check_workers(Instant now) {
+  for (const Worker& w : workers_) {
+    const std::string ref = w.ref.to_string();
+    if ((w.state == WorkerState::starting || w.state == WorkerState::initializing) &&
+        now >= w.created_at + config_.init_timeout) {
+      fail(Rule::init_timeout, fmt::format("worker {} is still {} at {}, init_timeout after its start at {}", ref,
+                                           to_string(w.state), at(now), at(w.created_at)));
+      return;
+    }
+    if (w.state == WorkerState::stopping) {
+      exercise(Rule::stop_escalation);
+      if (now >= w.state_since + config_.terminate_grace * 2) {
+        fail(Rule::stop_escalation, fmt::format("worker {} is still stopping at {}, two terminate_grace after {}", ref,
+                                                at(now), at(w.state_since)));
+        return;
+      }
+      continue;
+    }
+    if (w.exited) {
+      fail(Rule::crash_prompt, fmt::format("worker {} exited at {} and is still {} at {}", ref, at(w.exited_at),
+                                           to_string(w.state), at(now)));
+      return;
+    }
+    if (w.reply_owed && (w.state == WorkerState::ready || w.state == WorkerState::busy)) {
+      fail(Rule::timeout_replaces, fmt::format("worker {} is still {} at {} after a call on it timed out", ref,
+                                               to_string(w.state), at(now)));
+      return;
+    }
+    if (w.ping_at && now >= *w.ping_at + config_.health_timeout) {
+      fail(Rule::health_timeout, fmt::format("worker {} missed its pong (ping at {}, health_timeout {} ns) and is "
+                                             "still {} at {}", ref, at(*w.ping_at), config_.health_timeout.ns(),
+                                             to_string(w.state), at(now)));
+      return;
+    }
+    if (w.state != WorkerState::ready) {
+      continue;
+    }
+    if (shutting_down_) {
+      fail(Rule::shutdown_answers, fmt::format("worker {} is still idle at {} after shutdown began", ref, at(now)));
+      return;
+    }
+    if (config_.health_interval > Duration::zero() && !w.ping_at && now >= w.idle_since + config_.health_interval) {
+      fail(Rule::health_ping, fmt::format("worker {} has been idle since {} without a ping at {} (health_interval {} "
+                                          "ns)", ref, at(w.idle_since), at(now), config_.health_interval.ns()));
+      return;
+    }
+    if (config_.max_lifetime > Duration::zero() && now >= w.ready_at + config_.max_lifetime) {
+      fail(Rule::recycle_lifetime, fmt::format("worker {} is still idle at {}, past its max_lifetime (ready at {})",
+                                               ref, at(now), at(w.ready_at)));
+      return;
+    }
+  }
+  if (shutting_down_ && now >= grace_deadline_) {
+    exercise(Rule::shutdown_grace);
+    if (count(WorkerState::busy) > 0) {
+      fail(Rule::shutdown_grace, fmt::format("{} workers are still leased at {}, past the grace deadline {}",
+                                             count(WorkerState::busy), at(now), at(grace_deadline_)));
+      return;
+    }
+  }
+  if (start_pending_) {
+    if (count(WorkerState::ready) + count(WorkerState::busy) >= start_min_ready_) {
+      fail(Rule::start_prompt, fmt::format("start() still waits at {} with {} workers ready, min_ready is {}", at(now),
+                                           count(WorkerState::ready) + count(WorkerState::busy), start_min_ready_));
+    } else if (now >= start_deadline_) {
+      fail(Rule::start_deadline, fmt::format("start() still waits at {}, its deadline was {}", at(now),
+                                             at(start_deadline_)));
+    }
+  }
+}
+
+void PoolModel::check_breaker_and_starts(Instant now) {
+  if (must_open_) {
+    fail(Rule::breaker_opens, fmt::format("the breaker is still {} at {} after {} failed starts within breaker_window",
+                                          to_string(breaker_), at(now), config_.breaker_failures));
+    return;
+  }
+  if (must_close_) {
+    fail(Rule::breaker_probe, fmt::format("the breaker is still {} at {} though a worker became ready",
+                                          to_string(breaker_), at(now)));
+    return;
+  }
+  if (breaker_ == BreakerState::open && now >= opened_at_ + config_.breaker_cooldown) {
+    fail(Rule::breaker_half_open, fmt::format("the breaker is still open at {}, breaker_cooldown after {}", at(now),
+                                              at(opened_at_)));
+    return;
+  }
+  if (shutting_down_ || now < restart_due_ || breaker_ == BreakerState::open) {
+    return;
+  }
+  if (breaker_ == BreakerState::half_open) {
+    const bool probing = std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.probe; });
+    if (!probing && active() < config_.size.max) {
+      fail(Rule::breaker_probe, fmt::format("the half-open breaker has no probe under way at {} (backoff over at {})",
+                                            at(now), at(restart_due_)));
+    }
+    return;
+  }
+  if (active() < wanted()) {
+    exercise(Rule::restart_prompt);
+    fail(Rule::restart_prompt, fmt::format("{} active workers at {}, the pool needs {} and its backoff ended at {} "
+                                           "({} consecutive failures)", active(), at(now), wanted(), at(restart_due_),
+                                           consecutive_failures_));
+  }
+}
+
+// ---------------------------------------------------------------- accounting
+
+void PoolModel::check_accounting(const PoolStats& stats) {
+  if (violation_) {
+    return;
+  }
+  exercise(Rule::checkout_accounting);
+  exercise(Rule::call_accounting);
+  const auto describe = [](const OutcomeTally& tally) {
+    std::string out;
+    for (std::size_t i = 0; i < tally.size(); ++i) {
+      if (tally[i] != 0) {
+        out += fmt::format("{}{}={}", out.empty() ? "" : " ", outcome_label(outcome_at(i)), tally[i]);
+      }
+    }
+    return out.empty() ? std::string("none") : out;
+  };
+  const auto from_stats = [](const OutcomeCounts& counts) {
+    OutcomeTally tally{};
+    for (std::size_t i = 0; i < tally.size(); ++i) {
+      const auto it = counts.find(outcome_label(outcome_at(i)));
+      tally[i] = it == counts.end() ? 0 : it->second;
+    }
+    return tally;
+  };
+  if (const OutcomeTally counted = from_stats(stats.checkouts); counted != caller_checkouts_) {
+    fail(Rule::checkout_accounting, fmt::format("the stats count checkouts as {}; the callers saw {}",
+                                                describe(counted), describe(caller_checkouts_)));
+    return;
+  }
+  if (const OutcomeTally counted = from_stats(stats.calls); counted != caller_calls_) {
+    fail(Rule::call_accounting, fmt::format("the stats count calls as {}; the callers saw {}", describe(counted),
+                                            describe(caller_calls_)));
+  }
+}
+
+}  // namespace seedpool::sim
