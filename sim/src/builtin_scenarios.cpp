@@ -149,10 +149,7 @@ void shutdown(ScenarioContext& ctx) {
   const Duration grace = ctx.faults.latency(Duration::zero(), seconds(1));
   ctx.world.spawn("shutdown", [&ctx, &pool, stopped, after, grace] {
     ctx.world.sleep_for(after);
-    const Status status = pool.shutdown(ctx.world.now() + grace);
-    if (!status) {
-      ctx.checker().violation("shutdown", status.error().describe());
-    }
+    ctx.checker().shutdown_returned(pool.shutdown(ctx.world.now() + grace));
     (void)stopped->send(1);
   });
   run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 6});

@@ -38,11 +38,8 @@ PoolChecker::PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& ti
 PoolChecker::~PoolChecker() {
   if (model_) {
     world_.set_time_observer(nullptr);
-    const auto& exercised = model_->exercised();
     for (std::size_t i = 0; i < rule_count; ++i) {
-      if (exercised[i] != 0) {
-        coverage_[fmt::format("rule:{}", rule_name(static_cast<Rule>(i)))] += exercised[i];
-      }
+      exercised_[i] += model_->exercised()[i];
     }
     const PoolModel::Instants& instants = model_->instants();
     for (const auto& [key, count] : {std::pair{"instant:grant_crossed_cancel", instants.grant_crossed_cancel},
@@ -51,6 +48,11 @@ PoolChecker::~PoolChecker() {
       if (count != 0) {
         coverage_[key] += count;
       }
+    }
+  }
+  for (std::size_t i = 0; i < rule_count; ++i) {
+    if (exercised_[i] != 0) {
+      coverage_[fmt::format("rule:{}", rule_name(static_cast<Rule>(i)))] += exercised_[i];
     }
   }
 }
@@ -100,6 +102,21 @@ void PoolChecker::violation(Rule rule, const std::string& message) {
     violated_rule_ = rule;
   }
   violation(rule_name(rule), message);
+}
+
+void PoolChecker::shutdown_returned(const Status& status) {
+  exercise(Rule::shutdown);
+  if (!status) {
+    violation(Rule::shutdown, status.error().describe());
+  }
+}
+
+void PoolChecker::workload_finished(std::size_t callers, std::size_t finished, Duration bound) {
+  exercise(Rule::callers_answered);
+  if (finished < callers) {
+    violation(Rule::callers_answered, fmt::format("{} of {} callers still waiting after {}", callers - finished,
+                                                  callers, format_instant(Instant::zero() + bound)));
+  }
 }
 
 void PoolChecker::violation(std::string_view invariant, const std::string& message) {
@@ -180,6 +197,8 @@ void PoolChecker::start_requested(Instant deadline, std::size_t min_ready) {
 }
 
 void PoolChecker::start_returned(const Status& status) {
+  exercise(Rule::start_error);
+  exercise(Rule::start_deadline);
   if (!status && status.error().code != ErrorCode::pool_shutting_down &&
       status.error().message.find("failed to start") == std::string::npos) {
     violation(Rule::start_error, "start failed without saying why: " + status.error().describe());
@@ -210,7 +229,12 @@ void PoolChecker::checkout_answered(std::uint64_t checkout, const std::optional<
   }
 }
 
+// The checker's own rules count as exercised where they run; the model
+// counts its own.
+void PoolChecker::exercise(Rule rule) { ++exercised_[static_cast<std::size_t>(rule)]; }
+
 void PoolChecker::lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline) {
+  exercise(Rule::lease_exclusive);
   if (world_.now() > deadline) {
     violation(Rule::grant_after_deadline,
               fmt::format("caller {} got worker {} at {} after its deadline {}", caller, worker.to_string(),
@@ -247,6 +271,7 @@ void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::s
     model_->call_answered(call, error, world_.now());
     report_model();
   }
+  exercise(answer.ok() ? Rule::reply_mismatch : Rule::call_outcome);
   if (answer.ok()) {
     if (answer.value() != payload) {
       violation(Rule::reply_mismatch, fmt::format("caller {} sent '{}' and got the reply '{}'", caller, payload,
@@ -282,6 +307,7 @@ void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::s
 }
 
 void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready, Duration bound) {
+  exercise(Rule::pool_recovered);
   const Instant until = world_.now() + bound;
   PoolStats stats = pool.stats();
   while (true) {
@@ -308,6 +334,7 @@ void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready,
 }
 
 void PoolChecker::expect_reaped(const SimProcessHost& host) {
+  exercise(Rule::processes_reaped);
   if (host.alive() != 0) {
     std::string pids;
     for (const std::int64_t pid : host.alive_pids()) {
@@ -319,6 +346,7 @@ void PoolChecker::expect_reaped(const SimProcessHost& host) {
 }
 
 void PoolChecker::expect_counts_match(const PoolStats& stats) {
+  exercise(Rule::telemetry_counts);
   const OutcomeCounts checkouts = to_counts(checkouts_);
   OutcomeTally with_late = calls_;
   for (const auto& [outcome, n] : stats.calls_after_shutdown) {

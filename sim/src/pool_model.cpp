@@ -156,6 +156,7 @@ void PoolModel::on_event(const TelemetryEvent& e) {
     case TelemetryKind::pool_shutdown:
       shutting_down_ = true;
       grace_deadline_ = e.deadline;
+      exercise(Rule::shutdown_answers);
       break;
   }
 }
@@ -226,8 +227,11 @@ void PoolModel::on_grant(const TelemetryEvent& e, std::deque<Waiter>::iterator w
     return;
   }
   // First come, first served: nobody ahead may still be able to take a worker.
-  for (auto it = waiters_.begin(); it != waiter; ++it) {
+  exercise(Rule::grant_after_deadline);
+  if (waiters_.size() > 1) {
     exercise(Rule::fifo);
+  }
+  for (auto it = waiters_.begin(); it != waiter; ++it) {
     if (e.at < it->deadline && eligible(*it)) {
       fail(Rule::fifo, fmt::format("checkout {} was granted worker {} while checkout {}, taken earlier, still waited "
                                    "and could take an idle worker",
@@ -301,6 +305,7 @@ void PoolModel::on_checkout_error(const TelemetryEvent& e, const Waiter& w) {
       }
       return;
     case ErrorCode::pool_shutting_down:
+      exercise(Rule::shutdown_refuses);
       if (!shutting_down_) {
         fail(Rule::shutdown_refuses, fmt::format("checkout {} was refused pool_shutting_down before shutdown began",
                                                  w.id));
@@ -341,6 +346,7 @@ void PoolModel::on_worker_state(const TelemetryEvent& e) {
     return;
   }
   Worker* w = find(ref);
+  exercise(Rule::state_transition);
   const WorkerState known = w == nullptr ? WorkerState::dead : w->state;
   if (known != e.from || !is_legal_transition(e.from, e.to)) {
     fail(Rule::state_transition, fmt::format("worker {} went {} -> {} but was {}", ref.to_string(), to_string(e.from),
@@ -406,6 +412,10 @@ void PoolModel::on_new_worker(const TelemetryEvent& e) {
     fail(Rule::worker_count, fmt::format("worker {} started with {} active workers already, size.max {}",
                                          e.worker->to_string(), active(), config_.size.max));
     return;
+  }
+  exercise(Rule::worker_count);
+  if (consecutive_failures_ > 0) {
+    exercise(Rule::restart_prompt);  // a replacement after a failure
   }
   if (last_failure_) {
     exercise(Rule::restart_backoff);

@@ -39,10 +39,7 @@ void ScenarioContext::finish(std::optional<std::size_t> ready, std::optional<Dur
   SEEDPOOL_ASSERT(pool_ != nullptr);
   faults.set_enabled(false);
   checker().expect_recovered(*pool_, ready, bound.value_or(PoolChecker::recovery_bound(pool_->config())));
-  const Status stopped = pool_->shutdown();
-  if (!stopped) {
-    checker().violation("shutdown", stopped.error().describe());
-  }
+  checker().shutdown_returned(pool_->shutdown());
   // After shutdown every event has been delivered: the final counts must agree.
   checker().expect_counts_match(pool_->stats());
   checker().expect_reaped(host);
@@ -162,9 +159,6 @@ void run_workload(ScenarioContext& ctx, Pool& pool, const Workload& workload, Du
     }
     Received<std::uint32_t> one = done->receive(until);
     if (!one) {
-      ctx.checker().violation("callers-answered", fmt::format("{} of {} callers still waiting after {}",
-                                                              workload.callers - finished, workload.callers,
-                                                              format_instant(Instant::zero() + bound)));
       break;
     }
     if (*one.value == 0) {
@@ -174,6 +168,7 @@ void run_workload(ScenarioContext& ctx, Pool& pool, const Workload& workload, Du
     }
   }
   *running = false;
+  ctx.checker().workload_finished(workload.callers, finished, bound);
 }
 
 ScenarioRegistry& ScenarioRegistry::instance() {

@@ -77,6 +77,11 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // what the callers saw.
   void expect_counts_match(const PoolStats& stats);
 
+  // shutdown() returned `status`: it must succeed.
+  void shutdown_returned(const Status& status);
+  // `finished` of `callers` callers were done within `bound`.
+  void workload_finished(std::size_t callers, std::size_t finished, Duration bound);
+
   // Fails the run with "[rule] message".
   void violation(Rule rule, const std::string& message);
   // A scenario's own invariant, by name: "[name] message".
@@ -93,6 +98,7 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
 
  private:
   void report_model();
+  void exercise(Rule rule);
 
   // Outcomes are counted by seedpool::outcome_index.
   using OutcomeTally = std::array<std::uint64_t, outcome_count>;
@@ -126,6 +132,7 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   bool callers_complete_ = false;
   bool violated_ = false;
   std::optional<Rule> violated_rule_;
+  std::array<std::uint64_t, rule_count> exercised_{};  // the checker's own rules, then the model's added
 };
 
 }  // namespace seedpool::sim
