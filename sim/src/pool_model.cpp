@@ -66,18 +66,41 @@ PoolModel::Lease* PoolModel::find_lease(std::uint64_t id) {
   return it == leases_.end() ? nullptr : &*it;
 }
 
-std::deque<PoolModel::Waiter>::iterator PoolModel::find_waiter(std::uint64_t id) {
+std::vector<PoolModel::Waiter>::iterator PoolModel::find_waiter(std::uint64_t id) {
   return std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id; });
 }
 
-std::size_t PoolModel::count(WorkerState state) const {
-  return static_cast<std::size_t>(
-      std::count_if(workers_.begin(), workers_.end(), [state](const Worker& w) { return w.state == state; }));
+void PoolModel::erase_waiter(std::vector<Waiter>::iterator waiter) {
+  SEEDPOOL_ASSERT(!waiter->cancelled || cancelled_waiting_ > 0);
+  cancelled_waiting_ -= waiter->cancelled ? 1U : 0U;
+  if (waiter->deadline <= earliest_deadline_) {
+    earliest_stale_ = true;  // the earliest may have left; found again when needed
+  }
+  waiters_.erase(waiter);
 }
 
+Instant PoolModel::earliest_deadline() {
+  if (earliest_stale_) {
+    earliest_deadline_ = Instant::max();
+    for (const Waiter& w : waiters_) {
+      earliest_deadline_ = std::min(earliest_deadline_, w.deadline);
+    }
+    earliest_stale_ = false;
+  }
+  return earliest_deadline_;
+}
+
+std::size_t PoolModel::count(WorkerState state) const { return state_counts_[static_cast<std::size_t>(state)]; }
+
 std::size_t PoolModel::active() const {
-  return static_cast<std::size_t>(
-      std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return is_active(w.state); }));
+  return count(WorkerState::starting) + count(WorkerState::initializing) + count(WorkerState::ready) +
+         count(WorkerState::busy);
+}
+
+void PoolModel::set_state(Worker& w, WorkerState to) {
+  --state_counts_[static_cast<std::size_t>(w.state)];
+  ++state_counts_[static_cast<std::size_t>(to)];
+  w.state = to;
 }
 
 // The workers the pool must keep: the eager floor, and up to size.max as
@@ -175,6 +198,8 @@ void PoolModel::on_checkout_request(const TelemetryEvent& e) {
     waiter.cancelled = true;
     waiter.cancelled_at = e.at;
   }
+  cancelled_waiting_ += waiter.cancelled ? 1U : 0U;
+  earliest_deadline_ = std::min(earliest_deadline_, waiter.deadline);
   waiters_.push_back(std::move(waiter));
 }
 
@@ -192,11 +217,11 @@ void PoolModel::on_checkout(const TelemetryEvent& e) {
     return;
   }
   const Waiter gone = std::move(*waiter);
-  waiters_.erase(waiter);
+  erase_waiter(waiter);
   on_checkout_error(e, gone);
 }
 
-void PoolModel::on_grant(const TelemetryEvent& e, std::deque<Waiter>::iterator waiter) {
+void PoolModel::on_grant(const TelemetryEvent& e, std::vector<Waiter>::iterator waiter) {
   const Waiter& w = *waiter;
   Worker* worker = e.worker ? find(*e.worker) : nullptr;
   if (worker == nullptr || worker->state != WorkerState::ready) {
@@ -270,7 +295,7 @@ void PoolModel::on_grant(const TelemetryEvent& e, std::deque<Waiter>::iterator w
   }
   worker->lease = w.id;
   leases_.push_back(lease);
-  waiters_.erase(waiter);
+  erase_waiter(waiter);
 }
 
 void PoolModel::on_checkout_error(const TelemetryEvent& e, const Waiter& w) {
@@ -363,7 +388,7 @@ void PoolModel::on_worker_state(const TelemetryEvent& e) {
       return;
     }
   }
-  w->state = e.to;
+  set_state(*w, e.to);
   w->state_since = e.at;
   switch (e.to) {
     case WorkerState::ready:
@@ -373,6 +398,7 @@ void PoolModel::on_worker_state(const TelemetryEvent& e) {
       }
       break;
     case WorkerState::dead:
+      --state_counts_[static_cast<std::size_t>(WorkerState::dead)];
       workers_.erase(workers_.begin() + (w - workers_.data()));
       break;
     case WorkerState::starting:
@@ -437,6 +463,8 @@ void PoolModel::on_new_worker(const TelemetryEvent& e) {
   w.state_since = e.at;
   w.probe = probe;
   workers_.push_back(w);
+  ++state_counts_[static_cast<std::size_t>(WorkerState::starting)];
+  SEEDPOOL_ASSERT(count(WorkerState::starting) <= workers_.size());
 }
 
 // A lease ends: the worker goes back to idle or out of service.
@@ -648,6 +676,12 @@ void PoolModel::cancel_requested(std::uint64_t checkout) {
 
 void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instant now) {
   std::erase(cancel_requests_, checkout);
+  const bool leased = contains(leased_ids_, checkout);
+  std::erase(leased_ids_, checkout);
+  if (leased && took_effect && !violation_) {
+    fail(Rule::grant_after_cancel, fmt::format("checkout {} returned a lease, then its cancel() took effect", checkout));
+    return;
+  }
   if (!took_effect) {
     if (const auto w = find_waiter(checkout); w != waiters_.end()) {
       w->cancel_requested = false;
@@ -660,6 +694,7 @@ void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instan
     cancelled_ids_.erase(cancelled_ids_.begin());
   }
   if (const auto w = find_waiter(checkout); w != waiters_.end()) {
+    cancelled_waiting_ += w->cancelled ? 0U : 1U;
     w->cancelled = true;
     w->cancelled_at = now;
   }
@@ -680,6 +715,9 @@ void PoolModel::checkout_answered(std::uint64_t checkout, const std::optional<Er
   if (!error && contains(cancelled_ids_, checkout)) {
     fail(Rule::grant_after_cancel, fmt::format("checkout {} returned a lease after its cancel() took effect", checkout));
     return;
+  }
+  if (!error && contains(cancel_requests_, checkout)) {
+    leased_ids_.push_back(checkout);  // a cancel() is under way: it must not take effect now
   }
   if (error && *error == ErrorCode::timeout) {
     if (Lease* lease = find_lease(checkout); lease != nullptr) {
@@ -753,8 +791,17 @@ void PoolModel::check_waiters(Instant now) {
                                        config_.waiters_max));
     return;
   }
-  for (const Waiter& w : waiters_) {
+  if (!waiters_.empty()) {
     exercise(Rule::grant_prompt);
+  }
+  // The waiters are scanned only when one of them may be owed something:
+  // most time advances find every worker busy, nobody cancelled and the
+  // earliest deadline still ahead.
+  const bool any_idle = std::any_of(workers_.begin(), workers_.end(),
+                                    [](const Worker& w) { return w.state == WorkerState::ready; });
+  const bool owed = any_idle || cancelled_waiting_ > 0 || shutting_down_ || breaker_ != BreakerState::closed ||
+                    earliest_deadline() <= now;
+  for (const Waiter& w : owed ? waiters_ : no_waiters_) {
     if (w.deadline <= now) {
       fail(Rule::expiry_prompt, fmt::format("checkout {} still waits at {}, past its deadline {}", w.id, at(now),
                                             at(w.deadline)));
@@ -774,7 +821,7 @@ void PoolModel::check_waiters(Instant now) {
                                                 w.id, at(now), to_string(breaker_)));
       return;
     }
-    if (eligible(w)) {
+    if (any_idle && eligible(w)) {
       fail(Rule::grant_prompt, fmt::format("checkout {} still waits at {} while an idle worker could serve it", w.id,
                                            at(now)));
       return;
@@ -798,35 +845,34 @@ void PoolModel::check_waiters(Instant now) {
 
 void PoolModel::check_workers(Instant now) {
   for (const Worker& w : workers_) {
-    const std::string ref = w.ref.to_string();
     if ((w.state == WorkerState::starting || w.state == WorkerState::initializing) &&
         now >= w.created_at + config_.init_timeout) {
-      fail(Rule::init_timeout, fmt::format("worker {} is still {} at {}, init_timeout after its start at {}", ref,
+      fail(Rule::init_timeout, fmt::format("worker {} is still {} at {}, init_timeout after its start at {}", w.ref.to_string(),
                                            to_string(w.state), at(now), at(w.created_at)));
       return;
     }
     if (w.state == WorkerState::stopping) {
       exercise(Rule::stop_escalation);
       if (now >= w.state_since + config_.terminate_grace * 2) {
-        fail(Rule::stop_escalation, fmt::format("worker {} is still stopping at {}, two terminate_grace after {}", ref,
+        fail(Rule::stop_escalation, fmt::format("worker {} is still stopping at {}, two terminate_grace after {}", w.ref.to_string(),
                                                 at(now), at(w.state_since)));
         return;
       }
       continue;
     }
     if (w.exited) {
-      fail(Rule::crash_prompt, fmt::format("worker {} exited at {} and is still {} at {}", ref, at(w.exited_at),
+      fail(Rule::crash_prompt, fmt::format("worker {} exited at {} and is still {} at {}", w.ref.to_string(), at(w.exited_at),
                                            to_string(w.state), at(now)));
       return;
     }
     if (w.reply_owed && (w.state == WorkerState::ready || w.state == WorkerState::busy)) {
-      fail(Rule::timeout_replaces, fmt::format("worker {} is still {} at {} after a call on it timed out", ref,
+      fail(Rule::timeout_replaces, fmt::format("worker {} is still {} at {} after a call on it timed out", w.ref.to_string(),
                                                to_string(w.state), at(now)));
       return;
     }
     if (w.ping_at && now >= *w.ping_at + config_.health_timeout) {
       fail(Rule::health_timeout, fmt::format("worker {} missed its pong (ping at {}, health_timeout {} ns) and is "
-                                             "still {} at {}", ref, at(*w.ping_at), config_.health_timeout.ns(),
+                                             "still {} at {}", w.ref.to_string(), at(*w.ping_at), config_.health_timeout.ns(),
                                              to_string(w.state), at(now)));
       return;
     }
@@ -834,17 +880,17 @@ void PoolModel::check_workers(Instant now) {
       continue;
     }
     if (shutting_down_) {
-      fail(Rule::shutdown_answers, fmt::format("worker {} is still idle at {} after shutdown began", ref, at(now)));
+      fail(Rule::shutdown_answers, fmt::format("worker {} is still idle at {} after shutdown began", w.ref.to_string(), at(now)));
       return;
     }
     if (config_.health_interval > Duration::zero() && !w.ping_at && now >= w.idle_since + config_.health_interval) {
       fail(Rule::health_ping, fmt::format("worker {} has been idle since {} without a ping at {} (health_interval {} "
-                                          "ns)", ref, at(w.idle_since), at(now), config_.health_interval.ns()));
+                                          "ns)", w.ref.to_string(), at(w.idle_since), at(now), config_.health_interval.ns()));
       return;
     }
     if (config_.max_lifetime > Duration::zero() && now >= w.ready_at + config_.max_lifetime) {
       fail(Rule::recycle_lifetime, fmt::format("worker {} is still idle at {}, past its max_lifetime (ready at {})",
-                                               ref, at(now), at(w.ready_at)));
+                                               w.ref.to_string(), at(now), at(w.ready_at)));
       return;
     }
   }

@@ -182,7 +182,7 @@ class PoolModel {
 
   void on_checkout_request(const TelemetryEvent& e);
   void on_checkout(const TelemetryEvent& e);
-  void on_grant(const TelemetryEvent& e, std::deque<Waiter>::iterator waiter);
+  void on_grant(const TelemetryEvent& e, std::vector<Waiter>::iterator waiter);
   void on_checkout_error(const TelemetryEvent& e, const Waiter& waiter);
   void on_checkout_returned(const TelemetryEvent& e);
   void on_worker_state(const TelemetryEvent& e);
@@ -201,8 +201,11 @@ class PoolModel {
 
   Worker* find(WorkerRef ref);
   Lease* find_lease(std::uint64_t id);
-  std::deque<Waiter>::iterator find_waiter(std::uint64_t id);
+  std::vector<Waiter>::iterator find_waiter(std::uint64_t id);
+  void erase_waiter(std::vector<Waiter>::iterator waiter);
+  Instant earliest_deadline();
   std::size_t count(WorkerState state) const;
+  void set_state(Worker& w, WorkerState to);
   std::size_t active() const;
   std::size_t wanted() const;
   // Whether `waiter` could take some idle worker now (as the pool picks).
@@ -218,11 +221,17 @@ class PoolModel {
   Instants instants_;
 
   std::vector<Worker> workers_;   // not dead; a handful
-  std::deque<Waiter> waiters_;    // in the order the pool took them
+  std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state, kept by set_state
+  std::vector<Waiter> waiters_;   // in the order the pool took them; a few dozen at most
+  const std::vector<Waiter> no_waiters_;
+  std::size_t cancelled_waiting_ = 0;           // waiters whose cancel() took effect
+  Instant earliest_deadline_ = Instant::max();  // of waiters_, unless earliest_stale_
+  bool earliest_stale_ = false;
   std::vector<Lease> leases_;     // granted and not checked in
   std::vector<Call> calls_;       // begun and not answered
   std::vector<std::pair<std::string, WorkerRef>> affinity_;  // in binding order, oldest first
   std::vector<std::uint64_t> cancel_requests_;  // cancel() under way
+  std::vector<std::uint64_t> leased_ids_;       // of those, the ones whose caller already got the lease
   std::vector<std::uint64_t> cancelled_ids_;    // cancel() took effect (the latest cancelled_ids_max)
   static constexpr std::size_t cancelled_ids_max = 4096;
 
