@@ -104,10 +104,12 @@ void ProcessIo::read_stdout(Epoll& epoll, std::span<char> buffer) {
   SharedStdout& out = shared_->out;
   std::lock_guard<std::mutex> lock(out.mutex);
   take_handed_off_locked(epoll);
-  if (!out.fd.valid() || out.helper) {
+  if (!out.fd.valid() || out.holder == StdoutHolder::caller) {
     return;
   }
-  out.kept = false;  // whatever the callers left unread, the loop reads now
+  if (out.holder == StdoutHolder::kept) {
+    out.hand_to(StdoutHolder::loop);  // whatever the callers left unread, the loop reads now
+  }
   const ReadOutcome read = read_once(out.fd.get(), buffer);
   (void)out.decode_locked(std::string_view(buffer.data(), read.bytes), pending_);
   if (read.eof) {
@@ -117,14 +119,18 @@ void ProcessIo::read_stdout(Epoll& epoll, std::span<char> buffer) {
 }
 
 // Queues what a helping caller read and the router left, after what the loop
-// read before; closes stdout when the helper saw its end.
+// read before, and takes stdout back from a caller that handed it back;
+// closes stdout when the helper saw its end.
 void ProcessIo::take_handed_off_locked(Epoll& epoll) {
   SharedStdout& out = shared_->out;
   for (ProcessEvent& event : out.handed_off) {
     pending_.push_back(std::move(event));
   }
   out.handed_off.clear();
-  if (out.ended && out.fd.valid() && !out.helper) {
+  if (out.holder == StdoutHolder::handed_back) {
+    out.hand_to(StdoutHolder::loop);
+  }
+  if (out.ended && out.fd.valid() && out.holder != StdoutHolder::caller) {
     close_stdout_locked(epoll);
   }
   SEEDPOOL_ASSERT(pending_.size() <= pending_events_max_);
@@ -132,11 +138,15 @@ void ProcessIo::take_handed_off_locked(Epoll& epoll) {
 
 void ProcessIo::close_stdout_locked(Epoll& epoll) {
   SharedStdout& out = shared_->out;
-  SEEDPOOL_ASSERT(!out.helper);
+  SEEDPOOL_ASSERT(out.holder != StdoutHolder::caller);
+  SEEDPOOL_ASSERT(out.fd.valid());
+  if (out.holder != StdoutHolder::loop) {
+    out.hand_to(StdoutHolder::loop);  // kept, or handed back: the loop takes it to close it
+  }
+  out.hand_to(StdoutHolder::closed);
   epoll.remove(out.fd.get());
   out.fd.reset();
   out.armed = false;
-  out.kept = false;
   out.loop_times_keeping = false;
   out.frames.end(pending_);
   // No frame can follow; the router may refer back to the handle.
@@ -148,10 +158,10 @@ void ProcessIo::close_stdout_locked(Epoll& epoll) {
 // neither callers nor a helper have it.
 void ProcessIo::take_back_kept_locked(Clock::time_point now) {
   SharedStdout& out = shared_->out;
-  if (out.kept && (exit_ || now - out.kept_since >= to_clock(config_.caller_read_linger))) {
-    out.kept = false;
+  if (out.holder == StdoutHolder::kept && (exit_ || now - out.kept_since >= to_clock(config_.caller_read_linger))) {
+    out.hand_to(StdoutHolder::loop);
   }
-  if (!out.kept && !out.helper) {
+  if (out.holder != StdoutHolder::kept && out.holder != StdoutHolder::caller) {
     out.loop_times_keeping = false;
   }
 }
@@ -266,7 +276,10 @@ void ProcessIo::rearm_streams(Epoll& epoll) {
   {
     SharedStdout& out = shared_->out;
     std::lock_guard<std::mutex> lock(out.mutex);
-    if (out.fd.valid() && !out.armed && !out.helper && !out.kept && !out.ended) {
+    // Armed also while handed back: the loop's next read takes the hand-off
+    // first, so nothing it reads can overtake what the caller left.
+    const bool loop_reads = out.holder == StdoutHolder::loop || out.holder == StdoutHolder::handed_back;
+    if (out.fd.valid() && !out.armed && loop_reads && !out.ended) {
       epoll.modify(out.fd.get(), epoll_tag(key(), Stream::stdout_pipe), read_events);
       out.armed = true;
     }
@@ -287,7 +300,7 @@ bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point 
     // because a caller holds stdout, a timer) may need stdout once the caller
     // is done: it asks for service then. Otherwise an exit seen while a caller
     // read could wait for good, its stdout's hang-up spent and no timer set.
-    if (out.helper) {
+    if (out.holder == StdoutHolder::caller) {
       out.loop_waits = true;
     }
   }
@@ -309,7 +322,7 @@ bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point 
   if (exit_ && (!streams_open() || now >= drain_deadline_)) {
     {
       std::lock_guard<std::mutex> lock(out.mutex);
-      if (out.helper) {
+      if (out.holder == StdoutHolder::caller) {
         return false;  // loop_waits is set: the helper asks for service when done
       }
     }
@@ -355,13 +368,13 @@ Clock::time_point ProcessIo::deadline() const noexcept {
   std::lock_guard<std::mutex> lock(shared_->out.mutex);
   if (exit_) {
     // While a helper holds stdout, it asks for service when done (loop_waits).
-    return out.helper ? Clock::time_point::max() : drain_deadline_;
+    return out.holder == StdoutHolder::caller ? Clock::time_point::max() : drain_deadline_;
   }
   Clock::time_point at = polling_exit_ ? next_poll_ : Clock::time_point::max();
   if (out.loop_times_keeping) {
     // Check back when the keeping would end; while a helper reads, one
     // linger time from now.
-    const Clock::time_point from = out.kept ? out.kept_since : Clock::now();
+    const Clock::time_point from = out.holder == StdoutHolder::kept ? out.kept_since : Clock::now();
     at = std::min(at, from + to_clock(config_.caller_read_linger));
   }
   return at;
@@ -382,7 +395,9 @@ void ProcessIo::shut_down(Epoll& epoll) {
   {
     // The World is being destroyed: no task may still wait on a call.
     std::lock_guard<std::mutex> lock(shared_->out.mutex);
-    shared_->out.helper = false;
+    if (shared_->out.holder == StdoutHolder::caller) {
+      shared_->out.hand_to(StdoutHolder::loop);
+    }
     take_handed_off_locked(epoll);
     if (shared_->out.fd.valid()) {
       close_stdout_locked(epoll);

@@ -6,7 +6,9 @@
 
 #include "fd.hpp"
 #include "output_streams.hpp"
+#include "stdout_handoff.hpp"
 
+#include <seedpool/core/assert.hpp>
 #include <seedpool/core/channel.hpp>
 #include <seedpool/core/process.hpp>
 #include <seedpool/core/world.hpp>
@@ -49,7 +51,8 @@ ReadOutcome read_once(int fd, std::span<char> buffer);
 // waking the loop and then the caller. `mutex` orders the two: whoever reads
 // decodes with the one decoder and offers frames to the router first; the
 // frames it leaves, and the corruption and end reports, reach events() in
-// stream order through the loop.
+// stream order through the loop. Who holds it is `holder`; its states and
+// moves are in stdout_handoff.hpp.
 struct SharedStdout {
   SharedStdout(UniqueFd fd_in, std::size_t frame_bytes_max) : fd(std::move(fd_in)), frames(frame_bytes_max) {}
 
@@ -58,21 +61,24 @@ struct SharedStdout {
   // how many frames the router took.
   std::size_t decode_locked(std::string_view bytes, std::deque<ProcessEvent>& events);
 
+  // With `mutex` held: passes stdout to `to`, which must be a legal move
+  // from the current holder (stdout_move_legal).
+  void hand_to(StdoutHolder to) {
+    SEEDPOOL_ASSERT(holder != to);
+    SEEDPOOL_ASSERT_MSG(stdout_move_legal(holder, to), "illegal stdout hand-off move");
+    holder = to;
+  }
+
   std::mutex mutex;  // guards every member
   UniqueFd fd;       // closed only by the loop, and never while a helper reads it
   StdoutFrames frames;
   std::shared_ptr<FrameRouter> router;  // offered each decoded frame first
+  StdoutHolder holder = StdoutHolder::loop;  // changed only through hand_to
   bool armed = false;   // the loop's epoll interest in `fd` is armed (oneshot)
-  bool helper = false;  // a caller reads `fd` now: the loop neither reads nor arms it
   bool ended = false;   // a helper read the end of the stream; the loop closes `fd`
   bool backlogged = false;  // the loop has events waiting for room: no helper may read
   bool loop_waits = false;  // the loop served the process during a helper's read: ask for service after it
-  // After a helper got its reply, `fd` stays with the callers, unwatched,
-  // for RealWorldConfig::caller_read_linger: the next call on the worker
-  // then claims it without touching epoll. The loop takes it back when that
-  // passes with no call, or at once when the process exits.
-  bool kept = false;
-  std::chrono::steady_clock::time_point kept_since;
+  std::chrono::steady_clock::time_point kept_since;  // when `holder` last became kept
   bool loop_times_keeping = false;  // the loop checks back on `kept`
   // What a helper decoded and the router left, for the loop to queue next;
   // at most one read's worth (a helper does not read while it is not empty).

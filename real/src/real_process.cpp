@@ -55,21 +55,21 @@ bool RealProcess::read_output(Instant deadline) {
   int fd = -1;
   {
     std::lock_guard<std::mutex> lock(out.mutex);
-    if (out.helper || out.backlogged || !out.handed_off.empty() || out.ended || !out.fd.valid() ||
-        out.router == nullptr || loop_.now() >= deadline) {
+    if (out.holder == StdoutHolder::caller || out.backlogged || !out.handed_off.empty() || out.ended ||
+        !out.fd.valid() || out.router == nullptr || loop_.now() >= deadline) {
       return false;
     }
     if (!out.router->expecting()) {
       return true;  // the loop read the frame first: nothing to wait for
     }
+    SEEDPOOL_ASSERT(out.holder != StdoutHolder::closed);
     fd = out.fd.get();
-    out.helper = true;
-    if (out.kept) {
-      out.kept = false;  // left unwatched by the last call: nothing to hand over
-    } else if (out.armed) {
+    // Kept: left unwatched by the last call, nothing to hand over.
+    if (out.holder != StdoutHolder::kept && out.armed) {
       loop_.set_stdout_interest(shared_->key, fd, false);
       out.armed = false;
     }
+    out.hand_to(StdoutHolder::caller);
   }
   bool routed_any = false;
   bool poll_failed = false;
@@ -104,12 +104,12 @@ bool RealProcess::read_output(Instant deadline) {
   bool service = false;
   {
     std::lock_guard<std::mutex> lock(out.mutex);
-    out.helper = false;
+    SEEDPOOL_ASSERT(out.holder == StdoutHolder::caller);
     service = !out.handed_off.empty() || out.ended || out.loop_waits;
     out.loop_waits = false;
     const Duration linger = loop_.config().caller_read_linger;
     if (!service && routed_any && linger > Duration::zero()) {
-      out.kept = true;
+      out.hand_to(StdoutHolder::kept);
       out.kept_since = std::chrono::steady_clock::now();
       if (!out.loop_times_keeping) {
         out.loop_times_keeping = true;
@@ -118,6 +118,9 @@ bool RealProcess::read_output(Instant deadline) {
     } else if (!service) {
       loop_.set_stdout_interest(shared_->key, fd, true);
       out.armed = true;
+      out.hand_to(StdoutHolder::loop);
+    } else {
+      out.hand_to(StdoutHolder::handed_back);
     }
   }
   if (service) {

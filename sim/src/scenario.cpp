@@ -219,6 +219,7 @@ ScenarioResult run_scenario(const Scenario& scenario, const ScenarioOptions& opt
     faults->install(host);
     ScenarioContext ctx{world, host, *faults, result.timeline, result.coverage, options.model, nullptr, nullptr};
     scenario.body(ctx);
+    host.add_coverage(result.coverage);  // the caller-read hand-off's branches
   });
   result.failure_kind = failure_kind(result.run);
   return result;

@@ -102,12 +102,42 @@ class StdoutStream {
   bool reported_ = false;
 };
 
+// Who reads a process's stdout. The real World's hand-off (real/src/
+// stdout_handoff.hpp) has more states because the loop must also re-arm and
+// close descriptors; these are the ones the pool can tell apart.
+enum class StdoutHolder : std::uint8_t {
+  // The process's own task delivers its output, as the real I/O loop does:
+  // each frame to the router first, else to events().
+  program,
+  // A task waiting for a call's reply reads it (Process::read_output): what
+  // the program writes waits in ProcessState::stdout_unread for that task.
+  caller,
+  // The last reader took its reply and kept the output for the next call,
+  // which claims it directly; the program's next write takes it back (the
+  // real loop takes it back after caller_read_linger).
+  kept,
+};
+
+bool stdout_move_legal(StdoutHolder from, StdoutHolder to) {
+  switch (from) {
+    case StdoutHolder::program: return to == StdoutHolder::caller;
+    case StdoutHolder::caller: return to == StdoutHolder::program || to == StdoutHolder::kept;
+    case StdoutHolder::kept: return to == StdoutHolder::caller || to == StdoutHolder::program;
+  }
+  return false;
+}
+
+// Why a caller reading a process's output waits; static, as wait reasons
+// must outlive the wait.
+constexpr std::string_view caller_read_reason = "a caller reads the process's stdout for its reply";
+
 // What the Process handle, the host and the program task share. SimWorld
 // runs every task on one thread; the monitor serves for waiting, and is held
 // around every access to the fields it guards so the code reads as it would
 // with real threads.
 struct ProcessState {
-  ProcessState(SimWorld& world_in, std::int64_t pid_in, std::string name_in)
+  ProcessState(SimWorld& world_in, std::int64_t pid_in, std::string name_in,
+               std::shared_ptr<CallerReadCounts> counts_in)
       : world(world_in),
         pid(pid_in),
         name(std::move(name_in)),
@@ -117,7 +147,21 @@ struct ProcessState {
         sleep_reason(fmt::format(FMT_COMPILE("process '{}' (pid {}) works"), name, pid)),
         hang_reason(fmt::format(FMT_COMPILE("process '{}' (pid {}) hangs"), name, pid)),
         monitor(world.make_monitor(fmt::format(FMT_COMPILE("{} stdin"), name))),
-        events(world, fmt::format(FMT_COMPILE("{} events"), name), process_events_max) {}
+        events(world, fmt::format(FMT_COMPILE("{} events"), name), process_events_max),
+        counts(std::move(counts_in)) {}
+
+  // With `monitor` held: passes stdout to `to`, a legal move from the holder.
+  void hand_stdout_to(StdoutHolder to) {
+    SEEDPOOL_ASSERT(stdout_holder != to);
+    SEEDPOOL_ASSERT_MSG(stdout_move_legal(stdout_holder, to), "illegal stdout hand-off move");
+    stdout_holder = to;
+  }
+
+  // With `monitor` held: output a reader left, or wrote for a reader that
+  // gave up before reading it, waits for the program's task to deliver it.
+  bool output_waits_locked() const {
+    return !handed_back.empty() || (stdout_holder != StdoutHolder::caller && !stdout_unread.empty());
+  }
 
   SimWorld& world;
   const std::int64_t pid;
@@ -127,16 +171,26 @@ struct ProcessState {
   const std::string sleep_reason;
   const std::string hang_reason;
 
-  std::unique_ptr<Monitor> monitor;  // guards the fields up to exit_status
+  std::unique_ptr<Monitor> monitor;  // guards the fields up to handed_back
   std::deque<Frame> stdin_frames;
   bool stdin_closed = false;
   bool kill_pending = false;
   bool terminate_pending = false;
   std::optional<ExitStatus> exit_status;  // set once the program has exited
+  StdoutHolder stdout_holder = StdoutHolder::program;  // changed only through hand_stdout_to
+  // Written by the program while a caller reads, in stream order, for that
+  // caller to read; at most stdout_unread_max. Vectors, not deques: most
+  // processes never fill them, and an empty vector allocates nothing.
+  std::vector<ProcessEvent> stdout_unread;
+  // Read by a caller and left by the router (a pong, an error frame, a stale
+  // reply, a corruption report): the program's task delivers them to
+  // events() before any later output, so nothing overtakes them.
+  std::vector<ProcessEvent> handed_back;
 
   Channel<ProcessEvent> events;
   std::shared_ptr<FrameRouter> router;  // offered each frame before `events`
   bool reaped = false;                  // Exited is in `events`
+  const std::shared_ptr<CallerReadCounts> counts;  // the host's, shared by its processes
 };
 
 // Queues `frame` on the process's stdin. Writing is process I/O, so it is a
@@ -191,10 +245,115 @@ class SimProcess final : public Process {
   Channel<ProcessEvent>& events() override { return state_->events; }
   void signal(Signal signal) override { static_cast<void>(deliver_signal(*state_, signal)); }
   void set_router(std::shared_ptr<FrameRouter> router) override { state_->router = std::move(router); }
+  bool read_output(Instant deadline) override;
 
  private:
+  // With the monitor held: whether read_output may try to take the output.
+  bool may_claim_locked(Instant deadline) const;
+  // With the monitor held: takes the output, or declines as the real hand-off
+  // can (see the class comment of SimProcessHost).
+  bool claim_locked();
+  // With the monitor held, as the holder: reads until the reply is taken, a
+  // frame is left for events(), the output is taken back or ends, or
+  // `deadline`. Returns whether the router took a frame.
+  bool read_locked(FrameRouter& router, Instant deadline);
+
   std::shared_ptr<ProcessState> state_;
 };
+
+bool SimProcess::may_claim_locked(Instant deadline) const {
+  const ProcessState& state = *state_;
+  // Output the program has not delivered yet must reach events() first, as
+  // the real reader declines while the loop has events waiting.
+  return !state.exit_status.has_value() && state.router != nullptr && !state.world.tearing_down() &&
+         state.stdout_holder != StdoutHolder::caller && state.stdout_unread.empty() && state.handed_back.empty() &&
+         state.world.now() < deadline;
+}
+
+bool SimProcess::claim_locked() {
+  ProcessState& state = *state_;
+  if (state.stdout_holder == StdoutHolder::kept) {
+    // 0: the linger passed before this call came, and the loop took the
+    // output back; the call then races the loop's interest as any other.
+    if (state.world.decide(2) == 1) {
+      ++state.counts->linger;
+      state.hand_stdout_to(StdoutHolder::caller);
+      return true;
+    }
+    ++state.counts->linger_expired;
+    state.hand_stdout_to(StdoutHolder::program);
+  }
+  // 0: the caller finds the loop already reading (its oneshot interest
+  // fired: nothing left to disarm), leaves the output to it and waits the
+  // usual way, as without the hand-off.
+  if (state.world.decide(2) == 0) {
+    ++state.counts->declined;
+    return false;
+  }
+  state.hand_stdout_to(StdoutHolder::caller);
+  return true;
+}
+
+bool SimProcess::read_locked(FrameRouter& router, Instant deadline) {
+  ProcessState& state = *state_;
+  bool routed = false;
+  for (;;) {
+    if (state.stdout_holder != StdoutHolder::caller || state.world.tearing_down()) {
+      return routed;  // the process exited, or delivered what came as this read gave up
+    }
+    if (!state.stdout_unread.empty()) {
+      // One read's worth, as the real reader decodes it: the router takes
+      // its reply; everything else goes back to events() in order.
+      for (ProcessEvent& event : state.stdout_unread) {
+        auto* received = std::get_if<FrameReceived>(&event);
+        if (received != nullptr && router.route(received->frame)) {
+          routed = true;
+        } else {
+          state.handed_back.push_back(std::move(event));
+        }
+      }
+      state.stdout_unread.clear();
+      if (routed || !state.handed_back.empty()) {
+        return routed;
+      }
+    }
+    const Instant now = state.world.now();
+    if (!router.expecting() || now >= deadline) {
+      return routed;
+    }
+    static_cast<void>(state.monitor->wait_until(std::min(deadline, now + caller_read_slice), caller_read_reason));
+  }
+}
+
+bool SimProcess::read_output(Instant deadline) {
+  ProcessState& state = *state_;
+  MonitorLock lock(*state.monitor);
+  if (!may_claim_locked(deadline)) {
+    return false;
+  }
+  // Held for the read: the pool drops the router once the process exits.
+  const std::shared_ptr<FrameRouter> router = state.router;
+  if (!router->expecting()) {
+    return true;  // the process delivered the reply first: nothing to wait for
+  }
+  if (!claim_locked()) {
+    return false;
+  }
+  const bool routed = read_locked(*router, deadline);
+  if (routed) {
+    ++state.counts->replies;
+  }
+  if (state.stdout_holder == StdoutHolder::caller) {
+    // Kept for the next call only after a clean reply, as the real reader
+    // keeps it only when it leaves the loop nothing to do.
+    state.hand_stdout_to(routed && state.handed_back.empty() ? StdoutHolder::kept : StdoutHolder::program);
+  }
+  if (!state.handed_back.empty()) {
+    ++state.counts->handed_back;
+    state.monitor->notify_all();  // the program's task delivers them
+  }
+  return true;
+}
 
 // The message of an error frame answering a first frame that is not a valid
 // init frame, or nullopt when it is one.
@@ -322,16 +481,87 @@ class SimProgram {
 
   void emit(ProcessEvent event) {
     check_alive();
-    if (auto* received = std::get_if<FrameReceived>(&event); received != nullptr && state_->router) {
-      // Delivering output is a scheduling point whichever way it goes.
-      state_->world.yield();
-      check_alive();
-      if (state_->router->route(received->frame)) {
+    if (!std::holds_alternative<StderrLine>(event)) {
+      if (state_->router && std::holds_alternative<FrameReceived>(event)) {
+        // Delivering output is a scheduling point whichever way it goes.
+        state_->world.yield();
+        check_alive();
+      }
+      if (write_for_reader(event)) {
+        return;
+      }
+      deliver_waiting();
+      if (route(event)) {
         return;
       }
     }
+    send(std::move(event));
+  }
+
+  // Offers `event` to the router, which may take it.
+  bool route(ProcessEvent& event) {
+    auto* received = std::get_if<FrameReceived>(&event);
+    return received != nullptr && state_->router && state_->router->route(received->frame);
+  }
+
+  void send(ProcessEvent event) {
     if (state_->events.send(std::move(event)) != ChannelStatus::ok) {
       throw ProgramExit{killed_by(sigkill)};  // only during teardown, when waits fail at once
+    }
+  }
+
+  // Leaves stdout `event` to the caller reading the output, if one does and
+  // still reads when it comes. Returns false when this task delivers it.
+  bool write_for_reader(ProcessEvent& event) {
+    ProcessState& state = *state_;
+    MonitorLock lock(*state.monitor);
+    switch (state.stdout_holder) {
+      case StdoutHolder::program: return false;
+      case StdoutHolder::kept:
+        // Output no caller reads: the loop takes the output back (in
+        // production once the linger passes, which this does not wait out).
+        state.hand_stdout_to(StdoutHolder::program);
+        return false;
+      case StdoutHolder::caller: break;
+    }
+    // 0: the reader's wait ended (its poll slice, its deadline) just as the
+    // frame came, and the loop reads it, as without a reader. 1: the reader
+    // gets it.
+    if (state.stdout_unread.size() >= stdout_unread_max || state.world.decide(2) == 0) {
+      ++state.counts->taken_back;
+      state.hand_stdout_to(StdoutHolder::program);
+      state.monitor->notify_all();  // the reader stops
+      return false;
+    }
+    state.stdout_unread.push_back(std::move(event));
+    state.monitor->notify_all();  // the reader reads it
+    return true;
+  }
+
+  // Delivers, in stream order and ahead of any later output, what a reader
+  // left to events() and then what was written for a reader that stopped
+  // before reading it. A no-op while a caller reads.
+  void deliver_waiting() {
+    ProcessState& state = *state_;
+    std::vector<ProcessEvent> left;
+    std::vector<ProcessEvent> unread;
+    {
+      MonitorLock lock(*state.monitor);
+      if (!state.output_waits_locked()) {
+        return;
+      }
+      left.swap(state.handed_back);
+      if (state.stdout_holder != StdoutHolder::caller) {
+        unread.swap(state.stdout_unread);
+      }
+    }
+    for (ProcessEvent& event : left) {
+      send(std::move(event));  // the router saw it already
+    }
+    for (ProcessEvent& event : unread) {
+      if (!route(event)) {
+        send(std::move(event));
+      }
     }
   }
 
@@ -489,6 +719,14 @@ bool SimProgram::await(Instant deadline, StdinUse use, std::string_view reason, 
       if (std::exchange(state.terminate_pending, false) && !behavior_.ignore_terminate && !exiting_) {
         break;
       }
+      if (state.output_waits_locked()) {
+        // A reader left output for events() while this task waits: a real
+        // worker's pipe does not wait for the worker to write again.
+        state.monitor->unlock();
+        deliver_waiting();
+        state.monitor->lock();
+        continue;
+      }
       if (use == StdinUse::read && !state.stdin_frames.empty()) {
         frame = std::move(state.stdin_frames.front());
         state.stdin_frames.pop_front();
@@ -507,14 +745,32 @@ bool SimProgram::await(Instant deadline, StdinUse use, std::string_view reason, 
 // one Exited and closes the events channel. Signals from here on are no-ops.
 void SimProgram::finish(ExitStatus status) {
   ProcessState& state = *state_;
+  std::vector<ProcessEvent> left;
+  std::vector<ProcessEvent> unread;
   {
     MonitorLock lock(*state.monitor);
     SEEDPOOL_ASSERT(!state.exit_status.has_value());
     state.exit_status = status;
     state.stdin_closed = true;
     state.stdin_frames.clear();
+    // The end of the output ends a caller's read; what it left, and what it
+    // had not read yet, still comes before Exited.
+    if (state.stdout_holder != StdoutHolder::program) {
+      state.hand_stdout_to(StdoutHolder::program);
+    }
+    left.swap(state.handed_back);
+    unread.swap(state.stdout_unread);
+    state.monitor->notify_all();
   }
   pending_.clear();
+  for (ProcessEvent& event : left) {
+    pending_.push_back(std::move(event));
+  }
+  for (ProcessEvent& event : unread) {
+    if (!route(event)) {
+      pending_.push_back(std::move(event));
+    }
+  }
   stdout_.close(pending_);
   pending_.emplace_back(Exited{status});
   state.router.reset();  // stdout is closed: no frame can follow
@@ -545,6 +801,8 @@ struct SimProcessHost::State {
   std::int64_t next_pid = first_pid;
   // Started processes in pid order; reaped ones are dropped at the next launch.
   std::vector<std::shared_ptr<ProcessState>> processes;
+  // Shared with every process, which may outlive the host.
+  std::shared_ptr<CallerReadCounts> caller_read_counts = std::make_shared<CallerReadCounts>();
 };
 
 Result<std::unique_ptr<Process>> SimProcessHost::State::launch(const ProcessSpec& spec) {
@@ -557,7 +815,7 @@ Result<std::unique_ptr<Process>> SimProcessHost::State::launch(const ProcessSpec
   WorkerBehavior behavior = behavior_for_launch ? behavior_for_launch(launch_index, spec) : WorkerBehavior{};
   const std::int64_t pid = next_pid++;
   std::string name = spec.name.empty() ? fmt::format(FMT_COMPILE("proc-{}"), pid) : spec.name;
-  auto process = std::make_shared<ProcessState>(world, pid, name);
+  auto process = std::make_shared<ProcessState>(world, pid, name, caller_read_counts);
   std::erase_if(processes, [](const std::shared_ptr<ProcessState>& p) { return p->reaped; });
   processes.push_back(process);
   world.note("sim_process launch", static_cast<std::uint64_t>(pid));
@@ -607,6 +865,25 @@ std::vector<std::int64_t> SimProcessHost::alive_pids() const {
   }
   SEEDPOOL_ASSERT(std::is_sorted(pids.begin(), pids.end()));
   return pids;
+}
+
+CallerReadCounts SimProcessHost::caller_read_counts() const { return *state_->caller_read_counts; }
+
+void SimProcessHost::add_coverage(OutcomeCounts& coverage) const {
+  const CallerReadCounts& counts = *state_->caller_read_counts;
+  const std::pair<std::string_view, std::uint64_t> paths[] = {
+      {"path:caller_read", counts.replies},
+      {"path:caller_read_declined", counts.declined},
+      {"path:caller_read_handback", counts.handed_back},
+      {"path:caller_read_linger", counts.linger},
+      {"path:caller_read_linger_expired", counts.linger_expired},
+      {"path:caller_read_taken_back", counts.taken_back},
+  };
+  for (const auto& [key, count] : paths) {
+    if (count != 0) {
+      coverage[std::string(key)] += count;
+    }
+  }
 }
 
 bool SimProcessHost::kill(std::int64_t pid) {

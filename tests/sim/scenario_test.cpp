@@ -85,6 +85,29 @@ TEST(ScenarioSweep, UserScenarioPassesASweep) {
                                                         .swarm = true}));
 }
 
+// The path production takes for every reply, a caller reading the worker's
+// output itself, is the path the sweeps take too; both sides of each of its
+// races show up in a sweep's coverage.
+TEST(ScenarioCoverage, ASweepReachesTheCallerReadPath) {
+  const Scenario* scenario = ScenarioRegistry::instance().find("stale-reply");
+  ASSERT_NE(scenario, nullptr);
+  Coverage sum;
+  for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+    ScenarioOptions options;
+    options.sim.seed = seed;
+    const ScenarioResult result = run_scenario(*scenario, options);
+    ASSERT_TRUE(result.run.ok()) << "seed " << seed << ": " << result.run.summary();
+    for (const auto& [key, hits] : result.coverage) {
+      sum[key] += hits;
+    }
+  }
+  for (const char* key : {"path:caller_read", "path:caller_read_declined", "path:caller_read_handback",
+                          "path:caller_read_linger", "path:caller_read_linger_expired",
+                          "path:caller_read_taken_back"}) {
+    EXPECT_GT(sum[key], 0u) << key;
+  }
+}
+
 TEST(ScenarioSweep, FailureIsReportedWithReplayCommandAndSeedFile) {
   const auto dir = std::filesystem::temp_directory_path() / "seedpool-scenario-test";
   std::filesystem::remove_all(dir);

@@ -2,7 +2,8 @@
 // calls and every CallAction, pings, shutdown, signals, stdout corruption as
 // the real decoder reports it, the "Exited is the last event" contract, launch
 // failures, process lifetime beyond its handle, the end of a run with
-// processes alive, and determinism.
+// processes alive, determinism, and a caller reading the output itself
+// (Process::read_output).
 
 #include <seedpool/core/channel.hpp>
 #include <seedpool/core/codec.hpp>
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -680,6 +682,247 @@ TEST(SimProcess, BusyScenarioEndsOkUnderManySchedules) {
       const RunResult run = simulate(config, busy_scenario);
       ASSERT_TRUE(run.ok()) << strategy << " seed " << seed << ": " << run.summary();
     }
+  }
+}
+
+
+// The caller-read hand-off (Process::read_output). Each test runs its
+// program over many seeds: whether the reader gets the output is decided on
+// the decision stream, so every seed checks the contract on whichever side
+// the races fell, and the sums show that both sides were reached.
+
+// Takes the reply with one request id, once, and wakes the task waiting for
+// it, as the pool's CallLine does.
+class OneReply final : public FrameRouter {
+ public:
+  OneReply(SimWorld& world, std::uint64_t request_id)
+      : wanted_(request_id), monitor_(world.make_monitor("one reply")) {}
+
+  bool route(Frame& frame) override {
+    {
+      MonitorLock lock(*monitor_);
+      if (taken_ || frame.kind != FrameKind::reply || frame.request_id != wanted_) {
+        return false;
+      }
+      taken_ = std::move(frame);
+    }
+    monitor_->notify_all();
+    return true;
+  }
+  bool expecting() const override {
+    MonitorLock lock(*monitor_);
+    return !taken_.has_value();
+  }
+
+  // Waits as CallLine::wait does: reading the output itself where
+  // read_output lets it, else for the process's own delivery. Returns the
+  // reply, or nullopt at `deadline`. Counts the reads that returned true.
+  std::optional<Frame> wait(Process& process, Instant deadline, int& reads) {
+    MonitorLock lock(*monitor_);
+    while (!taken_) {
+      monitor_->unlock();
+      const bool read = process.read_output(deadline);
+      monitor_->lock();
+      if (read) {
+        ++reads;
+        continue;
+      }
+      if (!monitor_->wait_until(deadline, "the reply") && !taken_) {
+        return std::nullopt;
+      }
+    }
+    return taken_;
+  }
+
+ private:
+  const std::uint64_t wanted_;
+  std::unique_ptr<Monitor> monitor_;
+  std::optional<Frame> taken_;
+};
+
+constexpr std::uint64_t handoff_seeds = 200;
+
+TEST(SimProcessReadOutput, TheReaderTakesTheReplyAndKeepsTheOutputForTheNextCall) {
+  CallerReadCounts sum;
+  for (std::uint64_t seed = 1; seed <= handoff_seeds; ++seed) {
+    SimConfig config;
+    config.seed = seed;
+    SimWorld world(config);
+    SimProcessHost host(world);
+    const RunResult run = world.run([&] {
+      std::unique_ptr<Process> process = start_ready(world);
+      for (std::uint64_t id = 2; id <= 4; ++id) {
+        auto router = std::make_shared<OneReply>(world, id);
+        process->set_router(router);
+        ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, id, "x" + std::to_string(id)}).ok());
+        int reads = 0;
+        const std::optional<Frame> reply = router->wait(*process, world.now() + seconds(10), reads);
+        ASSERT_TRUE(reply.has_value()) << "seed " << seed;
+        EXPECT_EQ(*reply, (Frame{FrameKind::reply, id, "x" + std::to_string(id)}));
+      }
+      // The replies went to the routers, not to events().
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::shutdown, 9, {}}).ok());
+      EXPECT_EQ(expect_exit(*process), exit_code_0);
+    });
+    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
+    const CallerReadCounts counts = host.caller_read_counts();
+    sum.replies += counts.replies;
+    sum.declined += counts.declined;
+    sum.linger += counts.linger;
+    sum.linger_expired += counts.linger_expired;
+  }
+  EXPECT_GT(sum.replies, 0u);
+  EXPECT_GT(sum.declined, 0u);
+  EXPECT_GT(sum.linger, 0u);
+  EXPECT_GT(sum.linger_expired, 0u);
+}
+
+TEST(SimProcessReadOutput, FramesTheRouterLeavesReachEventsInStreamOrder) {
+  std::uint64_t handed_back = 0;
+  for (std::uint64_t seed = 1; seed <= handoff_seeds; ++seed) {
+    SimConfig config;
+    config.seed = seed;
+    SimWorld world(config);
+    SimProcessHost host(world);
+    const RunResult run = world.run([&] {
+      WorkerBehavior behavior;
+      behavior.pong_latency = milliseconds(1);
+      behavior.on_call = [](std::uint64_t call_index, const Frame&) {
+        CallAction action;
+        if (call_index == 0) {
+          action.kind = CallAction::Kind::wrong_request_id;  // a stale reply, id 99
+          action.request_id = 99;
+        } else if (call_index == 1) {
+          action.kind = CallAction::Kind::error_frame;
+        }
+        return action;
+      };
+      host.set_behavior(behavior);
+      std::unique_ptr<Process> process = start_ready(world);
+      auto router = std::make_shared<OneReply>(world, 5);
+      process->set_router(router);
+      // Written in this order, answered in this order; only the last answer
+      // is the reply the router waits for.
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "stale"}).ok());
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::ping, 3, {}}).ok());
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 4, "fails"}).ok());
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 5, "wanted"}).ok());
+      int reads = 0;
+      const std::optional<Frame> reply = router->wait(*process, world.now() + seconds(10), reads);
+      ASSERT_TRUE(reply.has_value()) << "seed " << seed;
+      EXPECT_EQ(*reply, (Frame{FrameKind::reply, 5, "wanted"}));
+      EXPECT_EQ(next_frame(*process), (Frame{FrameKind::reply, 99, "stale"})) << "seed " << seed;
+      EXPECT_EQ(next_frame(*process), (Frame{FrameKind::pong, 3, {}})) << "seed " << seed;
+      EXPECT_EQ(next_frame(*process), (Frame{FrameKind::error, 4, "simulated call failure"})) << "seed " << seed;
+      process->signal(Signal::kill);
+      EXPECT_EQ(expect_exit(*process), killed_by_9);
+    });
+    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
+    handed_back += host.caller_read_counts().handed_back;
+  }
+  EXPECT_GT(handed_back, 0u);
+}
+
+TEST(SimProcessReadOutput, AnExitEndsTheReadAndExitedStillComesLast) {
+  int reads_ended_early = 0;
+  for (std::uint64_t seed = 1; seed <= handoff_seeds; ++seed) {
+    SimConfig config;
+    config.seed = seed;
+    SimWorld world(config);
+    SimProcessHost host(world);
+    const RunResult run = world.run([&] {
+      WorkerBehavior behavior;
+      behavior.stderr_before_crash = {"Traceback (most recent call last):"};
+      behavior.on_call = [](std::uint64_t, const Frame&) {
+        CallAction action;
+        action.kind = CallAction::Kind::truncated_then_exit;
+        action.latency = milliseconds(3);
+        return action;
+      };
+      host.set_behavior(behavior);
+      std::unique_ptr<Process> process = start_ready(world);
+      auto router = std::make_shared<OneReply>(world, 2);
+      process->set_router(router);
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "x"}).ok());
+      const Instant deadline = world.now() + seconds(10);
+      // Read until read_output declines. The half frame is no event, and
+      // stderr is not the reader's: only the end of the output ends a read
+      // before the deadline.
+      bool read = true;
+      while (read && world.now() < deadline) {
+        read = process->read_output(deadline);
+        if (read) {
+          EXPECT_LT(world.now(), deadline) << "seed " << seed;
+          ++reads_ended_early;
+        }
+      }
+      EXPECT_TRUE(router->expecting());
+      EXPECT_EQ(next_stderr(*process), "Traceback (most recent call last):");
+      EXPECT_EQ(next_corrupt(*process).code, ErrorCode::protocol_error);
+      EXPECT_EQ(expect_exit(*process), (ExitStatus{false, 1, 0}));
+    });
+    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
+  }
+  EXPECT_GT(reads_ended_early, 0);
+}
+
+TEST(SimProcessReadOutput, AReadEndsAtItsDeadlineAndDeclinesPastIt) {
+  int reads_to_deadline = 0;
+  for (std::uint64_t seed = 1; seed <= handoff_seeds; ++seed) {
+    SimConfig config;
+    config.seed = seed;
+    SimWorld world(config);
+    SimProcessHost host(world);
+    const RunResult run = world.run([&] {
+      WorkerBehavior behavior;
+      behavior.on_call = [](std::uint64_t, const Frame&) { return CallAction{.kind = CallAction::Kind::hang}; };
+      host.set_behavior(behavior);
+      std::unique_ptr<Process> process = start_ready(world);
+      auto router = std::make_shared<OneReply>(world, 2);
+      process->set_router(router);
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "x"}).ok());
+      const Instant deadline = world.now() + milliseconds(35);
+      if (process->read_output(deadline)) {
+        EXPECT_EQ(world.now(), deadline) << "seed " << seed;
+        ++reads_to_deadline;
+      }
+      world.sleep_until(deadline);
+      EXPECT_FALSE(process->read_output(deadline));
+      EXPECT_TRUE(router->expecting());
+      process->signal(Signal::kill);
+      EXPECT_EQ(expect_exit(*process), killed_by_9);
+    });
+    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
+  }
+  EXPECT_GT(reads_to_deadline, 0);
+}
+
+TEST(SimProcessReadOutput, ARecordedDecisionListReplaysTheHandOffExactly) {
+  const auto body = [](SimWorld& world) {
+    SimProcessHost host(world);
+    std::unique_ptr<Process> process = start_ready(world);
+    for (std::uint64_t id = 2; id <= 6; ++id) {
+      auto router = std::make_shared<OneReply>(world, id);
+      process->set_router(router);
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::ping, 100 + id, {}}).ok());
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, id, "x"}).ok());
+      int reads = 0;
+      ASSERT_TRUE(router->wait(*process, world.now() + seconds(10), reads).has_value());
+    }
+    process->signal(Signal::kill);
+    while (process->events().receive()) {
+    }
+  };
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    SimConfig config;
+    config.seed = seed;
+    const RunResult first = simulate(config, body);
+    ASSERT_TRUE(first.ok()) << first.summary();
+    config.decisions = first.decisions;
+    const RunResult replayed = simulate(config, body);
+    ASSERT_TRUE(replayed.ok()) << replayed.summary();
+    EXPECT_EQ(replayed.trace_hash, first.trace_hash) << "seed " << seed;
+    EXPECT_EQ(replayed.decisions, first.decisions) << "seed " << seed;
   }
 }
 

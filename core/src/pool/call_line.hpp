@@ -6,7 +6,7 @@
 //
 //   - the lease holder writes its call frame itself and waits on the line,
 //     reading the worker's output itself where the World lets it
-//     (Process::read_output: production does, simulation does not);
+//     (Process::read_output: both Worlds do, each when its races allow);
 //   - the line, as the process's frame router, takes the reply whose request
 //     id is the call now waiting and hands it straight to the holder, so a
 //     call costs no trip through the pool task;

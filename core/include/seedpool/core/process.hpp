@@ -56,9 +56,8 @@ using ProcessEvent = std::variant<FrameReceived, StderrLine, OutputCorrupt, Exit
 // Takes frames as soon as they are decoded, ahead of events(): the pool uses
 // it to hand a call's reply straight to the caller waiting for it, without a
 // trip through the tasks that read events(). route() runs on whatever thread
-// or task decodes the process's stdout (in production the I/O loop, or the
-// task waiting in read_output; in simulation the process's own task); it must
-// not block.
+// or task decodes the process's stdout (the I/O loop, or in simulation the
+// process's own task; or the task waiting in read_output); it must not block.
 class FrameRouter {
  public:
   virtual ~FrameRouter() = default;
@@ -100,9 +99,10 @@ class Process {
   // output ended, or `deadline` passed; everything the router does not take
   // goes on to events() as usual. A task waiting for a reply uses it to be
   // woken by the reply itself. Returns false, without waiting, when it does
-  // not do that now: never in this default (the simulated World's), and in a
-  // World that does when another task already reads or the deadline passed.
-  // The caller then waits the usual way.
+  // not do that now: never in this default, and in a World that does (the
+  // real one and the simulated one) when another task already reads, output
+  // still waits for events(), the deadline passed, or the World's reader got
+  // there first. The caller then waits the usual way.
   virtual bool read_output(Instant deadline) {
     (void)deadline;
     return false;

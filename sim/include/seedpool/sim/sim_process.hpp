@@ -17,6 +17,7 @@
 
 #include <seedpool/core/frame.hpp>
 #include <seedpool/core/process.hpp>
+#include <seedpool/core/telemetry.hpp>
 #include <seedpool/core/time.hpp>
 #include <seedpool/sim/sim_world.hpp>
 
@@ -39,6 +40,27 @@ inline constexpr std::size_t stdin_frames_max = 1024;
 inline constexpr std::size_t process_events_max = 4096;
 // The first synthetic pid; later processes count up from it.
 inline constexpr std::int64_t first_pid = 1000;
+// Events a simulated process writes for a caller reading its output
+// (Process::read_output) before that caller has read them. Past it, the
+// process's own delivery takes the output back, as a reader that fell that
+// far behind would have lost it to the I/O loop.
+inline constexpr std::size_t stdout_unread_max = 64;
+// How long a caller reading a simulated process's output waits at a time
+// before it checks whether its call was answered another way (the pool cut
+// the line), as the real reader polls in slices.
+inline constexpr Duration caller_read_slice = milliseconds(10);
+
+// How often each branch of the caller-read hand-off ran, over all of a
+// host's processes: the report of which sides of its races a run exercised.
+// SimProcessHost::add_coverage names them path:caller_read*.
+struct CallerReadCounts {
+  std::uint64_t replies = 0;         // a caller reading the output took its reply
+  std::uint64_t declined = 0;        // the I/O loop's interest was still armed: the caller waited as usual
+  std::uint64_t handed_back = 0;     // a reader left a frame to events(), in stream order
+  std::uint64_t linger = 0;          // a call claimed the output kept from the last reply
+  std::uint64_t linger_expired = 0;  // the output kept from the last reply had gone back to the process
+  std::uint64_t taken_back = 0;      // output came as the reader gave up: the process delivered it
+};
 
 // What a simulated worker does with one call frame. It first writes
 // `stderr_lines`, then (except for hang) waits `latency`, then acts.
@@ -125,6 +147,15 @@ struct WorkerBehavior {
 // shutdown_latency (killed by signal 15) unless ignore_terminate. When the
 // simulated run ends, a process still running is killed with it, so its task
 // finishes during teardown.
+//
+// Output goes as in production: the process's own task (the I/O loop's part)
+// offers each frame to the router, else to events(); but a call waiting for
+// its reply may read the output on its own task (Process::read_output), and
+// keep it for the next call after its reply. Where the real hand-off races,
+// the simulated one decides (SimWorld::decide), decision 0 being the side
+// that leaves the process's own task delivering: whether the loop's interest
+// is disarmed before the caller arrives, whether the kept output's linger has
+// passed, whether a frame comes before or after the reader gives up.
 class SimProcessHost {
  public:
   // Chooses the behaviour of the launch_index-th launch() call (from 0,
@@ -159,6 +190,14 @@ class SimProcessHost {
   // Delivers Signal::kill to `pid`, as a test or a chaos task killing a worker
   // from outside the pool. Returns false when no such process is alive.
   bool kill(std::int64_t pid);
+
+  // The caller-read hand-off's branches taken so far by this host's processes.
+  CallerReadCounts caller_read_counts() const;
+  // Adds the nonzero counts to `coverage` as path:caller_read (replies),
+  // path:caller_read_declined, path:caller_read_handback,
+  // path:caller_read_linger, path:caller_read_linger_expired and
+  // path:caller_read_taken_back.
+  void add_coverage(OutcomeCounts& coverage) const;
 
  private:
   struct State;
