@@ -267,10 +267,10 @@ void PoolChecker::lease_released(std::uint32_t caller, WorkerRef worker) {
   }
 }
 
-std::uint64_t PoolChecker::call_begun(WorkerRef worker) {
+std::uint64_t PoolChecker::call_begun(WorkerRef worker, Instant deadline) {
   const std::uint64_t call = next_call_++;
   if (model_) {
-    model_->call_begun(call, worker, world_.now());
+    model_->call_begun(call, worker, world_.now(), deadline);
   }
   return call;
 }

@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::array<std::string_view, rule_count> rule_names = {
     "lease-exclusive",   "grant-after-deadline", "grant-after-cancel", "reply-mismatch",    "call-outcome",
+    "call-deadline",
     "fifo",              "grant-prompt",         "expiry-prompt",      "cancel-prompt",     "saturation",
     "affinity-prefer",   "affinity-strict",      "worker-count",       "state-transition",  "start-on-demand",
     "restart-backoff",   "restart-prompt",       "init-timeout",       "health-ping",       "health-timeout",
@@ -728,8 +729,8 @@ void PoolModel::checkout_answered(std::uint64_t checkout, const std::optional<Er
   }
 }
 
-void PoolModel::call_begun(std::uint64_t call, WorkerRef worker, Instant now) {
-  calls_.push_back(Call{call, worker});
+void PoolModel::call_begun(std::uint64_t call, WorkerRef worker, Instant now, Instant deadline) {
+  calls_.push_back(Call{call, worker, deadline});
   if (Worker* w = find(worker); w != nullptr) {
     ++w->calls_in_flight;
     if (w->exited && w->exited_at == now) {
@@ -744,7 +745,17 @@ void PoolModel::call_answered(std::uint64_t call, const std::optional<ErrorCode>
   SEEDPOOL_ASSERT(it != calls_.end());
   const WorkerRef ref = it->worker;
   const std::optional<Instant> exited = it->worker_exited;
+  const Instant deadline = it->deadline;
   calls_.erase(it);
+  if (error && *error == ErrorCode::timeout) {
+    exercise(Rule::call_deadline);
+    const Worker* w = find(ref);
+    // A line whose earlier call timed out refuses at once, with timeout.
+    if (now < deadline && (w == nullptr || !w->reply_owed) && !violation_) {
+      fail(Rule::call_deadline, fmt::format("a call on worker {} timed out at {}, before its deadline {}",
+                                            ref.to_string(), at(now), at(deadline)));
+    }
+  }
   if (exited && error && *error == ErrorCode::timeout && *exited < now && !violation_) {
     fail(Rule::crash_prompt, fmt::format("a call on worker {} timed out at {}, though the worker exited at {}",
                                          ref.to_string(), at(now), at(*exited)));
@@ -771,21 +782,23 @@ void PoolModel::lease_released(WorkerRef worker) { (void)worker; }
 
 // ---------------------------------------------------------------- time
 
+// Whatever falls due before `next` must be done now: no task runs and no
+// timer fires between the two, so a deadline d < next that is still unmet
+// was missed, even when no step of the run lands on d itself.
 void PoolModel::before_time_advance(Instant now, Instant next) {
   if (violation_ || !started_) {
     return;
   }
-  (void)next;
-  check_waiters(now);
+  check_waiters(now, next);
   if (!violation_) {
-    check_workers(now);
+    check_workers(now, next);
   }
   if (!violation_) {
-    check_breaker_and_starts(now);
+    check_breaker_and_starts(now, next);
   }
 }
 
-void PoolModel::check_waiters(Instant now) {
+void PoolModel::check_waiters(Instant now, Instant next) {
   if (waiters_.size() > config_.waiters_max) {
     fail(Rule::saturation, fmt::format("{} checkouts wait, more than waiters_max {}", waiters_.size(),
                                        config_.waiters_max));
@@ -800,9 +813,9 @@ void PoolModel::check_waiters(Instant now) {
   const bool any_idle = std::any_of(workers_.begin(), workers_.end(),
                                     [](const Worker& w) { return w.state == WorkerState::ready; });
   const bool owed = any_idle || cancelled_waiting_ > 0 || shutting_down_ || breaker_ != BreakerState::closed ||
-                    earliest_deadline() <= now;
+                    earliest_deadline() < next;
   for (const Waiter& w : owed ? waiters_ : no_waiters_) {
-    if (w.deadline <= now) {
+    if (w.deadline < next) {
       fail(Rule::expiry_prompt, fmt::format("checkout {} still waits at {}, past its deadline {}", w.id, at(now),
                                             at(w.deadline)));
       return;
@@ -843,17 +856,17 @@ void PoolModel::check_waiters(Instant now) {
   }
 }
 
-void PoolModel::check_workers(Instant now) {
+void PoolModel::check_workers(Instant now, Instant next) {
   for (const Worker& w : workers_) {
     if ((w.state == WorkerState::starting || w.state == WorkerState::initializing) &&
-        now >= w.created_at + config_.init_timeout) {
+        w.created_at + config_.init_timeout < next) {
       fail(Rule::init_timeout, fmt::format("worker {} is still {} at {}, init_timeout after its start at {}", w.ref.to_string(),
                                            to_string(w.state), at(now), at(w.created_at)));
       return;
     }
     if (w.state == WorkerState::stopping) {
       exercise(Rule::stop_escalation);
-      if (now >= w.state_since + config_.terminate_grace * 2) {
+      if (w.state_since + config_.terminate_grace * 2 < next) {
         fail(Rule::stop_escalation, fmt::format("worker {} is still stopping at {}, two terminate_grace after {}", w.ref.to_string(),
                                                 at(now), at(w.state_since)));
         return;
@@ -870,7 +883,7 @@ void PoolModel::check_workers(Instant now) {
                                                to_string(w.state), at(now)));
       return;
     }
-    if (w.ping_at && now >= *w.ping_at + config_.health_timeout) {
+    if (w.ping_at && *w.ping_at + config_.health_timeout < next) {
       fail(Rule::health_timeout, fmt::format("worker {} missed its pong (ping at {}, health_timeout {} ns) and is "
                                              "still {} at {}", w.ref.to_string(), at(*w.ping_at), config_.health_timeout.ns(),
                                              to_string(w.state), at(now)));
@@ -883,18 +896,18 @@ void PoolModel::check_workers(Instant now) {
       fail(Rule::shutdown_answers, fmt::format("worker {} is still idle at {} after shutdown began", w.ref.to_string(), at(now)));
       return;
     }
-    if (config_.health_interval > Duration::zero() && !w.ping_at && now >= w.idle_since + config_.health_interval) {
+    if (config_.health_interval > Duration::zero() && !w.ping_at && w.idle_since + config_.health_interval < next) {
       fail(Rule::health_ping, fmt::format("worker {} has been idle since {} without a ping at {} (health_interval {} "
                                           "ns)", w.ref.to_string(), at(w.idle_since), at(now), config_.health_interval.ns()));
       return;
     }
-    if (config_.max_lifetime > Duration::zero() && now >= w.ready_at + config_.max_lifetime) {
+    if (config_.max_lifetime > Duration::zero() && w.ready_at + config_.max_lifetime < next) {
       fail(Rule::recycle_lifetime, fmt::format("worker {} is still idle at {}, past its max_lifetime (ready at {})",
                                                w.ref.to_string(), at(now), at(w.ready_at)));
       return;
     }
   }
-  if (shutting_down_ && now >= grace_deadline_) {
+  if (shutting_down_ && grace_deadline_ < next) {
     exercise(Rule::shutdown_grace);
     if (count(WorkerState::busy) > 0) {
       fail(Rule::shutdown_grace, fmt::format("{} workers are still leased at {}, past the grace deadline {}",
@@ -906,14 +919,14 @@ void PoolModel::check_workers(Instant now) {
     if (count(WorkerState::ready) + count(WorkerState::busy) >= start_min_ready_) {
       fail(Rule::start_prompt, fmt::format("start() still waits at {} with {} workers ready, min_ready is {}", at(now),
                                            count(WorkerState::ready) + count(WorkerState::busy), start_min_ready_));
-    } else if (now >= start_deadline_) {
+    } else if (start_deadline_ < next) {
       fail(Rule::start_deadline, fmt::format("start() still waits at {}, its deadline was {}", at(now),
                                              at(start_deadline_)));
     }
   }
 }
 
-void PoolModel::check_breaker_and_starts(Instant now) {
+void PoolModel::check_breaker_and_starts(Instant now, Instant next) {
   if (must_open_) {
     fail(Rule::breaker_opens, fmt::format("the breaker is still {} at {} after {} failed starts within breaker_window",
                                           to_string(breaker_), at(now), config_.breaker_failures));
@@ -924,12 +937,12 @@ void PoolModel::check_breaker_and_starts(Instant now) {
                                           to_string(breaker_), at(now)));
     return;
   }
-  if (breaker_ == BreakerState::open && now >= opened_at_ + config_.breaker_cooldown) {
+  if (breaker_ == BreakerState::open && opened_at_ + config_.breaker_cooldown < next) {
     fail(Rule::breaker_half_open, fmt::format("the breaker is still open at {}, breaker_cooldown after {}", at(now),
                                               at(opened_at_)));
     return;
   }
-  if (shutting_down_ || now < restart_due_ || breaker_ == BreakerState::open) {
+  if (shutting_down_ || next <= restart_due_ || breaker_ == BreakerState::open) {
     return;
   }
   if (breaker_ == BreakerState::half_open) {

@@ -64,8 +64,9 @@ void one_lease(ScenarioContext& ctx, PoolChecker& checker, Lease& lease, std::ui
       ctx.timeline.begin(fmt::format("caller {}", caller), fmt::format("call on {}", lease.worker().to_string()),
                          ctx.world.now());
     }
-    const std::uint64_t call = checker.call_begun(lease.worker());
-    Result<std::string> answer = lease.call(std::string(payload), ctx.world.now() + call_timeout);
+    const Instant deadline = ctx.world.now() + call_timeout;
+    const std::uint64_t call = checker.call_begun(lease.worker(), deadline);
+    Result<std::string> answer = lease.call(std::string(payload), deadline);
     if (ctx.timeline.enabled()) {
       ctx.timeline.end(fmt::format("caller {}", caller), ctx.world.now());
     }

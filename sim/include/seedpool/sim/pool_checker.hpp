@@ -59,7 +59,7 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   void lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline);
   void lease_released(std::uint32_t caller, WorkerRef worker);
   // Returns the call's id for call_answered.
-  std::uint64_t call_begun(WorkerRef worker);
+  std::uint64_t call_begun(WorkerRef worker, Instant deadline);
   void call_answered(std::uint64_t call, std::uint32_t caller, std::string_view payload,
                      const Result<std::string>& answer);
   // Calls and checkouts are compared with the stats at the end only when

@@ -42,6 +42,7 @@ enum class Rule : std::uint8_t {
   grant_after_cancel,    // a caller whose cancel() took effect never gets a lease
   reply_mismatch,        // a reply only ever reaches the caller whose call it answers
   call_outcome,          // every call ends in its reply or an error its situation allows
+  call_deadline,         // a call times out at its deadline, not before
   // Waiters.
   fifo,                  // waiters are served first come, first served
   grant_prompt,          // no waiter waits while an idle worker could serve it
@@ -124,7 +125,7 @@ class PoolModel {
   void cancel_requested(std::uint64_t checkout);
   void cancel_returned(std::uint64_t checkout, bool took_effect, Instant now);
   void checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error, Instant now);
-  void call_begun(std::uint64_t call, WorkerRef worker, Instant now);
+  void call_begun(std::uint64_t call, WorkerRef worker, Instant now, Instant deadline);
   void call_answered(std::uint64_t call, const std::optional<ErrorCode>& error, Instant now);
   void lease_released(WorkerRef worker);
 
@@ -173,6 +174,7 @@ class PoolModel {
   struct Call {
     std::uint64_t id = 0;
     WorkerRef worker;
+    Instant deadline;
     std::optional<Instant> worker_exited;  // its worker exited while it waited
   };
   using OutcomeTally = std::array<std::uint64_t, outcome_count>;
@@ -195,9 +197,9 @@ class PoolModel {
   void on_breaker(const TelemetryEvent& e);
   void record_failure(Instant at);
 
-  void check_waiters(Instant now);
-  void check_workers(Instant now);
-  void check_breaker_and_starts(Instant now);
+  void check_waiters(Instant now, Instant next);
+  void check_workers(Instant now, Instant next);
+  void check_breaker_and_starts(Instant now, Instant next);
 
   Worker* find(WorkerRef ref);
   Lease* find_lease(std::uint64_t id);
