@@ -141,6 +141,33 @@ void breaker(ScenarioContext& ctx) {
   ctx.finish(4);
 }
 
+// A worker program that fails its first starts, slowly: with a backoff of
+// seconds, five failures take longer than breaker_window, so the window
+// must forget the oldest and the breaker must stay closed (or open only
+// once five fall within it). Then the program works.
+void breaker_window(ScenarioContext& ctx) {
+  const std::uint64_t failing = 3 + ctx.world.decide(6);  // 3..8 failed starts
+  ctx.host.set_behavior_for_launch([&ctx, failing](std::uint64_t launch, const ProcessSpec&) {
+    WorkerBehavior b;
+    b.startup = ctx.faults.latency(milliseconds(1), milliseconds(500));
+    if (launch < failing) {
+      b.init = WorkerBehavior::Init::crash;
+      b.stderr_before_crash = {"RuntimeError: database not reachable yet"};
+    }
+    return b;
+  });
+  PoolConfig config = base_config(1);
+  config.restart_backoff_base = seconds(2);
+  config.restart_backoff_max = seconds(4);
+  config.breaker_window = seconds(10);
+  config.breaker_cooldown = seconds(5);
+  Pool& pool = ctx.make_pool(config);
+  (void)ctx.start_pool();
+  run_workload(ctx, pool, Workload{.callers = 2, .leases_per_caller = 3, .checkout_timeout_min = seconds(2),
+                                   .checkout_timeout_max = seconds(20), .think_time_max = seconds(3)});
+  ctx.finish(1);
+}
+
 void shutdown(ScenarioContext& ctx) {
   Pool& pool = ctx.make_pool(base_config(4));
   (void)ctx.start_pool();
@@ -224,6 +251,8 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 health});
   registry.add({"breaker", "a worker program that fails every init until it recovers",
                 profile({{Fault::caller_cancel, 20'000}}), breaker});
+  registry.add({"breaker-window", "failed starts spread wider than breaker_window: the breaker counts only the window",
+                profile({{Fault::caller_cancel, 20'000}}), breaker_window});
   registry.add({"shutdown", "shutdown under load, with workers that ignore SIGTERM or exit slowly",
                 profile({{Fault::ignore_terminate, 300'000}, {Fault::slow_shutdown, 300'000}, {Fault::call_slow, 100'000},
                          {Fault::call_hang, 20'000}, {Fault::caller_vanish, 50'000}}),
