@@ -68,7 +68,7 @@ PoolModel::Lease* PoolModel::find_lease(std::uint64_t id) {
 }
 
 std::vector<PoolModel::Waiter>::iterator PoolModel::find_waiter(std::uint64_t id) {
-  return std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id; });
+  return std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id && !w.gone; });
 }
 
 void PoolModel::erase_waiter(std::vector<Waiter>::iterator waiter) {
@@ -77,14 +77,21 @@ void PoolModel::erase_waiter(std::vector<Waiter>::iterator waiter) {
   if (waiter->deadline <= earliest_deadline_) {
     earliest_stale_ = true;  // the earliest may have left; found again when needed
   }
-  waiters_.erase(waiter);
+  // Left in place and skipped: erasing from the middle moved every later
+  // waiter. Compacted once the gone outnumber the waiting.
+  waiter->gone = true;
+  ++gone_waiters_;
+  if (gone_waiters_ > 16 && gone_waiters_ * 2 > waiters_.size()) {
+    std::erase_if(waiters_, [](const Waiter& w) { return w.gone; });
+    gone_waiters_ = 0;
+  }
 }
 
 Instant PoolModel::earliest_deadline() {
   if (earliest_stale_) {
     earliest_deadline_ = Instant::max();
     for (const Waiter& w : waiters_) {
-      earliest_deadline_ = std::min(earliest_deadline_, w.deadline);
+      earliest_deadline_ = w.gone ? earliest_deadline_ : std::min(earliest_deadline_, w.deadline);
     }
     earliest_stale_ = false;
   }
@@ -109,7 +116,7 @@ void PoolModel::set_state(Worker& w, WorkerState to) {
 std::size_t PoolModel::wanted() const {
   const std::size_t floor = config_.init == InitMode::eager ? config_.size.min : 0;
   const std::size_t serving = count(WorkerState::ready) + count(WorkerState::busy);
-  return std::min(config_.size.max, std::max(floor, serving + waiters_.size()));
+  return std::min(config_.size.max, std::max(floor, serving + waiting()));
 }
 
 const WorkerRef* PoolModel::bound(const std::string& key) const {
@@ -254,11 +261,11 @@ void PoolModel::on_grant(const TelemetryEvent& e, std::vector<Waiter>::iterator 
   }
   // First come, first served: nobody ahead may still be able to take a worker.
   exercise(Rule::grant_after_deadline);
-  if (waiters_.size() > 1) {
+  if (waiting() > 1) {
     exercise(Rule::fifo);
   }
   for (auto it = waiters_.begin(); it != waiter; ++it) {
-    if (e.at < it->deadline && eligible(*it)) {
+    if (!it->gone && e.at < it->deadline && eligible(*it)) {
       fail(Rule::fifo, fmt::format("checkout {} was granted worker {} while checkout {}, taken earlier, still waited "
                                    "and could take an idle worker",
                                    w.id, worker->ref.to_string(), it->id));
@@ -318,9 +325,9 @@ void PoolModel::on_checkout_error(const TelemetryEvent& e, const Waiter& w) {
       return;
     case ErrorCode::pool_saturated:
       exercise(Rule::saturation);
-      if (waiters_.size() < config_.waiters_max) {
+      if (waiting() < config_.waiters_max) {
         fail(Rule::saturation, fmt::format("checkout {} was refused pool_saturated with {} checkouts waiting, fewer "
-                                           "than waiters_max {}", w.id, waiters_.size(), config_.waiters_max));
+                                           "than waiters_max {}", w.id, waiting(), config_.waiters_max));
       }
       return;
     case ErrorCode::pool_unavailable:
@@ -431,7 +438,7 @@ void PoolModel::on_new_worker(const TelemetryEvent& e) {
     }
   } else if (active() >= wanted()) {
     fail(Rule::start_on_demand, fmt::format("worker {} started with {} active workers, all the pool needs ({} waiting, "
-                                            "size.min {}, init {})", e.worker->to_string(), active(), waiters_.size(),
+                                            "size.min {}, init {})", e.worker->to_string(), active(), waiting(),
                                             config_.size.min, to_string(config_.init)));
     return;
   }
@@ -799,12 +806,12 @@ void PoolModel::before_time_advance(Instant now, Instant next) {
 }
 
 void PoolModel::check_waiters(Instant now, Instant next) {
-  if (waiters_.size() > config_.waiters_max) {
-    fail(Rule::saturation, fmt::format("{} checkouts wait, more than waiters_max {}", waiters_.size(),
+  if (waiting() > config_.waiters_max) {
+    fail(Rule::saturation, fmt::format("{} checkouts wait, more than waiters_max {}", waiting(),
                                        config_.waiters_max));
     return;
   }
-  if (!waiters_.empty()) {
+  if (waiting() > 0) {
     exercise(Rule::grant_prompt);
   }
   // The waiters are scanned only when one of them may be owed something:
@@ -815,6 +822,9 @@ void PoolModel::check_waiters(Instant now, Instant next) {
   const bool owed = any_idle || cancelled_waiting_ > 0 || shutting_down_ || breaker_ != BreakerState::closed ||
                     earliest_deadline() < next;
   for (const Waiter& w : owed ? waiters_ : no_waiters_) {
+    if (w.gone) {
+      continue;
+    }
     if (w.deadline < next) {
       fail(Rule::expiry_prompt, fmt::format("checkout {} still waits at {}, past its deadline {}", w.id, at(now),
                                             at(w.deadline)));

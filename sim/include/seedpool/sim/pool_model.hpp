@@ -163,6 +163,7 @@ class PoolModel {
     bool cancelled = false;  // the caller's cancel() took effect
     Instant cancelled_at;
     bool after_shutdown = false;
+    bool gone = false;  // answered; skipped until the next compaction
   };
   struct Lease {
     std::uint64_t id = 0;
@@ -205,6 +206,7 @@ class PoolModel {
   Lease* find_lease(std::uint64_t id);
   std::vector<Waiter>::iterator find_waiter(std::uint64_t id);
   void erase_waiter(std::vector<Waiter>::iterator waiter);
+  std::size_t waiting() const noexcept { return waiters_.size() - gone_waiters_; }
   Instant earliest_deadline();
   std::size_t count(WorkerState state) const;
   void set_state(Worker& w, WorkerState to);
@@ -226,6 +228,7 @@ class PoolModel {
   std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state, kept by set_state
   std::vector<Waiter> waiters_;   // in the order the pool took them; a few dozen at most
   const std::vector<Waiter> no_waiters_;
+  std::size_t gone_waiters_ = 0;                // entries of waiters_ marked gone
   std::size_t cancelled_waiting_ = 0;           // waiters whose cancel() took effect
   Instant earliest_deadline_ = Instant::max();  // of waiters_, unless earliest_stale_
   bool earliest_stale_ = false;
