@@ -249,7 +249,7 @@ void PoolModel::on_grant(const TelemetryEvent& e, std::vector<Waiter>::iterator 
     return;
   }
   if (worker->reply_owed) {
-    fail(Rule::timeout_replaces, fmt::format("checkout {} was granted worker {}, whose call timed out: it may still "
+    fail(Rule::timeout_replaces, fmt::format("checkout {} was granted worker {}, whose call timed out or broke the protocol: it may still "
                                              "owe that reply", w.id, worker->ref.to_string()));
     return;
   }
@@ -486,7 +486,7 @@ void PoolModel::on_checkin(Worker& w, const TelemetryEvent& e) {
     return;
   }
   if (w.reply_owed) {
-    fail(Rule::timeout_replaces, fmt::format("worker {} went back to idle after a call on it timed out", w.ref.to_string()));
+    fail(Rule::timeout_replaces, fmt::format("worker {} went back to idle after a call on it timed out or broke the protocol", w.ref.to_string()));
   } else if (shutting_down_) {
     fail(Rule::shutdown_answers, fmt::format("worker {} went back to idle during shutdown", w.ref.to_string()));
   } else if (config_.max_calls > 0 && w.answered_calls >= config_.max_calls) {
@@ -776,7 +776,9 @@ void PoolModel::call_answered(std::uint64_t call, const std::optional<ErrorCode>
   if (answered_by_worker(error)) {
     ++w->answered_calls;
   }
-  if (error && *error == ErrorCode::timeout) {
+  // A call that timed out leaves a reply owed; one that broke the protocol
+  // leaves a worker that cannot be trusted: neither worker serves again.
+  if (error && (*error == ErrorCode::timeout || *error == ErrorCode::protocol_error)) {
     exercise(Rule::timeout_replaces);
     w->reply_owed = true;
   }
@@ -889,7 +891,7 @@ void PoolModel::check_workers(Instant now, Instant next) {
       return;
     }
     if (w.reply_owed && (w.state == WorkerState::ready || w.state == WorkerState::busy)) {
-      fail(Rule::timeout_replaces, fmt::format("worker {} is still {} at {} after a call on it timed out", w.ref.to_string(),
+      fail(Rule::timeout_replaces, fmt::format("worker {} is still {} at {} after a call on it timed out or broke the protocol", w.ref.to_string(),
                                                to_string(w.state), at(now)));
       return;
     }

@@ -62,7 +62,7 @@ enum class Rule : std::uint8_t {
   health_timeout,        // a missed pong replaces the worker after health_timeout, never before
   recycle_max_calls,     // a worker is recycled at the checkin that completes max_calls calls
   recycle_lifetime,      // an idle worker past max_lifetime is recycled then, never before its jittered lifetime
-  timeout_replaces,      // a worker whose call timed out never serves again and is stopped at once
+  timeout_replaces,      // a worker whose call timed out or broke the protocol never serves again, stopped at once
   crash_prompt,          // a call whose worker exits is answered at the exit, not at its deadline
   stop_escalation,       // a stopped worker is gone within two terminate_grace periods
   // Breaker.
