@@ -161,7 +161,7 @@ class Runner:
         if rc == 1 and doc["failures"]:
             f = doc["failures"][0]
             r["status"] = "caught"
-            r["failure"] = {"seed": f["seed"], "kind": f["kind"], "message": f["message"].splitlines()[0][:300]
+            r["failure"] = {"seed": f["seed"], "kind": f["kind"], "message": self.scrub(f["message"].splitlines()[0][:300])
                             if f["message"] else "", "replay": self.scrub(f["replay"]),
                             "seeds_to_first_failure": f["seed"] - strategy["first_seed"] + 1}
             place = r["failure"]["seeds_to_first_failure"]
