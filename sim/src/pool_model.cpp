@@ -677,9 +677,6 @@ void PoolModel::cancel_requested(std::uint64_t checkout) {
   if (const auto w = find_waiter(checkout); w != waiters_.end()) {
     w->cancel_requested = true;
   }
-  if (Lease* lease = find_lease(checkout); lease != nullptr) {
-    ++instants_.grant_crossed_cancel;
-  }
 }
 
 void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instant now) {
@@ -707,11 +704,13 @@ void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instan
     w->cancelled_at = now;
   }
   if (Lease* lease = find_lease(checkout); lease != nullptr) {
+    // The grant was sent and the cancel still took effect: they crossed,
+    // at one instant (the caller would otherwise have taken the grant
+    // before time moved on).
+    SEEDPOOL_ASSERT(lease->granted_at == now);
     lease->caller_gone = true;
     lease->gone_at = now;
-    if (lease->granted_at == now) {
-      ++instants_.grant_crossed_cancel;
-    }
+    ++instants_.grant_crossed_cancel;
   }
 }
 
