@@ -57,6 +57,7 @@ void PoolActor::run() {
 void PoolActor::handle(CheckoutRequest& m) {
   emit_request(m);
   Waiter waiter{m.id, m.deadline, m.requested_at, std::move(m.affinity_key), m.affinity_mode, std::move(m.reply)};
+  waiter.phase = std::move(m.phase);
   if (shutting_down_) {
     fail_checkout(waiter, Error{ErrorCode::pool_shutting_down,
                                 fmt::format("pool '{}' is shutting down", config_.name), {}});
@@ -534,7 +535,7 @@ void PoolActor::grant_waiters() {
     }
     const ChannelStatus sent = it->reply->try_send(CheckoutReply(Grant{w->ref, w->line}));
     emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - it->requested_at,
-          .error = sent == ChannelStatus::ok ? std::nullopt : std::optional<ErrorCode>(ErrorCode::cancelled),
+          .error = sent == ChannelStatus::ok ? std::nullopt : std::optional<ErrorCode>(gone_caller_saw(*it)),
           .worker = w->ref, .checkout = it->id});
     if (sent == ChannelStatus::ok) {
       --idle;
@@ -585,13 +586,18 @@ void PoolActor::bind_affinity(const std::string& key, WorkerRef worker) {
   SEEDPOOL_ASSERT(affinity_.size() <= config_.affinity_keys_max);
 }
 
-// Counted under what the caller sees: a caller that cancelled in the
-// meantime (its reply channel closed) sees cancelled, whatever the reason.
+// Counted under what the caller sees: a caller that gave up in the meantime
+// (its reply channel closed) saw cancelled or timeout, whatever the reason.
 void PoolActor::fail_checkout(const Waiter& waiter, Error error) {
   const ErrorCode code = error.code;
   const bool delivered = waiter.reply->try_send(CheckoutReply(std::move(error))) == ChannelStatus::ok;
   emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - waiter.requested_at,
-        .error = delivered ? code : ErrorCode::cancelled, .checkout = waiter.id});
+        .error = delivered ? code : gone_caller_saw(waiter), .checkout = waiter.id});
+}
+
+ErrorCode PoolActor::gone_caller_saw(const Waiter& waiter) {
+  return waiter.phase != nullptr && waiter.phase->load() == checkout_expired ? ErrorCode::timeout
+                                                                               : ErrorCode::cancelled;
 }
 
 void PoolActor::answer_start_waiters() {
@@ -866,7 +872,7 @@ void PoolActor::finish() {
     const Error& gone;
     void operator()(CheckoutRequest& m) const {
       self.emit_request(m);
-      self.fail_checkout(Waiter{m.id, m.deadline, m.requested_at, {}, m.affinity_mode, m.reply}, gone);
+      self.fail_checkout(Waiter{m.id, m.deadline, m.requested_at, {}, m.affinity_mode, m.reply, m.phase}, gone);
     }
     void operator()(CheckoutCancel&) const {}
     // Every line was cut when its worker exited: no call waits any more.

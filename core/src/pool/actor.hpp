@@ -70,6 +70,7 @@ class PoolActor {
     std::string affinity_key;
     AffinityMode affinity_mode = AffinityMode::prefer;
     std::shared_ptr<Channel<CheckoutReply>> reply;
+    std::shared_ptr<const std::atomic<int>> phase;  // the caller's CheckoutPhase
   };
 
   // The checkouts waiting for a worker, in arrival order. The earliest
@@ -150,6 +151,7 @@ class PoolActor {
   Worker* pick_worker(const Waiter& waiter);
   void bind_affinity(const std::string& key, WorkerRef worker);
   void fail_checkout(const Waiter& waiter, Error error);
+  static ErrorCode gone_caller_saw(const Waiter& waiter);
   void answer_start_waiters();
   Error start_failure(std::string_view why) const;
   Error unavailable() const;

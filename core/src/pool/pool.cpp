@@ -15,10 +15,17 @@ namespace seedpool {
 namespace detail {
 
 struct PendingState {
-  // A checkout ends exactly once: wait() returns (answered) or the caller
-  // cancels, whichever comes first. Deciding that with one atomic step means
-  // a grant is either handed to the caller or given back, never both.
-  enum Phase : int { pending, answered, cancelled };
+  // A checkout ends exactly once: wait() returns (answered, or expired at
+  // its deadline) or the caller cancels, whichever comes first. Deciding
+  // that with one atomic step means a grant is either handed to the caller
+  // or given back, never both; the pool reads the phase to count an answer
+  // it could not deliver.
+  enum Phase : int {
+    pending = checkout_pending,
+    answered = checkout_answered,
+    cancelled = checkout_cancelled,
+    expired = checkout_expired,
+  };
 
   PendingState() = default;
   PendingState(const PendingState&) = delete;
@@ -34,15 +41,15 @@ struct PendingState {
   // Moves pending to `to`; false when the checkout had already ended.
   bool settle(Phase to) {
     int expected = pending;
-    return phase.compare_exchange_strong(expected, to);
+    return box->phase.compare_exchange_strong(expected, to);
   }
 
   std::shared_ptr<PoolShared> shared;
   std::uint64_t id = 0;
   Instant deadline;
-  std::shared_ptr<Channel<CheckoutReply>> reply;
+  std::shared_ptr<CheckoutReplyBox> box;
+  Channel<CheckoutReply>* reply = nullptr;  // box's channel
   bool waited = false;
-  std::atomic<int> phase{pending};
 };
 
 }  // namespace detail
@@ -167,11 +174,13 @@ Result<Lease> PendingCheckout::wait() {
     return Lease(s.shared, s.id, reply.value().worker, std::move(reply.value().line));
   }
   // Closed only by cancel(), which has told the pool itself.
-  if (!s.settle(detail::PendingState::answered)) {
+  if (!s.settle(detail::PendingState::expired)) {
     return cancelled();
   }
-  // A failure the pool answered at the deadline itself stands: it is how
-  // the pool counted this checkout.
+  // From now on the pool cannot deliver, and counts what it could not
+  // deliver as this timeout. An answer that came first stands: a failure
+  // is how the pool counted this checkout; a grant goes back (below).
+  s.reply->close();
   if (Received<detail::CheckoutReply> late = s.reply->try_receive(); late && !*late.value) {
     return late.value->error();
   }
@@ -247,10 +256,13 @@ Result<PendingCheckout> Pool::begin_checkout(CheckoutOptions options) {
   state->id = shared_->new_id();
   const Instant requested = world.now();
   state->deadline = options.deadline.value_or(requested + shared_->config.checkout_timeout);
-  state->reply = std::make_shared<Channel<detail::CheckoutReply>>(world, "checkout-reply", 1);
+  state->box = std::make_shared<detail::CheckoutReplyBox>(world);
+  state->reply = &state->box->channel;
   const ChannelStatus sent = shared_->mailbox.send(
       detail::CheckoutRequest{state->id, state->deadline, requested, std::move(options.affinity_key),
-                              options.affinity_mode, state->reply},
+                              options.affinity_mode,
+                              std::shared_ptr<Channel<detail::CheckoutReply>>(state->box, &state->box->channel),
+                              std::shared_ptr<const std::atomic<int>>(state->box, &state->box->phase)},
       state->deadline);
   if (sent != ChannelStatus::ok) {
     (void)state->settle(detail::PendingState::answered);  // the pool never saw it: nothing to cancel

@@ -31,6 +31,19 @@ struct Grant {
 using CheckoutReply = Result<Grant>;
 using CallReply = Result<std::string>;
 
+// How a checkout ended for its caller, settled once by the caller's handle.
+// The pool reads it when an answer cannot be delivered (the caller closed
+// its reply channel on giving up) to count the checkout under what the
+// caller saw.
+enum CheckoutPhase : int { checkout_pending, checkout_answered, checkout_cancelled, checkout_expired };
+
+// A checkout's reply channel and its phase, in one allocation.
+struct CheckoutReplyBox {
+  explicit CheckoutReplyBox(World& world) : channel(world, "checkout-reply", 1) {}
+  Channel<CheckoutReply> channel;
+  std::atomic<int> phase{checkout_pending};
+};
+
 // Caller -> pool.
 struct CheckoutRequest {
   std::uint64_t id = 0;  // becomes the lease id when granted
@@ -39,6 +52,7 @@ struct CheckoutRequest {
   std::string affinity_key;
   AffinityMode affinity_mode = AffinityMode::prefer;
   std::shared_ptr<Channel<CheckoutReply>> reply;
+  std::shared_ptr<const std::atomic<int>> phase;  // a CheckoutPhase, the caller's
 };
 struct CheckoutCancel {
   std::uint64_t id = 0;
