@@ -742,35 +742,46 @@ class OneReply final : public FrameRouter {
 
 constexpr std::uint64_t handoff_seeds = 200;
 
-TEST(SimProcessReadOutput, TheReaderTakesTheReplyAndKeepsTheOutputForTheNextCall) {
+// Runs `body(world, host, seed)` as the main task of a fresh simulation for
+// every seed up to handoff_seeds; each run must end ok. Returns the hosts'
+// caller-read counts, summed.
+template <typename Body>
+CallerReadCounts for_each_handoff_seed(Body body) {
   CallerReadCounts sum;
   for (std::uint64_t seed = 1; seed <= handoff_seeds; ++seed) {
     SimConfig config;
     config.seed = seed;
     SimWorld world(config);
     SimProcessHost host(world);
-    const RunResult run = world.run([&] {
-      std::unique_ptr<Process> process = start_ready(world);
-      for (std::uint64_t id = 2; id <= 4; ++id) {
-        auto router = std::make_shared<OneReply>(world, id);
-        process->set_router(router);
-        ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, id, "x" + std::to_string(id)}).ok());
-        int reads = 0;
-        const std::optional<Frame> reply = router->wait(*process, world.now() + seconds(10), reads);
-        ASSERT_TRUE(reply.has_value()) << "seed " << seed;
-        EXPECT_EQ(*reply, (Frame{FrameKind::reply, id, "x" + std::to_string(id)}));
-      }
-      // The replies went to the routers, not to events().
-      ASSERT_TRUE(process->write_frame(Frame{FrameKind::shutdown, 9, {}}).ok());
-      EXPECT_EQ(expect_exit(*process), exit_code_0);
-    });
-    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
+    const RunResult run = world.run([&] { body(world, host, seed); });
+    EXPECT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
     const CallerReadCounts counts = host.caller_read_counts();
     sum.replies += counts.replies;
     sum.declined += counts.declined;
+    sum.handed_back += counts.handed_back;
     sum.linger += counts.linger;
     sum.linger_expired += counts.linger_expired;
+    sum.taken_back += counts.taken_back;
   }
+  return sum;
+}
+
+TEST(SimProcessReadOutput, TheReaderTakesTheReplyAndKeepsTheOutputForTheNextCall) {
+  const CallerReadCounts sum = for_each_handoff_seed([](SimWorld& world, SimProcessHost&, std::uint64_t seed) {
+    std::unique_ptr<Process> process = start_ready(world);
+    for (std::uint64_t id = 2; id <= 4; ++id) {
+      auto router = std::make_shared<OneReply>(world, id);
+      process->set_router(router);
+      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, id, "x" + std::to_string(id)}).ok());
+      int reads = 0;
+      const std::optional<Frame> reply = router->wait(*process, world.now() + seconds(10), reads);
+      ASSERT_TRUE(reply.has_value()) << "seed " << seed;
+      EXPECT_EQ(*reply, (Frame{FrameKind::reply, id, "x" + std::to_string(id)}));
+    }
+    // The replies went to the routers, not to events().
+    ASSERT_TRUE(process->write_frame(Frame{FrameKind::shutdown, 9, {}}).ok());
+    EXPECT_EQ(expect_exit(*process), exit_code_0);
+  });
   EXPECT_GT(sum.replies, 0u);
   EXPECT_GT(sum.declined, 0u);
   EXPECT_GT(sum.linger, 0u);
@@ -778,122 +789,99 @@ TEST(SimProcessReadOutput, TheReaderTakesTheReplyAndKeepsTheOutputForTheNextCall
 }
 
 TEST(SimProcessReadOutput, FramesTheRouterLeavesReachEventsInStreamOrder) {
-  std::uint64_t handed_back = 0;
-  for (std::uint64_t seed = 1; seed <= handoff_seeds; ++seed) {
-    SimConfig config;
-    config.seed = seed;
-    SimWorld world(config);
-    SimProcessHost host(world);
-    const RunResult run = world.run([&] {
-      WorkerBehavior behavior;
-      behavior.pong_latency = milliseconds(1);
-      behavior.on_call = [](std::uint64_t call_index, const Frame&) {
-        CallAction action;
-        if (call_index == 0) {
-          action.kind = CallAction::Kind::wrong_request_id;  // a stale reply, id 99
-          action.request_id = 99;
-        } else if (call_index == 1) {
-          action.kind = CallAction::Kind::error_frame;
-        }
-        return action;
-      };
-      host.set_behavior(behavior);
-      std::unique_ptr<Process> process = start_ready(world);
-      auto router = std::make_shared<OneReply>(world, 5);
-      process->set_router(router);
-      // Written in this order, answered in this order; only the last answer
-      // is the reply the router waits for.
-      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "stale"}).ok());
-      ASSERT_TRUE(process->write_frame(Frame{FrameKind::ping, 3, {}}).ok());
-      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 4, "fails"}).ok());
-      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 5, "wanted"}).ok());
-      int reads = 0;
-      const std::optional<Frame> reply = router->wait(*process, world.now() + seconds(10), reads);
-      ASSERT_TRUE(reply.has_value()) << "seed " << seed;
-      EXPECT_EQ(*reply, (Frame{FrameKind::reply, 5, "wanted"}));
-      EXPECT_EQ(next_frame(*process), (Frame{FrameKind::reply, 99, "stale"})) << "seed " << seed;
-      EXPECT_EQ(next_frame(*process), (Frame{FrameKind::pong, 3, {}})) << "seed " << seed;
-      EXPECT_EQ(next_frame(*process), (Frame{FrameKind::error, 4, "simulated call failure"})) << "seed " << seed;
-      process->signal(Signal::kill);
-      EXPECT_EQ(expect_exit(*process), killed_by_9);
-    });
-    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
-    handed_back += host.caller_read_counts().handed_back;
-  }
-  EXPECT_GT(handed_back, 0u);
+  const CallerReadCounts sum = for_each_handoff_seed([](SimWorld& world, SimProcessHost& host, std::uint64_t seed) {
+    WorkerBehavior behavior;
+    behavior.pong_latency = milliseconds(1);
+    behavior.on_call = [](std::uint64_t call_index, const Frame&) {
+      CallAction action;
+      if (call_index == 0) {
+        action.kind = CallAction::Kind::wrong_request_id;  // a stale reply, id 99
+        action.request_id = 99;
+      } else if (call_index == 1) {
+        action.kind = CallAction::Kind::error_frame;
+      }
+      return action;
+    };
+    host.set_behavior(behavior);
+    std::unique_ptr<Process> process = start_ready(world);
+    auto router = std::make_shared<OneReply>(world, 5);
+    process->set_router(router);
+    // Written in this order, answered in this order; only the last answer
+    // is the reply the router waits for.
+    ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "stale"}).ok());
+    ASSERT_TRUE(process->write_frame(Frame{FrameKind::ping, 3, {}}).ok());
+    ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 4, "fails"}).ok());
+    ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 5, "wanted"}).ok());
+    int reads = 0;
+    const std::optional<Frame> reply = router->wait(*process, world.now() + seconds(10), reads);
+    ASSERT_TRUE(reply.has_value()) << "seed " << seed;
+    EXPECT_EQ(*reply, (Frame{FrameKind::reply, 5, "wanted"}));
+    EXPECT_EQ(next_frame(*process), (Frame{FrameKind::reply, 99, "stale"})) << "seed " << seed;
+    EXPECT_EQ(next_frame(*process), (Frame{FrameKind::pong, 3, {}})) << "seed " << seed;
+    EXPECT_EQ(next_frame(*process), (Frame{FrameKind::error, 4, "simulated call failure"})) << "seed " << seed;
+    process->signal(Signal::kill);
+    EXPECT_EQ(expect_exit(*process), killed_by_9);
+  });
+  EXPECT_GT(sum.handed_back, 0u);
 }
 
 TEST(SimProcessReadOutput, AnExitEndsTheReadAndExitedStillComesLast) {
   int reads_ended_early = 0;
-  for (std::uint64_t seed = 1; seed <= handoff_seeds; ++seed) {
-    SimConfig config;
-    config.seed = seed;
-    SimWorld world(config);
-    SimProcessHost host(world);
-    const RunResult run = world.run([&] {
-      WorkerBehavior behavior;
-      behavior.stderr_before_crash = {"Traceback (most recent call last):"};
-      behavior.on_call = [](std::uint64_t, const Frame&) {
-        CallAction action;
-        action.kind = CallAction::Kind::truncated_then_exit;
-        action.latency = milliseconds(3);
-        return action;
-      };
-      host.set_behavior(behavior);
-      std::unique_ptr<Process> process = start_ready(world);
-      auto router = std::make_shared<OneReply>(world, 2);
-      process->set_router(router);
-      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "x"}).ok());
-      const Instant deadline = world.now() + seconds(10);
-      // Read until read_output declines. The half frame is no event, and
-      // stderr is not the reader's: only the end of the output ends a read
-      // before the deadline.
-      bool read = true;
-      while (read && world.now() < deadline) {
-        read = process->read_output(deadline);
-        if (read) {
-          EXPECT_LT(world.now(), deadline) << "seed " << seed;
-          ++reads_ended_early;
-        }
+  (void)for_each_handoff_seed([&reads_ended_early](SimWorld& world, SimProcessHost& host, std::uint64_t seed) {
+    WorkerBehavior behavior;
+    behavior.stderr_before_crash = {"Traceback (most recent call last):"};
+    behavior.on_call = [](std::uint64_t, const Frame&) {
+      CallAction action;
+      action.kind = CallAction::Kind::truncated_then_exit;
+      action.latency = milliseconds(3);
+      return action;
+    };
+    host.set_behavior(behavior);
+    std::unique_ptr<Process> process = start_ready(world);
+    auto router = std::make_shared<OneReply>(world, 2);
+    process->set_router(router);
+    ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "x"}).ok());
+    const Instant deadline = world.now() + seconds(10);
+    // Read until read_output declines. The half frame is no event, and
+    // stderr is not the reader's: only the end of the output ends a read
+    // before the deadline.
+    bool read = true;
+    while (read && world.now() < deadline) {
+      read = process->read_output(deadline);
+      if (read) {
+        EXPECT_LT(world.now(), deadline) << "seed " << seed;
+        ++reads_ended_early;
       }
-      EXPECT_TRUE(router->expecting());
-      EXPECT_EQ(next_stderr(*process), "Traceback (most recent call last):");
-      EXPECT_EQ(next_corrupt(*process).code, ErrorCode::protocol_error);
-      EXPECT_EQ(expect_exit(*process), (ExitStatus{false, 1, 0}));
-    });
-    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
-  }
+    }
+    EXPECT_TRUE(router->expecting());
+    EXPECT_EQ(next_stderr(*process), "Traceback (most recent call last):");
+    EXPECT_EQ(next_corrupt(*process).code, ErrorCode::protocol_error);
+    EXPECT_EQ(expect_exit(*process), (ExitStatus{false, 1, 0}));
+  });
   EXPECT_GT(reads_ended_early, 0);
 }
 
 TEST(SimProcessReadOutput, AReadEndsAtItsDeadlineAndDeclinesPastIt) {
   int reads_to_deadline = 0;
-  for (std::uint64_t seed = 1; seed <= handoff_seeds; ++seed) {
-    SimConfig config;
-    config.seed = seed;
-    SimWorld world(config);
-    SimProcessHost host(world);
-    const RunResult run = world.run([&] {
-      WorkerBehavior behavior;
-      behavior.on_call = [](std::uint64_t, const Frame&) { return CallAction{.kind = CallAction::Kind::hang}; };
-      host.set_behavior(behavior);
-      std::unique_ptr<Process> process = start_ready(world);
-      auto router = std::make_shared<OneReply>(world, 2);
-      process->set_router(router);
-      ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "x"}).ok());
-      const Instant deadline = world.now() + milliseconds(35);
-      if (process->read_output(deadline)) {
-        EXPECT_EQ(world.now(), deadline) << "seed " << seed;
-        ++reads_to_deadline;
-      }
-      world.sleep_until(deadline);
-      EXPECT_FALSE(process->read_output(deadline));
-      EXPECT_TRUE(router->expecting());
-      process->signal(Signal::kill);
-      EXPECT_EQ(expect_exit(*process), killed_by_9);
-    });
-    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
-  }
+  (void)for_each_handoff_seed([&reads_to_deadline](SimWorld& world, SimProcessHost& host, std::uint64_t seed) {
+    WorkerBehavior behavior;
+    behavior.on_call = [](std::uint64_t, const Frame&) { return CallAction{.kind = CallAction::Kind::hang}; };
+    host.set_behavior(behavior);
+    std::unique_ptr<Process> process = start_ready(world);
+    auto router = std::make_shared<OneReply>(world, 2);
+    process->set_router(router);
+    ASSERT_TRUE(process->write_frame(Frame{FrameKind::call, 2, "x"}).ok());
+    const Instant deadline = world.now() + milliseconds(35);
+    if (process->read_output(deadline)) {
+      EXPECT_EQ(world.now(), deadline) << "seed " << seed;
+      ++reads_to_deadline;
+    }
+    world.sleep_until(deadline);
+    EXPECT_FALSE(process->read_output(deadline));
+    EXPECT_TRUE(router->expecting());
+    process->signal(Signal::kill);
+    EXPECT_EQ(expect_exit(*process), killed_by_9);
+  });
   EXPECT_GT(reads_to_deadline, 0);
 }
 
