@@ -204,7 +204,7 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
 
 void PoolChecker::start_requested(Instant deadline, std::size_t min_ready) {
   if (model_) {
-    model_->start_requested(world_.now(), deadline, min_ready);
+    model_->start_requested(deadline, min_ready);
   }
 }
 

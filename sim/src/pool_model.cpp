@@ -199,7 +199,6 @@ void PoolModel::on_checkout_request(const TelemetryEvent& e) {
     return;
   }
   Waiter waiter{e.checkout, e.deadline, e.detail, e.affinity_strict};
-  waiter.after_shutdown = shutting_down_;
   // A cancel the caller asked for before the pool took the request.
   waiter.cancel_requested = contains(cancel_requests_, e.checkout);
   if (contains(cancelled_ids_, e.checkout)) {
@@ -649,12 +648,11 @@ void PoolModel::on_breaker(const TelemetryEvent& e) {
 
 // ---------------------------------------------------------------- callers
 
-void PoolModel::start_requested(Instant now, Instant deadline, std::size_t min_ready) {
+void PoolModel::start_requested(Instant deadline, std::size_t min_ready) {
   started_ = true;
   start_pending_ = true;
   start_deadline_ = deadline;
   start_min_ready_ = min_ready;
-  (void)now;
 }
 
 void PoolModel::start_returned(Instant now, bool ok) {
@@ -786,8 +784,6 @@ void PoolModel::call_answered(std::uint64_t call, const std::optional<ErrorCode>
   }
 }
 
-void PoolModel::lease_released(WorkerRef worker) { (void)worker; }
-
 // ---------------------------------------------------------------- time
 
 // Whatever falls due before `next` must be done now: no task runs and no
@@ -822,7 +818,10 @@ void PoolModel::check_waiters(Instant now, Instant next) {
                                     [](const Worker& w) { return w.state == WorkerState::ready; });
   const bool owed = any_idle || cancelled_waiting_ > 0 || shutting_down_ || breaker_ != BreakerState::closed ||
                     earliest_deadline() < next;
-  for (const Waiter& w : owed ? waiters_ : no_waiters_) {
+  for (const Waiter& w : waiters_) {
+    if (!owed) {
+      break;  // nothing can be owed to any of them
+    }
     if (w.gone) {
       continue;
     }

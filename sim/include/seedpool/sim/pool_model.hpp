@@ -120,14 +120,13 @@ class PoolModel {
 
   // What the callers see. `cancel_requested` comes before cancel() and
   // `cancel_returned` after it: the pool may act on the cancel in between.
-  void start_requested(Instant now, Instant deadline, std::size_t min_ready);
+  void start_requested(Instant deadline, std::size_t min_ready);
   void start_returned(Instant now, bool ok);
   void cancel_requested(std::uint64_t checkout);
   void cancel_returned(std::uint64_t checkout, bool took_effect, Instant now);
   void checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error, Instant now);
   void call_begun(std::uint64_t call, WorkerRef worker, Instant now, Instant deadline);
   void call_answered(std::uint64_t call, const std::optional<ErrorCode>& error, Instant now);
-  void lease_released(WorkerRef worker);
 
   // Every task has run to a wait at `now`; time moves to `next`.
   void before_time_advance(Instant now, Instant next);
@@ -162,7 +161,6 @@ class PoolModel {
     bool cancel_requested = false;
     bool cancelled = false;  // the caller's cancel() took effect
     Instant cancelled_at;
-    bool after_shutdown = false;
     bool gone = false;  // answered; skipped until the next compaction
   };
   struct Lease {
@@ -227,7 +225,6 @@ class PoolModel {
   std::vector<Worker> workers_;   // not dead; a handful
   std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state, kept by set_state
   std::vector<Waiter> waiters_;   // in the order the pool took them; a few dozen at most
-  const std::vector<Waiter> no_waiters_;
   std::size_t gone_waiters_ = 0;                // entries of waiters_ marked gone
   std::size_t cancelled_waiting_ = 0;           // waiters whose cancel() took effect
   Instant earliest_deadline_ = Instant::max();  // of waiters_, unless earliest_stale_
@@ -261,7 +258,6 @@ class PoolModel {
   Instant grace_deadline_ = Instant::max();
 
   // Accounting: the callers' view, and the pool's by checkout.
-  bool callers_complete_ = true;
   OutcomeTally caller_checkouts_{};
   OutcomeTally caller_calls_{};
   OutcomeTally pool_checkouts_{};
