@@ -194,10 +194,13 @@ void PoolModel::on_event(const TelemetryEvent& e) {
 
 void PoolModel::on_checkout_request(const TelemetryEvent& e) {
   started_ = true;
-  if (find_waiter(e.checkout) != waiters_.end()) {
+  // Ids grow with each checkout; only one at or below the highest taken so
+  // far can be a second take (most arrive in order: no scan).
+  if (e.checkout <= highest_checkout_ && find_waiter(e.checkout) != waiters_.end()) {
     fail(Rule::checkout_accounting, fmt::format("checkout {} was taken twice", e.checkout));
     return;
   }
+  highest_checkout_ = std::max(highest_checkout_, e.checkout);
   Waiter waiter{e.checkout, e.deadline, e.detail, e.affinity_strict};
   // A cancel the caller asked for before the pool took the request.
   waiter.cancel_requested = contains(cancel_requests_, e.checkout);

@@ -226,6 +226,7 @@ class PoolModel {
   std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state, kept by set_state
   std::vector<Waiter> waiters_;   // in the order the pool took them; a few dozen at most
   std::size_t gone_waiters_ = 0;                // entries of waiters_ marked gone
+  std::uint64_t highest_checkout_ = 0;          // the highest checkout id taken
   std::size_t cancelled_waiting_ = 0;           // waiters whose cancel() took effect
   Instant earliest_deadline_ = Instant::max();  // of waiters_, unless earliest_stale_
   bool earliest_stale_ = false;
