@@ -47,6 +47,25 @@ std::optional<Rule> rule_from_name(std::string_view name) noexcept {
   return std::nullopt;
 }
 
+OutcomeTally tally_of(const OutcomeCounts& counts) {
+  OutcomeTally tally{};
+  for (std::size_t i = 0; i < tally.size(); ++i) {
+    const auto it = counts.find(outcome_label(outcome_at(i)));
+    tally[i] = it == counts.end() ? 0 : it->second;
+  }
+  return tally;
+}
+
+std::string describe(const OutcomeTally& tally) {
+  std::string out;
+  for (std::size_t i = 0; i < tally.size(); ++i) {
+    if (tally[i] != 0) {
+      out += fmt::format("{}{}={}", out.empty() ? "" : " ", outcome_label(outcome_at(i)), tally[i]);
+    }
+  }
+  return out.empty() ? std::string("none") : out;
+}
+
 PoolModel::PoolModel(const PoolConfig& config) : config_(config) {}
 
 void PoolModel::fail(Rule rule, std::string message) {
@@ -175,7 +194,7 @@ void PoolModel::on_event(const TelemetryEvent& e) {
     case TelemetryKind::checkout_request: on_checkout_request(e); break;
     case TelemetryKind::checkout: on_checkout(e); break;
     case TelemetryKind::checkout_returned: on_checkout_returned(e); break;
-    case TelemetryKind::call: ++pool_calls_[outcome_index(e.error)]; break;
+    case TelemetryKind::call: break;  // counted by the checker against the aggregator
     case TelemetryKind::worker_state: on_worker_state(e); break;
     case TelemetryKind::worker_init: on_worker_init(e); break;
     case TelemetryKind::worker_exit: on_worker_exit(e); break;
@@ -221,7 +240,6 @@ void PoolModel::on_checkout(const TelemetryEvent& e) {
                      e.checkout, outcome_label(e.error)));
     return;
   }
-  ++pool_checkouts_[outcome_index(e.error)];
   if (!e.error) {
     on_grant(e, waiter);
     return;
@@ -369,8 +387,6 @@ void PoolModel::on_checkout_returned(const TelemetryEvent& e) {
                                           "cancelled nor given up", e.checkout));
     return;
   }
-  --pool_checkouts_[outcome_index(std::nullopt)];
-  ++pool_checkouts_[outcome_index(e.error)];
   exercise(Rule::cancel_prompt);
 }
 
@@ -982,29 +998,12 @@ void PoolModel::check_accounting(const PoolStats& stats) {
   }
   exercise(Rule::checkout_accounting);
   exercise(Rule::call_accounting);
-  const auto describe = [](const OutcomeTally& tally) {
-    std::string out;
-    for (std::size_t i = 0; i < tally.size(); ++i) {
-      if (tally[i] != 0) {
-        out += fmt::format("{}{}={}", out.empty() ? "" : " ", outcome_label(outcome_at(i)), tally[i]);
-      }
-    }
-    return out.empty() ? std::string("none") : out;
-  };
-  const auto from_stats = [](const OutcomeCounts& counts) {
-    OutcomeTally tally{};
-    for (std::size_t i = 0; i < tally.size(); ++i) {
-      const auto it = counts.find(outcome_label(outcome_at(i)));
-      tally[i] = it == counts.end() ? 0 : it->second;
-    }
-    return tally;
-  };
-  if (const OutcomeTally counted = from_stats(stats.checkouts); counted != caller_checkouts_) {
+  if (const OutcomeTally counted = tally_of(stats.checkouts); counted != caller_checkouts_) {
     fail(Rule::checkout_accounting, fmt::format("the stats count checkouts as {}; the callers saw {}",
                                                 describe(counted), describe(caller_checkouts_)));
     return;
   }
-  if (const OutcomeTally counted = from_stats(stats.calls); counted != caller_calls_) {
+  if (const OutcomeTally counted = tally_of(stats.calls); counted != caller_calls_) {
     fail(Rule::call_accounting, fmt::format("the stats count calls as {}; the callers saw {}", describe(counted),
                                             describe(caller_calls_)));
   }

@@ -100,9 +100,6 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   void report_model();
   void exercise(Rule rule);
 
-  // Outcomes are counted by seedpool::outcome_index.
-  using OutcomeTally = std::array<std::uint64_t, outcome_count>;
-  static OutcomeCounts to_counts(const OutcomeTally& tally);
 
   // The recovery and path coverage keys counted on pool events.
   enum class Path : std::uint8_t { worker_exit, init_failed, init_ok, recycle, health_failure };

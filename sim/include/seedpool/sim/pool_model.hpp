@@ -93,6 +93,13 @@ std::string_view rule_name(Rule rule) noexcept;
 // The rule named `name`, or nullopt.
 std::optional<Rule> rule_from_name(std::string_view name) noexcept;
 
+// Counts by outcome, indexed by seedpool::outcome_index.
+using OutcomeTally = std::array<std::uint64_t, outcome_count>;
+// The tally of counts keyed by outcome label (PoolStats' maps).
+OutcomeTally tally_of(const OutcomeCounts& counts);
+// "ok=3 timeout=1", or "none".
+std::string describe(const OutcomeTally& tally);
+
 class PoolModel {
  public:
   explicit PoolModel(const PoolConfig& config);
@@ -176,8 +183,6 @@ class PoolModel {
     Instant deadline;
     std::optional<Instant> worker_exited;  // its worker exited while it waited
   };
-  using OutcomeTally = std::array<std::uint64_t, outcome_count>;
-
   void fail(Rule rule, std::string message);
   void exercise(Rule rule) { ++exercised_[static_cast<std::size_t>(rule)]; }
 
@@ -261,8 +266,6 @@ class PoolModel {
   // Accounting: the callers' view, and the pool's by checkout.
   OutcomeTally caller_checkouts_{};
   OutcomeTally caller_calls_{};
-  OutcomeTally pool_checkouts_{};
-  OutcomeTally pool_calls_{};
 };
 
 }  // namespace seedpool::sim
