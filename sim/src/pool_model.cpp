@@ -106,6 +106,12 @@ void PoolModel::erase_waiter(std::vector<Waiter>::iterator waiter) {
   }
 }
 
+void PoolModel::caller_left(Lease& lease, Instant at) {
+  gone_leases_ += lease.caller_gone ? 0U : 1U;
+  lease.caller_gone = true;
+  lease.gone_at = at;
+}
+
 Instant PoolModel::earliest_deadline() {
   if (earliest_stale_) {
     earliest_deadline_ = Instant::max();
@@ -158,8 +164,7 @@ void PoolModel::bind(const std::string& key, WorkerRef worker) {
 }
 
 bool PoolModel::eligible(const Waiter& waiter) const {
-  const bool any_idle = std::any_of(workers_.begin(), workers_.end(),
-                                    [](const Worker& w) { return w.state == WorkerState::ready; });
+  const bool any_idle = count(WorkerState::ready) > 0;
   if (!any_idle || waiter.key.empty()) {
     return any_idle;
   }
@@ -317,6 +322,7 @@ void PoolModel::on_grant(const TelemetryEvent& e, std::vector<Waiter>::iterator 
   if (w.cancelled) {
     lease.caller_gone = true;
     lease.gone_at = w.cancelled_at;
+    ++gone_leases_;
   }
   if (w.cancel_requested && !w.cancelled) {
     ++instants_.grant_crossed_cancel;  // the pool granted while the caller was cancelling
@@ -497,6 +503,7 @@ void PoolModel::on_new_worker(const TelemetryEvent& e) {
 void PoolModel::on_checkin(Worker& w, const TelemetryEvent& e) {
   const auto lease = std::find_if(leases_.begin(), leases_.end(), [&w](const Lease& l) { return l.worker == w.ref; });
   if (lease != leases_.end()) {
+    gone_leases_ -= lease->caller_gone ? 1U : 0U;
     leases_.erase(lease);
   }
   w.lease = 0;
@@ -569,6 +576,7 @@ void PoolModel::on_worker_exit(const TelemetryEvent& e) {
   for (Call& call : calls_) {
     if (call.worker == w->ref) {
       exercise(Rule::crash_prompt);
+      exited_calls_ += call.worker_exited ? 0U : 1U;
       call.worker_exited = e.at;
     }
   }
@@ -725,8 +733,7 @@ void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instan
     // at one instant (the caller would otherwise have taken the grant
     // before time moved on).
     SEEDPOOL_ASSERT(lease->granted_at == now);
-    lease->caller_gone = true;
-    lease->gone_at = now;
+    caller_left(*lease, now);
     ++instants_.grant_crossed_cancel;
   }
 }
@@ -745,8 +752,7 @@ void PoolModel::checkout_answered(std::uint64_t checkout, const std::optional<Er
   }
   if (error && *error == ErrorCode::timeout) {
     if (Lease* lease = find_lease(checkout); lease != nullptr) {
-      lease->caller_gone = true;  // a grant that crossed the deadline: it must come back
-      lease->gone_at = now;
+      caller_left(*lease, now);  // a grant that crossed the deadline: it must come back
       ++instants_.grant_crossed_deadline;
     }
   }
@@ -769,6 +775,7 @@ void PoolModel::call_answered(std::uint64_t call, const std::optional<ErrorCode>
   const WorkerRef ref = it->worker;
   const std::optional<Instant> exited = it->worker_exited;
   const Instant deadline = it->deadline;
+  exited_calls_ -= exited ? 1U : 0U;
   calls_.erase(it);
   if (error && *error == ErrorCode::timeout) {
     exercise(Rule::call_deadline);
@@ -833,8 +840,7 @@ void PoolModel::check_waiters(Instant now, Instant next) {
   // The waiters are scanned only when one of them may be owed something:
   // most time advances find every worker busy, nobody cancelled and the
   // earliest deadline still ahead.
-  const bool any_idle = std::any_of(workers_.begin(), workers_.end(),
-                                    [](const Worker& w) { return w.state == WorkerState::ready; });
+  const bool any_idle = count(WorkerState::ready) > 0;
   const bool owed = any_idle || cancelled_waiting_ > 0 || shutting_down_ || breaker_ != BreakerState::closed ||
                     earliest_deadline() < next;
   for (const Waiter& w : waiters_) {
@@ -870,6 +876,9 @@ void PoolModel::check_waiters(Instant now, Instant next) {
     }
   }
   for (const Call& c : calls_) {
+    if (exited_calls_ == 0) {
+      break;
+    }
     if (c.worker_exited) {
       fail(Rule::crash_prompt, fmt::format("a call on worker {} still waits at {}, though the worker exited at {}",
                                            c.worker.to_string(), at(now), at(*c.worker_exited)));
@@ -877,6 +886,9 @@ void PoolModel::check_waiters(Instant now, Instant next) {
     }
   }
   for (const Lease& l : leases_) {
+    if (gone_leases_ == 0) {
+      break;
+    }
     if (l.caller_gone) {
       fail(Rule::cancel_prompt, fmt::format("worker {} is still leased at {} to checkout {}, whose caller left at {}",
                                             l.worker.to_string(), at(now), l.id, at(l.gone_at)));

@@ -209,6 +209,8 @@ class PoolModel {
   Lease* find_lease(std::uint64_t id);
   std::vector<Waiter>::iterator find_waiter(std::uint64_t id);
   void erase_waiter(std::vector<Waiter>::iterator waiter);
+  // The caller of `lease` cancelled or gave up at `at`: the lease must come back.
+  void caller_left(Lease& lease, Instant at);
   std::size_t waiting() const noexcept { return waiters_.size() - gone_waiters_; }
   Instant earliest_deadline();
   std::size_t count(WorkerState state) const;
@@ -236,7 +238,9 @@ class PoolModel {
   Instant earliest_deadline_ = Instant::max();  // of waiters_, unless earliest_stale_
   bool earliest_stale_ = false;
   std::vector<Lease> leases_;     // granted and not checked in
+  std::size_t gone_leases_ = 0;   // of leases_, those whose caller left
   std::vector<Call> calls_;       // begun and not answered
+  std::size_t exited_calls_ = 0;  // of calls_, those whose worker exited
   std::vector<std::pair<std::string, WorkerRef>> affinity_;  // in binding order, oldest first
   std::vector<std::uint64_t> cancel_requests_;  // cancel() under way
   std::vector<std::uint64_t> leased_ids_;       // of those, the ones whose caller already got the lease
