@@ -29,16 +29,19 @@ ScenarioOptions SeedFile::options() const {
 }
 
 std::string SeedFile::replay_command() const {
-  const Scenario* known = ScenarioRegistry::instance().find(scenario);
-  if (known == nullptr || !known->builtin) {
-    // seedpool-sim knows only the built-in scenarios; a user's scenario
-    // replays in the user's own binary (docs/guide.md, "Replaying").
-    return fmt::format("run_scenario(<scenario '{}'>, read_seed_file(<this seed file>).value().options())",
-                       scenario);
-  }
-  return fmt::format("build/bin/seedpool-sim replay {} --seed {} --strategy {}{}", scenario, seed,
-                     strategy.to_string(), swarm ? " --swarm" : "");
+  return fmt::format("{} replay {} --seed {} --strategy {}{}", replay_program(), scenario, seed, strategy.to_string(),
+                     swarm ? " --swarm" : "");
 }
+
+namespace {
+std::string& replay_program_slot() {
+  static std::string program = "build/bin/seedpool-sim";
+  return program;
+}
+}  // namespace
+
+void set_replay_program(std::string program) { replay_program_slot() = std::move(program); }
+const std::string& replay_program() { return replay_program_slot(); }
 
 SeedFile describe_run(const std::string& scenario, const ScenarioOptions& options, const ScenarioResult& result,
                       bool with_decisions) {

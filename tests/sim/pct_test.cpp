@@ -6,7 +6,7 @@
 
 #include <seedpool/sim/sim_world.hpp>
 #include <seedpool/sim/strategy.hpp>
-#include <seedpool/sim/sweep.hpp>
+#include <seedpool/sim/sweeper.hpp>
 #include <seedpool/sim/toys.hpp>
 
 #include <gtest/gtest.h>
@@ -39,45 +39,60 @@ StrategySpec pct_depth_two() {
   return spec;
 }
 
-SweepResult sweep_ordering_bug(const StrategySpec& strategy) {
-  SweepOptions options;
-  options.base.strategy = strategy;
-  options.first_seed = 1;
-  options.seeds = seeds_max;
-  options.stop_at_first_failure = true;
-  return sweep(options, ordering_bug_default);
+// A sweep up to the first failure, and that failure run again.
+struct Search {
+  SweepReport report;
+  std::optional<std::uint64_t> first_failing_seed;
+  std::optional<RunResult> first_failure;
+};
+
+Search sweep_ordering_bug(const StrategySpec& strategy) {
+  SimConfig config;
+  config.strategy = strategy;
+  SweepPlan plan;
+  plan.seeds = seeds_max;
+  plan.max_failures = 1;
+  Search search;
+  search.report = run_sweep(plan, [&config](std::uint64_t seed) {
+    return run_program_seed(config, ordering_bug_default, seed);
+  });
+  if (!search.report.failed.empty()) {
+    config.seed = search.report.failed.front().seed;
+    search.first_failing_seed = config.seed;
+    search.first_failure = simulate(config, ordering_bug_default);
+  }
+  return search;
 }
 
 // "found it after N seeds" or "did not find it in N seeds", for the
 // measurement report.
-std::string describe_search(const SweepResult& result) {
-  if (result.first_failing_seed) {
-    return "found it after " + std::to_string(result.seeds_run) + " seeds";
-  }
-  return "did not find it in " + std::to_string(result.seeds_run) + " seeds";
+std::string describe_search(const Search& search) {
+  const std::string seeds = std::to_string(search.report.seeds_run);
+  return search.first_failing_seed ? "found it after " + seeds + " seeds" : "did not find it in " + seeds + " seeds";
 }
 
 TEST(Pct, DepthTwoFindsTheOrderingBugWithinTheBound) {
-  const SweepResult pct = sweep_ordering_bug(pct_depth_two());
-  const SweepResult random = sweep_ordering_bug(StrategySpec{});
+  const Search pct = sweep_ordering_bug(pct_depth_two());
+  const Search random = sweep_ordering_bug(StrategySpec{});
   const std::string line = "depth-2 ordering bug, budget " + std::to_string(seeds_max) + " seeds: PCT (depth 2) " +
                            describe_search(pct) + "; random walk " + describe_search(random);
   std::printf("%s\n", line.c_str());
-  RecordProperty("pct_seeds", std::to_string(pct.seeds_run));
-  RecordProperty("random_walk_seeds", std::to_string(random.seeds_run));
+  RecordProperty("pct_seeds", std::to_string(pct.report.seeds_run));
+  RecordProperty("random_walk_seeds", std::to_string(random.report.seeds_run));
   RecordProperty("random_walk_found", random.first_failing_seed ? "yes" : "no");
 
   ASSERT_TRUE(pct.first_failing_seed.has_value()) << line;
   ASSERT_TRUE(pct.first_failure.has_value());
-  EXPECT_LT(pct.seeds_run, seeds_max) << line;
-  EXPECT_EQ(pct.failures, 1U);
-  EXPECT_EQ(*pct.first_failing_seed, pct.seeds_run);
+  EXPECT_LT(pct.report.seeds_run, seeds_max) << line;
+  EXPECT_EQ(pct.report.failed.size(), 1U);
+  EXPECT_EQ(pct.first_failure->trace_hash, pct.report.failed.front().trace_hash);
+  EXPECT_EQ(*pct.first_failing_seed, pct.report.seeds_run);
   EXPECT_EQ(pct.first_failure->outcome, Outcome::invariant) << pct.first_failure->summary();
   EXPECT_NE(pct.first_failure->message.find("ordering bug"), std::string::npos) << pct.first_failure->message;
 }
 
 TEST(Pct, FailingSeedAndItsDecisionsReproduceTheFailure) {
-  const SweepResult pct = sweep_ordering_bug(pct_depth_two());
+  const Search pct = sweep_ordering_bug(pct_depth_two());
   ASSERT_TRUE(pct.first_failure.has_value());
   const RunResult& failure = *pct.first_failure;
 
@@ -101,7 +116,7 @@ TEST(Pct, FailingSeedAndItsDecisionsReproduceTheFailure) {
 }
 
 TEST(Pct, SeedsBeforeTheFailingOneRunClean) {
-  const SweepResult pct = sweep_ordering_bug(pct_depth_two());
+  const Search pct = sweep_ordering_bug(pct_depth_two());
   ASSERT_TRUE(pct.first_failing_seed.has_value());
   // The sweep's report must match what simulate says seed by seed.
   SimConfig config;

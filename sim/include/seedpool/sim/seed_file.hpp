@@ -30,10 +30,16 @@ struct SeedFile {
 
   // The options that replay this file.
   ScenarioOptions options() const;
-  // The one-line command that replays this run: a seedpool-sim command for
-  // a built-in scenario, the library call for a user's own.
+  // The one-line command that replays this run: `<program> replay
+  // <scenario> --seed ...` where program is replay_program().
   std::string replay_command() const;
 };
+
+// The program replay commands name. The driver (seedpool::sim::main) sets
+// it to the name it was invoked by; unset, it is build/bin/seedpool-sim,
+// which replays the built-in scenarios.
+void set_replay_program(std::string program);
+const std::string& replay_program();
 
 // A seed file describing `result`, a run of `scenario` under `options`.
 SeedFile describe_run(const std::string& scenario, const ScenarioOptions& options, const ScenarioResult& result,

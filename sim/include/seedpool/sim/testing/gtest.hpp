@@ -1,62 +1,205 @@
 #pragma once
 
-// GoogleTest glue: run a sweep of a scenario inside a test. On failure the
-// test fails with the run's summary, the exact one-line replay command, and
-// a seed file written for the regression corpus.
+// GoogleTest glue: sweep a scenario inside a test. On failure the test fails
+// with the run's summary, a seed file written for the regression corpus,
+// and the command that reruns exactly that run in this test binary.
 //
-//   TEST(MyPool, SurvivesChurn) {
-//     EXPECT_TRUE(seedpool::sim::testing::sweep_passes("churn", {.seeds = 200}));
+//   TEST(MyQueue, SurvivesChurn) {
+//     EXPECT_TRUE(seedpool::sim::testing::sweep_passes("my-queue", {.seeds = 2000, .jobs = 2}));
 //   }
+//
+// The environment overrides the spec, so that a sweep can be widened or a
+// failure rerun without editing the test:
+//   SEEDPOOL_SEEDS=N               sweep N seeds
+//   SEEDPOOL_SEED=S                run seed S alone
+//   SEEDPOOL_JOBS=N                N forked processes (a crash is then reported)
+//   SEEDPOOL_STRATEGY=pct:3        the strategy
+//   SEEDPOOL_CHECK_DETERMINISM=1   run each seed twice and compare the traces
+//   SEEDPOOL_REPLAY=FILE           run the seed file FILE instead of the sweep
+//   SEEDPOOL_FAILURE_DIR=DIR       where failing runs are saved
+// A malformed value fails the test naming the variable.
 //
 // Header-only, so that the seedpool::sim library itself does not depend on
 // GoogleTest; include it from test code only.
 
 #include <seedpool/sim/scenario.hpp>
 #include <seedpool/sim/seed_file.hpp>
+#include <seedpool/sim/sweeper.hpp>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace seedpool::sim::testing {
 
 struct SweepSpec {
   std::uint64_t seeds = 100;
   std::uint64_t first_seed = 1;
-  StrategySpec strategy;
+  StrategySpec strategy = {};
   bool swarm = false;
+  unsigned jobs = 1;
+  bool check_determinism = false;
   // Where failing runs are saved; SEEDPOOL_FAILURE_DIR overrides it.
   std::string failure_dir = "seedpool-failures";
 };
 
-// Sweeps `scenario`; succeeds when every seed passes. Stops at the first
-// failure, which it writes as a seed file and describes in the message.
-inline ::testing::AssertionResult sweep_passes(const Scenario& scenario, const SweepSpec& spec = {}) {
+// The first failing seed of a sweep: its outcome, the seed file written for
+// it, and the command that reruns exactly that run.
+struct FoundFailure {
+  SeedOutcome outcome;
+  std::string seed_file;       // empty when it could not be written (see message)
+  std::string replay_command;
+  std::uint64_t seeds_run = 0;  // seeds swept up to and including it
+};
+
+namespace detail {
+
+inline Result<std::uint64_t> env_number(const char* name, std::uint64_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') {
+    return fallback;
+  }
+  std::uint64_t value = 0;
+  const std::string_view view(text);
+  const auto [end, ec] = std::from_chars(view.data(), view.data() + view.size(), value);
+  if (ec != std::errc() || end != view.data() + view.size()) {
+    return Error{ErrorCode::invalid_argument, fmt::format("{}='{}' is not a whole number", name, text), {}};
+  }
+  return value;
+}
+
+// The spec with the environment's overrides applied.
+inline Result<SweepSpec> from_environment(SweepSpec spec) {
+  const Result<std::uint64_t> seeds = env_number("SEEDPOOL_SEEDS", spec.seeds);
+  const Result<std::uint64_t> seed = env_number("SEEDPOOL_SEED", 0);
+  const Result<std::uint64_t> jobs = env_number("SEEDPOOL_JOBS", spec.jobs);
+  const Result<std::uint64_t> check = env_number("SEEDPOOL_CHECK_DETERMINISM", spec.check_determinism ? 1 : 0);
+  for (const auto* r : {&seeds, &seed, &jobs, &check}) {
+    if (!*r) {
+      return r->error();
+    }
+  }
+  if (seeds.value() == 0 || jobs.value() == 0 || jobs.value() > 256) {
+    return Error{ErrorCode::invalid_argument, "SEEDPOOL_SEEDS must be >= 1 and SEEDPOOL_JOBS in 1..256", {}};
+  }
+  spec.seeds = seeds.value();
+  spec.jobs = static_cast<unsigned>(jobs.value());
+  spec.check_determinism = check.value() != 0;
+  if (seed.value() != 0) {
+    spec.first_seed = seed.value();
+    spec.seeds = 1;
+  }
+  if (const char* strategy = std::getenv("SEEDPOOL_STRATEGY"); strategy != nullptr && *strategy != '\0') {
+    Result<StrategySpec> parsed = parse_strategy(strategy);
+    if (!parsed) {
+      return Error{ErrorCode::invalid_argument, "SEEDPOOL_STRATEGY: " + parsed.error().message, {}};
+    }
+    spec.strategy = parsed.value();
+  }
+  if (const char* dir = std::getenv("SEEDPOOL_FAILURE_DIR"); dir != nullptr && *dir != '\0') {
+    spec.failure_dir = dir;
+  }
+  return spec;
+}
+
+// The command that reruns `seed_file` in this test binary, in this test.
+inline std::string replay_in_this_test(const std::string& seed_file) {
+  std::error_code ec;
+  const std::filesystem::path binary = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  return fmt::format("SEEDPOOL_REPLAY={} {}{}", std::filesystem::absolute(seed_file).string(),
+                     ec ? "<this test binary>" : binary.string(),
+                     test == nullptr ? "" : fmt::format(" --gtest_filter='{}.{}'", test->test_suite_name(), test->name()));
+}
+
+}  // namespace detail
+
+// Sweeps `scenario` under `spec` (with the environment's overrides) up to
+// its first failing seed; nullopt when every seed passed. The failure is
+// written as a seed file with its decision list. Bad input (a malformed
+// environment variable) is an Error.
+inline Result<std::optional<FoundFailure>> first_failure(const Scenario& scenario, const SweepSpec& given = {}) {
+  Result<SweepSpec> resolved = detail::from_environment(given);
+  if (!resolved) {
+    return resolved.error();
+  }
+  const SweepSpec& spec = resolved.value();
   ScenarioOptions options;
   options.sim.strategy = spec.strategy;
   options.swarm = spec.swarm;
-  for (std::uint64_t seed = spec.first_seed; seed < spec.first_seed + spec.seeds; ++seed) {
-    options.sim.seed = seed;
-    const ScenarioResult result = run_scenario(scenario, options);
-    if (result.run.ok()) {
-      continue;
-    }
-    const char* env_dir = std::getenv("SEEDPOOL_FAILURE_DIR");
-    const std::string dir = env_dir != nullptr ? env_dir : spec.failure_dir;
-    std::filesystem::create_directories(dir);
-    const std::string path = fmt::format("{}/{}-{}.json", dir, scenario.name, seed);
-    const SeedFile file = describe_run(scenario.name, options, result, true);
-    const Status written = write_seed_file(path, file);
-    return ::testing::AssertionFailure()
-           << scenario.name << " seed " << seed << " failed [" << result.failure_kind << "]: " << result.run.summary()
-           << "\n  faults: " << result.faults.describe() << "\n  replay: " << file.replay_command()
-           << "\n  seed file: " << (written ? path : written.error().message);
+  SweepPlan plan;
+  plan.first_seed = spec.first_seed;
+  plan.seeds = spec.seeds;
+  plan.jobs = spec.jobs;
+  plan.max_failures = 1;
+  const SweepReport report = sweep_scenario(scenario, options, plan, spec.check_determinism);
+  if (report.failed.empty()) {
+    return std::optional<FoundFailure>();
   }
-  return ::testing::AssertionSuccess() << spec.seeds << " seeds of " << scenario.name << " passed";
+  FoundFailure found;
+  found.outcome = report.failed.front();
+  found.seeds_run = report.seeds_run;
+  SweepReport first;
+  first.failed.push_back(found.outcome);
+  const Result<std::vector<std::string>> saved = save_failures(spec.failure_dir, scenario, options, first);
+  if (saved && !saved.value().empty()) {
+    found.seed_file = saved.value().front();
+    found.replay_command = detail::replay_in_this_test(found.seed_file);
+  } else {
+    found.replay_command = fmt::format("SEEDPOOL_SEED={} (the seed file could not be written: {})", found.outcome.seed,
+                                       saved ? "none" : saved.error().message);
+  }
+  return std::optional<FoundFailure>(std::move(found));
+}
+
+// Runs the seed file named by SEEDPOOL_REPLAY, if set, and says how it went.
+inline std::optional<::testing::AssertionResult> replay_from_environment(const Scenario& scenario) {
+  const char* path = std::getenv("SEEDPOOL_REPLAY");
+  if (path == nullptr || *path == '\0') {
+    return std::nullopt;
+  }
+  Result<SeedFile> file = read_seed_file(path);
+  if (!file) {
+    return ::testing::AssertionFailure() << "SEEDPOOL_REPLAY: " << file.error().message;
+  }
+  if (file.value().scenario != scenario.name) {
+    return ::testing::AssertionSuccess() << "SEEDPOOL_REPLAY is a seed file of " << file.value().scenario
+                                         << ", not of " << scenario.name << ": not run here";
+  }
+  const ScenarioResult result = run_scenario(scenario, file.value().options());
+  if (result.run.ok()) {
+    return ::testing::AssertionSuccess() << path << " passes: " << result.run.summary();
+  }
+  return ::testing::AssertionFailure() << scenario.name << " replayed from " << path << " failed ["
+                                       << result.failure_kind << "]: " << result.run.summary()
+                                       << "\n  faults: " << result.faults.describe();
+}
+
+// Sweeps `scenario`; succeeds when every seed passes (or, with
+// SEEDPOOL_REPLAY set, when that seed file passes).
+inline ::testing::AssertionResult sweep_passes(const Scenario& scenario, const SweepSpec& spec = {}) {
+  if (std::optional<::testing::AssertionResult> replayed = replay_from_environment(scenario)) {
+    return *replayed;
+  }
+  const Result<std::optional<FoundFailure>> found = first_failure(scenario, spec);
+  if (!found) {
+    return ::testing::AssertionFailure() << found.error().message;
+  }
+  if (!found.value()) {
+    return ::testing::AssertionSuccess() << "every seed of " << scenario.name << " passed";
+  }
+  const FoundFailure& f = *found.value();
+  return ::testing::AssertionFailure() << scenario.name << " seed " << f.outcome.seed << " failed [" << f.outcome.kind
+                                       << "] after " << f.seeds_run << " seeds: " << f.outcome.message
+                                       << "\n  faults: " << f.outcome.faults << "\n  seed file: " << f.seed_file
+                                       << "\n  rerun: " << f.replay_command;
 }
 
 // The same, for a registered scenario by name.

@@ -1,10 +1,9 @@
-// seedpool-sim replay / shrink / check-determinism: exact re-runs of one
-// seed or seed file, with a readable log and a Perfetto trace; minimising a
-// failing decision list; and the same-seed-same-hash check.
+// The driver's replay / shrink: exact re-runs of one seed, seed file or
+// folder of seed files, with a readable log and a Perfetto trace; and
+// minimising a failing decision list.
 
 #include "commands.hpp"
 
-#include <seedpool/sim/determinism.hpp>
 #include <seedpool/sim/seed_file.hpp>
 #include <seedpool/sim/shrink.hpp>
 
@@ -23,21 +22,21 @@ bool load_target(const ReplayArgs& args, SeedFile& file, bool& from_file) {
   if (from_file) {
     Result<SeedFile> read = read_seed_file(args.target);
     if (!read) {
-      fmt::print(stderr, "seedpool-sim: {}\n", read.error().message);
+      fmt::print(stderr, "{}: {}\n", program_name(), read.error().message);
       return false;
     }
     file = std::move(read).value();
     return find_scenario(file.scenario) != nullptr;
   }
   if (args.target.ends_with(".json")) {
-    fmt::print(stderr, "seedpool-sim: seed file '{}' does not exist\n", args.target);
+    fmt::print(stderr, "{}: seed file '{}' does not exist\n", program_name(), args.target);
     return false;
   }
   if (find_scenario(args.target) == nullptr || !parse_strategy_arg(args.strategy, file.strategy)) {
     return false;
   }
   if (!args.seed_given) {
-    fmt::print(stderr, "seedpool-sim: replay {} needs --seed S (or give a seed file)\n", args.target);
+    fmt::print(stderr, "{}: replay {} needs --seed S (or give a seed file)\n", program_name(), args.target);
     return false;
   }
   file.scenario = args.target;
@@ -68,7 +67,7 @@ int replay_folder(const std::string& folder) {
   for (const auto& path : files) {
     Result<SeedFile> read = read_seed_file(path.string());
     if (!read) {
-      fmt::print(stderr, "seedpool-sim: {}\n", read.error().message);
+      fmt::print(stderr, "{}: {}\n", program_name(), read.error().message);
       return 2;
     }
     const SeedFile& file = read.value();
@@ -117,7 +116,7 @@ int replay_command(const ReplayArgs& args) {
     SeedFile saved = describe_run(file.scenario, file.options(), result, file.decisions.has_value());
     saved.note = args.note.empty() ? result.run.message : args.note;
     if (Status written = write_seed_file(args.save_path, saved); !written) {
-      fmt::print(stderr, "seedpool-sim: {}\n", written.error().message);
+      fmt::print(stderr, "{}: {}\n", program_name(), written.error().message);
       return 2;
     }
     fmt::print("saved {}\n", args.save_path);
@@ -129,7 +128,7 @@ int replay_command(const ReplayArgs& args) {
     file.expected_trace_hash = result.run.trace_hash;
     file.expected_outcome = outcome;
     if (Status written = write_seed_file(args.target, file); !written) {
-      fmt::print(stderr, "seedpool-sim: {}\n", written.error().message);
+      fmt::print(stderr, "{}: {}\n", program_name(), written.error().message);
       return 2;
     }
     fmt::print("updated {}: outcome {}, trace {:016x}\n", args.target, outcome, result.run.trace_hash);
@@ -145,7 +144,7 @@ int replay_command(const ReplayArgs& args) {
 int shrink_command(const std::string& input, const std::string& output, std::size_t runs_max) {
   Result<SeedFile> read = read_seed_file(input);
   if (!read) {
-    fmt::print(stderr, "seedpool-sim: {}\n", read.error().message);
+    fmt::print(stderr, "{}: {}\n", program_name(), read.error().message);
     return 2;
   }
   SeedFile file = std::move(read).value();
@@ -155,7 +154,7 @@ int shrink_command(const std::string& input, const std::string& output, std::siz
   }
   const ScenarioResult original = run_scenario(*scenario, file.options());
   if (original.run.ok()) {
-    fmt::print(stderr, "seedpool-sim: {} does not fail (outcome ok); nothing to shrink\n", input);
+    fmt::print(stderr, "{}: {} does not fail (outcome ok); nothing to shrink\n", program_name(), input);
     return 2;
   }
   ScenarioOptions base = file.options();
@@ -173,33 +172,10 @@ int shrink_command(const std::string& input, const std::string& output, std::siz
   out.faults = shrunk.last_failure.faults.describe();
   const std::string path = output.empty() ? input.substr(0, input.rfind(".json")) + ".shrunk.json" : output;
   if (Status written = write_seed_file(path, out); !written) {
-    fmt::print(stderr, "seedpool-sim: {}\n", written.error().message);
+    fmt::print(stderr, "{}: {}\n", program_name(), written.error().message);
     return 2;
   }
-  fmt::print("wrote {}\nreplay: build/bin/seedpool-sim replay {} --log\n", path, path);
-  return 0;
-}
-
-int check_determinism_command(const std::string& scenario_name, std::uint64_t first_seed, std::uint64_t seeds,
-                              const std::string& strategy, bool swarm) {
-  const Scenario* scenario = find_scenario(scenario_name);
-  ScenarioOptions options;
-  if (scenario == nullptr || !parse_strategy_arg(strategy, options.sim.strategy)) {
-    return 2;
-  }
-  options.swarm = swarm;
-  options.sim.keep_trace_events = true;
-  for (std::uint64_t seed = first_seed; seed < first_seed + seeds; ++seed) {
-    options.sim.seed = seed;
-    const ScenarioResult first = run_scenario(*scenario, options);
-    const ScenarioResult second = run_scenario(*scenario, options);
-    const DeterminismReport report = compare_runs(first.run, second.run);
-    if (!report.deterministic) {
-      fmt::print("{} seed {}: {}\n", scenario_name, seed, report.describe());
-      return 1;
-    }
-  }
-  fmt::print("{}: {} seeds each ran twice with identical traces\n", scenario_name, seeds);
+  fmt::print("wrote {}\nreplay: {} replay {} --log\n", path, replay_program(), path);
   return 0;
 }
 

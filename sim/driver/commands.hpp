@@ -1,7 +1,7 @@
 #pragma once
 
-// The subcommands of seedpool-sim. Each returns the process exit status:
-// 0 all good, 1 a run failed, 2 bad input.
+// The subcommands of the simulation test driver (seedpool::sim::main). Each
+// returns the process exit status: 0 all good, 1 a run failed, 2 bad input.
 
 #include <seedpool/sim/scenario.hpp>
 
@@ -22,6 +22,8 @@ struct RunArgs {
   std::string json_path;
   std::string save_failures_dir;
   std::uint64_t max_failures = 0;  // stop after this many; 0: never stop
+  double time_budget_s = 0;        // start no seed after this many seconds; 0: no limit
+  bool check_determinism = false;  // each seed twice, traces compared
   bool quiet = false;              // no progress output
 };
 
@@ -43,8 +45,9 @@ int run_command(const RunArgs& args);
 int merge_command(const std::vector<std::string>& inputs, const std::string& output);
 int replay_command(const ReplayArgs& args);
 int shrink_command(const std::string& input, const std::string& output, std::size_t runs_max);
-int check_determinism_command(const std::string& scenario, std::uint64_t first_seed, std::uint64_t seeds,
-                              const std::string& strategy, bool swarm);
+
+// The driver's name (its file name), which starts its error messages.
+std::string program_name();
 
 // Resolves a scenario name, printing the known names on failure.
 const Scenario* find_scenario(const std::string& name);
