@@ -7,7 +7,7 @@ SEEDPOOL_BUILD="${SEEDPOOL_BUILD:-$SEEDPOOL_ROOT/build}"
 
 # Debian 12 packages the build and the tests need.
 SEEDPOOL_PACKAGES=(
-  cmake ninja-build g++ pkg-config python3
+  cmake ninja-build g++ pkg-config python3 parallel
   libboost-context-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
 )

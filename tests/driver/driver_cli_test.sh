@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Drives a binary linked with seedpool::sim_main (tests/driver/
+# fixture_scenarios.cpp) through every verb of the driver, as a user would:
+# list, run (--jobs, --shard, --json, --save-failures, --max-failures),
+# replay (seed, seed file, folder, --log, --trace), shrink, check-determinism,
+# merge; a seed that crashes its process under --jobs; an empty shard; bad
+# input; and a sweep split into 4 shards run through GNU parallel and merged,
+# which must equal the same sweep in one process.
+# Usage: driver_cli_test.sh DRIVER_BINARY
+set -uo pipefail
+
+driver="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 2
+failures=0
+
+check() {  # check DESCRIPTION COMMAND...: the command must succeed
+  if "${@:2}"; then
+    echo "ok   $1"
+  else
+    echo "FAIL $1"
+    failures=$((failures + 1))
+  fi
+}
+
+# run_status EXPECTED OUTFILE ARGS...: runs the driver, keeps its output, and
+# says whether it exited with EXPECTED.
+run_status() {
+  local expected="$1" out="$2"
+  shift 2
+  "$driver" "$@" >"$out" 2>&1
+  local status=$?
+  if [[ $status -ne $expected ]]; then
+    echo "  '$driver $*' exited $status, expected $expected:"
+    sed 's/^/    /' "$out" | head -20
+    return 1
+  fi
+}
+
+# ---- list: the binary's own scenarios, not the built-in pool ones
+check "list shows the binary's scenarios" run_status 0 list.txt list
+check "list names ticket-race" grep -q '^ticket-race ' list.txt
+check "list leaves out the built-in pool scenarios" bash -c '! grep -q "^churn " list.txt'
+
+# ---- run: a planted race, found, with a replay command that works as printed
+check "run finds the race (exit 1)" run_status 1 run.txt run ticket-race --seeds 300 --quiet --save-failures found
+check "run names the rule" grep -q '\[ticket-unique\]' run.txt
+replay_line="$(grep -m1 '  replay: ' run.txt | sed 's/^  replay: //')"
+check "the replay command names this binary" bash -c "[[ '$replay_line' == '$driver replay ticket-race --seed '* ]]"
+check "the printed replay command reproduces the failure (exit 1)" bash -c "$replay_line >replay.txt 2>&1; [[ \$? -eq 1 ]] && grep -q ticket-unique replay.txt"
+seed_file="$(ls found/ticket-race-*.json | head -1)"
+check "run --save-failures wrote seed files" test -f "$seed_file"
+
+# ---- replay: a seed file (exactly, with a trace), a folder, a log
+check "replay FILE --trace reproduces exactly" run_status 0 replay_file.txt replay "$seed_file" --trace t.json
+check "replay FILE says so" grep -q 'reproduced exactly' replay_file.txt
+check "the Perfetto trace is JSON" python3 -c "import json,sys; json.load(open('t.json'))"
+check "replay FOLDER replays every file" run_status 0 replay_dir.txt replay found
+check "replay --log prints readable events" bash -c "'$driver' replay '$seed_file' --log | grep -q \"task 'teller 0'\""
+
+# ---- shrink: smaller, and still the same failure
+check "shrink FILE" run_status 0 shrink.txt shrink "$seed_file" -o shrunk.json
+check "the shrunk file reproduces exactly" run_status 0 replay_shrunk.txt replay shrunk.json
+check "the shrunk file keeps the failure" grep -q "\"outcome\": \"ticket-unique\"" shrunk.json
+
+# ---- check-determinism
+check "check-determinism passes for a deterministic scenario" run_status 0 det.txt check-determinism quiet-counter --seeds 50 --jobs 2 --quiet
+
+# ---- a seed that crashes its process: reported as crash under --jobs, every seed accounted
+check "a crashing seed fails the sweep (exit 1)" run_status 1 crash.txt run crash-on-a-seed --seeds 200 --jobs 2 --quiet --json crash.json
+check "the crash is reported with its seed and signal" grep -q '\[crash\] the process running seed [0-9]* killed by signal 11' crash.txt
+check "no seed is lost to a crash" grep -q '^crash-on-a-seed: 200 seeds' crash.txt
+crash_replay="$(grep -m1 '  replay: ' crash.txt | sed 's/^  replay: //')"
+check "the crash's replay command crashes the same way (SIGSEGV)" bash -c "$crash_replay >/dev/null 2>&1; [[ \$? -eq 139 ]]"
+
+# ---- empty shard, bad input
+check "an empty shard runs 0 seeds and passes" run_status 0 empty.txt run quiet-counter --seeds 3 --shard 5/8
+check "an empty shard says 0 seeds" grep -q '0 seeds' empty.txt
+check "a bad shard is refused (exit 2)" run_status 2 badshard.txt run quiet-counter --shard 4/4
+check "the refusal names the shard" grep -q "invalid shard '4/4'" badshard.txt
+check "an unknown scenario is refused (exit 2)" run_status 2 unknown.txt run no-such-scenario
+check "the refusal lists the known scenarios" grep -q 'known scenarios: ticket-race' unknown.txt
+
+# ---- 4 shards through GNU parallel, merged, equal one process
+if command -v parallel >/dev/null; then
+  check "4 shards run through GNU parallel" parallel --halt never "'$driver' run ticket-race --seeds 400 --jobs 1 --quiet --shard {}/4 --json shard-{}.json >/dev/null; test \$? -le 1" ::: 0 1 2 3
+  check "merge the shards" run_status 1 merge.txt merge shard-0.json shard-1.json shard-2.json shard-3.json -o merged.json
+  check "one process, the same seeds" run_status 1 whole.txt run ticket-race --seeds 400 --jobs 2 --quiet --json whole.json
+  check "the merged result equals the single-process one" python3 - <<'EOF'
+import json
+merged, whole = json.load(open("merged.json")), json.load(open("whole.json"))
+for key in ("seeds_run", "seeds_planned", "steps", "virtual_ns", "coverage"):
+    assert merged[key] == whole[key], (key, merged[key], whole[key])
+strip = lambda fs: [(f["seed"], f["kind"], f["trace_hash"], f["message"]) for f in fs]
+assert strip(merged["failures"]) == strip(whole["failures"]), (strip(merged["failures"])[:3], strip(whole["failures"])[:3])
+assert merged["failures"], "the race was found"
+print(f"  merged = single process: {merged['seeds_run']} seeds, {len(merged['failures'])} failures")
+EOF
+else
+  echo "FAIL GNU parallel is not installed (Debian package 'parallel')"
+  failures=$((failures + 1))
+fi
+
+echo "$failures failed"
+[[ $failures -eq 0 ]]

@@ -1,0 +1,61 @@
+// A user's simulation binary, as seedpool::sim_main makes it: three small
+// scenarios of its own and no main(). tests/driver/driver_cli_test.sh drives
+// it through every verb of the command line.
+
+#include <seedpool/core/channel.hpp>
+#include <seedpool/sim/scenario.hpp>
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdint>
+#include <memory>
+
+namespace {
+
+// Two tellers take tickets from one counter with a read, a yield and a
+// write: an interleaving between the read and the write hands one ticket
+// out twice.
+void take_tickets(seedpool::sim::ScenarioContext& ctx) {
+  auto next = std::make_shared<std::uint64_t>(0);
+  auto taken = std::make_shared<std::uint64_t>(0);
+  auto done = std::make_shared<seedpool::Channel<int>>(ctx.world, "tellers-done", 2);
+  for (int teller = 0; teller < 2; ++teller) {
+    ctx.world.spawn(fmt::format("teller {}", teller), [&ctx, next, taken, done] {
+      for (int i = 0; i < 3; ++i) {
+        ctx.world.sleep_for(seedpool::microseconds(static_cast<std::int64_t>(ctx.world.decide(50))));
+        const std::uint64_t mine = *next;
+        ctx.world.yield();
+        *next = mine + 1;
+        ++*taken;
+      }
+      (void)done->send(1);
+    });
+  }
+  for (int i = 0; i < 2; ++i) {
+    (void)done->receive();
+  }
+  if (*next != *taken) {
+    ctx.world.fail(fmt::format("[ticket-unique] {} tickets taken, counter at {}", *taken, *next));
+  }
+}
+
+}  // namespace
+
+SEEDPOOL_SCENARIO(ticket_race, "ticket-race", "two tellers share a ticket counter without a lock", {}) {
+  take_tickets(ctx);
+}
+
+// Takes its process down on one seed in about forty.
+SEEDPOOL_SCENARIO(crash_on_a_seed, "crash-on-a-seed", "dereferences a null pointer on some seeds", {}) {
+  ctx.world.sleep_for(seedpool::milliseconds(1));
+  if (ctx.world.decide(40) == 7) {
+    std::raise(SIGSEGV);
+  }
+}
+
+SEEDPOOL_SCENARIO(quiet_counter, "quiet-counter", "one task counts to ten: always passes", {}) {
+  for (int i = 0; i < 10; ++i) {
+    ctx.world.sleep_for(seedpool::milliseconds(static_cast<std::int64_t>(1 + ctx.world.decide(5))));
+  }
+}
