@@ -12,9 +12,9 @@
 //      committed corpus in seeds/, in which every file must still pass on the
 //      correct queue and still catch the planted bug.
 //
-// WORK_QUEUE_REPLAY=path/to/seed.json replays one seed file and prints every
-// event of the run (the replay tool for scenarios of your own; the
-// seedpool-sim command only knows the scenarios built into it).
+// The same scenarios are served by work_queue_sim (seedpool::sim_main):
+// `work_queue_sim replay path/to/seed.json --log` replays one seed file and
+// prints every event of the run.
 
 #include "work_queue.hpp"
 #include "work_queue_scenario.hpp"
@@ -24,6 +24,7 @@
 #include <seedpool/sim/seed_file.hpp>
 #include <seedpool/sim/shrink.hpp>
 #include <seedpool/sim/sim_world.hpp>
+#include <seedpool/sim/sweeper.hpp>
 #include <seedpool/sim/testing/gtest.hpp>
 
 #include <fmt/format.h>
@@ -89,17 +90,26 @@ struct Found {
 };
 
 // The first seed in [1, seeds] whose run of `scenario` fails with a kind
-// `wanted` accepts.
-std::optional<Found> first_failing_seed(const sim::Scenario& scenario, sim::ScenarioOptions options,
+// `wanted` accepts (through the sweeper, as every seed loop does), run
+// again for its full result.
+std::optional<Found> first_failing_seed(const sim::Scenario& scenario, const sim::ScenarioOptions& options,
                                         std::uint64_t seeds, const std::function<bool(const std::string&)>& wanted) {
-  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
-    options.sim.seed = seed;
-    sim::ScenarioResult result = sim::run_scenario(scenario, options);
-    if (!result.run.ok() && wanted(result.failure_kind)) {
-      return Found{seed, std::move(result)};
+  sim::SweepPlan plan;
+  plan.seeds = seeds;
+  plan.max_failures = 1;
+  const sim::SweepReport report = sim::run_sweep(plan, [&](std::uint64_t seed) {
+    sim::SeedOutcome outcome = sim::run_scenario_seed(scenario, options, seed);
+    if (!outcome.ok() && !wanted(outcome.kind)) {
+      outcome.kind.clear();  // another failure: not the one looked for
     }
+    return outcome;
+  });
+  if (report.failed.empty()) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  sim::ScenarioOptions again = options;
+  again.sim.seed = report.failed.front().seed;
+  return Found{again.sim.seed, sim::run_scenario(scenario, again)};
 }
 
 // The first failing seed of the buggy scenario under a random walk, found
@@ -218,18 +228,15 @@ TEST(WorkQueueBug, StrategiesCompared) {
   constexpr std::uint64_t seeds = 2'000;
   for (const auto& [strategy, swarm] : std::vector<std::pair<std::string, bool>>{
            {"random", false}, {"random", true}, {"pct:3:200", false}, {"pct:3", false}}) {
-    sim::ScenarioOptions options = with_strategy(strategy, swarm);
-    std::uint64_t failing = 0;
-    std::optional<std::uint64_t> first;
-    for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
-      options.sim.seed = seed;
-      const sim::ScenarioResult result = sim::run_scenario(make_scenario(true), options);
-      if (!result.run.ok()) {
-        EXPECT_TRUE(is_planted_bug(result.failure_kind)) << result.run.summary();
-        ++failing;
-        first = first ? first : seed;
-      }
+    sim::SweepPlan plan;
+    plan.seeds = seeds;
+    const sim::SweepReport report = sim::sweep_scenario(make_scenario(true), with_strategy(strategy, swarm), plan);
+    for (const sim::SeedOutcome& failed : report.failed) {
+      EXPECT_TRUE(is_planted_bug(failed.kind)) << failed.message;
     }
+    const std::uint64_t failing = report.failed.size();
+    const std::optional<std::uint64_t> first =
+        report.failed.empty() ? std::nullopt : std::optional<std::uint64_t>(report.failed.front().seed);
     std::printf("%-10s%-7s %4llu of %llu seeds fail; first failing seed %s\n", strategy.c_str(),
                 swarm ? " swarm" : "", static_cast<unsigned long long>(failing),
                 static_cast<unsigned long long>(seeds), first ? std::to_string(*first).c_str() : "none");
@@ -384,27 +391,6 @@ TEST(WorkQueueCorpus, CommittedCorpusReplays) {
       EXPECT_TRUE(is_planted_bug(buggy.failure_kind)) << path << ": " << buggy.run.summary();
     }
   }
-}
-
-// Replays the seed file named by WORK_QUEUE_REPLAY and prints every event.
-TEST(WorkQueueCorpus, ReplayOneFileWithItsEvents) {
-  const char* path = std::getenv("WORK_QUEUE_REPLAY");
-  if (path == nullptr) {
-    GTEST_SKIP() << "set WORK_QUEUE_REPLAY=path/to/seed.json to replay one seed file with its events";
-  }
-  const seedpool::Result<sim::SeedFile> read = sim::read_seed_file(path);
-  ASSERT_TRUE(read.ok()) << read.error().message;
-  const sim::Scenario* scenario = sim::ScenarioRegistry::instance().find(read.value().scenario);
-  ASSERT_NE(scenario, nullptr) << read.value().scenario;
-  sim::ScenarioOptions options = read.value().options();
-  options.sim.keep_trace_events = true;
-  const sim::ScenarioResult result = sim::run_scenario(*scenario, options);
-  for (const sim::TraceEvent& event : result.run.trace.events()) {
-    std::printf("%s\n", result.run.trace.describe(event, result.run.task_names).c_str());
-  }
-  std::printf("%s\n", result.run.summary().c_str());
-  EXPECT_EQ(result.run.ok() ? "ok" : result.failure_kind, read.value().expected_outcome);
-  EXPECT_EQ(result.run.trace_hash, read.value().expected_trace_hash);
 }
 
 #ifdef WORK_QUEUE_HAVE_RAPIDCHECK

@@ -123,7 +123,13 @@ class Loop {
     return plan_.time_budget.count() > 0 ? plan_.time_budget - (Clock::now() - start_) : Clock::duration::max();
   }
 
+  // Counts one seed's outcome; once max_failures seeds failed, outcomes
+  // still arriving from other jobs are dropped, so that a sweep stopped by
+  // that rule reports exactly max_failures failures.
   void add(const SeedOutcome& outcome) {
+    if (plan_.max_failures != 0 && report_.failed.size() >= plan_.max_failures) {
+      return;
+    }
     report_.add(outcome);
     if (observer_) {
       observer_(outcome, report_);
