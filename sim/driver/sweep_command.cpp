@@ -62,8 +62,10 @@ int finish_sweep(const RunArgs& args, const Scenario& scenario, const ScenarioOp
     file.seed = o.seed;
     file.strategy = options.sim.strategy;
     file.swarm = options.swarm;
-    fmt::print("FAIL seed {} [{}] {}\n  faults: {}\n  replay: {}\n", o.seed, o.kind, o.message, o.faults,
-               file.replay_command());
+    // An invariant's message starts with its bracketed name already.
+    const std::string kind = "[" + o.kind + "]";
+    fmt::print("FAIL seed {} {}\n  faults: {}\n  replay: {}\n", o.seed,
+               o.message.starts_with(kind) ? o.message : kind + " " + o.message, o.faults, file.replay_command());
   }
   int status = report.failed.empty() ? 0 : 1;
   if (!args.save_failures_dir.empty()) {
@@ -127,8 +129,13 @@ bool parse_strategy_arg(const std::string& text, StrategySpec& out) {
 }
 
 int list_command() {
-  for (const Scenario* s : served_scenarios()) {
-    fmt::print("{:<14} {}\n", s->name, s->description);
+  const std::vector<const Scenario*> served = served_scenarios();
+  std::size_t width = 0;
+  for (const Scenario* s : served) {
+    width = std::max(width, s->name.size());
+  }
+  for (const Scenario* s : served) {
+    fmt::print("{:<{}}  {}\n", s->name, width, s->description);
   }
   return 0;
 }
