@@ -36,10 +36,10 @@ PoolConfig base_config(std::size_t size) {
   return c;
 }
 
-FaultOptions profile(std::initializer_list<std::pair<Fault, std::uint32_t>> rates) {
+FaultOptions profile(std::initializer_list<std::pair<FaultSite, std::uint32_t>> rates) {
   FaultOptions f;
-  for (const auto& [fault, ppm] : rates) {
-    f[fault] = ppm;
+  for (const auto& [site, ppm] : rates) {
+    f.set(site, ppm);
   }
   return f;
 }
@@ -47,15 +47,14 @@ FaultOptions profile(std::initializer_list<std::pair<Fault, std::uint32_t>> rate
 // A function, not a namespace-scope constant: scenarios may be registered
 // during another translation unit's static initialisation.
 FaultOptions churn_faults() {
+  using namespace pool_faults;
   return profile({
-    {Fault::launch_failure, 5'000},   {Fault::slow_start, 20'000},     {Fault::init_error, 10'000},
-    {Fault::init_crash, 20'000},      {Fault::init_hang, 5'000},       {Fault::init_garbage, 5'000},
-    {Fault::call_crash, 20'000},      {Fault::call_hang, 5'000},       {Fault::call_garbage, 5'000},
-    {Fault::call_truncated, 5'000},   {Fault::call_wrong_id, 5'000},   {Fault::call_error, 20'000},
-    {Fault::call_slow, 10'000},       {Fault::pings_ignored, 20'000},  {Fault::ignore_terminate, 50'000},
-    {Fault::slow_shutdown, 20'000},   {Fault::caller_cancel, 50'000},  {Fault::caller_short_deadline, 50'000},
-    {Fault::caller_vanish, 20'000},   {Fault::external_kill, 300'000},
-});
+      {launch_failure, 5'000},  {slow_start, 20'000},    {init_error, 10'000},      {init_crash, 20'000},
+      {init_hang, 5'000},       {init_garbage, 5'000},   {call_crash, 20'000},      {call_hang, 5'000},
+      {call_garbage, 5'000},    {call_truncated, 5'000}, {call_wrong_id, 5'000},    {call_error, 20'000},
+      {call_slow, 10'000},      {pings_ignored, 20'000}, {ignore_terminate, 50'000}, {slow_shutdown, 20'000},
+      {caller_cancel, 50'000},  {caller_short_deadline, 50'000}, {caller_vanish, 20'000}, {external_kill, 300'000},
+  });
 }
 
 void startup(ScenarioContext& ctx) {
@@ -197,11 +196,11 @@ void stale_reply(ScenarioContext& ctx) {
     auto previous = std::make_shared<std::optional<Frame>>();
     b.on_call = [&ctx, previous](std::uint64_t, const Frame& call) {
       CallAction action;
-      if (previous->has_value() && ctx.faults.fire(Fault::call_wrong_id)) {
+      if (previous->has_value() && ctx.faults.fire(pool_faults::call_wrong_id)) {
         action.kind = CallAction::Kind::wrong_request_id;
         action.request_id = (*previous)->request_id;
         action.payload = (*previous)->payload;
-      } else if (ctx.faults.fire(Fault::call_slow)) {
+      } else if (ctx.faults.fire(pool_faults::call_slow)) {
         action.latency = ctx.faults.latency(milliseconds(5), seconds(3));
       }
       *previous = call;
@@ -229,38 +228,37 @@ void lazy(ScenarioContext& ctx) {
 }  // namespace
 
 void register_builtin_scenarios(ScenarioRegistry& registry) {
+  using namespace pool_faults;
   const std::size_t first = registry.all().size();
-  const FaultOptions light = profile({{Fault::call_crash, 10'000}, {Fault::call_error, 20'000},
-                                      {Fault::slow_start, 20'000}, {Fault::caller_cancel, 20'000}});
+  const FaultOptions light =
+      profile({{call_crash, 10'000}, {call_error, 20'000}, {slow_start, 20'000}, {caller_cancel, 20'000}});
   registry.add({"startup", "eager start of 4 workers (min_ready 2) with failing, hanging and slow workers",
-                profile({{Fault::launch_failure, 100'000}, {Fault::slow_start, 100'000}, {Fault::init_error, 50'000},
-                         {Fault::init_crash, 100'000}, {Fault::init_hang, 50'000}, {Fault::init_garbage, 30'000}}),
+                profile({{launch_failure, 100'000}, {slow_start, 100'000}, {init_error, 50'000}, {init_crash, 100'000},
+                         {init_hang, 50'000}, {init_garbage, 30'000}}),
                 startup});
-  registry.add({"churn", "8 workers, 64 callers making 10 calls each (a lease per call), crashes and kills everywhere", churn_faults(), churn});
+  registry.add({"churn", "8 workers, 64 callers making 10 calls each (a lease per call), crashes and kills everywhere",
+                churn_faults(), churn});
   registry.add({"cancel-storm", "32 callers with very short deadlines and cancels racing grants",
-                profile({{Fault::caller_cancel, 400'000}, {Fault::caller_short_deadline, 300'000},
-                         {Fault::call_slow, 20'000}, {Fault::call_crash, 10'000}}),
+                profile({{caller_cancel, 400'000}, {caller_short_deadline, 300'000}, {call_slow, 20'000},
+                         {call_crash, 10'000}}),
                 cancel_storm});
   registry.add({"affinity", "affinity keys (prefer or strict, per seed) while workers crash and get killed",
-                profile({{Fault::call_crash, 20'000}, {Fault::external_kill, 200'000}, {Fault::call_error, 20'000},
-                         {Fault::caller_cancel, 30'000}}),
+                profile({{call_crash, 20'000}, {external_kill, 200'000}, {call_error, 20'000}, {caller_cancel, 30'000}}),
                 affinity});
   registry.add({"recycle", "recycling after max_calls and max_lifetime with jitter under load", light, recycle});
   registry.add({"health", "hung workers and ignored pings found by health checks",
-                profile({{Fault::pings_ignored, 200'000}, {Fault::call_hang, 30'000}, {Fault::ignore_terminate, 100'000}}),
-                health});
-  registry.add({"breaker", "a worker program that fails every init until it recovers",
-                profile({{Fault::caller_cancel, 20'000}}), breaker});
+                profile({{pings_ignored, 200'000}, {call_hang, 30'000}, {ignore_terminate, 100'000}}), health});
+  registry.add({"breaker", "a worker program that fails every init until it recovers", profile({{caller_cancel, 20'000}}),
+                breaker});
   registry.add({"breaker-window", "failed starts spread wider than breaker_window: the breaker counts only the window",
-                profile({{Fault::caller_cancel, 20'000}}), breaker_window});
+                profile({{caller_cancel, 20'000}}), breaker_window});
   registry.add({"shutdown", "shutdown under load, with workers that ignore SIGTERM or exit slowly",
-                profile({{Fault::ignore_terminate, 300'000}, {Fault::slow_shutdown, 300'000}, {Fault::call_slow, 100'000},
-                         {Fault::call_hang, 20'000}, {Fault::caller_vanish, 50'000}}),
+                profile({{ignore_terminate, 300'000}, {slow_shutdown, 300'000}, {call_slow, 100'000},
+                         {call_hang, 20'000}, {caller_vanish, 50'000}}),
                 shutdown});
   registry.add({"lazy", "a lazy pool under concurrent demand never exceeds size.max", light, lazy});
   registry.add({"stale-reply", "workers that resend an earlier reply or answer late; no caller gets another's reply",
-                profile({{Fault::call_wrong_id, 30'000}, {Fault::call_slow, 20'000}, {Fault::caller_cancel, 20'000}}),
-                stale_reply});
+                profile({{call_wrong_id, 30'000}, {call_slow, 20'000}, {caller_cancel, 20'000}}), stale_reply});
   registry.mark_builtin(first);
 }
 

@@ -1,35 +1,77 @@
 #include <seedpool/core/assert.hpp>
 #include <seedpool/sim/faults.hpp>
+#include <seedpool/sim/pool_faults.hpp>
 
 #include <fmt/format.h>
 
-namespace seedpool::sim {
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <mutex>
 
-std::string_view to_string(Fault fault) noexcept {
-  switch (fault) {
-    case Fault::launch_failure: return "launch_failure";
-    case Fault::slow_start: return "slow_start";
-    case Fault::init_error: return "init_error";
-    case Fault::init_crash: return "init_crash";
-    case Fault::init_hang: return "init_hang";
-    case Fault::init_garbage: return "init_garbage";
-    case Fault::call_crash: return "call_crash";
-    case Fault::call_hang: return "call_hang";
-    case Fault::call_garbage: return "call_garbage";
-    case Fault::call_truncated: return "call_truncated";
-    case Fault::call_wrong_id: return "call_wrong_id";
-    case Fault::call_error: return "call_error";
-    case Fault::call_slow: return "call_slow";
-    case Fault::pings_ignored: return "pings_ignored";
-    case Fault::ignore_terminate: return "ignore_terminate";
-    case Fault::slow_shutdown: return "slow_shutdown";
-    case Fault::caller_cancel: return "caller_cancel";
-    case Fault::caller_short_deadline: return "caller_short_deadline";
-    case Fault::caller_vanish: return "caller_vanish";
-    case Fault::external_kill: return "external_kill";
+namespace seedpool::sim {
+namespace {
+
+// Every site name of the process, each at a fixed index; the pool's sites
+// first, at the indices pool_faults.hpp reserves. Use sites resolve a name
+// once, so a lock per lookup costs nothing that matters.
+class FaultSiteRegistry {
+ public:
+  static FaultSiteRegistry& instance() {
+    static FaultSiteRegistry* registry = new FaultSiteRegistry();  // never destroyed: used during static init
+    return *registry;
   }
-  return "unknown";
+
+  FaultSite find_or_add(std::string_view name) {
+    SEEDPOOL_ASSERT_MSG(valid_fault_site_name(name), "a fault site name is 1 to 64 of [A-Za-z0-9._/-]");
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (const auto it = indices_.find(name); it != indices_.end()) {
+      return FaultSite::reserved(it->second, names_[it->second]);
+    }
+    return add(name);
+  }
+
+  std::string_view name(std::uint32_t index) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return index < names_.size() ? std::string_view(names_[index]) : std::string_view();
+  }
+
+ private:
+  FaultSiteRegistry() {
+    for (const FaultSite site : pool_faults::all) {
+      const FaultSite added = add(site.name());
+      SEEDPOOL_ASSERT(added.index() == site.index());
+    }
+  }
+
+  FaultSite add(std::string_view name) {
+    SEEDPOOL_ASSERT_MSG(names_.size() < fault_sites_max, "more fault site names than fault_sites_max");
+    const auto index = static_cast<std::uint32_t>(names_.size());
+    const std::string& stored = names_.emplace_back(name);  // a deque: earlier names never move
+    indices_.emplace(stored, index);
+    return FaultSite::reserved(index, stored);
+  }
+
+  std::mutex mutex_;
+  std::deque<std::string> names_;
+  std::map<std::string_view, std::uint32_t, std::less<>> indices_;  // views of names_
+};
+
+}  // namespace
+
+bool valid_fault_site_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > fault_site_name_bytes_max) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-' || c == '/';
+  });
 }
+
+FaultSite FaultSite::named(std::string_view name) { return FaultSiteRegistry::instance().find_or_add(name); }
+
+std::string_view fault_site_name(std::uint32_t index) { return FaultSiteRegistry::instance().name(index); }
 
 std::string_view to_string(FaultInjector::Grid grid) noexcept {
   switch (grid) {
@@ -41,79 +83,144 @@ std::string_view to_string(FaultInjector::Grid grid) noexcept {
   return "unknown";
 }
 
+void FaultOptions::set(std::string_view name, std::uint32_t ppm) {
+  SEEDPOOL_ASSERT(ppm <= ppm_one);
+  entry(name) = ppm;
+}
+
+std::uint32_t& FaultOptions::entry(std::string_view name) {
+  SEEDPOOL_ASSERT_MSG(valid_fault_site_name(name), "a fault site name is 1 to 64 of [A-Za-z0-9._/-]");
+  const auto it = std::find_if(rates_.begin(), rates_.end(), [name](const auto& e) { return e.first == name; });
+  if (it != rates_.end()) {
+    return it->second;
+  }
+  return rates_.emplace_back(std::string(name), 0).second;
+}
+
+std::optional<std::uint32_t> FaultOptions::rate(std::string_view name) const noexcept {
+  const auto it = std::find_if(rates_.begin(), rates_.end(), [name](const auto& e) { return e.first == name; });
+  return it == rates_.end() ? std::nullopt : std::optional<std::uint32_t>(it->second);
+}
+
 std::string FaultOptions::describe() const {
   std::string out;
-  for (std::size_t i = 0; i < fault_count; ++i) {
-    if (ppm[i] != 0) {
-      out += fmt::format("{}{}={}", out.empty() ? "" : " ", to_string(static_cast<Fault>(i)), ppm[i]);
-    }
+  for (const auto& [name, ppm] : rates_) {
+    out += fmt::format("{}{}={}", out.empty() ? "" : " ", name, ppm);
   }
   return out.empty() ? "none" : out;
 }
 
-namespace {
+FaultOptions FaultOptions::without_rates() const {
+  FaultOptions copy = *this;
+  copy.rates_.clear();
+  return copy;
+}
 
-std::string fired_key(std::size_t fault) { return fmt::format("fault:{}", to_string(static_cast<Fault>(fault))); }
-
-}  // namespace
-
-FaultInjector::FaultInjector(SimWorld& world, FaultOptions options, bool swarm, Coverage& coverage)
-    : world_(world), options_(options), fired_(coverage, &fired_key) {
+FaultInjector::FaultInjector(SimWorld& world, FaultOptions profile, bool swarm, Coverage& coverage)
+    : world_(world),
+      profile_(std::move(profile)),
+      in_effect_(profile_.without_rates()),
+      swarm_(swarm),
+      coverage_(coverage) {
   grid_ = static_cast<Grid>(world_.decide(grid_count));
   increment(coverage, fmt::format("grid:{}", to_string(grid_)));
-  if (!swarm) {
-    return;
+}
+
+FaultInjector::Site& FaultInjector::meet(FaultSite site, std::uint32_t ppm) {
+  const std::size_t index = site.index();
+  if (index >= sites_.size()) {
+    SEEDPOOL_ASSERT(index < fault_sites_max);
+    sites_.resize(index + 1);
   }
-  for (std::size_t i = 0; i < fault_count; ++i) {
-    const std::uint32_t max = options.ppm[i];
-    const bool on = max != 0 && world_.decide(2) == 1;
-    options_.ppm[i] = on ? static_cast<std::uint32_t>(1 + world_.decide(max)) : 0;
+  Site& state = sites_[index];
+  if (!state.met) {
+    settle(state, site, ppm);
+  }
+  return state;
+}
+
+// The site's rate for the whole run, settled when the run first meets it:
+// the profile's rate or the declared one, and in swarm mode on (decision 1)
+// or off (0) at a rate drawn from [1, that rate].
+void FaultInjector::settle(Site& state, FaultSite site, std::uint32_t ppm) {
+  SEEDPOOL_ASSERT_MSG(fault_site_name(site.index()) == site.name(), "a FaultSite the registry does not hold");
+  const std::uint32_t base = profile_.rate(site.name()).value_or(ppm);
+  SEEDPOOL_ASSERT(base <= ppm_one);
+  std::uint32_t rate = base;
+  if (swarm_) {
+    const bool on = base != 0 && world_.decide(2) == 1;
+    rate = on ? static_cast<std::uint32_t>(1 + world_.decide(base)) : 0;
+  }
+  state.name = site.name();
+  state.rate = rate;
+  state.met = true;
+  if (rate != 0) {
+    in_effect_.set(site.name(), rate);
   }
 }
 
-bool FaultInjector::fire(Fault fault) {
-  const std::uint32_t ppm = options_[fault];
-  if (!enabled_ || ppm == 0) {
+void FaultInjector::count_firing(Site& state) {
+  if (state.coverage == nullptr) {
+    state.coverage = &coverage_.try_emplace(fmt::format("fault:{}", state.name), 0).first->second;
+  }
+  ++*state.coverage;
+  ++state.fired;
+  world_.note(state.name, 1);
+}
+
+bool FaultInjector::fire(FaultSite site, std::uint32_t ppm) {
+  if (!enabled_) {
     return false;
   }
-  SEEDPOOL_ASSERT(ppm <= ppm_one);
-  // The top `ppm` values fire, so the default decision 0 never does.
-  const bool fired = world_.decide(ppm_one) >= ppm_one - ppm;
+  Site& state = meet(site, ppm);
+  if (state.rate == 0) {
+    return false;
+  }
+  // The top `rate` values fire, so the default decision 0 never does.
+  const bool fired = world_.decide(ppm_one) >= ppm_one - state.rate;
   if (fired) {
-    fired_.increment(static_cast<std::size_t>(fault));
-    ++fired_counts_[static_cast<std::size_t>(fault)];
-    world_.note(to_string(fault), 1);
+    count_firing(state);
   }
   return fired;
 }
 
-std::optional<Fault> FaultInjector::pick(std::initializer_list<Fault> faults) {
+std::optional<std::size_t> FaultInjector::pick(std::span<const FaultChoice> choices) {
   if (!enabled_) {
     return std::nullopt;
   }
   std::uint64_t total = 0;
-  for (const Fault fault : faults) {
-    total += options_[fault];
+  for (const FaultChoice& choice : choices) {
+    total += meet(choice.site, choice.ppm).rate;
   }
   if (total == 0) {
     return std::nullopt;
   }
   const std::uint64_t value = world_.decide(ppm_one);
-  std::uint64_t upper = ppm_one;  // the faults before this one took [upper, ppm_one)
-  for (const Fault fault : faults) {
-    const std::uint64_t ppm = std::min<std::uint64_t>(options_[fault], upper);
+  std::uint64_t upper = ppm_one;  // the sites before this one took [upper, ppm_one)
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    Site& state = sites_[choices[i].site.index()];
+    const std::uint64_t ppm = std::min<std::uint64_t>(state.rate, upper);
     if (value >= upper - ppm) {
       if (ppm == 0) {
-        break;  // value lies in a range no fault claims
+        break;  // value lies in a range no site claims
       }
-      fired_.increment(static_cast<std::size_t>(fault));
-      ++fired_counts_[static_cast<std::size_t>(fault)];
-      world_.note(to_string(fault), 1);
-      return fault;
+      count_firing(state);
+      return i;
     }
     upper -= ppm;
   }
   return std::nullopt;
+}
+
+std::uint64_t FaultInjector::fired(FaultSite site) const noexcept {
+  return site.index() < sites_.size() ? sites_[site.index()].fired : 0;
+}
+
+std::optional<std::uint32_t> FaultInjector::rate(FaultSite site) const noexcept {
+  if (site.index() >= sites_.size() || !sites_[site.index()].met) {
+    return std::nullopt;
+  }
+  return sites_[site.index()].rate;
 }
 
 Duration FaultInjector::latency(Duration min, Duration max) {
@@ -127,62 +234,6 @@ Duration FaultInjector::latency(Duration min, Duration max) {
     case Grid::at_once: return min;
   }
   return min + Duration::from_ns(static_cast<std::int64_t>(step * world_.decide(span / step + 1)));
-}
-
-void FaultInjector::install(SimProcessHost& host) {
-  host.set_launch_failure([this](std::uint64_t, const ProcessSpec&) -> std::optional<std::string> {
-    if (fire(Fault::launch_failure)) {
-      return std::string("No such file or directory (simulated)");
-    }
-    return std::nullopt;
-  });
-  host.set_behavior_for_launch([this](std::uint64_t, const ProcessSpec&) { return behavior_for_launch(); });
-}
-
-WorkerBehavior FaultInjector::behavior_for_launch() {
-  WorkerBehavior b;
-  b.startup = fire(Fault::slow_start) ? latency(options_.startup_max, options_.startup_tail_max)
-                                      : latency(options_.startup_min, options_.startup_max);
-  b.stderr_before_crash = {"Traceback (most recent call last):", "  File \"worker.py\", line 42, in handle",
-                           "RuntimeError: simulated crash"};
-  if (const std::optional<Fault> fault =
-          pick({Fault::init_crash, Fault::init_error, Fault::init_hang, Fault::init_garbage})) {
-    switch (*fault) {
-      case Fault::init_crash: b.init = WorkerBehavior::Init::crash; break;
-      case Fault::init_error: b.init = WorkerBehavior::Init::error_frame; break;
-      case Fault::init_hang: b.init = WorkerBehavior::Init::hang; break;
-      default: b.init = WorkerBehavior::Init::garbage; break;
-    }
-  }
-  b.answer_pings = !fire(Fault::pings_ignored);
-  b.ignore_terminate = fire(Fault::ignore_terminate);
-  if (fire(Fault::slow_shutdown)) {
-    b.shutdown_latency = latency(milliseconds(1), options_.slow_shutdown_max);
-  }
-  b.reply_latency = latency(microseconds(100), options_.reply_latency_max);
-  b.on_call = [this](std::uint64_t call_index, const Frame&) { return call_action(call_index); };
-  return b;
-}
-
-CallAction FaultInjector::call_action(std::uint64_t) {
-  // One decision per call: a call is the commonest fault site of a run.
-  CallAction action;
-  const std::optional<Fault> fault = pick({Fault::call_crash, Fault::call_hang, Fault::call_garbage,
-                                           Fault::call_truncated, Fault::call_wrong_id, Fault::call_error,
-                                           Fault::call_slow});
-  if (!fault) {
-    return action;
-  }
-  switch (*fault) {
-    case Fault::call_crash: action.kind = CallAction::Kind::crash; break;
-    case Fault::call_hang: action.kind = CallAction::Kind::hang; break;
-    case Fault::call_garbage: action.kind = CallAction::Kind::garbage; break;
-    case Fault::call_truncated: action.kind = CallAction::Kind::truncated_then_exit; break;
-    case Fault::call_wrong_id: action.kind = CallAction::Kind::wrong_request_id; break;
-    case Fault::call_error: action.kind = CallAction::Kind::error_frame; break;
-    default: action.latency = latency(options_.reply_latency_max, options_.slow_reply_max); break;  // call_slow
-  }
-  return action;
 }
 
 }  // namespace seedpool::sim

@@ -1,5 +1,6 @@
 #include <seedpool/core/assert.hpp>
 #include <seedpool/sim/pool_checker.hpp>
+#include <seedpool/sim/pool_faults.hpp>
 
 #include <fmt/format.h>
 
@@ -26,8 +27,8 @@ const std::array<std::string, rule_count>& rule_keys() {
 std::string_view outcome_of(std::size_t index) { return outcome_label(outcome_at(index)); }
 
 // Faults after which a caller may rightly see protocol_error.
-constexpr Fault protocol_faults[] = {Fault::call_garbage, Fault::call_truncated, Fault::call_wrong_id,
-                                     Fault::init_garbage};
+constexpr FaultSite protocol_faults[] = {pool_faults::call_garbage, pool_faults::call_truncated,
+                                         pool_faults::call_wrong_id, pool_faults::init_garbage};
 
 }  // namespace
 
@@ -283,7 +284,7 @@ void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::s
   }
   switch (*error) {
     case ErrorCode::protocol_error:
-      for (const Fault fault : protocol_faults) {
+      for (const FaultSite fault : protocol_faults) {
         if (faults_ != nullptr && faults_->fired(fault) > 0) {
           return;
         }

@@ -83,7 +83,7 @@ void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint3
   std::uint32_t sequence = 0;
   for (std::size_t call = 0; call < w.leases_per_caller; ++call) {
     ctx.world.sleep_for(ctx.faults.latency(Duration::zero(), w.think_time_max));
-    const Duration timeout = ctx.faults.fire(Fault::caller_short_deadline)
+    const Duration timeout = ctx.faults.fire(pool_faults::caller_short_deadline)
                                  ? ctx.faults.latency(Duration::zero(), milliseconds(2))
                                  : ctx.faults.latency(w.checkout_timeout_min, w.checkout_timeout_max);
     CheckoutOptions options;
@@ -96,7 +96,7 @@ void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint3
     ctx.timeline.begin(lane, "checkout", ctx.world.now());
     Result<PendingCheckout> pending = pool.begin_checkout(std::move(options));
     const std::uint64_t id = pending.ok() ? pending.value().id() : 0;
-    if (pending.ok() && ctx.faults.fire(Fault::caller_cancel)) {
+    if (pending.ok() && ctx.faults.fire(pool_faults::caller_cancel)) {
       const Duration after = ctx.faults.latency(Duration::zero(), milliseconds(5));
       ctx.world.spawn(fmt::format(FMT_COMPILE("canceller {}"), caller),
                       [&world = ctx.world, &checker, handle = pending.value(), after, id]() mutable {
@@ -115,7 +115,7 @@ void caller_body(ScenarioContext& ctx, Pool& pool, const Workload& w, std::uint3
     checker.lease_acquired(caller, worker, deadline);
     const std::size_t calls = 1 + ctx.world.decide(w.calls_per_lease_max);
     one_lease(ctx, checker, lease.value(), caller, sequence, calls, w.call_timeout);
-    if (ctx.faults.fire(Fault::caller_vanish)) {
+    if (ctx.faults.fire(pool_faults::caller_vanish)) {
       ctx.world.sleep_for(ctx.faults.latency(milliseconds(1), seconds(2)));
     }
     checker.lease_released(caller, worker);
@@ -127,7 +127,7 @@ void chaos_body(ScenarioContext& ctx, const std::shared_ptr<bool>& running) {
   while (*running && ctx.faults.enabled()) {
     ctx.world.sleep_for(ctx.faults.latency(milliseconds(1), milliseconds(200)));
     const std::vector<std::int64_t> pids = ctx.host.alive_pids();
-    if (!pids.empty() && ctx.faults.fire(Fault::external_kill)) {
+    if (!pids.empty() && ctx.faults.fire(pool_faults::external_kill)) {
       ctx.host.kill(pids[ctx.world.decide(pids.size())]);
     }
   }
@@ -213,15 +213,20 @@ std::string failure_kind(const RunResult& run) {
 ScenarioResult run_scenario(const Scenario& scenario, const ScenarioOptions& options) {
   ScenarioResult result;
   result.timeline = Timeline(options.keep_timeline);
+  // Kept past the run: its sites are settled as the run meets them, so the
+  // run's rates are known only once it has ended, however it ended.
+  std::unique_ptr<FaultInjector> faults;
   result.run = simulate(options.sim, [&](SimWorld& world) {
     SimProcessHost host(world);
-    auto faults = std::make_shared<FaultInjector>(world, scenario.faults, options.swarm, result.coverage);
-    result.faults = faults->options();
-    faults->install(host);
+    faults = std::make_unique<FaultInjector>(world, scenario.faults, options.swarm, result.coverage);
+    install_pool_faults(*faults, host);
     ScenarioContext ctx{world, host, *faults, result.timeline, result.coverage, options.model, nullptr, nullptr};
     scenario.body(ctx);
     host.add_coverage(result.coverage);  // the caller-read hand-off's branches
   });
+  if (faults != nullptr) {
+    result.faults = faults->in_effect();
+  }
   result.failure_kind = failure_kind(result.run);
   return result;
 }

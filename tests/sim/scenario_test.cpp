@@ -32,9 +32,9 @@ PoolConfig small_pool() {
 
 FaultOptions crashy() {
   FaultOptions f;
-  f[Fault::call_crash] = 50'000;
-  f[Fault::init_crash] = 30'000;
-  f[Fault::caller_cancel] = 50'000;
+  f[pool_faults::call_crash] = 50'000;
+  f[pool_faults::init_crash] = 30'000;
+  f[pool_faults::caller_cancel] = 50'000;
   return f;
 }
 
@@ -56,7 +56,7 @@ Scenario planted_bug() {
   Scenario s;
   s.name = "planted-bug";
   s.description = "fails when any call sees its worker crash";
-  s.faults[Fault::call_crash] = 100'000;
+  s.faults[pool_faults::call_crash] = 100'000;
   s.body = [](ScenarioContext& ctx) {
     Pool& pool = ctx.make_pool(small_pool());
     (void)pool.start();
@@ -200,7 +200,7 @@ RC_GTEST_PROP(ScenarioProperty, GeneratedWorkloadsAndDecisionsKeepTheInvariants,
   Scenario scenario;
   scenario.name = "generated";
   scenario.faults = crashy();
-  scenario.faults[Fault::external_kill] = 100'000;
+  scenario.faults[pool_faults::external_kill] = 100'000;
   scenario.body = [&](ScenarioContext& ctx) {
     Pool& pool = ctx.make_pool(small_pool());
     (void)pool.start();

@@ -1,24 +1,54 @@
 #pragma once
 
-// Faults as named probabilities, drawn from the run's decision stream. Every
-// fault site asks the injector, which makes one decision; a recorded decision
-// list therefore replays the faults too, and a shrinker that zeroes decisions
-// removes faults (a decision of 0 never fires a fault).
+// Fault sites: named probabilities declared at the line they perturb, as
+// FoundationDB's BUGGIFY is. A site is asked "fire now?" where it is used:
+//
+//   if (SEEDPOOL_FAULT(ctx, "queue.drop_ack", 20'000)) {  // 2% of the time
+//     return;  // the acknowledgement is lost
+//   }
+//
+// `ctx` is a ScenarioContext or a FaultInjector. The name is resolved once per
+// use site to a FaultSite, a small index in a process-wide registry, and every
+// check afterwards is an array lookup and at most one decision.
+//
+// Per run, as in a FoundationDB simulation, each site is enabled or not: the
+// first time a run meets a site (while faults are on), the injector settles
+// its rate for the whole run. The rate is the one the profile (FaultOptions)
+// gives the site's name, else the one the use site declares; in swarm mode
+// the site is then switched on with probability one half, at a rate drawn
+// from [1, that rate]. Sites are discovered at use, so those draws happen at
+// the first meeting, from the run's decisions, in the order the run meets
+// the sites; a recorded decision list therefore replays them.
+//
+// Every check of a site whose rate is not 0 is one decision, whose default 0
+// never fires it: a shrinker that zeroes or deletes decisions removes
+// firings, and zeroing a site's swarm decision switches it off for the run. A
+// site at rate 0 never fires and makes no decision. The quiet period of a
+// liveness check switches all sites off (set_enabled(false)); checks then
+// make no decision either.
+//
+// A firing is counted in the run's coverage as "fault:<name>" and noted in
+// the trace under the site's name; the sites a run met, at their rates in
+// that run, describe its faults in a failure report (in_effect()).
+//
+// The pool's own faults are sites of the same kind, declared in
+// <seedpool/sim/pool_faults.hpp> (pool_faults::call_crash, ...).
 
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/telemetry.hpp>
 #include <seedpool/core/time.hpp>
-#include <seedpool/sim/sim_process.hpp>
 #include <seedpool/sim/sim_world.hpp>
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace seedpool::sim {
 
@@ -26,35 +56,52 @@ namespace seedpool::sim {
 // decision path.
 inline constexpr std::uint32_t ppm_one = 1'000'000;
 
-// The fault kinds, each a named probability in FaultOptions.
-enum class Fault : std::uint8_t {
-  launch_failure,     // launch() fails (missing executable)
-  slow_start,         // startup drawn from the heavy tail
-  init_error,         // init answered with an error frame
-  init_crash,         // crash during init, after a stderr burst
-  init_hang,          // init never answered
-  init_garbage,       // garbage on stdout during init
-  call_crash,         // crash during a call
-  call_hang,          // a call never answered
-  call_garbage,       // garbage on stdout instead of a reply
-  call_truncated,     // half a reply frame, then exit
-  call_wrong_id,      // a reply with a stale request id
-  call_error,         // an error frame for a call (the worker survives)
-  call_slow,          // a reply after a long latency
-  pings_ignored,      // the worker stops answering pings
-  ignore_terminate,   // the worker ignores SIGTERM
-  slow_shutdown,      // the worker takes long to exit on shutdown
-  caller_cancel,      // a caller cancels its checkout
-  caller_short_deadline,  // a caller's deadline is very short
-  caller_vanish,      // a caller keeps its lease for a long time, then drops it
-  external_kill,      // a chaos task SIGKILLs a random worker
+// Distinct site names one process may declare; a run's per-site state is an
+// array of at most this many entries.
+inline constexpr std::size_t fault_sites_max = 4096;
+// The longest site name, in bytes.
+inline constexpr std::size_t fault_site_name_bytes_max = 64;
+
+// Whether `name` can name a fault site: 1 to fault_site_name_bytes_max
+// letters, digits, '.', '_', '-' or '/'. Names appear in coverage keys and in
+// "name=ppm" descriptions, so they hold no spaces and no '='.
+bool valid_fault_site_name(std::string_view name) noexcept;
+
+// A fault site: a name and its index in the process-wide registry. The same
+// name is the same site wherever it is used. Indices are stable within a
+// process only; nothing a run records depends on them.
+class FaultSite {
+ public:
+  // The site named `name` (asserted valid), registered on its first use.
+  // Thread-safe; meant to be called once per use site (SEEDPOOL_FAULT_SITE).
+  static FaultSite named(std::string_view name);
+
+  // A site whose index the registry reserves: only for the pool's own sites
+  // (pool_faults.hpp), so that they are constants. A run asserts that the
+  // registry holds `name` at `index`.
+  static constexpr FaultSite reserved(std::uint32_t index, std::string_view name) noexcept {
+    return FaultSite(index, name);
+  }
+
+  constexpr std::uint32_t index() const noexcept { return index_; }
+  constexpr std::string_view name() const noexcept { return name_; }
+
+  friend constexpr bool operator==(FaultSite a, FaultSite b) noexcept { return a.index_ == b.index_; }
+
+ private:
+  constexpr FaultSite(std::uint32_t index, std::string_view name) noexcept : index_(index), name_(name) {}
+
+  std::uint32_t index_;
+  std::string_view name_;  // the registry's copy, or a literal: valid for the whole process
 };
-inline constexpr std::size_t fault_count = 20;
-std::string_view to_string(Fault fault) noexcept;
 
+// The name the registry holds at `index`; empty when none.
+std::string_view fault_site_name(std::uint32_t index);
+
+// A scenario's fault profile: a rate per site name, overriding the rate the
+// use site declares (0 switches the site off), and the pool's latency knobs.
+// A site the profile does not name runs at its declared rate.
 struct FaultOptions {
-  std::array<std::uint32_t, fault_count> ppm{};  // indexed by Fault
-
   Duration startup_min = milliseconds(5);
   Duration startup_max = milliseconds(80);
   Duration startup_tail_max = seconds(20);    // slow_start draws up to this
@@ -62,11 +109,34 @@ struct FaultOptions {
   Duration slow_reply_max = seconds(10);      // call_slow draws up to this
   Duration slow_shutdown_max = seconds(20);
 
-  std::uint32_t& operator[](Fault f) { return ppm[static_cast<std::size_t>(f)]; }
-  std::uint32_t operator[](Fault f) const { return ppm[static_cast<std::size_t>(f)]; }
+  // Sets the rate of the site `name` (asserted valid; ppm <= ppm_one).
+  void set(std::string_view name, std::uint32_t ppm);
+  void set(FaultSite site, std::uint32_t ppm) { set(site.name(), ppm); }
 
-  // "init_crash=20000 call_crash=5000" (ppm), only the faults that are on.
+  // The entry of a site, made at rate 0 (off) when missing, for assignment:
+  // `profile[pool_faults::call_crash] = 20'000;`. Read with rate().
+  std::uint32_t& operator[](FaultSite site) { return entry(site.name()); }
+  std::uint32_t& operator[](std::string_view name) { return entry(name); }
+
+  // The profile's rate of `name`, or nullopt when the profile leaves it to
+  // the use site.
+  std::optional<std::uint32_t> rate(std::string_view name) const noexcept;
+  std::optional<std::uint32_t> rate(FaultSite site) const noexcept { return rate(site.name()); }
+
+  // Every (name, ppm) entry, in the order first set.
+  const std::vector<std::pair<std::string, std::uint32_t>>& rates() const noexcept { return rates_; }
+
+  // "init_crash=20000 queue.drop_ack=5000" (ppm), in the order first set;
+  // "none" when empty.
   std::string describe() const;
+
+  // A copy with the latency knobs and no rates.
+  FaultOptions without_rates() const;
+
+ private:
+  std::uint32_t& entry(std::string_view name);
+
+  std::vector<std::pair<std::string, std::uint32_t>> rates_;
 };
 
 // Which faults fired and which recovery paths ran, counted by name: the
@@ -102,23 +172,40 @@ class CoverageCounters {
   std::array<std::uint64_t*, N> counts_{};
 };
 
+// One candidate of FaultInjector::pick: a site and the rate its use declares.
+struct FaultChoice {
+  // Implicit, so that pick({pool_faults::init_crash, pool_faults::init_hang})
+  // reads as a list of sites.
+  constexpr FaultChoice(FaultSite choice, std::uint32_t declared_ppm = 0) noexcept
+      : site(choice), ppm(declared_ppm) {}
+
+  FaultSite site;
+  std::uint32_t ppm;
+};
+
 class FaultInjector {
  public:
-  // Swarm mode: each fault kind of `options` is switched on with probability
-  // one half, at a rate drawn from [1, its rate in `options`]: a different
-  // mix per seed, all drawn from the run's decisions.
-  // Fired faults are counted into `coverage` as "fault:<name>".
-  FaultInjector(SimWorld& world, FaultOptions options, bool swarm, Coverage& coverage);
+  // Draws the run's latency grid (one decision). With `swarm`, each site is
+  // switched on or off when the run first meets it (see the file comment).
+  // Fired sites are counted into `coverage` as "fault:<name>".
+  FaultInjector(SimWorld& world, FaultOptions profile, bool swarm, Coverage& coverage);
 
-  // True with the fault's probability, while faults are enabled; counts hits.
-  bool fire(Fault fault);
+  // True when `site` fires now: with the site's rate in this run, `ppm` per
+  // million unless the profile names the site, while faults are enabled.
+  // One decision when the rate is not 0, none otherwise. Counts and notes a
+  // firing. User code writes SEEDPOOL_FAULT.
+  bool fire(FaultSite site, std::uint32_t ppm = 0);
 
-  // One of `faults`, which exclude one another, or nullopt: each with its own
-  // probability, all from one decision (the top values of its range go to the
-  // first fault, the next ones to the second, and so on, so that 0 fires
-  // none). Where the probabilities add up to more than one, the later faults
-  // get what is left. Makes no decision when none of them can fire.
-  std::optional<Fault> pick(std::initializer_list<Fault> faults);
+  // The position in `choices` of the one site that fires now, or nullopt:
+  // sites that exclude one another, each with its own rate, drawn from one
+  // decision (the top values of its range go to the first site, the next
+  // ones to the second, and so on, so that 0 fires none). Where the rates add
+  // up to more than one, the later sites get what is left. Makes no decision
+  // when none of them can fire.
+  std::optional<std::size_t> pick(std::span<const FaultChoice> choices);
+  std::optional<std::size_t> pick(std::initializer_list<FaultChoice> choices) {
+    return pick(std::span<const FaultChoice>(choices.begin(), choices.size()));
+  }
 
   // The quiet period of a liveness check switches faults off.
   void set_enabled(bool enabled) noexcept { enabled_ = enabled; }
@@ -137,26 +224,61 @@ class FaultInjector {
   static constexpr std::size_t grid_count = 4;
   Grid grid() const noexcept { return grid_; }
 
-  // How often `fault` fired in this run.
-  std::uint64_t fired(Fault fault) const noexcept { return fired_counts_[static_cast<std::size_t>(fault)]; }
+  // How often `site` fired in this run.
+  std::uint64_t fired(FaultSite site) const noexcept;
+  // The rate of `site` in this run, or nullopt while the run has not met it.
+  std::optional<std::uint32_t> rate(FaultSite site) const noexcept;
 
-  // Installs fault-drawing behaviour on every later launch of `host`.
-  void install(SimProcessHost& host);
-
-  const FaultOptions& options() const noexcept { return options_; }
+  // The profile this injector was given.
+  const FaultOptions& profile() const noexcept { return profile_; }
+  // The sites this run met at a rate above 0, each at its rate in this run,
+  // in the order met (the latency knobs are the profile's): the run's faults
+  // as a failure report describes them.
+  const FaultOptions& in_effect() const noexcept { return in_effect_; }
 
  private:
-  WorkerBehavior behavior_for_launch();
-  CallAction call_action(std::uint64_t call_index);
+  // A site's state in this run, indexed by FaultSite::index.
+  struct Site {
+    std::string_view name;
+    std::uint32_t rate = 0;
+    bool met = false;
+    std::uint64_t fired = 0;
+    std::uint64_t* coverage = nullptr;  // the "fault:<name>" entry, once hit
+  };
+
+  Site& meet(FaultSite site, std::uint32_t ppm);
+  void settle(Site& state, FaultSite site, std::uint32_t ppm);
+  void count_firing(Site& state);
 
   SimWorld& world_;
-  FaultOptions options_;
+  FaultOptions profile_;
+  FaultOptions in_effect_;
+  bool swarm_;
   bool enabled_ = true;
-  CoverageCounters<fault_count> fired_;  // "fault:<name>", indexed by Fault
-  std::array<std::uint64_t, fault_count> fired_counts_{};
+  Coverage& coverage_;
+  std::vector<Site> sites_;
   Grid grid_ = Grid::ns;
 };
 
 std::string_view to_string(FaultInjector::Grid grid) noexcept;
 
+// The injector a fault site asks, for SEEDPOOL_FAULT: the injector itself
+// here, a ScenarioContext's in scenario.hpp.
+inline FaultInjector& fault_injector(FaultInjector& faults) noexcept { return faults; }
+
 }  // namespace seedpool::sim
+
+// The FaultSite named `name` (a string literal), resolved once per use site:
+// a function-local static in a lambda of its own.
+#define SEEDPOOL_FAULT_SITE(name)                                                                      \
+  ([]() -> ::seedpool::sim::FaultSite {                                                                \
+    static const ::seedpool::sim::FaultSite seedpool_fault_site_ = ::seedpool::sim::FaultSite::named(name); \
+    return seedpool_fault_site_;                                                                       \
+  }())
+
+// True when the site `name` fires now: `ppm` per million unless the run's
+// profile sets another rate for it, and only while faults are enabled. `ctx`
+// is a ScenarioContext or a FaultInjector.
+//   if (SEEDPOOL_FAULT(ctx, "queue.drop_ack", 20'000)) { ... }
+#define SEEDPOOL_FAULT(ctx, name, ppm) \
+  (::seedpool::sim::fault_injector(ctx).fire(SEEDPOOL_FAULT_SITE(name), (ppm)))

@@ -14,6 +14,7 @@
 #include <seedpool/core/pool.hpp>
 #include <seedpool/sim/faults.hpp>
 #include <seedpool/sim/pool_checker.hpp>
+#include <seedpool/sim/pool_faults.hpp>
 #include <seedpool/sim/sim_process.hpp>
 #include <seedpool/sim/sim_world.hpp>
 #include <seedpool/sim/timeline.hpp>
@@ -57,6 +58,10 @@ struct ScenarioContext {
   std::unique_ptr<Pool> pool_;
   std::unique_ptr<PoolChecker> checker_;
 };
+
+// The injector a fault site asks: SEEDPOOL_FAULT(ctx, "name", ppm) works
+// with a ScenarioContext as with a FaultInjector.
+inline FaultInjector& fault_injector(const ScenarioContext& ctx) noexcept { return ctx.faults; }
 
 // The callers of a scenario.
 struct Workload {
@@ -120,7 +125,7 @@ struct ScenarioOptions {
 struct ScenarioResult {
   RunResult run;
   std::string failure_kind;  // "" when ok; the invariant name, or the run outcome ("deadlock")
-  FaultOptions faults;       // the fault rates this run used (after swarm)
+  FaultOptions faults;       // the sites this run met, at their rates in it (FaultInjector::in_effect)
   Coverage coverage;
   Timeline timeline{false};
 };
