@@ -22,9 +22,7 @@ using seedpool::Duration;
 using seedpool::ErrorCode;
 using seedpool::Instant;
 using seedpool::milliseconds;
-using seedpool::sim::Fault;
 using seedpool::sim::FaultInjector;
-using seedpool::sim::FaultOptions;
 using seedpool::sim::ScenarioContext;
 using seedpool::sim::SimWorld;
 
@@ -39,14 +37,6 @@ constexpr Duration short_deadline_max = milliseconds(10);
 constexpr Duration cancel_delay_max = milliseconds(30);
 constexpr Duration callers_answered_bound = seedpool::minutes(5);
 constexpr Duration shutdown_bound = seedpool::seconds(5);
-
-FaultOptions scenario_faults() {
-  FaultOptions faults;
-  faults[Fault::caller_cancel] = 250'000;
-  faults[Fault::caller_short_deadline] = 150'000;
-  faults[Fault::call_slow] = 100'000;
-  return faults;
-}
 
 // ---------------------------------------------------------------------------
 // The invariant checker.
@@ -174,10 +164,14 @@ void client_body(ScenarioContext& ctx, WorkQueue& queue, OutcomeChecker& checker
   FaultInjector& faults = ctx.faults;
   for (std::size_t j = 0; j < shape.jobs_per_client; ++j) {
     world.sleep_for(whole_ms(world, Duration::zero(), think_time_max));
-    const Duration work = faults.fire(Fault::call_slow) ? whole_ms(world, work_max, slow_work_max)
-                                                        : whole_ms(world, work_min, work_max);
-    const Duration budget = faults.fire(Fault::caller_short_deadline) ? whole_ms(world, work_min, short_deadline_max)
-                                                                      : whole_ms(world, deadline_min, deadline_max);
+    // The queue's own fault sites, each declared here with its rate in
+    // parts per million: a job that runs long, a client in a hurry, a
+    // client that changes its mind.
+    const Duration work = SEEDPOOL_FAULT(faults, "job.slow", 100'000) ? whole_ms(world, work_max, slow_work_max)
+                                                                      : whole_ms(world, work_min, work_max);
+    const Duration budget = SEEDPOOL_FAULT(faults, "client.short_deadline", 150'000)
+                                ? whole_ms(world, work_min, short_deadline_max)
+                                : whole_ms(world, deadline_min, deadline_max);
     std::string name = fmt::format("client {} job {}", client, j);
     auto submitted = queue.submit(Job{name,
                                       [work, name](seedpool::World& w) {
@@ -194,7 +188,7 @@ void client_body(ScenarioContext& ctx, WorkQueue& queue, OutcomeChecker& checker
       continue;
     }
     const Ticket ticket = submitted.value();
-    if (faults.fire(Fault::caller_cancel)) {
+    if (SEEDPOOL_FAULT(faults, "client.cancel", 250'000)) {
       world.sleep_for(whole_ms(world, Duration::zero(), cancel_delay_max));
       checker.on_cancel(ticket.id(), queue.cancel(ticket));
     }
@@ -247,13 +241,13 @@ void run_work_queue(ScenarioContext& ctx, const ScenarioShape& shape) {
 // Registered by name, like GoogleTest tests, so that the test can sweep them
 // with sweep_passes("work-queue") and look them up when replaying seed files.
 SEEDPOOL_SCENARIO(work_queue_correct, "work-queue",
-                  "WorkQueue: clients with random deadlines, cancels and job times", work_queue::scenario_faults()) {
+                  "WorkQueue: clients with random deadlines, cancels and job times", {}) {
   work_queue::run_work_queue(ctx, work_queue::ScenarioShape{});
 }
 
 SEEDPOOL_SCENARIO(work_queue_buggy, "work-queue-buggy",
                   "WorkQueue with its planted bug: a finished job ignores a cancel or timeout that came first",
-                  work_queue::scenario_faults()) {
+                  {}) {
   work_queue::run_work_queue(ctx, work_queue::ScenarioShape{.planted_bug = true});
 }
 

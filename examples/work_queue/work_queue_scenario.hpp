@@ -39,11 +39,10 @@ struct ScenarioShape {
   bool planted_bug = false;
 };
 
-// The fault profile: named probabilities (parts per million) of the
-// FaultInjector kinds this scenario draws. caller_cancel: a client cancels
-// its job after a random delay; caller_short_deadline: a deadline of a few
-// milliseconds; call_slow: a job that works for up to half a second.
-seedpool::sim::FaultOptions scenario_faults();
+// The scenario's faults are named sites declared where they act
+// (work_queue_scenario.cpp): client.cancel, a client cancels its job after a
+// random delay; client.short_deadline, a deadline of a few milliseconds;
+// job.slow, a job that works for up to half a second.
 
 // "work-queue" (the correct queue) or "work-queue-buggy" (planted_bug on).
 // Both are also registered in the ScenarioRegistry by work_queue_scenario.cpp.

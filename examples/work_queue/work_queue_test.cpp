@@ -409,7 +409,6 @@ RC_GTEST_PROP(WorkQueueProperty, AnyShapeAndScheduleKeepsTheInvariants, ()) {
       rc::gen::oneOf(rc::gen::inRange<std::uint64_t>(0, 8), rc::gen::inRange<std::uint64_t>(0, 1'000'000)));
   sim::Scenario scenario;
   scenario.name = "work-queue-generated";
-  scenario.faults = scenario_faults();
   scenario.body = [shape](sim::ScenarioContext& ctx) { run_work_queue(ctx, shape); };
   const sim::ScenarioResult result = sim::run_scenario(scenario, replaying(decisions));
   RC_ASSERT(result.run.ok());
