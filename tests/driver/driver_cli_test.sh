@@ -64,6 +64,11 @@ check "shrink FILE" run_status 0 shrink.txt shrink "$seed_file" -o shrunk.json
 check "the shrunk file reproduces exactly" run_status 0 replay_shrunk.txt replay shrunk.json
 check "the shrunk file keeps the failure" grep -q "\"outcome\": \"ticket-unique\"" shrunk.json
 
+# ---- the binary's own fault sites, by name, in swarm coverage and in a failure's fault line
+check "run --swarm" run_status 0 swarm.txt run quiet-counter --seeds 200 --swarm --quiet
+check "the coverage report names the site" grep -q 'fault:counter.skip' swarm.txt
+check "a failure's fault line names the sites it met" grep -q 'faults: teller.nap=' run.txt
+
 # ---- check-determinism
 check "check-determinism passes for a deterministic scenario" run_status 0 det.txt check-determinism quiet-counter --seeds 50 --jobs 2 --quiet
 

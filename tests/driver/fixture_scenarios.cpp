@@ -1,5 +1,5 @@
 // A user's simulation binary, as seedpool::sim_main makes it: three small
-// scenarios of its own and no main(). tests/driver/driver_cli_test.sh drives
+// scenarios of its own, with named fault sites of their own, and no main(). tests/driver/driver_cli_test.sh drives
 // it through every verb of the command line.
 
 #include <seedpool/core/channel.hpp>
@@ -24,6 +24,9 @@ void take_tickets(seedpool::sim::ScenarioContext& ctx) {
     ctx.world.spawn(fmt::format("teller {}", teller), [&ctx, next, taken, done] {
       for (int i = 0; i < 3; ++i) {
         ctx.world.sleep_for(seedpool::microseconds(static_cast<std::int64_t>(ctx.world.decide(50))));
+        if (SEEDPOOL_FAULT(ctx, "teller.nap", 100'000)) {
+          ctx.world.sleep_for(seedpool::microseconds(100));
+        }
         const std::uint64_t mine = *next;
         ctx.world.yield();
         *next = mine + 1;
@@ -56,6 +59,9 @@ SEEDPOOL_SCENARIO(crash_on_a_seed, "crash-on-a-seed", "dereferences a null point
 
 SEEDPOOL_SCENARIO(quiet_counter, "quiet-counter", "one task counts to ten: always passes", {}) {
   for (int i = 0; i < 10; ++i) {
+    if (SEEDPOOL_FAULT(ctx, "counter.skip", 200'000)) {
+      continue;
+    }
     ctx.world.sleep_for(seedpool::milliseconds(static_cast<std::int64_t>(1 + ctx.world.decide(5))));
   }
 }
