@@ -2,7 +2,7 @@
 // fault profile aimed at one family of races.
 
 #include <seedpool/core/channel.hpp>
-#include <seedpool/sim/scenario.hpp>
+#include <seedpool/sim/pool_scenario.hpp>
 
 #include <fmt/format.h>
 
@@ -60,20 +60,22 @@ FaultOptions churn_faults() {
 void startup(ScenarioContext& ctx) {
   PoolConfig config = base_config(4);
   config.min_ready = 2;
-  Pool& pool = ctx.make_pool(config);
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
   // start() answers by its deadline, even with workers hanging in init: init
   // runs beside the pool loop, never inside it (checked by start-deadline).
-  const Status started = ctx.start_pool();
+  const Status started = harness.start_pool();
   increment(ctx.coverage, started ? "start:ok" : "start:failed");
-  run_workload(ctx, pool, Workload{.callers = 8, .leases_per_caller = 3});
-  ctx.finish(4);
+  run_workload(harness, pool, Workload{.callers = 8, .leases_per_caller = 3});
+  harness.finish(4);
 }
 
 void churn(ScenarioContext& ctx) {
-  Pool& pool = ctx.make_pool(base_config(8));
-  (void)ctx.start_pool();
-  run_workload(ctx, pool, Workload{.callers = 64, .leases_per_caller = 10, .calls_per_lease_max = 1, .external_kills = true});
-  ctx.finish(8);
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(base_config(8));
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 64, .leases_per_caller = 10, .calls_per_lease_max = 1, .external_kills = true});
+  harness.finish(8);
 }
 
 // A short queue: 32 callers on 4 workers reach waiters_max, so the storm
@@ -81,20 +83,22 @@ void churn(ScenarioContext& ctx) {
 void cancel_storm(ScenarioContext& ctx) {
   PoolConfig config = base_config(4);
   config.waiters_max = 16;
-  Pool& pool = ctx.make_pool(config);
-  (void)ctx.start_pool();
-  run_workload(ctx, pool, Workload{.callers = 32, .leases_per_caller = 8, .checkout_timeout_min = milliseconds(1),
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 32, .leases_per_caller = 8, .checkout_timeout_min = milliseconds(1),
                                    .checkout_timeout_max = milliseconds(30)});
-  ctx.finish(4);
+  harness.finish(4);
 }
 
 void affinity(ScenarioContext& ctx) {
-  Pool& pool = ctx.make_pool(base_config(4));
-  (void)ctx.start_pool();
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(base_config(4));
+  (void)harness.start_pool();
   const AffinityMode mode = ctx.world.decide(2) == 0 ? AffinityMode::prefer : AffinityMode::strict;
-  run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 6, .affinity_keys = 6,
+  run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 6, .affinity_keys = 6,
                                    .affinity_mode = mode, .external_kills = true});
-  ctx.finish(4);
+  harness.finish(4);
 }
 
 void recycle(ScenarioContext& ctx) {
@@ -102,20 +106,22 @@ void recycle(ScenarioContext& ctx) {
   config.max_calls = 3;
   config.max_lifetime = milliseconds(500);
   config.max_lifetime_jitter = milliseconds(200);
-  Pool& pool = ctx.make_pool(config);
-  (void)ctx.start_pool();
-  run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 10});
-  ctx.finish(4);
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 10});
+  harness.finish(4);
 }
 
 void health(ScenarioContext& ctx) {
   PoolConfig config = base_config(4);
   config.health_interval = milliseconds(100);
   config.health_timeout = milliseconds(50);
-  Pool& pool = ctx.make_pool(config);
-  (void)ctx.start_pool();
-  run_workload(ctx, pool, Workload{.callers = 8, .leases_per_caller = 5, .think_time_max = milliseconds(500)});
-  ctx.finish(4);
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 8, .leases_per_caller = 5, .think_time_max = milliseconds(500)});
+  harness.finish(4);
 }
 
 // The worker program is broken until `recover_at`: every start crashes. The
@@ -132,12 +138,13 @@ void breaker(ScenarioContext& ctx) {
     }
     return b;
   });
-  Pool& pool = ctx.make_pool(base_config(4));
-  (void)ctx.start_pool();
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(base_config(4));
+  (void)harness.start_pool();
   // Callers during the outage must be answered quickly, never left to hang.
-  run_workload(ctx, pool, Workload{.callers = 8, .leases_per_caller = 4, .checkout_timeout_min = seconds(1),
+  run_workload(harness, pool, Workload{.callers = 8, .leases_per_caller = 4, .checkout_timeout_min = seconds(1),
                                    .checkout_timeout_max = seconds(3), .think_time_max = milliseconds(800)});
-  ctx.finish(4);
+  harness.finish(4);
 }
 
 // A worker program that fails its first starts, slowly: with a backoff of
@@ -160,29 +167,31 @@ void breaker_window(ScenarioContext& ctx) {
   config.restart_backoff_max = seconds(4);
   config.breaker_window = seconds(10);
   config.breaker_cooldown = seconds(5);
-  Pool& pool = ctx.make_pool(config);
-  (void)ctx.start_pool();
-  run_workload(ctx, pool, Workload{.callers = 2, .leases_per_caller = 3, .checkout_timeout_min = seconds(2),
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 2, .leases_per_caller = 3, .checkout_timeout_min = seconds(2),
                                    .checkout_timeout_max = seconds(20), .think_time_max = seconds(3)});
-  ctx.finish(1);
+  harness.finish(1);
 }
 
 void shutdown(ScenarioContext& ctx) {
-  Pool& pool = ctx.make_pool(base_config(4));
-  (void)ctx.start_pool();
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(base_config(4));
+  (void)harness.start_pool();
   auto stopped = std::make_shared<Channel<int>>(ctx.world, "shutdown-done", 1);
   const Duration after = ctx.faults.latency(milliseconds(1), milliseconds(300));
   const Duration grace = ctx.faults.latency(Duration::zero(), seconds(1));
-  ctx.world.spawn("shutdown", [&ctx, &pool, stopped, after, grace] {
+  ctx.world.spawn("shutdown", [&ctx, &harness, &pool, stopped, after, grace] {
     ctx.world.sleep_for(after);
-    ctx.checker().shutdown_returned(pool.shutdown(ctx.world.now() + grace));
+    harness.checker().shutdown_returned(pool.shutdown(ctx.world.now() + grace));
     (void)stopped->send(1);
   });
-  run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 6});
+  run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 6});
   (void)stopped->receive();
   ctx.faults.set_enabled(false);
-  ctx.checker().expect_counts_match(pool.stats());
-  ctx.checker().expect_reaped(ctx.host);
+  harness.checker().expect_counts_match(pool.stats());
+  harness.checker().expect_reaped(ctx.host);
 }
 
 // Workers that now and then answer a call with a stale duplicate of their
@@ -208,10 +217,11 @@ void stale_reply(ScenarioContext& ctx) {
     };
     return b;
   });
-  Pool& pool = ctx.make_pool(base_config(4));
-  (void)ctx.start_pool();
-  run_workload(ctx, pool, Workload{.callers = 16, .leases_per_caller = 6, .calls_per_lease_max = 3});
-  ctx.finish(4);
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(base_config(4));
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 6, .calls_per_lease_max = 3});
+  harness.finish(4);
 }
 
 void lazy(ScenarioContext& ctx) {
@@ -219,10 +229,11 @@ void lazy(ScenarioContext& ctx) {
   config.init = InitMode::lazy;
   config.size = {0, 4};
   config.min_ready = 0;
-  Pool& pool = ctx.make_pool(config);
-  (void)ctx.start_pool();
-  run_workload(ctx, pool, Workload{.callers = 32, .leases_per_caller = 4});
-  ctx.finish(std::nullopt);
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 32, .leases_per_caller = 4});
+  harness.finish(std::nullopt);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // rule no sweep reaches is not yet a rule.
 
 #include <seedpool/sim/pool_model.hpp>
-#include <seedpool/sim/scenario.hpp>
+#include <seedpool/sim/pool_scenario.hpp>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -158,17 +158,18 @@ TEST(PoolModelRules, ASweepOfABrokenPoolFailsNamingTheRule) {
     c.size.max = 2;  // room for the worker the broken pool reports
     c.name = "broken";
     c.command.program = "/opt/test/worker";
-    Pool& pool = ctx.make_pool(c);
-    (void)ctx.start_pool();
+    PoolHarness harness(ctx);
+    Pool& pool = harness.make_pool(c);
+    (void)harness.start_pool();
     // What a pool serving newest first would report, fed to the checker.
     const WorkerRef w{7, 1};
     const Instant now = ctx.world.now();
-    ctx.checker().on_event(request(1001, now, now + seconds(1)));
-    ctx.checker().on_event(request(1002, now, now + seconds(1)));
-    ctx.checker().on_event(state(w, WorkerState::dead, WorkerState::starting, now));
-    ctx.checker().on_event(state(w, WorkerState::starting, WorkerState::initializing, now));
-    ctx.checker().on_event(state(w, WorkerState::initializing, WorkerState::ready, now));
-    ctx.checker().on_event(grant(1002, w, now));
+    harness.checker().on_event(request(1001, now, now + seconds(1)));
+    harness.checker().on_event(request(1002, now, now + seconds(1)));
+    harness.checker().on_event(state(w, WorkerState::dead, WorkerState::starting, now));
+    harness.checker().on_event(state(w, WorkerState::starting, WorkerState::initializing, now));
+    harness.checker().on_event(state(w, WorkerState::initializing, WorkerState::ready, now));
+    harness.checker().on_event(grant(1002, w, now));
     ctx.world.yield();
     (void)pool.shutdown();
   };

@@ -2,7 +2,7 @@
 // GoogleTest test, failures saved and replayed exactly, shrunk, and
 // RapidCheck generating the workload and the decision list.
 
-#include <seedpool/sim/scenario.hpp>
+#include <seedpool/sim/pool_scenario.hpp>
 #include <seedpool/sim/seed_file.hpp>
 #include <seedpool/sim/shrink.hpp>
 #include <seedpool/sim/testing/gtest.hpp>
@@ -42,10 +42,11 @@ FaultOptions crashy() {
 
 // A user's own scenario, registered the way a test binary would.
 SEEDPOOL_SCENARIO(user_small_pool, "user-small-pool", "two workers, a few callers, crashes", crashy()) {
-  Pool& pool = ctx.make_pool(small_pool());
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(small_pool());
   (void)pool.start();
-  run_workload(ctx, pool, Workload{.callers = 6, .leases_per_caller = 4});
-  ctx.finish(2, seconds(30));
+  run_workload(harness, pool, Workload{.callers = 6, .leases_per_caller = 4});
+  harness.finish(2, seconds(30));
 }
 
 namespace {
@@ -58,14 +59,15 @@ Scenario planted_bug() {
   s.description = "fails when any call sees its worker crash";
   s.faults[pool_faults::call_crash] = 100'000;
   s.body = [](ScenarioContext& ctx) {
-    Pool& pool = ctx.make_pool(small_pool());
+    PoolHarness harness(ctx);
+    Pool& pool = harness.make_pool(small_pool());
     (void)pool.start();
     Workload w{.callers = 4, .leases_per_caller = 3};
-    run_workload(ctx, pool, w);
+    run_workload(harness, pool, w);
     if (ctx.coverage["call:worker_crashed"] > 0) {
-      ctx.checker().violation("planted", "a call saw its worker crash");
+      harness.checker().violation("planted", "a call saw its worker crash");
     }
-    ctx.finish(2, seconds(30));
+    harness.finish(2, seconds(30));
   };
   return s;
 }
@@ -202,17 +204,46 @@ RC_GTEST_PROP(ScenarioProperty, GeneratedWorkloadsAndDecisionsKeepTheInvariants,
   scenario.faults = crashy();
   scenario.faults[pool_faults::external_kill] = 100'000;
   scenario.body = [&](ScenarioContext& ctx) {
-    Pool& pool = ctx.make_pool(small_pool());
+    PoolHarness harness(ctx);
+    Pool& pool = harness.make_pool(small_pool());
     (void)pool.start();
-    run_workload(ctx, pool, Workload{.callers = callers, .leases_per_caller = calls,
+    run_workload(harness, pool, Workload{.callers = callers, .leases_per_caller = calls,
                                      .checkout_timeout_min = milliseconds(1),
                                      .checkout_timeout_max = milliseconds(checkout_ms), .external_kills = true});
-    ctx.finish(2, seconds(30));
+    harness.finish(2, seconds(30));
   };
   ScenarioOptions options;
   options.sim.decisions = decisions;
   const ScenarioResult result = run_scenario(scenario, options);
   RC_ASSERT(result.run.ok());
+}
+
+}  // namespace
+}  // namespace seedpool::sim
+
+namespace seedpool::sim {
+namespace {
+
+// The generic ending: quiet() switches faults off, then finish() waits for
+// the system to converge within its bound, or fails naming the rule.
+TEST(ScenarioContextFinish, PassesOnceDoneHoldsAndFailsNamingTheRuleOtherwise) {
+  const auto scenario_with = [](Duration converges_after) {
+    Scenario s;
+    s.name = "converging";
+    s.body = [converges_after](ScenarioContext& ctx) {
+      const Instant at = ctx.world.now() + converges_after;
+      const bool held = ctx.finish(seconds(1), [&ctx, at] { return ctx.world.now() >= at; }, "settled");
+      EXPECT_FALSE(ctx.faults.enabled());
+      EXPECT_EQ(held, converges_after <= seconds(1));
+    };
+    return s;
+  };
+  const ScenarioResult quick = run_scenario(scenario_with(milliseconds(300)), ScenarioOptions{});
+  EXPECT_TRUE(quick.run.ok()) << quick.run.summary();
+  EXPECT_LE(quick.run.virtual_time, Instant::zero() + milliseconds(300) + milliseconds(16));
+  const ScenarioResult never = run_scenario(scenario_with(seconds(5)), ScenarioOptions{});
+  EXPECT_EQ(never.failure_kind, "settled") << never.run.summary();
+  EXPECT_NE(never.run.message.find("not done within 1000.000 ms"), std::string::npos) << never.run.message;
 }
 
 }  // namespace

@@ -1,20 +1,17 @@
 #pragma once
 
-// A scenario is a pool configuration, a caller workload, a fault profile and
-// the invariants, run on a SimWorld. Scenarios are registered by name, like
-// GoogleTest tests: the built-in ones come with the library, and a user's own
-// binary registers more with SEEDPOOL_SCENARIO.
+// A scenario is a body run on a fresh SimWorld — the system under test, its
+// workload and its invariants — with a fault profile for its fault sites.
+// Scenarios are registered by name, like GoogleTest tests: the built-in pool
+// scenarios come with the library, and a user's own binary registers more
+// with SEEDPOOL_SCENARIO (and links seedpool::sim_main for a driver).
 //
-// Every scenario runs in two phases, as TigerBeetle's VOPR does: a safety
-// phase with faults on, in which the checker watches every step, then a
-// liveness phase with faults off, in which the pool must converge — every
-// caller answered, the pool back to size, every process reaped — within a
-// bounded virtual time.
+// A scenario runs in two phases, as TigerBeetle's VOPR does: a safety phase
+// with faults on, in which invariants are checked at every step, then a
+// liveness phase with faults off (ScenarioContext::quiet, finish), in which
+// the system must converge within a bounded virtual time.
 
-#include <seedpool/core/pool.hpp>
 #include <seedpool/sim/faults.hpp>
-#include <seedpool/sim/pool_checker.hpp>
-#include <seedpool/sim/pool_faults.hpp>
 #include <seedpool/sim/sim_process.hpp>
 #include <seedpool/sim/sim_world.hpp>
 #include <seedpool/sim/timeline.hpp>
@@ -30,60 +27,38 @@
 namespace seedpool::sim {
 
 // What a scenario body gets to work with. All of it lives for the whole run.
+// It is the same for every scenario: the pool's own plumbing (a pool whose
+// telemetry feeds its checker, the callers' workload) is PoolHarness, in
+// <seedpool/sim/pool_scenario.hpp>.
 struct ScenarioContext {
-  SimWorld& world;
-  SimProcessHost& host;
-  FaultInjector& faults;
-  Timeline& timeline;
-  Coverage& coverage;
-  bool model = true;  // the checker runs the pool's reference model (ScenarioOptions::model)
+  SimWorld& world;          // tasks, time, channels, decide(), fail(), note()
+  FaultInjector& faults;    // named fault sites (SEEDPOOL_FAULT), latencies on the run's grid
+  Coverage& coverage;       // counts of what the run exercised, merged into the sweep's report
+  Timeline& timeline;       // lanes for the Perfetto trace, when one is kept (replay --trace)
+  SimProcessHost& host;     // the simulated programs World::launch starts
+  bool model = true;        // ScenarioOptions::model: run the scenario's reference model, if it has one
 
-  // Creates a pool whose telemetry feeds a fresh checker (kept in the
-  // context), or fails the run when the config is invalid. One per run.
-  Pool& make_pool(PoolConfig config);
-  // The checker of the pool make_pool created. Requires make_pool first.
-  PoolChecker& checker();
-  // pool.start(deadline), reported to the checker (start() must return once
-  // min_ready workers are ready, and by its deadline).
-  Status start_pool(std::optional<Instant> deadline = {});
+  // A decision of the run's stream in [0, bound): world.decide(bound).
+  std::uint64_t decide(std::uint64_t bound) { return world.decide(bound); }
 
-  // The standard ending: faults off, then the pool must be back to `ready`
-  // ready workers (any number when nullopt, as in a lazy pool) with none
-  // busy or starting within `bound` (default: PoolChecker::recovery_bound of
-  // the pool's config); telemetry counters must match; then shutdown, and
-  // every process must be reaped.
-  void finish(std::optional<std::size_t> ready, std::optional<Duration> bound = {});
+  // The liveness phase, as TigerBeetle's VOPR has it: from now on no fault
+  // fires (and fault sites draw no decision), so the system must converge.
+  void quiet() { faults.set_enabled(false); }
 
-  // Owned by the context for the run; use make_pool() and checker().
-  std::unique_ptr<Pool> pool_;
-  std::unique_ptr<PoolChecker> checker_;
+  // The standard ending of a scenario of your own: quiet(), then `done` must
+  // hold within `bound` of virtual time — checked now and every `bound`/64
+  // (at least 1 ms) — or the run fails as "[<rule>] not done within <bound>".
+  // Returns whether it held.
+  bool finish(Duration bound, const std::function<bool()>& done, std::string_view rule = "converged");
 };
 
 // The injector a fault site asks: SEEDPOOL_FAULT(ctx, "name", ppm) works
 // with a ScenarioContext as with a FaultInjector.
 inline FaultInjector& fault_injector(const ScenarioContext& ctx) noexcept { return ctx.faults; }
 
-// The callers of a scenario.
-struct Workload {
-  std::size_t callers = 16;
-  std::size_t leases_per_caller = 5;    // checkouts each caller makes, one after another
-  std::size_t calls_per_lease_max = 2;  // each lease makes 1..max calls (a failed call ends it)
-  Duration checkout_timeout_min = milliseconds(50);
-  Duration checkout_timeout_max = seconds(2);
-  Duration call_timeout = seconds(1);
-  Duration think_time_max = milliseconds(20);
-  std::size_t affinity_keys = 0;  // 0: anonymous checkouts
-  AffinityMode affinity_mode = AffinityMode::prefer;
-  bool external_kills = false;     // a chaos task kills random workers while faults are on
-};
-
-// Runs `workload` against `pool` and returns when every caller finished; a
-// caller still running after `bound` is a callers-answered violation.
-void run_workload(ScenarioContext& ctx, Pool& pool, const Workload& workload, Duration bound = minutes(30));
-
 // A named, runnable scenario. The body runs as the simulation's main task;
 // it fails the run through SimWorld::fail("[invariant] ...") (directly or
-// through a PoolChecker) and must leave no task or process behind.
+// through a checker) and must leave no task or process behind.
 struct Scenario {
   std::string name;
   std::string description;
