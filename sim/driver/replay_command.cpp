@@ -99,14 +99,20 @@ int replay_command(const ReplayArgs& args) {
   }
   const Scenario& scenario = *ScenarioRegistry::instance().find(file.scenario);
   ScenarioOptions options = file.options();
-  options.sim.keep_trace_events = args.log;
   options.keep_timeline = !args.trace_path.empty();
-  const ScenarioResult result = run_scenario(scenario, options);
+  options.sim.keep_trace_events = args.log || options.keep_timeline;
+  ScenarioResult result = run_scenario(scenario, options);
   if (args.log) {
     print_log(result);
   }
   if (!args.trace_path.empty()) {
-    std::ofstream(args.trace_path) << result.timeline.to_chrome_json();
+    add_task_lanes(result.timeline, result.run.trace, result.run.task_names);
+    std::ofstream out(args.trace_path);
+    out << result.timeline.to_chrome_json();
+    if (!out) {
+      fmt::print(stderr, "{}: cannot write '{}'\n", program_name(), args.trace_path);
+      return 2;
+    }
     fmt::print("wrote {} (open it in https://ui.perfetto.dev)\n", args.trace_path);
   }
   fmt::print("{} seed {}: {}\n  faults: {}\n", file.scenario, file.seed, result.run.summary(),

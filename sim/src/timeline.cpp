@@ -104,4 +104,26 @@ std::string Timeline::to_chrome_json() const {
   return out;
 }
 
+void add_task_lanes(Timeline& timeline, const Trace& trace, std::span<const std::string> task_names) {
+  const auto lane = [&](std::uint32_t task) {
+    return task < task_names.size() ? fmt::format("task {} (#{})", task_names[task], task) : fmt::format("task #{}", task);
+  };
+  const auto label = [&](const TraceEvent& e) -> std::string_view {
+    return e.label < trace.labels().size() ? std::string_view(trace.labels()[e.label]) : std::string_view();
+  };
+  for (const TraceEvent& e : trace.events()) {
+    switch (e.kind) {
+      case EventKind::block: timeline.begin(lane(e.task), fmt::format("blocked: {}", label(e)), e.time); break;
+      case EventKind::wake:
+      case EventKind::finish: timeline.end(lane(e.task), e.time); break;
+      case EventKind::note: timeline.instant(lane(e.task), label(e), e.time); break;
+      case EventKind::fail: timeline.instant(lane(e.task), fmt::format("FAILED: {}", label(e)), e.time); break;
+      case EventKind::spawn:
+      case EventKind::schedule:
+      case EventKind::advance:
+      case EventKind::decide: break;
+    }
+  }
+}
+
 }  // namespace seedpool::sim

@@ -55,7 +55,14 @@ check "run --save-failures wrote seed files" test -f "$seed_file"
 # ---- replay: a seed file (exactly, with a trace), a folder, a log
 check "replay FILE --trace reproduces exactly" run_status 0 replay_file.txt replay "$seed_file" --trace t.json
 check "replay FILE says so" grep -q 'reproduced exactly' replay_file.txt
-check "the Perfetto trace is JSON" python3 -c "import json,sys; json.load(open('t.json'))"
+check "the Perfetto trace has a lane per task with its waits" python3 -c "
+import json
+events = json.load(open('t.json'))['traceEvents']
+names = {e['args']['name'] for e in events if e.get('ph') == 'M'}
+assert any('teller 0' in n for n in names), names
+assert any(e.get('ph') == 'X' and e['name'].startswith('blocked: ') for e in events)
+assert any(e.get('ph') == 'i' and e['name'].startswith('FAILED: ') for e in events)
+"
 check "replay FOLDER replays every file" run_status 0 replay_dir.txt replay found
 check "replay --log prints readable events" bash -c "'$driver' replay '$seed_file' --log | grep -q \"task 'teller 0'\""
 

@@ -5,9 +5,11 @@
 // faults as instants — exported as Chrome trace JSON for Perfetto.
 
 #include <seedpool/core/time.hpp>
+#include <seedpool/sim/trace.hpp>
 
 #include <cstddef>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,5 +54,11 @@ class Timeline {
   std::map<std::size_t, std::pair<std::string, Instant>> open_;
   std::vector<Event> events_;
 };
+
+// Adds a lane per task of a run, from its kept trace events: a slice for
+// every wait ("blocked: <reason>", from the block to the wake), and instants
+// for fault firings and other notes and for the failure. Any scenario's
+// replay --trace shows these; the pool's scenarios add their own lanes.
+void add_task_lanes(Timeline& timeline, const Trace& trace, std::span<const std::string> task_names);
 
 }  // namespace seedpool::sim
