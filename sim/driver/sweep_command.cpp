@@ -67,7 +67,7 @@ int finish_sweep(const RunArgs& args, const Scenario& scenario, const ScenarioOp
     fmt::print("FAIL seed {} {}\n  faults: {}\n  replay: {}\n", o.seed,
                o.message.starts_with(kind) ? o.message : kind + " " + o.message, o.faults, file.replay_command());
   }
-  int status = report.failed.empty() ? 0 : 1;
+  int status = report.failed.empty() && report.stopped != "incomplete" ? 0 : 1;
   if (!args.save_failures_dir.empty()) {
     const Result<std::vector<std::string>> saved = save_failures(args.save_failures_dir, scenario, options, report);
     if (!saved) {

@@ -138,6 +138,9 @@ class Loop {
   }
 
   SweepReport finish() {
+    if (report_.stopped.empty() && report_.seeds_run < report_.planned) {
+      report_.stopped = "incomplete";  // a job could not be started: see stderr
+    }
     std::sort(report_.failed.begin(), report_.failed.end(),
               [](const SeedOutcome& a, const SeedOutcome& b) { return a.seed < b.seed; });
     report_.wall_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
@@ -268,10 +271,13 @@ void run_parallel(const SweepPlan& plan, const SeedRunner& run_seed, Loop& loop)
       crash.seed = *child.running;
       crash.message = fmt::format("the process running seed {} {}{}", crash.seed,
                                   torn ? "wrote a malformed result line and was " : "", describe_exit(status));
-    } else {
+    } else if (child.next_k < plan.planned()) {
       crash.seed = plan.seed_at(child.next_k);
       crash.message = fmt::format("the sweep process {} before it announced seed {}", describe_exit(status), crash.seed);
       child.next_k += plan.jobs;
+    } else {
+      fmt::print(stderr, "sweep: a sweep process {} after its last seed\n", describe_exit(status));
+      return;
     }
     loop.add(crash);
     if (child.next_k < plan.planned() && !loop.must_stop()) {

@@ -76,7 +76,9 @@ struct SweepReport {
   double wall_seconds = 0;
   std::vector<SeedOutcome> failed;  // in seed order
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> coverage;  // key -> (runs, hits)
-  std::string stopped;  // why seeds were left unrun: "" (none were), "max-failures", "time-budget"
+  // Why seeds were left unrun: "" (none were), "max-failures", "time-budget",
+  // or "incomplete" (a job process could not be started; the sweep failed).
+  std::string stopped;
 
   void add(const SeedOutcome& outcome);
   // Seeds by failure kind, each list in seed order.
