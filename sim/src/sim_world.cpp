@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <type_traits>
 #include <typeinfo>
 #include <utility>
 #include <vector>
@@ -59,6 +61,14 @@ bool handling_task_end() noexcept {
   } catch (...) {
     return false;
   }
+}
+
+// Ends a fiber handle's ownership without destroying the fiber, whose
+// destructor would resume it to unwind its stack: the handle is moved into
+// storage that is never destroyed.
+void forget(ctx::fiber&& fiber) noexcept {
+  alignas(ctx::fiber) std::byte storage[sizeof(ctx::fiber)];
+  ::new (static_cast<void*>(storage)) ctx::fiber(std::move(fiber));
 }
 
 DecisionSource make_decisions(const SimConfig& config) {
@@ -121,7 +131,8 @@ struct SimWorld::Task {
   TaskId id = 0;
   std::string name;
   std::function<void()> body;
-  ctx::fiber fiber;  // the task's own context while it is suspended
+  ctx::fiber fiber;           // the task's own context while it is suspended
+  ctx::stack_context stack;   // the fiber's stack, from the world's StackPool
   TaskState state = TaskState::runnable;
   bool started = false;
   bool woke_by_timeout = false;
@@ -263,11 +274,22 @@ SimWorld::~SimWorld() {
   tearing_down_ = true;
   for (auto& task : tasks_) {
     if (task->state == TaskState::abandoned) {
-      // Deliberately leaked: destroying the fiber would unwind a stack that
-      // stopped inside a failed assertion or a runaway loop.
-      new ctx::fiber(std::move(task->fiber));  // NOLINT(cppcoreguidelines-owning-memory)
+      reclaim_stack(*task);
     }
   }
+}
+
+// Gives an abandoned task's stack back to the pool without unwinding it:
+// destroying the fiber would run code of a task that stopped inside a failed
+// assertion or a runaway loop. The fiber's record, which Boost.Context keeps
+// at the top of the stack, is dropped with the handle; it holds only
+// trivially destructible members (see spawn), so dropping it frees nothing.
+// The stack's own objects are never destroyed (see run).
+void SimWorld::reclaim_stack(Task& task) noexcept {
+  SEEDPOOL_ASSERT(task.state == TaskState::abandoned);
+  SEEDPOOL_ASSERT(task.fiber);
+  forget(std::move(task.fiber));
+  stacks_->reclaim(task.stack);
 }
 
 RunResult SimWorld::run(std::function<void()> body) {
@@ -600,7 +622,7 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
   raw->id = static_cast<TaskId>(tasks_.size());
   raw->name = std::move(name);
   raw->body = std::move(body);
-  raw->fiber = ctx::fiber(std::allocator_arg, PooledStack(*stacks_), [this, raw](ctx::fiber&& suspended) {
+  auto entry = [this, raw](ctx::fiber&& suspended) {
     file_suspended(std::move(suspended));
     raw->started = true;
     run_task_body(*raw);
@@ -612,7 +634,17 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
     // A finished task goes back to the scheduler, which files nothing for it.
     switching_from_ = raw;
     return std::move(scheduler_);
-  });
+  };
+  // The fiber's record holds these two; an abandoned task's record is
+  // dropped without being destroyed (see reclaim_stack).
+  static_assert(std::is_trivially_destructible_v<decltype(entry)>);
+  static_assert(std::is_trivially_destructible_v<PooledStack>);
+  // The stack is taken here rather than by the fiber so that the task knows
+  // it, to give it back should the task be abandoned; a fiber that ends
+  // still gives it back itself, through PooledStack.
+  raw->stack = stacks_->allocate();
+  raw->fiber = ctx::fiber(std::allocator_arg, ctx::preallocated(raw->stack.sp, raw->stack.size, raw->stack),
+                          PooledStack(*stacks_), std::move(entry));
   tasks_.push_back(std::move(task));
   runnable_.push_back(raw->id);
   trace_.record(steps_, now_, raw->id, EventKind::spawn,

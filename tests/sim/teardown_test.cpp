@@ -8,10 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <fstream>
+#include <functional>
 #include <memory>
 #include <ostream>
+#include <string>
 #include <vector>
 
 namespace seedpool::sim {
@@ -226,6 +230,77 @@ TEST(Teardown, EndInsideANoexceptDestructorAbandonsTheTask) {
   // Later runs on the same thread are unaffected.
   const RunResult next = simulate(seeded(7), [](SimWorld& world) { world.sleep_for(seconds(1)); });
   EXPECT_TRUE(next.ok()) << next.summary();
+}
+
+// Lines of /proc/self/maps: the process's memory mappings. The kernel caps
+// them (vm.max_map_count, 65,530 by default); a stack is two (the stack and
+// its guard page).
+std::size_t mapping_count() {
+  std::ifstream maps("/proc/self/maps");
+  std::size_t lines = 0;
+  std::string line;
+  while (std::getline(maps, line)) {
+    ++lines;
+  }
+  return lines;
+}
+
+// Runs `runs` simulations of `body` from `config` (seeds counting up), each
+// of which must end with `outcome` and one task abandoned, and checks that
+// the process's mappings do not grow with them: abandoned stacks are reused.
+void expect_abandoning_runs_reuse_stacks(std::uint64_t runs, SimConfig config, Outcome outcome,
+                                         const std::function<void(SimWorld&)>& body) {
+  const std::size_t mappings_before = mapping_count();
+  const std::uint64_t first_seed = config.seed;
+  std::uint64_t as_expected = 0;
+  for (std::uint64_t i = 0; i < runs; ++i) {
+    config.seed = first_seed + i;
+    const RunResult run = simulate(config, body);
+    if (run.outcome != outcome || run.tasks_abandoned != 1) {
+      ADD_FAILURE() << "run " << i << ": " << run.summary() << ", " << run.tasks_abandoned << " abandoned";
+      break;
+    }
+    ++as_expected;
+  }
+  EXPECT_EQ(as_expected, runs);
+  // A few mappings may come and go with the allocator; a stack leaked per
+  // run would add two.
+  constexpr std::size_t mappings_growth_max = 16;
+  EXPECT_LE(mapping_count(), mappings_before + mappings_growth_max) << "before: " << mappings_before;
+}
+
+// Three times the runs the kernel's map limit allowed when the stacks of
+// abandoned tasks were leaked (about 32,700).
+constexpr std::uint64_t abandoning_runs = 100'000;
+
+TEST(AbandonedStacks, FailedAssertionsInTasksReuseTheirStacks) {
+  expect_abandoning_runs_reuse_stacks(abandoning_runs, seeded(1), Outcome::assertion, [](SimWorld& world) {
+    world.spawn("checker", [&world] {
+      const int answer = 42;
+      world.yield();
+      SEEDPOOL_ASSERT(answer == 41);
+    });
+    world.sleep_for(seconds(1));
+  });
+}
+
+TEST(AbandonedStacks, TasksPastTheTeardownBudgetReuseTheirStacks) {
+  SimConfig config = seeded(1);
+  config.teardown_steps_max = 4;
+  expect_abandoning_runs_reuse_stacks(abandoning_runs, config, Outcome::invariant, [](SimWorld& world) {
+    bool spinning = false;
+    world.spawn("spinner", [&world, &spinning] {
+      spinning = true;
+      for (;;) {
+        world.yield();
+      }
+    });
+    while (!spinning) {
+      world.yield();
+    }
+    world.fail("stop");
+    world.yield();
+  });
 }
 
 }  // namespace

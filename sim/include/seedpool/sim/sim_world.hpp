@@ -70,7 +70,7 @@ struct RunResult {
   std::uint64_t trace_hash = 0;
   std::vector<std::uint64_t> decisions;  // replaying these reproduces the run
   std::vector<std::string> task_names;   // indexed by task id
-  std::size_t tasks_abandoned = 0;       // stacks deliberately leaked; see SimWorld::run
+  std::size_t tasks_abandoned = 0;       // never resumed nor unwound; see SimWorld::run
   std::size_t tasks_ended = 0;           // unwound at a timed wait during teardown; see SimWorld::run
   Trace trace{false, 0};
 
@@ -116,8 +116,13 @@ class SimWorld final : public World {
   //    such wait. Where it meets a noexcept function (a destructor that
   //    waits, say) the task is abandoned instead of the process terminated.
   //  - A task still running after teardown_steps_max scheduling points, or
-  //    stopped by a failed assertion, is abandoned: never resumed again and
-  //    its stack leaked, so no code runs past a broken invariant.
+  //    stopped by a failed assertion, is abandoned: never resumed again, so
+  //    no code runs past a broken invariant.
+  // When the SimWorld is destroyed the stack of each abandoned task goes
+  // back to the stack pool without being unwound: the objects on it are
+  // never destroyed, and what they own (heap memory, channels, processes) is
+  // leaked, but the stack's memory is reused. Nothing may keep a pointer
+  // into a task's stack past the SimWorld.
   RunResult run(std::function<void()> body);
 
   // World.
@@ -179,6 +184,7 @@ class SimWorld final : public World {
   void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);
   void teardown_point(Task& task, bool timed_wait);
   [[noreturn]] void abandon(Task& task);
+  void reclaim_stack(Task& task) noexcept;
   void run_task_body(Task& task);
   void record_failure(Outcome outcome, std::string message);
   std::string deadlock_report() const;
