@@ -706,8 +706,7 @@ void SimWorld::note(std::string_view label, std::uint64_t value) {
   if (tearing_down_) {
     return;
   }
-  trace_.record(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::note,
-                value ^ hash_text(label), label);
+  trace_.record_labelled(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::note, value, label);
 }
 
 std::string_view SimWorld::current_task_name() const noexcept {

@@ -147,7 +147,8 @@ class SimWorld final : public World {
   // those tasks use should fail and then yield. Only the first failure is kept.
   void fail(std::string message);
 
-  // Records a labelled event in the trace (and its hash).
+  // Records a labelled event in the trace (and its hash, which depends on
+  // both); a log shows it as "note LABEL = VALUE".
   void note(std::string_view label, std::uint64_t value = 0);
 
   // Installs how launch() creates simulated processes. Without one, launch
