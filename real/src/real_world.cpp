@@ -48,6 +48,7 @@ RealWorld::RealWorld(RealWorldConfig config)
 }
 
 RealWorld::~RealWorld() {
+  destroying_.store(true, std::memory_order_release);
   tasks_->join_all();
   stopping_.store(true);
   io_->stop();

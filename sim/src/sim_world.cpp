@@ -2,9 +2,15 @@
 #include <seedpool/sim/sim_world.hpp>
 
 #include <boost/context/fiber.hpp>
+#include <cxxabi.h>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <type_traits>
 #include <typeinfo>
 #include <utility>
 #include <vector>
@@ -24,6 +30,46 @@ enum class TaskState : std::uint8_t { runnable, running, blocked, done, abandone
 // The SimWorld whose run() is executing on this thread; assertion failures
 // inside its tasks are routed to it.
 thread_local SimWorld* active_world = nullptr;
+
+// The terminate handler in place before SimWorld installed its own (see
+// SimWorld::on_terminate); written once, before the first run.
+std::terminate_handler terminate_handler_before = nullptr;
+
+// Makes `handler` the process's terminate handler the first time it is
+// called. It stays in place: set_terminate is not per thread, and an
+// exception captures the handler current when it is thrown.
+void install_terminate_handler_once(std::terminate_handler handler) {
+  static std::once_flag once;
+  std::call_once(once, [handler] { terminate_handler_before = std::set_terminate(handler); });
+}
+
+// Thrown from a task's wait during teardown to end the task (see
+// SimWorld::run). A type of its own that derives from nothing: no handler
+// but a catch-all one can catch it, and run_task_body is the one meant to.
+struct TaskEnd {};
+
+// Whether the exception being handled is a TaskEnd.
+bool handling_task_end() noexcept {
+  const std::exception_ptr current = std::current_exception();
+  if (!current) {
+    return false;
+  }
+  try {
+    std::rethrow_exception(current);
+  } catch (const TaskEnd&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// Ends a fiber handle's ownership without destroying the fiber, whose
+// destructor would resume it to unwind its stack: the handle is moved into
+// storage that is never destroyed.
+void forget(ctx::fiber&& fiber) noexcept {
+  alignas(ctx::fiber) std::byte storage[sizeof(ctx::fiber)];
+  ::new (static_cast<void*>(storage)) ctx::fiber(std::move(fiber));
+}
 
 DecisionSource make_decisions(const SimConfig& config) {
   if (config.decisions.has_value()) {
@@ -85,13 +131,15 @@ struct SimWorld::Task {
   TaskId id = 0;
   std::string name;
   std::function<void()> body;
-  ctx::fiber fiber;  // the task's own context while it is suspended
+  ctx::fiber fiber;           // the task's own context while it is suspended
+  ctx::stack_context stack;   // the fiber's stack, from the world's StackPool
   TaskState state = TaskState::runnable;
   bool started = false;
   bool woke_by_timeout = false;
   std::uint64_t waiting_on = 0;       // monitor id; 0 while sleeping
   std::string_view wait_reason;       // owned by the waited-on object, valid while blocked
   std::uint64_t teardown_points = 0;
+  std::uint64_t teardown_timed_waits = 0;
   // Links in the waiter list of the monitor the task waits on (see
   // SimMonitor); a task waits on at most one monitor at a time.
   Task* waiter_prev = nullptr;
@@ -125,7 +173,7 @@ class SimWorld::SimMonitor final : public Monitor {
     Task* task = world_.current_;
     if (task == nullptr || world_.tearing_down_) {
       if (task != nullptr) {
-        world_.teardown_point(*task);
+        world_.teardown_point(*task, !deadline.is_max());
       }
       return false;
     }
@@ -226,11 +274,22 @@ SimWorld::~SimWorld() {
   tearing_down_ = true;
   for (auto& task : tasks_) {
     if (task->state == TaskState::abandoned) {
-      // Deliberately leaked: destroying the fiber would unwind a stack that
-      // stopped inside a failed assertion or a runaway loop.
-      new ctx::fiber(std::move(task->fiber));  // NOLINT(cppcoreguidelines-owning-memory)
+      reclaim_stack(*task);
     }
   }
+}
+
+// Gives an abandoned task's stack back to the pool without unwinding it:
+// destroying the fiber would run code of a task that stopped inside a failed
+// assertion or a runaway loop. The fiber's record, which Boost.Context keeps
+// at the top of the stack, is dropped with the handle; it holds only
+// trivially destructible members (see spawn), so dropping it frees nothing.
+// The stack's own objects are never destroyed (see run).
+void SimWorld::reclaim_stack(Task& task) noexcept {
+  SEEDPOOL_ASSERT(task.state == TaskState::abandoned);
+  SEEDPOOL_ASSERT(task.fiber);
+  forget(std::move(task.fiber));
+  stacks_->reclaim(task.stack);
 }
 
 RunResult SimWorld::run(std::function<void()> body) {
@@ -238,6 +297,7 @@ RunResult SimWorld::run(std::function<void()> body) {
   started_ = true;
   SimWorld* const previous_world = std::exchange(active_world, this);
   const AssertionHandler previous_handler = set_assertion_handler(&SimWorld::on_assertion);
+  install_terminate_handler_once(&SimWorld::on_terminate);
 
   strategy_->on_run_start(decisions_);
   spawn("main", std::move(body));
@@ -257,6 +317,7 @@ RunResult SimWorld::run(std::function<void()> body) {
   result.trace = std::exchange(trace_, Trace(false, 0));
   teardown();
   result.tasks_abandoned = abandoned_;
+  result.tasks_ended = ended_;
 
   set_assertion_handler(previous_handler);
   active_world = previous_world;
@@ -480,23 +541,40 @@ SEEDPOOL_SWITCH_PATH void SimWorld::block_current(std::uint64_t monitor_id, std:
   switch_away(task);
 }
 
-// A scheduling point reached during teardown. Counts it, and abandons a task
-// that keeps running past the teardown budget.
-void SimWorld::teardown_point(Task& task) {
-  if (++task.teardown_points <= config_.teardown_steps_max) {
-    return;
+// A scheduling point reached during teardown: a wait or sleep with a
+// deadline when `timed_wait`. Abandons a task that keeps running past the
+// teardown budget, and ends one at a timed wait past its own limit by
+// throwing TaskEnd (see run), unless an exception is already unwinding the
+// task: a destructor's wait then fails at once, as any other does, for a
+// throw out of a destructor during unwinding would terminate the program.
+// A TaskEnd swallowed by a catch-all handler is thrown again at the next
+// timed wait, the budget still counting.
+void SimWorld::teardown_point(Task& task, bool timed_wait) {
+  SEEDPOOL_ASSERT(current_ == &task);
+  if (++task.teardown_points > config_.teardown_steps_max) {
+    abandon(task);
   }
+  if (timed_wait && ++task.teardown_timed_waits > config_.teardown_timed_waits_max &&
+      std::uncaught_exceptions() == 0) {
+    throw TaskEnd{};
+  }
+}
+
+// Leaves the running task suspended for good: it is never resumed, so no
+// code of it runs past the point where it stopped.
+void SimWorld::abandon(Task& task) {
   task.state = TaskState::abandoned;
   ++abandoned_;
   switch_to_scheduler(task);
   SEEDPOOL_ASSERT_MSG(false, "an abandoned task was resumed");
+  std::abort();
 }
 
 void SimWorld::sleep_until(Instant deadline) {
   Task* task = current_;
   if (task == nullptr || tearing_down_) {
     if (task != nullptr) {
-      teardown_point(*task);
+      teardown_point(*task, true);
     }
     return;
   }
@@ -511,7 +589,7 @@ void SimWorld::yield() {
   Task* task = current_;
   if (task == nullptr || tearing_down_) {
     if (task != nullptr) {
-      teardown_point(*task);
+      teardown_point(*task, false);
     }
     return;
   }
@@ -544,7 +622,7 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
   raw->id = static_cast<TaskId>(tasks_.size());
   raw->name = std::move(name);
   raw->body = std::move(body);
-  raw->fiber = ctx::fiber(std::allocator_arg, PooledStack(*stacks_), [this, raw](ctx::fiber&& suspended) {
+  auto entry = [this, raw](ctx::fiber&& suspended) {
     file_suspended(std::move(suspended));
     raw->started = true;
     run_task_body(*raw);
@@ -556,7 +634,17 @@ void SimWorld::spawn(std::string name, std::function<void()> body) {
     // A finished task goes back to the scheduler, which files nothing for it.
     switching_from_ = raw;
     return std::move(scheduler_);
-  });
+  };
+  // The fiber's record holds these two; an abandoned task's record is
+  // dropped without being destroyed (see reclaim_stack).
+  static_assert(std::is_trivially_destructible_v<decltype(entry)>);
+  static_assert(std::is_trivially_destructible_v<PooledStack>);
+  // The stack is taken here rather than by the fiber so that the task knows
+  // it, to give it back should the task be abandoned; a fiber that ends
+  // still gives it back itself, through PooledStack.
+  raw->stack = stacks_->allocate();
+  raw->fiber = ctx::fiber(std::allocator_arg, ctx::preallocated(raw->stack.sp, raw->stack.size, raw->stack),
+                          PooledStack(*stacks_), std::move(entry));
   tasks_.push_back(std::move(task));
   runnable_.push_back(raw->id);
   trace_.record(steps_, now_, raw->id, EventKind::spawn,
@@ -571,6 +659,8 @@ void SimWorld::run_task_body(Task& task) {
     body();
   } catch (const ctx::detail::forced_unwind&) {
     throw;
+  } catch (const TaskEnd&) {
+    ++ended_;  // ended during teardown (see teardown_point): not a failure
   } catch (const std::exception& e) {
     record_failure(Outcome::task_exception,
                    fmt::format("task '{}' threw {}: {}", task.name, typeid(e).name(), e.what()));
@@ -616,8 +706,7 @@ void SimWorld::note(std::string_view label, std::uint64_t value) {
   if (tearing_down_) {
     return;
   }
-  trace_.record(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::note,
-                value ^ hash_text(label), label);
+  trace_.record_labelled(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::note, value, label);
 }
 
 std::string_view SimWorld::current_task_name() const noexcept {
@@ -641,13 +730,28 @@ void SimWorld::on_assertion(const AssertionInfo& info) {
   if (world == nullptr || world->current_ == nullptr) {
     return;  // not inside a task: the default handler reports and aborts
   }
-  Task& task = *world->current_;
   world->record_failure(Outcome::assertion,
                         fmt::format("assertion failed: {}{}{} at {}:{}", info.expression,
                                     info.message.empty() ? "" : " — ", info.message, info.file, info.line));
-  task.state = TaskState::abandoned;
-  ++world->abandoned_;
-  world->switch_to_scheduler(task);
+  world->abandon(*world->current_);
+}
+
+// A TaskEnd that meets a noexcept function while it unwinds a task (a
+// destructor that waits in a loop, say) calls std::terminate. Within a task
+// of this thread's run, the task is abandoned instead, as one past the
+// teardown budget is; anything else goes to the handler installed before.
+void SimWorld::on_terminate() {
+  SimWorld* world = active_world;
+  if (world != nullptr && world->current_ != nullptr && world->tearing_down_ && handling_task_end()) {
+    // std::terminate counts as a handler of the exception; leaving it drops
+    // the exception, which this thread would otherwise still see as current.
+    abi::__cxa_end_catch();
+    world->abandon(*world->current_);
+  }
+  if (terminate_handler_before != nullptr) {
+    terminate_handler_before();
+  }
+  std::abort();
 }
 
 void SimWorld::teardown() {

@@ -4,6 +4,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <map>
 #include <new>
 
@@ -55,6 +59,16 @@ void StackPool::deallocate(boost::context::stack_context& stack) noexcept {
     unmap(stack.sp);
   }
   stack.sp = nullptr;
+}
+
+void StackPool::reclaim(boost::context::stack_context& stack) noexcept {
+  SEEDPOOL_ASSERT(stack.sp != nullptr);
+#if defined(__SANITIZE_ADDRESS__)
+  // The old frames' redzones are still poisoned: nothing returned through
+  // them. Fresh frames would trip over them.
+  ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(stack.sp) - stack.size, stack.size);
+#endif
+  deallocate(stack);
 }
 
 void StackPool::unmap(void* stack_top) noexcept {

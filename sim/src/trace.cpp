@@ -57,6 +57,10 @@ std::string Trace::describe(const TraceEvent& event, std::span<const std::string
   const std::string task = event.task < task_names.size() ? task_names[event.task] : std::string("?");
   std::string line = fmt::format("step {} @{} task '{}' (#{}) {}", event.step, format_instant(event.time), task,
                                  event.task, to_string(event.kind));
+  if (event.kind == EventKind::note) {
+    const std::string_view label = event.label < labels_.size() ? std::string_view(labels_[event.label]) : "?";
+    return line + fmt::format(" {} = {}", label, event.arg);
+  }
   if (event.arg != 0 || event.kind == EventKind::decide) {
     line += fmt::format(" {}", event.arg);
   }

@@ -92,6 +92,19 @@ class World {
   // the reason when it cannot be started; it never hangs.
   virtual Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) = 0;
 
+  // Whether this World is shutting down: in simulation, once the run is over
+  // and its remaining tasks are being torn down; in production, once the
+  // World's owner has begun to destroy it. It never turns false again.
+  //
+  // The rule for code that loops until told to stop (a ticker, say:
+  // `while (true) { world.sleep_for(period); work(); }`): check stopping()
+  // at every turn and return when it is true. In simulation every wait and
+  // sleep fails at once from then on, so a loop that does not check spins;
+  // the simulator ends such a task after a few turns by unwinding its stack
+  // from a wait, but a clean return is the contract. A real World does not
+  // end a task: its destructor waits for every task to return.
+  virtual bool stopping() const noexcept { return false; }
+
   // Convenience: sleep_until(now() + duration).
   void sleep_for(Duration duration) { sleep_until(now() + duration); }
 };

@@ -10,9 +10,10 @@
 // handle it launched (a handle's events() channel refers to the World). In
 // practice: shut the pool down and destroy it, then destroy the RealWorld. The
 // destructor, in this order:
-//   1. joins every task thread, with the world fully working meanwhile — it
-//      waits for as long as tasks run, so a task that never ends (a pool not
-//      shut down, a task waiting on a process nobody kills) hangs it;
+//   1. turns stopping() true and joins every task thread, with the world
+//      fully working meanwhile — it waits for as long as tasks run, so a task
+//      that never ends (a pool not shut down, a task waiting on a process
+//      nobody kills, a loop that does not check stopping()) hangs it;
 //   2. refuses further launches;
 //   3. stops the I/O loop, which SIGKILLs the process group of every child
 //      still running and reaps it, closes every descriptor and closes every
@@ -113,6 +114,10 @@ class RealWorld final : public World {
   // A no-op: real threads are preempted by the kernel.
   void yield() override {}
 
+  // True once the destructor has begun, before it joins the tasks: a loop
+  // that checks it ends and lets the destructor return.
+  bool stopping() const noexcept override { return destroying_.load(std::memory_order_acquire); }
+
   // Runs `body` on a new thread named after `name` (cut to the kernel's 15
   // bytes). An exception escaping `body` is printed to stderr with the task's
   // name and terminates the program: production has no run result to put it
@@ -148,7 +153,8 @@ class RealWorld final : public World {
  private:
   const RealWorldConfig config_;
   const std::chrono::steady_clock::time_point epoch_;
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> destroying_{false};  // see stopping()
+  std::atomic<bool> stopping_{false};    // launches refused: set once every task has been joined
   std::mutex random_mutex_;
   std::mt19937_64 random_;
   std::unique_ptr<detail::TaskThreads> tasks_;

@@ -41,6 +41,11 @@ struct SimConfig {
   std::size_t trace_events_max = std::size_t{1} << 22;
   // Scheduling points a task may pass during teardown before it is abandoned.
   std::uint64_t teardown_steps_max = 10'000;
+  // Waits and sleeps with a deadline a task may reach during teardown; at the
+  // next one the task is ended by unwinding its stack (see SimWorld::run). A
+  // periodic loop that does not check World::stopping() gets there within a
+  // few turns; a task shutting down in order seldom waits that often.
+  std::uint64_t teardown_timed_waits_max = 16;
 };
 
 enum class Outcome {
@@ -65,7 +70,8 @@ struct RunResult {
   std::uint64_t trace_hash = 0;
   std::vector<std::uint64_t> decisions;  // replaying these reproduces the run
   std::vector<std::string> task_names;   // indexed by task id
-  std::size_t tasks_abandoned = 0;       // stacks deliberately leaked; see SimWorld::run
+  std::size_t tasks_abandoned = 0;       // never resumed nor unwound; see SimWorld::run
+  std::size_t tasks_ended = 0;           // unwound at a timed wait during teardown; see SimWorld::run
   Trace trace{false, 0};
 
   bool ok() const noexcept { return outcome == Outcome::ok; }
@@ -96,16 +102,33 @@ class SimWorld final : public World {
   // Runs `body` as the task "main", and every task it spawns, until all have
   // finished or the run fails. Callable once per SimWorld.
   //
-  // After the result is decided the run is torn down without unwinding
-  // foreign stacks: tasks never started are discarded; suspended tasks are
+  // After the result is decided the run is torn down: stopping() turns
+  // true, tasks never started are discarded, and suspended tasks are
   // resumed, newest first, with every wait failing at once (channels report
-  // timeout) so they can return normally; a task still running after teardown_steps_max
-  // scheduling points, or stopped by a failed assertion, is abandoned: never
-  // resumed again and its stack leaked, so no code runs past a broken invariant.
+  // timeout) so they can return normally. Loops should check stopping()
+  // (see World::stopping). Two backstops end a task that does not return:
+  //  - At its wait or sleep with a deadline after teardown_timed_waits_max
+  //    of them, a task is ended by an exception of an internal type thrown
+  //    from the wait, which unwinds its stack (destructors run, and their
+  //    waits fail at once without throwing again) and which the simulator
+  //    catches where the task began. It derives from nothing a handler
+  //    names, but a catch (...) that swallows it sees it again at the next
+  //    such wait. Where it meets a noexcept function (a destructor that
+  //    waits, say) the task is abandoned instead of the process terminated.
+  //  - A task still running after teardown_steps_max scheduling points, or
+  //    stopped by a failed assertion, is abandoned: never resumed again, so
+  //    no code runs past a broken invariant.
+  // When the SimWorld is destroyed the stack of each abandoned task goes
+  // back to the stack pool without being unwound: the objects on it are
+  // never destroyed, and what they own (heap memory, channels, processes) is
+  // leaked, but the stack's memory is reused. Nothing may keep a pointer
+  // into a task's stack past the SimWorld.
   RunResult run(std::function<void()> body);
 
   // World.
   Instant now() const override { return now_; }
+  // True from the end of the run on: during teardown and after.
+  bool stopping() const noexcept override { return tearing_down_; }
   void sleep_until(Instant deadline) override;
   void yield() override;
   void spawn(std::string name, std::function<void()> body) override;
@@ -124,7 +147,8 @@ class SimWorld final : public World {
   // those tasks use should fail and then yield. Only the first failure is kept.
   void fail(std::string message);
 
-  // Records a labelled event in the trace (and its hash).
+  // Records a labelled event in the trace (and its hash, which depends on
+  // both); a log shows it as "note LABEL = VALUE".
   void note(std::string_view label, std::uint64_t value = 0);
 
   // Installs how launch() creates simulated processes. Without one, launch
@@ -159,12 +183,15 @@ class SimWorld final : public World {
   void switch_away(Task& task);
   void make_runnable(Task& task, bool by_timeout);
   void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);
-  void teardown_point(Task& task);
+  void teardown_point(Task& task, bool timed_wait);
+  [[noreturn]] void abandon(Task& task);
+  void reclaim_stack(Task& task) noexcept;
   void run_task_body(Task& task);
   void record_failure(Outcome outcome, std::string message);
   std::string deadlock_report() const;
   void teardown();
   static void on_assertion(const AssertionInfo& info);
+  static void on_terminate();
 
   SimConfig config_;
   DecisionSource decisions_;
@@ -186,6 +213,7 @@ class SimWorld final : public World {
   Outcome outcome_ = Outcome::ok;
   std::string failure_;
   std::size_t abandoned_ = 0;
+  std::size_t ended_ = 0;
   ProcessFactory process_factory_;
   TimeObserver* time_observer_ = nullptr;
 };

@@ -25,6 +25,10 @@ class StackPool {
   // Throws std::bad_alloc when the system refuses memory.
   boost::context::stack_context allocate();
   void deallocate(boost::context::stack_context& stack) noexcept;
+  // Takes back a stack of this pool whose frames were never unwound (a
+  // fiber abandoned mid-run), to be reused as it is. The caller guarantees
+  // that nothing will touch the old frames again.
+  void reclaim(boost::context::stack_context& stack) noexcept;
 
   std::size_t stack_bytes() const noexcept { return stack_bytes_; }
   std::size_t cached() const noexcept { return free_.size(); }

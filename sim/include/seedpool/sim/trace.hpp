@@ -24,7 +24,7 @@ enum class EventKind : std::uint8_t {
   finish,    // task returned
   decide,    // a World decision; arg: the value chosen
   fail,      // the run failed; arg: the message's hash; label: the message
-  note,      // a user or pool event; arg: the value mixed with the label's hash; label: what happened
+  note,      // a user or pool event; arg: its value; label: what happened (hashed as well as arg)
 };
 
 std::string_view to_string(EventKind kind) noexcept;
@@ -51,9 +51,10 @@ class Trace {
   Trace(bool keep_events, std::size_t events_max);
 
   // Folds an event into the hash and keeps it if asked. The label is kept
-  // for reading only and never hashed: whatever of it matters goes into
-  // `arg` (hashed by content, so the hash never depends on addresses), and
-  // the hash is the same whether events are kept or not.
+  // for reading only and not hashed: whatever of it matters goes into `arg`
+  // (hashed by content, so the hash never depends on addresses), or the
+  // event is recorded with record_labelled. The hash is the same whether
+  // events are kept or not.
   void record(std::uint64_t step, Instant time, std::uint32_t task, EventKind kind, std::uint64_t arg,
               std::string_view label_text = {}) {
     // The step and the time need no hashing: every step is a schedule
@@ -64,13 +65,23 @@ class Trace {
     }
   }
 
+  // Records an event whose label is part of what happened (a note): the
+  // label's text is folded into the hash before the event, and `arg` is kept
+  // as it is, so that the event reads "note LABEL = ARG".
+  void record_labelled(std::uint64_t step, Instant time, std::uint32_t task, EventKind kind, std::uint64_t arg,
+                       std::string_view label_text) {
+    hash_ = mix(hash_, hash_text(label_text));
+    record(step, time, task, kind, arg, label_text);
+  }
+
   std::uint64_t hash() const noexcept { return hash_; }
   bool keeps_events() const noexcept { return keep_events_; }
   const std::vector<TraceEvent>& events() const noexcept { return events_; }
   const std::vector<std::string>& labels() const noexcept { return labels_; }
   std::size_t dropped() const noexcept { return dropped_; }
 
-  // One readable line: "step 12 @1.500000ms task 'pool' block: receive on 'mailbox'".
+  // One readable line: "step 12 @1.500000ms task 'pool' (#1) block 3: receive on 'mailbox'";
+  // a note reads "... note sim_process launch = 1000".
   std::string describe(const TraceEvent& event, std::span<const std::string> task_names) const;
 
  private:
