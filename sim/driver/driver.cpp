@@ -20,7 +20,7 @@ void add_sweep_options(CLI::App& cmd, tool::RunArgs& run) {
   cmd.add_option("scenario", run.scenario, "scenario name (see list)")->required();
   cmd.add_option("--seeds", run.seeds, "number of seeds")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
   cmd.add_option("--first-seed", run.first_seed, "first seed of the range");
-  cmd.add_option("--strategy", run.strategy, "random | pct:D[:K]");
+  cmd.add_option("--strategy", run.strategy, "random | pct:D (K estimated from a warm-up) | pct:D:K");
   cmd.add_flag("--swarm", run.swarm, "draw a random subset of fault sites and rates per seed");
   cmd.add_option("--jobs", run.jobs, "processes on this machine (a crashing seed is then reported, not fatal)")
       ->check(CLI::Range(1U, 256U));
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   auto* replay_cmd = app.add_subcommand("replay", "re-run one seed, a seed file, or every seed file of a folder");
   replay_cmd->add_option("target", replay.target, "scenario name, seed file or folder of seed files")->required();
   replay_cmd->add_option("--seed", replay.seed, "the seed (with a scenario name)");
-  replay_cmd->add_option("--strategy", replay.strategy, "random | pct:D[:K] (with a scenario name)");
+  replay_cmd->add_option("--strategy", replay.strategy, "random | pct:D:K (with a scenario name)");
   replay_cmd->add_flag("--swarm", replay.swarm, "swarm mode (with a scenario name)");
   replay_cmd->add_flag("--log", replay.log, "print the run's events");
   replay_cmd->add_option("--trace", replay.trace_path, "write a Chrome trace JSON for Perfetto");

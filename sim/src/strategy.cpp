@@ -79,28 +79,13 @@ bool parse_unsigned(std::string_view text, std::uint64_t& out) {
 
 Error strategy_error(std::string_view text, std::string_view why) {
   return Error{ErrorCode::invalid_argument,
-               fmt::format("invalid strategy '{}': {}; expected 'random' or 'pct:D[:K]' with depth D in "
-                           "1..{} and step estimate K >= 1 (e.g. pct:3)",
+               fmt::format("invalid strategy '{}': {}; expected 'random', 'pct:D' (the sweep estimates K) or "
+                           "'pct:D:K', with depth D in 1..{} and step estimate K >= 1 (e.g. pct:3)",
                            text, why, StrategySpec::depth_max),
                {}};
 }
 
-}  // namespace
-
-std::string StrategySpec::to_string() const {
-  if (kind == Kind::random_walk) {
-    return "random";
-  }
-  return fmt::format("pct:{}:{}", depth, steps_estimate);
-}
-
-Result<StrategySpec> parse_strategy(std::string_view text) {
-  if (text == "random") {
-    return StrategySpec{};
-  }
-  if (!text.starts_with("pct:")) {
-    return strategy_error(text, "unknown strategy");
-  }
+Result<StrategySpec> parse_pct(std::string_view text) {
   std::string_view rest = text.substr(4);
   const std::size_t colon = rest.find(':');
   std::uint64_t depth = 0;
@@ -120,6 +105,28 @@ Result<StrategySpec> parse_strategy(std::string_view text) {
   return spec;
 }
 
+}  // namespace
+
+std::string StrategySpec::to_string() const {
+  switch (kind) {
+    case Kind::random_walk: return "random";
+    case Kind::pct:
+      return steps_estimate_is_auto() ? fmt::format("pct:{}", depth) : fmt::format("pct:{}:{}", depth, steps_estimate);
+  }
+  SEEDPOOL_ASSERT_MSG(false, "unknown strategy kind");
+  return {};
+}
+
+Result<StrategySpec> parse_strategy(std::string_view text) {
+  if (text == "random") {
+    return StrategySpec{};
+  }
+  if (text.starts_with("pct:")) {
+    return parse_pct(text);
+  }
+  return strategy_error(text, "unknown strategy");
+}
+
 std::unique_ptr<Strategy> make_random_walk() { return std::make_unique<RandomWalk>(); }
 
 std::unique_ptr<Strategy> make_pct(unsigned depth, std::uint64_t steps_estimate) {
@@ -127,6 +134,8 @@ std::unique_ptr<Strategy> make_pct(unsigned depth, std::uint64_t steps_estimate)
 }
 
 std::unique_ptr<Strategy> make_strategy(const StrategySpec& spec) {
+  SEEDPOOL_ASSERT_MSG(!spec.steps_estimate_is_auto(),
+                      "pct:D without K reached a run: resolve the strategy before running (resolve_strategy)");
   switch (spec.kind) {
     case StrategySpec::Kind::random_walk: return make_random_walk();
     case StrategySpec::Kind::pct: return make_pct(spec.depth, spec.steps_estimate);

@@ -3,7 +3,8 @@
 # fixture_scenarios.cpp) through every verb of the driver, as a user would:
 # list, run (--jobs, --shard, --json, --save-failures, --max-failures),
 # replay (seed, seed file, folder, --log, --trace), shrink, check-determinism,
-# merge; a seed that crashes its process under --jobs; an empty shard; bad
+# merge; PCT's estimated K; a seed that crashes its process under --jobs;
+# an empty shard; bad
 # input; and a sweep split into 4 shards run through GNU parallel and merged,
 # which must equal the same sweep in one process.
 # Usage: driver_cli_test.sh DRIVER_BINARY
@@ -78,6 +79,13 @@ check "a failure's fault line names the sites it met" grep -q 'faults: teller.na
 
 # ---- check-determinism
 check "check-determinism passes for a deterministic scenario" run_status 0 det.txt check-determinism quiet-counter --seeds 50 --jobs 2 --quiet
+
+# ---- pct:D: the K estimated before the sweep, and named by every replay command
+check "run --strategy pct:3" bash -c "'$driver' run ticket-race --seeds 300 --strategy pct:3 --quiet >pct.txt 2>&1; [[ \$? -le 1 ]]"
+check "the sweep names its estimated K" grep -q 'strategy pct:3 (K = [0-9]*, estimated from 16 warm-up runs)' pct.txt
+check "replay commands name pct:3:K" bash -c "! grep '  replay: ' pct.txt | grep -qv -- '--strategy pct:3:[0-9]'"
+check "replay refuses pct:3 without K (exit 2)" run_status 2 pct_replay.txt replay ticket-race --seed 1 --strategy pct:3
+check "the refusal asks for pct:3:K" grep -q 'give pct:3:K' pct_replay.txt
 
 # ---- a seed that crashes its process: reported as crash under --jobs, every seed accounted
 check "a crashing seed fails the sweep (exit 1)" run_status 1 crash.txt run crash-on-a-seed --seeds 200 --jobs 2 --quiet --json crash.json

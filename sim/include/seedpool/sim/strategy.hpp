@@ -37,12 +37,17 @@ class Strategy {
 struct StrategySpec {
   enum class Kind { random_walk, pct };
   Kind kind = Kind::random_walk;
-  unsigned depth = 3;                     // PCT: bug depth d; d - 1 priority change points
-  std::uint64_t steps_estimate = 2'000;   // PCT: k, the range the change points are drawn from
-
+  unsigned depth = 3;  // PCT: bug depth d; d - 1 priority change points
+  // PCT: k, the range the change points are drawn from. steps_estimate_auto
+  // ("pct:D") asks the Sweeper to estimate it before a sweep (see
+  // resolve_strategy in sweeper.hpp); a run itself always has a k.
+  std::uint64_t steps_estimate = steps_estimate_auto;
   static constexpr unsigned depth_max = 64;
+  static constexpr std::uint64_t steps_estimate_auto = 0;
 
-  // "random", or "pct:3", or "pct:3:5000".
+  // PCT without a k: the Sweeper must estimate one before runs can start.
+  bool steps_estimate_is_auto() const noexcept { return kind == Kind::pct && steps_estimate == steps_estimate_auto; }
+  // "random", "pct:3" or "pct:3:5000".
   std::string to_string() const;
 };
 
@@ -59,6 +64,8 @@ std::unique_ptr<Strategy> make_random_walk();
 // d in a run of k steps with n tasks with probability at least 1 / (n k^(d-1)).
 std::unique_ptr<Strategy> make_pct(unsigned depth, std::uint64_t steps_estimate);
 
+// The strategy of `spec`. Requires a k for PCT (not steps_estimate_auto):
+// resolve the spec first (sweeper.hpp).
 std::unique_ptr<Strategy> make_strategy(const StrategySpec& spec);
 
 }  // namespace seedpool::sim

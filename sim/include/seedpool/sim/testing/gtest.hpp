@@ -13,7 +13,7 @@
 //   SEEDPOOL_SEEDS=N               sweep N seeds
 //   SEEDPOOL_SEED=S                run seed S alone
 //   SEEDPOOL_JOBS=N                N forked processes (a crash is then reported)
-//   SEEDPOOL_STRATEGY=pct:3        the strategy
+//   SEEDPOOL_STRATEGY=pct:3        the strategy (pct:D estimates its K before the sweep)
 //   SEEDPOOL_CHECK_DETERMINISM=1   run each seed twice and compare the traces
 //   SEEDPOOL_REPLAY=FILE           run the seed file FILE instead of the sweep
 //   SEEDPOOL_FAILURE_DIR=DIR       where failing runs are saved
@@ -122,9 +122,10 @@ inline std::string replay_in_this_test(const std::string& seed_file) {
 }  // namespace detail
 
 // Sweeps `scenario` under `spec` (with the environment's overrides) up to
-// its first failing seed; nullopt when every seed passed. The failure is
-// written as a seed file with its decision list. Bad input (a malformed
-// environment variable) is an Error.
+// its first failing seed; nullopt when every seed passed. pct:D runs as
+// pct:D:K with the K the Sweeper estimates (see resolve_strategy). The
+// failure is written as a seed file with its decision list. Bad input (a
+// malformed environment variable) is an Error.
 inline Result<std::optional<FoundFailure>> first_failure(const Scenario& scenario, const SweepSpec& given = {}) {
   Result<SweepSpec> resolved = detail::from_environment(given);
   if (!resolved) {
@@ -139,6 +140,8 @@ inline Result<std::optional<FoundFailure>> first_failure(const Scenario& scenari
   plan.seeds = spec.seeds;
   plan.jobs = spec.jobs;
   plan.max_failures = 1;
+  // The seed file and the rerun name the resolved strategy (pct:D:K).
+  options.sim.strategy = resolve_scenario_strategy(scenario, options, plan).strategy;
   const SweepReport report = sweep_scenario(scenario, options, plan, spec.check_determinism);
   if (report.failed.empty()) {
     return std::optional<FoundFailure>();
@@ -153,7 +156,8 @@ inline Result<std::optional<FoundFailure>> first_failure(const Scenario& scenari
     found.seed_file = saved.value().front();
     found.replay_command = detail::replay_in_this_test(found.seed_file);
   } else {
-    found.replay_command = fmt::format("SEEDPOOL_SEED={} (the seed file could not be written: {})", found.outcome.seed,
+    found.replay_command = fmt::format("SEEDPOOL_SEED={} SEEDPOOL_STRATEGY={} (the seed file could not be written: {})",
+                                       found.outcome.seed, options.sim.strategy.to_string(),
                                        saved ? "none" : saved.error().message);
   }
   return std::optional<FoundFailure>(std::move(found));
