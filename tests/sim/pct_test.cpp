@@ -211,7 +211,7 @@ TEST(PctAutoK, EstimateIsTheWarmupsLargestStepCountRoundedUp) {
               static_cast<unsigned long long>(steps_max), resolved.strategy.to_string().c_str());
 
   // A given K, and other strategies, are left as they are, with no warm-up.
-  for (const char* given : {"pct:2:77", "random"}) {
+  for (const char* given : {"pct:2:77", "random", "dfs:preemptions=1"}) {
     config.strategy = parse_strategy(given).value();
     const ResolvedStrategy kept = resolve_program_strategy(config, ordering_bug_default, plan);
     EXPECT_EQ(kept.strategy.to_string(), given);
@@ -350,23 +350,41 @@ TEST(ParseStrategy, AcceptsEveryForm) {
   EXPECT_FALSE(pct2.value().steps_estimate_is_auto());
   EXPECT_EQ(pct2.value().to_string(), "pct:2:500");
 
+  const auto dfs = parse_strategy("dfs:preemptions=2");
+  ASSERT_TRUE(dfs.ok()) << dfs.error().describe();
+  EXPECT_EQ(dfs.value().kind, StrategySpec::Kind::preemption_bounded);
+  EXPECT_EQ(dfs.value().bound, 2U);
+  EXPECT_TRUE(dfs.value().systematic());
+  EXPECT_EQ(dfs.value().to_string(), "dfs:preemptions=2");
+
+  const auto delay = parse_strategy("delay:1");
+  ASSERT_TRUE(delay.ok()) << delay.error().describe();
+  EXPECT_EQ(delay.value().kind, StrategySpec::Kind::delay_bounded);
+  EXPECT_EQ(delay.value().bound, 1U);
+  EXPECT_TRUE(delay.value().systematic());
+  EXPECT_EQ(delay.value().to_string(), "delay:1");
+
   for (const std::string_view good :
-       {"pct:1", "pct:64", "pct:64:1"}) {
+       {"pct:1", "pct:64", "pct:64:1", "dfs:preemptions=0", "dfs:preemptions=64", "delay:0", "delay:64"}) {
     EXPECT_TRUE(parse_strategy(good).ok()) << good;
   }
+  EXPECT_FALSE(random.value().systematic());
+  EXPECT_FALSE(pct3.value().systematic());
 }
 
 TEST(ParseStrategy, RejectsBadTextNamingIt) {
   for (const std::string_view bad :
        {"pct:0", "pct:65", "pct:x", "walk", "pct:", "pct", "pct:2:0", "pct:2:", "pct:2:x", "pct:-1", "pct:3 ",
-        "Random", "", "pct:2:500:1", "pct:18446744073709551617"}) {
+        "Random", "", "pct:2:500:1", "pct:18446744073709551617", "dfs", "dfs:", "dfs:preemptions=",
+        "dfs:preemptions=65", "dfs:preemptions=-1", "dfs:preemptions=x", "dfs:delays=1", "dfs:2", "delay",
+        "delay:", "delay:65", "delay:1:2", "delay:x", "delays:1"}) {
     const auto parsed = parse_strategy(bad);
     ASSERT_FALSE(parsed.ok()) << "accepted '" << bad << "'";
     EXPECT_EQ(parsed.error().code, ErrorCode::invalid_argument);
     const std::string& message = parsed.error().message;
     EXPECT_NE(message.find("'" + std::string(bad) + "'"), std::string::npos) << message;
     // The message says what would have been accepted.
-    for (const char* form : {"'random'", "'pct:D'", "'pct:D:K'"}) {
+    for (const char* form : {"'random'", "'pct:D'", "'pct:D:K'", "'dfs:preemptions=P'", "'delay:D'"}) {
       EXPECT_NE(message.find(form), std::string::npos) << form << " in " << message;
     }
   }
@@ -374,10 +392,14 @@ TEST(ParseStrategy, RejectsBadTextNamingIt) {
 
 RC_GTEST_PROP(ParseStrategyProperty, ToStringRoundTrips, ()) {
   StrategySpec spec;
-  spec.kind = *rc::gen::element(StrategySpec::Kind::random_walk, StrategySpec::Kind::pct);
+  spec.kind = *rc::gen::element(StrategySpec::Kind::random_walk, StrategySpec::Kind::pct,
+                                StrategySpec::Kind::preemption_bounded, StrategySpec::Kind::delay_bounded);
   if (spec.kind == StrategySpec::Kind::pct) {
     spec.depth = *rc::gen::inRange(1U, StrategySpec::depth_max + 1);
     spec.steps_estimate = *rc::gen::inRange<std::uint64_t>(0, 1'000'000'000);  // 0: automatic
+  }
+  if (spec.systematic()) {
+    spec.bound = *rc::gen::inRange(0U, StrategySpec::bound_max + 1);
   }
   const auto parsed = parse_strategy(spec.to_string());
   RC_ASSERT(parsed.ok());
@@ -387,6 +409,7 @@ RC_GTEST_PROP(ParseStrategyProperty, ToStringRoundTrips, ()) {
     RC_ASSERT(parsed.value().depth == spec.depth);
     RC_ASSERT(parsed.value().steps_estimate == spec.steps_estimate);
   }
+  RC_ASSERT(parsed.value().bound == spec.bound);
 }
 
 }  // namespace
