@@ -147,6 +147,9 @@ int run_command(const RunArgs& args) {
     return 2;
   }
   options.swarm = args.swarm;
+  if (options.sim.strategy.systematic()) {
+    return explore_command(args, *scenario, options);
+  }
   SweepPlan plan;
   plan.first_seed = args.first_seed;
   plan.seeds = args.seeds;
