@@ -11,6 +11,7 @@
 #include <seedpool/sim/explore.hpp>
 #include <seedpool/sim/seed_file.hpp>
 #include <seedpool/sim/sweeper.hpp>
+#include <seedpool/sim/testing/gtest.hpp>
 #include <seedpool/sim/toys.hpp>
 
 #include <gtest/gtest.h>
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -323,7 +325,7 @@ TEST(Explore, TheScheduleBudgetEndsTheSearch) {
 }
 
 // ---------------------------------------------------------------------------
-// Scenarios: the search and its seed file.
+// Scenarios: the search, its seed file, and the GoogleTest glue.
 
 // Two tellers take tickets with a read, a yield and a write: a preemption
 // between them hands a ticket out twice.
@@ -378,6 +380,32 @@ TEST(ExploreScenario, AFailingScheduleReplaysFromItsSeedFile) {
   const ScenarioResult again = run_scenario(scenario, back.value().options());
   EXPECT_EQ(again.failure_kind, "ticket-unique");
   EXPECT_EQ(again.run.trace_hash, report.failure->trace_hash);
+}
+
+TEST(ExploreScenario, TheGoogleTestGlueSearchesWithASystematicStrategy) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "seedpool-explore-test";
+  std::filesystem::remove_all(dir);
+  const Result<std::optional<testing::FoundFailure>> found = testing::first_failure(
+      ticket_race(), {.seeds = 1000, .strategy = strategy("dfs:preemptions=1"), .failure_dir = dir.string()});
+  ASSERT_TRUE(found.ok()) << found.error().describe();
+  ASSERT_TRUE(found.value().has_value());
+  const testing::FoundFailure& failure = *found.value();
+  EXPECT_GT(failure.schedule, 0U);
+  EXPECT_EQ(failure.strategy, "dfs:preemptions=1");
+  EXPECT_EQ(failure.outcome.kind, "ticket-unique");
+  ASSERT_FALSE(failure.seed_file.empty()) << failure.replay_command;
+  EXPECT_NE(failure.replay_command.find("SEEDPOOL_REPLAY=" + std::filesystem::absolute(failure.seed_file).string()),
+            std::string::npos)
+      << failure.replay_command;
+  const Result<SeedFile> file = read_seed_file(failure.seed_file);
+  ASSERT_TRUE(file.ok()) << file.error().describe();
+  EXPECT_EQ(run_scenario(ticket_race(), file.value().options()).run.trace_hash, failure.outcome.trace_hash);
+
+  const ::testing::AssertionResult passes =
+      testing::sweep_passes(ticket_race(), {.seeds = 1000, .strategy = strategy("dfs:preemptions=0"),
+                                            .failure_dir = dir.string()});
+  EXPECT_TRUE(passes) << passes.message();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
