@@ -227,7 +227,7 @@ TEST(WorkQueueBug, SweepFindsThePlantedBug) {
 TEST(WorkQueueBug, StrategiesCompared) {
   constexpr std::uint64_t seeds = 2'000;
   for (const auto& [strategy, swarm] : std::vector<std::pair<std::string, bool>>{
-           {"random", false}, {"random", true}, {"pct:3:200", false}, {"pct:3", false}}) {
+           {"random", false}, {"random", true}, {"pct:3:200", false}, {"pct:3:2000", false}}) {
     sim::SweepPlan plan;
     plan.seeds = seeds;
     const sim::SweepReport report = sim::sweep_scenario(make_scenario(true), with_strategy(strategy, swarm), plan);

@@ -25,6 +25,7 @@ struct RunArgs {
   double time_budget_s = 0;        // start no seed after this many seconds; 0: no limit
   bool check_determinism = false;  // each seed twice, traces compared
   bool quiet = false;              // no progress output
+  std::uint64_t max_schedules = 100'000;  // systematic strategies: the schedule budget
 };
 
 struct ReplayArgs {
@@ -42,6 +43,9 @@ struct ReplayArgs {
 
 int list_command();
 int run_command(const RunArgs& args);
+// run with a systematic strategy (dfs:preemptions=P, delay:D): a search of
+// every schedule within the bound, up to args.max_schedules.
+int explore_command(const RunArgs& args, const Scenario& scenario, const ScenarioOptions& options);
 int merge_command(const std::vector<std::string>& inputs, const std::string& output);
 int replay_command(const ReplayArgs& args);
 int shrink_command(const std::string& input, const std::string& output, std::size_t runs_max);

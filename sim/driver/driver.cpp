@@ -1,4 +1,5 @@
-// seedpool::sim::main: sweeps over seeds, exact replays, shrinking,
+// seedpool::sim::main: sweeps over seeds, systematic searches of schedules
+// within a preemption or delay bound, exact replays, shrinking,
 // determinism checks and merging of sharded sweeps, for the scenarios the
 // binary registers. Exit status: 0 all runs passed, 1 a run failed, 2 bad
 // input.
@@ -20,7 +21,9 @@ void add_sweep_options(CLI::App& cmd, tool::RunArgs& run) {
   cmd.add_option("scenario", run.scenario, "scenario name (see list)")->required();
   cmd.add_option("--seeds", run.seeds, "number of seeds")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
   cmd.add_option("--first-seed", run.first_seed, "first seed of the range");
-  cmd.add_option("--strategy", run.strategy, "random | pct:D[:K]");
+  cmd.add_option("--strategy", run.strategy,
+                 "random | pct:D (K estimated from a warm-up) | pct:D:K | dfs:preemptions=P | delay:D "
+                 "(the last two search every schedule within the bound instead of sweeping seeds)");
   cmd.add_flag("--swarm", run.swarm, "draw a random subset of fault sites and rates per seed");
   cmd.add_option("--jobs", run.jobs, "processes on this machine (a crashing seed is then reported, not fatal)")
       ->check(CLI::Range(1U, 256U));
@@ -31,6 +34,9 @@ void add_sweep_options(CLI::App& cmd, tool::RunArgs& run) {
   cmd.add_option("--time-budget", run.time_budget_s, "start no seed after this many seconds (0: no limit)")
       ->check(CLI::Range(0.0, 1e7));
   cmd.add_flag("--quiet", run.quiet, "no progress output");
+  cmd.add_option("--max-schedules", run.max_schedules,
+                 "with dfs:preemptions=P or delay:D: stop the search after this many schedules")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
 }
 
 }  // namespace
@@ -46,7 +52,8 @@ int main(int argc, char** argv) {
   app.add_subcommand("list", "list the scenarios");
 
   RunArgs run;
-  CLI::App* run_cmd = app.add_subcommand("run", "sweep a scenario over many seeds");
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "sweep a scenario over many seeds, or search its schedules (dfs:preemptions=P, delay:D)");
   add_sweep_options(*run_cmd, run);
   run_cmd->add_flag("--check-determinism", run.check_determinism, "run each seed twice and compare the traces");
 
@@ -65,7 +72,8 @@ int main(int argc, char** argv) {
   auto* replay_cmd = app.add_subcommand("replay", "re-run one seed, a seed file, or every seed file of a folder");
   replay_cmd->add_option("target", replay.target, "scenario name, seed file or folder of seed files")->required();
   replay_cmd->add_option("--seed", replay.seed, "the seed (with a scenario name)");
-  replay_cmd->add_option("--strategy", replay.strategy, "random | pct:D[:K] (with a scenario name)");
+  replay_cmd->add_option("--strategy", replay.strategy,
+                         "random | pct:D:K | dfs:preemptions=P | delay:D (with a scenario name)");
   replay_cmd->add_flag("--swarm", replay.swarm, "swarm mode (with a scenario name)");
   replay_cmd->add_flag("--log", replay.log, "print the run's events");
   replay_cmd->add_option("--trace", replay.trace_path, "write a Chrome trace JSON for Perfetto");

@@ -35,6 +35,13 @@ bool load_target(const ReplayArgs& args, SeedFile& file, bool& from_file) {
   if (find_scenario(args.target) == nullptr || !parse_strategy_arg(args.strategy, file.strategy)) {
     return false;
   }
+  if (file.strategy.steps_estimate_is_auto()) {
+    fmt::print(stderr,
+               "{}: replay needs the K of pct:{}: give pct:{}:K with the K the sweep estimated (its output and "
+               "replay commands name it)\n",
+               program_name(), file.strategy.depth, file.strategy.depth);
+    return false;
+  }
   if (!args.seed_given) {
     fmt::print(stderr, "{}: replay {} needs --seed S (or give a seed file)\n", program_name(), args.target);
     return false;

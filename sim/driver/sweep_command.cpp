@@ -147,6 +147,9 @@ int run_command(const RunArgs& args) {
     return 2;
   }
   options.swarm = args.swarm;
+  if (options.sim.strategy.systematic()) {
+    return explore_command(args, *scenario, options);
+  }
   SweepPlan plan;
   plan.first_seed = args.first_seed;
   plan.seeds = args.seeds;
@@ -162,9 +165,12 @@ int run_command(const RunArgs& args) {
     }
     std::tie(plan.shard_index, plan.shard_count) = shard.value();
   }
+  // Every replay command and seed file below names the resolved strategy.
+  const ResolvedStrategy resolved = resolve_scenario_strategy(*scenario, options, plan);
+  options.sim.strategy = resolved.strategy;
   fmt::print("sweep {}: {} seeds from {} (shard {}/{}), strategy {}{}{}, {} job(s)\n", scenario->name, plan.planned(),
-             plan.first_seed, plan.shard_index, plan.shard_count, options.sim.strategy.to_string(),
-             options.swarm ? ", swarm" : "", args.check_determinism ? ", each seed twice" : "", plan.jobs);
+             plan.first_seed, plan.shard_index, plan.shard_count, resolved.describe(), options.swarm ? ", swarm" : "",
+             args.check_determinism ? ", each seed twice" : "", plan.jobs);
   std::fflush(stdout);
   const SweepReport report = sweep_scenario(*scenario, options, plan, args.check_determinism);
   return finish_sweep(args, *scenario, options, plan, report);

@@ -1,3 +1,4 @@
+#include <seedpool/core/assert.hpp>
 #include <seedpool/sim/seed_file.hpp>
 
 #include <fmt/format.h>
@@ -29,6 +30,7 @@ ScenarioOptions SeedFile::options() const {
 }
 
 std::string SeedFile::replay_command() const {
+  SEEDPOOL_ASSERT_MSG(!strategy.steps_estimate_is_auto(), "a replay command names pct:D:K");
   return fmt::format("{} replay {} --seed {} --strategy {}{}", replay_program(), scenario, seed, strategy.to_string(),
                      swarm ? " --swarm" : "");
 }
@@ -101,6 +103,10 @@ Result<SeedFile> parse_seed_file(std::string_view text) {
     Result<StrategySpec> strategy = parse_strategy(j.value("strategy", std::string("random")));
     if (!strategy) {
       return bad_file(strategy.error().message);
+    }
+    if (strategy.value().steps_estimate_is_auto()) {
+      return bad_file(fmt::format("strategy '{}' has no K; a seed file names pct:D:K, the K its sweep estimated",
+                                  strategy.value().to_string()));
     }
     file.strategy = strategy.value();
     file.swarm = j.value("swarm", false);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 #include <vector>
 
 namespace seedpool::sim {
@@ -71,6 +72,86 @@ class Pct final : public Strategy {
   std::vector<std::uint64_t> priorities_;
 };
 
+// Preemption- and delay-bounded scheduling (see make_preemption_bounded).
+class Bounded final : public Strategy {
+ public:
+  Bounded(StrategySpec::Kind kind, unsigned bound, std::shared_ptr<ChoiceLog> choices)
+      : kind_(kind), bound_(bound), choices_(std::move(choices)) {
+    SEEDPOOL_ASSERT(kind_ == StrategySpec::Kind::preemption_bounded || kind_ == StrategySpec::Kind::delay_bounded);
+    SEEDPOOL_ASSERT(bound_ <= StrategySpec::bound_max);
+  }
+
+  void on_run_start(DecisionSource&) override {
+    picks_ = 0;
+    spent_ = 0;
+    has_previous_ = false;
+    if (choices_ != nullptr) {
+      choices_->clear();
+    }
+  }
+
+  void on_spawn(TaskId, DecisionSource&) override {}
+
+  std::size_t pick(std::span<const TaskId> runnable, std::uint64_t step, DecisionSource& decisions) override {
+    // The previous task is the one picked at the previous step: every step
+    // must come here, none may be taken past the strategy.
+    SEEDPOOL_ASSERT_MSG(step == picks_, "a step was taken without asking the strategy");
+    ++picks_;
+    const bool continuing =
+        has_previous_ && std::find(runnable.begin(), runnable.end(), previous_) != runnable.end();
+    order(runnable, continuing);
+    ChoicePoint point;
+    point.decision_index = decisions.recorded().size();
+    point.alternatives = order_.size();
+    point.spent_before = spent_;
+    point.first_cost = kind_ == StrategySpec::Kind::delay_bounded || continuing ? 1 : 0;
+    point.step_cost = kind_ == StrategySpec::Kind::delay_bounded ? 1 : 0;
+    std::uint64_t choice = decisions.decide(order_.size());
+    const bool decided = decisions.recorded().size() > point.decision_index;
+    if (spent_ + point.cost(choice) > bound_) {
+      choice = 0;  // past the bound: the default (a shrunk or random list)
+    }
+    if (decided && choices_ != nullptr) {
+      choices_->push_back(point);
+    }
+    spent_ += point.cost(choice);
+    SEEDPOOL_ASSERT(spent_ <= bound_);
+    const std::size_t index = order_[choice];
+    previous_ = runnable[index];
+    has_previous_ = true;
+    return index;
+  }
+
+ private:
+  // order_: indices into `runnable`, the default first.
+  void order(std::span<const TaskId> runnable, bool continuing) {
+    order_.resize(runnable.size());
+    for (std::size_t i = 0; i < runnable.size(); ++i) {
+      order_[i] = i;
+    }
+    const TaskId from = has_previous_ ? previous_ : 0;
+    // Preemption-bounded: the previous task, then by id. Delay-bounded:
+    // cyclically by id from the previous task's (unsigned wrap-around).
+    const auto key = [&](std::size_t i) -> std::uint64_t {
+      const TaskId id = runnable[i];
+      if (kind_ == StrategySpec::Kind::delay_bounded) {
+        return static_cast<TaskId>(id - from);
+      }
+      return continuing && id == previous_ ? 0 : std::uint64_t{id} + 1;
+    };
+    std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+  }
+
+  StrategySpec::Kind kind_;
+  unsigned bound_;
+  std::shared_ptr<ChoiceLog> choices_;
+  std::uint64_t picks_ = 0;
+  std::uint64_t spent_ = 0;  // preemptions or delays so far
+  bool has_previous_ = false;
+  TaskId previous_ = 0;
+  std::vector<std::size_t> order_;
+};
+
 bool parse_unsigned(std::string_view text, std::uint64_t& out) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, out);
@@ -79,28 +160,26 @@ bool parse_unsigned(std::string_view text, std::uint64_t& out) {
 
 Error strategy_error(std::string_view text, std::string_view why) {
   return Error{ErrorCode::invalid_argument,
-               fmt::format("invalid strategy '{}': {}; expected 'random' or 'pct:D[:K]' with depth D in "
-                           "1..{} and step estimate K >= 1 (e.g. pct:3)",
-                           text, why, StrategySpec::depth_max),
+               fmt::format("invalid strategy '{}': {}; expected 'random', 'pct:D' (the sweep estimates K), "
+                           "'pct:D:K', 'dfs:preemptions=P' or 'delay:D', with depth D in 1..{}, step estimate "
+                           "K >= 1 and bounds P, D in 0..{} (e.g. pct:3, dfs:preemptions=2)",
+                           text, why, StrategySpec::depth_max, StrategySpec::bound_max),
                {}};
 }
 
-}  // namespace
-
-std::string StrategySpec::to_string() const {
-  if (kind == Kind::random_walk) {
-    return "random";
+// "dfs:preemptions=P" or "delay:D": the bound after `prefix`.
+Result<StrategySpec> parse_bounded(std::string_view text, std::string_view prefix, StrategySpec::Kind kind) {
+  std::uint64_t bound = 0;
+  if (!parse_unsigned(text.substr(prefix.size()), bound) || bound > StrategySpec::bound_max) {
+    return strategy_error(text, "bad bound");
   }
-  return fmt::format("pct:{}:{}", depth, steps_estimate);
+  StrategySpec spec;
+  spec.kind = kind;
+  spec.bound = static_cast<unsigned>(bound);
+  return spec;
 }
 
-Result<StrategySpec> parse_strategy(std::string_view text) {
-  if (text == "random") {
-    return StrategySpec{};
-  }
-  if (!text.starts_with("pct:")) {
-    return strategy_error(text, "unknown strategy");
-  }
+Result<StrategySpec> parse_pct(std::string_view text) {
   std::string_view rest = text.substr(4);
   const std::size_t colon = rest.find(':');
   std::uint64_t depth = 0;
@@ -120,16 +199,60 @@ Result<StrategySpec> parse_strategy(std::string_view text) {
   return spec;
 }
 
+}  // namespace
+
+std::string StrategySpec::to_string() const {
+  switch (kind) {
+    case Kind::random_walk: return "random";
+    case Kind::pct:
+      return steps_estimate_is_auto() ? fmt::format("pct:{}", depth) : fmt::format("pct:{}:{}", depth, steps_estimate);
+    case Kind::preemption_bounded: return fmt::format("dfs:preemptions={}", bound);
+    case Kind::delay_bounded: return fmt::format("delay:{}", bound);
+  }
+  SEEDPOOL_ASSERT_MSG(false, "unknown strategy kind");
+  return {};
+}
+
+Result<StrategySpec> parse_strategy(std::string_view text) {
+  constexpr std::string_view preemptions = "dfs:preemptions=";
+  constexpr std::string_view delays = "delay:";
+  if (text == "random") {
+    return StrategySpec{};
+  }
+  if (text.starts_with("pct:")) {
+    return parse_pct(text);
+  }
+  if (text.starts_with(preemptions)) {
+    return parse_bounded(text, preemptions, StrategySpec::Kind::preemption_bounded);
+  }
+  if (text.starts_with(delays)) {
+    return parse_bounded(text, delays, StrategySpec::Kind::delay_bounded);
+  }
+  return strategy_error(text, "unknown strategy");
+}
+
 std::unique_ptr<Strategy> make_random_walk() { return std::make_unique<RandomWalk>(); }
 
 std::unique_ptr<Strategy> make_pct(unsigned depth, std::uint64_t steps_estimate) {
   return std::make_unique<Pct>(depth, steps_estimate);
 }
 
+std::unique_ptr<Strategy> make_preemption_bounded(unsigned bound, std::shared_ptr<ChoiceLog> choices) {
+  return std::make_unique<Bounded>(StrategySpec::Kind::preemption_bounded, bound, std::move(choices));
+}
+
+std::unique_ptr<Strategy> make_delay_bounded(unsigned bound, std::shared_ptr<ChoiceLog> choices) {
+  return std::make_unique<Bounded>(StrategySpec::Kind::delay_bounded, bound, std::move(choices));
+}
+
 std::unique_ptr<Strategy> make_strategy(const StrategySpec& spec) {
+  SEEDPOOL_ASSERT_MSG(!spec.steps_estimate_is_auto(),
+                      "pct:D without K reached a run: resolve the strategy before running (resolve_strategy)");
   switch (spec.kind) {
     case StrategySpec::Kind::random_walk: return make_random_walk();
     case StrategySpec::Kind::pct: return make_pct(spec.depth, spec.steps_estimate);
+    case StrategySpec::Kind::preemption_bounded: return make_preemption_bounded(spec.bound, spec.choices);
+    case StrategySpec::Kind::delay_bounded: return make_delay_bounded(spec.bound, spec.choices);
   }
   SEEDPOOL_ASSERT_MSG(false, "unknown strategy kind");
   return nullptr;

@@ -339,6 +339,7 @@ void run_parallel(const SweepPlan& plan, const SeedRunner& run_seed, Loop& loop)
 }
 
 std::string replay_for(const Scenario& scenario, const ScenarioOptions& options, std::uint64_t seed) {
+  SEEDPOOL_ASSERT_MSG(!options.sim.strategy.steps_estimate_is_auto(), "a replay command names pct:D:K");
   SeedFile file;
   file.scenario = scenario.name;
   file.seed = seed;
@@ -408,6 +409,59 @@ SweepReport run_sweep(const SweepPlan& plan, const SeedRunner& run_seed, const S
   return loop.finish();
 }
 
+std::string ResolvedStrategy::describe() const {
+  if (warmup_runs == 0) {
+    return strategy.to_string();
+  }
+  return fmt::format("pct:{} (K = {}, estimated from {} warm-up runs)", strategy.depth, strategy.steps_estimate,
+                     warmup_runs);
+}
+
+std::uint64_t steps_estimate_from(std::uint64_t steps_max) noexcept {
+  const std::uint64_t granules = std::max<std::uint64_t>(1, (steps_max + steps_estimate_granule - 1) / steps_estimate_granule);
+  return granules * steps_estimate_granule;
+}
+
+ResolvedStrategy resolve_strategy(const StrategySpec& given, const SweepPlan& plan, const SeedRunner& run_random_walk) {
+  ResolvedStrategy resolved;
+  resolved.strategy = given;
+  if (!given.steps_estimate_is_auto()) {
+    return resolved;
+  }
+  // The plan's first seeds, not the shard's: the same k everywhere.
+  SweepPlan warmup;
+  warmup.first_seed = plan.first_seed;
+  warmup.seeds = steps_warmup_seeds;
+  warmup.jobs = std::min<unsigned>(plan.jobs, static_cast<unsigned>(steps_warmup_seeds));
+  const SweepReport report = run_sweep(warmup, run_random_walk, [&](const SeedOutcome& outcome, const SweepReport&) {
+    resolved.warmup_steps_max = std::max(resolved.warmup_steps_max, outcome.steps);
+  });
+  resolved.warmup_runs = report.seeds_run;
+  resolved.strategy.steps_estimate = steps_estimate_from(resolved.warmup_steps_max);
+  SEEDPOOL_ASSERT(!resolved.strategy.steps_estimate_is_auto());
+  SEEDPOOL_ASSERT(resolved.strategy.steps_estimate >= resolved.warmup_steps_max);
+  return resolved;
+}
+
+ResolvedStrategy resolve_program_strategy(const SimConfig& config, const std::function<void(SimWorld&)>& body,
+                                          const SweepPlan& plan) {
+  SimConfig walk = config;
+  walk.strategy = StrategySpec{};
+  return resolve_strategy(config.strategy, plan,
+                          [&](std::uint64_t seed) { return run_program_seed(walk, body, seed); });
+}
+
+SweepReport sweep_program(const SimConfig& config, const std::function<void(SimWorld&)>& body, const SweepPlan& plan,
+                          const SweepObserver& observer) {
+  const ResolvedStrategy resolved = resolve_program_strategy(config, body, plan);
+  SimConfig run = config;
+  run.strategy = resolved.strategy;
+  SweepReport report = run_sweep(
+      plan, [&](std::uint64_t seed) { return run_program_seed(run, body, seed); }, observer);
+  report.strategy = resolved;
+  return report;
+}
+
 SeedOutcome run_program_seed(SimConfig config, const std::function<void(SimWorld&)>& body, std::uint64_t seed) {
   config.seed = seed;
   const RunResult run = simulate(config, body);
@@ -447,15 +501,29 @@ SeedOutcome run_scenario_seed(const Scenario& scenario, ScenarioOptions options,
   return outcome;
 }
 
+ResolvedStrategy resolve_scenario_strategy(const Scenario& scenario, const ScenarioOptions& options,
+                                           const SweepPlan& plan) {
+  ScenarioOptions walk = options;
+  walk.sim.strategy = StrategySpec{};
+  walk.sim.decisions.reset();
+  return resolve_strategy(options.sim.strategy, plan,
+                          [&](std::uint64_t seed) { return run_scenario_seed(scenario, walk, seed); });
+}
+
 SweepReport sweep_scenario(const Scenario& scenario, const ScenarioOptions& options, const SweepPlan& plan,
                            bool check_determinism, const SweepObserver& observer) {
-  return run_sweep(
-      plan, [&](std::uint64_t seed) { return run_scenario_seed(scenario, options, seed, check_determinism); },
-      observer);
+  const ResolvedStrategy resolved = resolve_scenario_strategy(scenario, options, plan);
+  ScenarioOptions run = options;
+  run.sim.strategy = resolved.strategy;
+  SweepReport report = run_sweep(
+      plan, [&](std::uint64_t seed) { return run_scenario_seed(scenario, run, seed, check_determinism); }, observer);
+  report.strategy = resolved;
+  return report;
 }
 
 Result<std::vector<std::string>> save_failures(const std::string& dir, const Scenario& scenario,
                                                const ScenarioOptions& options, const SweepReport& report) {
+  SEEDPOOL_ASSERT_MSG(!options.sim.strategy.steps_estimate_is_auto(), "a seed file names pct:D:K");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {

@@ -16,7 +16,9 @@ void ordering_bug(SimWorld& world, const OrderingBug& shape) {
       world.yield();
     }
     state->a1 = true;
-    world.yield();
+    if (!shape.fixed) {
+      world.yield();
+    }
     state->a2 = true;
   });
   world.spawn("B", [&world, state, shape] {

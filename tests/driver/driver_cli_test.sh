@@ -3,7 +3,9 @@
 # fixture_scenarios.cpp) through every verb of the driver, as a user would:
 # list, run (--jobs, --shard, --json, --save-failures, --max-failures),
 # replay (seed, seed file, folder, --log, --trace), shrink, check-determinism,
-# merge; a seed that crashes its process under --jobs; an empty shard; bad
+# merge; PCT's estimated K; systematic search (dfs:preemptions=P, delay:D)
+# with its saved failure replayed; a seed that crashes its process under
+# --jobs; an empty shard; bad
 # input; and a sweep split into 4 shards run through GNU parallel and merged,
 # which must equal the same sweep in one process.
 # Usage: driver_cli_test.sh DRIVER_BINARY
@@ -78,6 +80,32 @@ check "a failure's fault line names the sites it met" grep -q 'faults: teller.na
 
 # ---- check-determinism
 check "check-determinism passes for a deterministic scenario" run_status 0 det.txt check-determinism quiet-counter --seeds 50 --jobs 2 --quiet
+
+# ---- pct:D: the K estimated before the sweep, and named by every replay command
+check "run --strategy pct:3" bash -c "'$driver' run ticket-race --seeds 300 --strategy pct:3 --quiet >pct.txt 2>&1; [[ \$? -le 1 ]]"
+check "the sweep names its estimated K" grep -q 'strategy pct:3 (K = [0-9]*, estimated from 16 warm-up runs)' pct.txt
+check "replay commands name pct:3:K" bash -c "! grep '  replay: ' pct.txt | grep -qv -- '--strategy pct:3:[0-9]'"
+check "replay refuses pct:3 without K (exit 2)" run_status 2 pct_replay.txt replay ticket-race --seed 1 --strategy pct:3
+check "the refusal asks for pct:3:K" grep -q 'give pct:3:K' pct_replay.txt
+
+# ---- systematic search: every schedule within a bound; a failing one saved and replayed from its file
+check "dfs:preemptions=0 is exhausted without the race (exit 0)" run_status 0 dfs0.txt run ticket-race --strategy dfs:preemptions=0 --quiet
+check "it says it was exhausted" grep -q '^exhausted: [0-9]* schedules, no failure within bound 0 (dfs:preemptions=0)' dfs0.txt
+check "dfs:preemptions=1 finds the race (exit 1)" run_status 1 dfs1.txt run ticket-race --strategy dfs:preemptions=1 --quiet --save-failures dfs-found
+check "it names the failing schedule and the rule" grep -q '^failed at schedule [0-9]* of dfs:preemptions=1: \[ticket-unique\]' dfs1.txt
+dfs_replay="$(grep -m1 '  replay: ' dfs1.txt | sed 's/^  replay: //')"
+check "its replay command is replay FILE of the saved seed file" bash -c "[[ '$dfs_replay' == '$driver replay dfs-found/ticket-race-dfs-preemptions-1-schedule-'*.json ]]"
+check "the printed replay command reproduces the schedule exactly" bash -c "$dfs_replay >dfs_replay.txt 2>&1; grep -q 'reproduced exactly' dfs_replay.txt"
+check "delay:1 finds the race too (exit 1)" run_status 1 delay1.txt run ticket-race --strategy delay:1 --quiet --json delay1.json
+check "its JSON names the failure and its seed file" python3 -c "
+import json
+d = json.load(open('delay1.json'))
+assert d['strategy'] == 'delay:1' and d['failure']['kind'] == 'ticket-unique' and d['failure']['seed_file'], d
+"
+check "the schedule budget ends a search (exit 0)" run_status 0 budget.txt run ticket-race --strategy dfs:preemptions=1 --max-schedules 1 --quiet
+check "it says the budget was reached" grep -q '^schedule budget reached: 1 schedules, no failure; dfs:preemptions=1 not exhausted' budget.txt
+check "a bad strategy is refused (exit 2)" run_status 2 badstrategy.txt run ticket-race --strategy dfs:2
+check "the refusal names the accepted forms" grep -q "'dfs:preemptions=P' or 'delay:D'" badstrategy.txt
 
 # ---- a seed that crashes its process: reported as crash under --jobs, every seed accounted
 check "a crashing seed fails the sweep (exit 1)" run_status 1 crash.txt run crash-on-a-seed --seeds 200 --jobs 2 --quiet --json crash.json

@@ -196,7 +196,7 @@ TEST(PoolModelRules, EveryRuleIsExercisedByTheBuiltInSweeps) {
         ScenarioOptions options;
         options.sim.seed = (pct ? 1'000'000 : 1) + i;
         if (pct) {
-          options.sim.strategy = parse_strategy("pct:3").value();
+          options.sim.strategy = parse_strategy("pct:3:2000").value();
           options.swarm = true;
         }
         const ScenarioResult result = run_scenario(scenario, options);

@@ -30,8 +30,10 @@ struct SeedFile {
 
   // The options that replay this file.
   ScenarioOptions options() const;
-  // The one-line command that replays this run: `<program> replay
-  // <scenario> --seed ...` where program is replay_program().
+  // The one-line command that replays this seeded run: `<program> replay
+  // <scenario> --seed ... --strategy ...` where program is replay_program()
+  // and the strategy is resolved (pct:D:K). A schedule of a systematic
+  // search has no seed: it replays from its file (`<program> replay FILE`).
   std::string replay_command() const;
 };
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +69,17 @@ struct SweepPlan {
 // "I/N" with 0 <= I < N; an error naming the text otherwise.
 Result<std::pair<std::uint64_t, std::uint64_t>> parse_shard(std::string_view text);
 
+// The strategy a sweep runs, with any automatic k filled in
+// (see resolve_strategy).
+struct ResolvedStrategy {
+  StrategySpec strategy;
+  std::uint64_t warmup_runs = 0;       // 0: nothing was estimated
+  std::uint64_t warmup_steps_max = 0;  // the largest step count the warm-up saw
+
+  // "pct:3 (K = 152, estimated from 16 warm-up runs)", or the name alone.
+  std::string describe() const;
+};
+
 struct SweepReport {
   std::uint64_t planned = 0;
   std::uint64_t seeds_run = 0;
@@ -79,6 +91,9 @@ struct SweepReport {
   // Why seeds were left unrun: "" (none were), "max-failures", "time-budget",
   // or "incomplete" (a job process could not be started; the sweep failed).
   std::string stopped;
+  // The strategy the seeds ran under, set by sweep_scenario and
+  // sweep_program (run_sweep knows no strategy).
+  std::optional<ResolvedStrategy> strategy;
 
   void add(const SeedOutcome& outcome);
   // Seeds by failure kind, each list in seed order.
@@ -96,6 +111,43 @@ SweepReport run_sweep(const SweepPlan& plan, const SeedRunner& run_seed, const S
 // seed set; the kind is failure_kind of its run.
 SeedOutcome run_program_seed(SimConfig config, const std::function<void(SimWorld&)>& body, std::uint64_t seed);
 
+// ------------------------------------------------------- PCT's step estimate
+//
+// PCT's guarantee, a bug of depth d found with probability at least
+// 1 / (n k^(d-1)), holds when k is near the run's real step count; a k ten
+// times too large makes each change point ten times less likely to land in
+// the run. "pct:D" leaves k to the Sweeper: before a sweep it runs a
+// warm-up of steps_warmup_seeds seeds under the random walk — the plan's
+// first seeds, first_seed .. first_seed + steps_warmup_seeds - 1, whatever
+// the shard, the job or the plan's own seed count, so every shard and job
+// of a plan settles on the same k — and takes the largest step count among
+// them rounded up to a multiple of steps_estimate_granule. The whole sweep
+// then runs as pct:D:K, which is the name its replay commands and seed
+// files carry. The warm-up's outcomes are not part of the sweep's report.
+inline constexpr std::uint64_t steps_warmup_seeds = 16;
+inline constexpr std::uint64_t steps_estimate_granule = 8;
+
+// The k a warm-up whose largest step count is `steps_max` gives: that count
+// rounded up to a multiple of steps_estimate_granule, at least one granule.
+std::uint64_t steps_estimate_from(std::uint64_t steps_max) noexcept;
+
+// `given` with an automatic k estimated for `plan`: the warm-up seeds run
+// through `run_random_walk` (which must run a seed under the random walk),
+// in plan.jobs processes when that is more than one. Any other strategy
+// comes back as it is. run_sweep users with a strategy of their own call
+// this before they sweep; sweep_scenario and sweep_program do it themselves.
+ResolvedStrategy resolve_strategy(const StrategySpec& given, const SweepPlan& plan, const SeedRunner& run_random_walk);
+
+// The same for a plain program (its warm-up runs `body` under `config`)
+// and for a scenario (under `options`).
+ResolvedStrategy resolve_program_strategy(const SimConfig& config, const std::function<void(SimWorld&)>& body,
+                                          const SweepPlan& plan);
+
+// A sweep of a plain program: run_program_seed for each seed of `plan`,
+// under `config` with its strategy resolved (report.strategy).
+SweepReport sweep_program(const SimConfig& config, const std::function<void(SimWorld&)>& body, const SweepPlan& plan,
+                          const SweepObserver& observer = {});
+
 // ---------------------------------------------------------------- scenarios
 
 // One seed of `scenario`; with `check_determinism` run twice, a difference
@@ -104,12 +156,20 @@ SeedOutcome run_program_seed(SimConfig config, const std::function<void(SimWorld
 SeedOutcome run_scenario_seed(const Scenario& scenario, ScenarioOptions options, std::uint64_t seed,
                               bool check_determinism = false);
 
+ResolvedStrategy resolve_scenario_strategy(const Scenario& scenario, const ScenarioOptions& options,
+                                           const SweepPlan& plan);
+
+// Sweeps `scenario` over `plan` with its strategy resolved first; the
+// report says which (report.strategy). Callers that name the strategy in
+// what they print or save (replay commands, seed files, report_json)
+// resolve it themselves first and pass the resolved options.
 SweepReport sweep_scenario(const Scenario& scenario, const ScenarioOptions& options, const SweepPlan& plan,
                            bool check_determinism = false, const SweepObserver& observer = {});
 
 // Writes a seed file per failure of `report` into `dir` (created), each
 // with the run's decision list (a crash is written by its seed alone: it
-// is not re-run here). Returns the paths written.
+// is not re-run here). Returns the paths written. `options` names a
+// resolved strategy (no automatic k): the files must replay exactly.
 Result<std::vector<std::string>> save_failures(const std::string& dir, const Scenario& scenario,
                                                const ScenarioOptions& options, const SweepReport& report);
 

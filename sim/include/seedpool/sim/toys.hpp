@@ -13,11 +13,13 @@ namespace seedpool::sim::toys {
 // Three tasks. A takes `a_lead` steps, then two adjacent events a1, a2; B
 // takes `b_lead` steps, then event b; C only adds noise. The run fails when b
 // falls between a1 and a2: an ordering bug of depth 2 (a1 before b, b before
-// a2). PCT with depth 2 finds it far sooner than a random walk.
+// a2). PCT with depth 2 finds it far sooner than a random walk. It needs
+// one preemption (of A between a1 and a2) and one delay.
 struct OrderingBug {
   unsigned a_lead = 2;
   unsigned b_lead = 24;
   unsigned c_steps = 15;
+  bool fixed = false;  // A makes a1 and a2 in one step: the bug cannot happen
 };
 void ordering_bug(SimWorld& world, const OrderingBug& shape = {});
 

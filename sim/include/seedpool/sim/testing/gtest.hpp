@@ -13,7 +13,9 @@
 //   SEEDPOOL_SEEDS=N               sweep N seeds
 //   SEEDPOOL_SEED=S                run seed S alone
 //   SEEDPOOL_JOBS=N                N forked processes (a crash is then reported)
-//   SEEDPOOL_STRATEGY=pct:3        the strategy
+//   SEEDPOOL_STRATEGY=pct:3        the strategy (pct:D estimates its K before the
+//                                  sweep; dfs:preemptions=P and delay:D search every
+//                                  schedule within the bound, at most SEEDS of them)
 //   SEEDPOOL_CHECK_DETERMINISM=1   run each seed twice and compare the traces
 //   SEEDPOOL_REPLAY=FILE           run the seed file FILE instead of the sweep
 //   SEEDPOOL_FAILURE_DIR=DIR       where failing runs are saved
@@ -22,6 +24,7 @@
 // Header-only, so that the seedpool::sim library itself does not depend on
 // GoogleTest; include it from test code only.
 
+#include <seedpool/sim/explore.hpp>
 #include <seedpool/sim/scenario.hpp>
 #include <seedpool/sim/seed_file.hpp>
 #include <seedpool/sim/sweeper.hpp>
@@ -29,6 +32,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -40,7 +44,7 @@
 namespace seedpool::sim::testing {
 
 struct SweepSpec {
-  std::uint64_t seeds = 100;
+  std::uint64_t seeds = 100;  // with a systematic strategy: the most schedules searched
   std::uint64_t first_seed = 1;
   StrategySpec strategy = {};
   bool swarm = false;
@@ -51,12 +55,16 @@ struct SweepSpec {
 };
 
 // The first failing seed of a sweep: its outcome, the seed file written for
-// it, and the command that reruns exactly that run.
+// it, and the command that reruns exactly that run. Of a systematic search,
+// the first failing schedule: its outcome's seed is 0, its number is
+// `schedule`, and seeds_run counts schedules.
 struct FoundFailure {
   SeedOutcome outcome;
   std::string seed_file;       // empty when it could not be written (see message)
   std::string replay_command;
   std::uint64_t seeds_run = 0;  // seeds swept up to and including it
+  std::uint64_t schedule = 0;   // a systematic search's failing schedule; 0 otherwise
+  std::string strategy;         // the strategy it failed under, resolved ("pct:3:152")
 };
 
 namespace detail {
@@ -119,18 +127,65 @@ inline std::string replay_in_this_test(const std::string& seed_file) {
                      test == nullptr ? "" : fmt::format(" --gtest_filter='{}.{}'", test->test_suite_name(), test->name()));
 }
 
+// Runs `options` (which replay a failing run) again, saves the run as a
+// seed file `name` in `dir`, and fills in where it went and how to rerun it.
+inline void save_found(const Scenario& scenario, const ScenarioOptions& options, const std::string& dir,
+                       const std::string& name, FoundFailure& found) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string path = (std::filesystem::path(dir) / name).string();
+  const SeedFile file = describe_run(scenario.name, options, run_scenario(scenario, options), true);
+  const Status written = ec ? Status(Error{ErrorCode::io_error, ec.message(), {}}) : write_seed_file(path, file);
+  if (written) {
+    found.seed_file = path;
+    found.replay_command = replay_in_this_test(path);
+  } else {
+    found.replay_command = fmt::format("(the seed file could not be written: {})", written.error().message);
+  }
+}
+
+// A systematic search of `scenario` up to its first failing schedule.
+inline std::optional<FoundFailure> first_failing_schedule(const Scenario& scenario, const SweepSpec& spec) {
+  ScenarioOptions options;
+  ExploreSpec explore_spec;
+  explore_spec.strategy = spec.strategy;
+  explore_spec.schedules_max = spec.seeds;
+  explore_spec.check_determinism = spec.check_determinism;
+  const ExploreReport report = explore(scenario, options, explore_spec);
+  if (report.ok()) {
+    return std::nullopt;
+  }
+  FoundFailure found;
+  found.outcome.kind = report.failure->kind;
+  found.outcome.message = report.failure->message;
+  found.outcome.steps = report.failure->steps;
+  found.outcome.trace_hash = report.failure->trace_hash;
+  found.seeds_run = report.schedules;
+  found.schedule = report.failure->schedule;
+  found.strategy = report.strategy.to_string();
+  std::string name = fmt::format("{}-{}-schedule-{}.json", scenario.name, found.strategy, found.schedule);
+  std::replace_if(name.begin(), name.end(), [](char c) { return c == ':' || c == '='; }, '-');
+  save_found(scenario, failure_options(options, report), spec.failure_dir, name, found);
+  return found;
+}
+
 }  // namespace detail
 
 // Sweeps `scenario` under `spec` (with the environment's overrides) up to
-// its first failing seed; nullopt when every seed passed. The failure is
-// written as a seed file with its decision list. Bad input (a malformed
-// environment variable) is an Error.
+// its first failing seed, or with a systematic strategy searches it up to
+// its first failing schedule; nullopt when all passed. pct:D runs as
+// pct:D:K with the K the Sweeper estimates (see resolve_strategy). The
+// failure is written as a seed file with its decision list. Bad input (a
+// malformed environment variable) is an Error.
 inline Result<std::optional<FoundFailure>> first_failure(const Scenario& scenario, const SweepSpec& given = {}) {
   Result<SweepSpec> resolved = detail::from_environment(given);
   if (!resolved) {
     return resolved.error();
   }
   const SweepSpec& spec = resolved.value();
+  if (spec.strategy.systematic()) {
+    return detail::first_failing_schedule(scenario, spec);
+  }
   ScenarioOptions options;
   options.sim.strategy = spec.strategy;
   options.swarm = spec.swarm;
@@ -139,6 +194,8 @@ inline Result<std::optional<FoundFailure>> first_failure(const Scenario& scenari
   plan.seeds = spec.seeds;
   plan.jobs = spec.jobs;
   plan.max_failures = 1;
+  // The seed file and the rerun name the resolved strategy (pct:D:K).
+  options.sim.strategy = resolve_scenario_strategy(scenario, options, plan).strategy;
   const SweepReport report = sweep_scenario(scenario, options, plan, spec.check_determinism);
   if (report.failed.empty()) {
     return std::optional<FoundFailure>();
@@ -146,6 +203,7 @@ inline Result<std::optional<FoundFailure>> first_failure(const Scenario& scenari
   FoundFailure found;
   found.outcome = report.failed.front();
   found.seeds_run = report.seeds_run;
+  found.strategy = options.sim.strategy.to_string();
   SweepReport first;
   first.failed.push_back(found.outcome);
   const Result<std::vector<std::string>> saved = save_failures(spec.failure_dir, scenario, options, first);
@@ -153,8 +211,8 @@ inline Result<std::optional<FoundFailure>> first_failure(const Scenario& scenari
     found.seed_file = saved.value().front();
     found.replay_command = detail::replay_in_this_test(found.seed_file);
   } else {
-    found.replay_command = fmt::format("SEEDPOOL_SEED={} (the seed file could not be written: {})", found.outcome.seed,
-                                       saved ? "none" : saved.error().message);
+    found.replay_command = fmt::format("SEEDPOOL_SEED={} SEEDPOOL_STRATEGY={} (the seed file could not be written: {})",
+                                       found.outcome.seed, found.strategy, saved ? "none" : saved.error().message);
   }
   return std::optional<FoundFailure>(std::move(found));
 }
@@ -182,8 +240,8 @@ inline std::optional<::testing::AssertionResult> replay_from_environment(const S
                                        << "\n  faults: " << result.faults.describe();
 }
 
-// Sweeps `scenario`; succeeds when every seed passes (or, with
-// SEEDPOOL_REPLAY set, when that seed file passes).
+// Sweeps (or searches) `scenario`; succeeds when every seed or schedule
+// passes (or, with SEEDPOOL_REPLAY set, when that seed file passes).
 inline ::testing::AssertionResult sweep_passes(const Scenario& scenario, const SweepSpec& spec = {}) {
   if (std::optional<::testing::AssertionResult> replayed = replay_from_environment(scenario)) {
     return *replayed;
@@ -193,11 +251,14 @@ inline ::testing::AssertionResult sweep_passes(const Scenario& scenario, const S
     return ::testing::AssertionFailure() << found.error().message;
   }
   if (!found.value()) {
-    return ::testing::AssertionSuccess() << "every seed of " << scenario.name << " passed";
+    return ::testing::AssertionSuccess() << "every seed or schedule of " << scenario.name << " passed";
   }
   const FoundFailure& f = *found.value();
-  return ::testing::AssertionFailure() << scenario.name << " seed " << f.outcome.seed << " failed [" << f.outcome.kind
-                                       << "] after " << f.seeds_run << " seeds: " << f.outcome.message
+  const std::string which = f.schedule != 0 ? fmt::format("schedule {} of {}", f.schedule, f.strategy)
+                                            : fmt::format("seed {} ({})", f.outcome.seed, f.strategy);
+  const std::string after = fmt::format("{} {}", f.seeds_run, f.schedule != 0 ? "schedules" : "seeds");
+  return ::testing::AssertionFailure() << scenario.name << " " << which << " failed [" << f.outcome.kind
+                                       << "] after " << after << ": " << f.outcome.message
                                        << "\n  faults: " << f.outcome.faults << "\n  seed file: " << f.seed_file
                                        << "\n  rerun: " << f.replay_command;
 }

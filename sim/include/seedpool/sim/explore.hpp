@@ -1,0 +1,104 @@
+#pragma once
+
+// Systematic search: every schedule of a program within a preemption or
+// delay bound, in a fixed order, instead of a sample of seeds. Beside the
+// Sweeper, which samples.
+//
+// The search is an iterative depth-first walk of the decision tree of a
+// bounded strategy ("dfs:preemptions=P" or "delay:D", see strategy.hpp).
+// Each run replays a prefix of decisions, every later decision being 0 (the
+// default: no preemption, no delay); the strategy records its choice points,
+// and the next run's prefix is this run's decisions up to the deepest choice
+// point with an alternative left within the bound, that alternative taken.
+// So each schedule within the bound runs exactly once, in lexicographic
+// order of its decision list, and that list replays it like any other run's
+// (a seed file with the strategy and the decisions).
+//
+// Decisions the program makes itself — SimWorld::decide, fault sites,
+// latencies, a workload drawn from the stream — are 0 in every schedule:
+// the tree searched is the scheduling tree of the program's default data,
+// and no fault fires. Sweep seeds to vary those.
+//
+// Every schedule's prefix is checked to have replayed exactly; a program
+// whose runs differ under the same decisions fails the search as
+// "nondeterministic". No state-space reduction is made (no sleep sets, no
+// partial-order reduction): schedules that differ only in the order of
+// independent steps are all run.
+
+#include <seedpool/sim/scenario.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace seedpool::sim {
+
+struct ExploreSpec {
+  StrategySpec strategy;  // systematic: dfs:preemptions=P or delay:D
+  std::uint64_t schedules_max = 100'000;  // the search stops after this many
+  bool check_determinism = false;         // run each schedule twice, traces compared
+  bool progress = false;                  // progress lines on stderr
+};
+
+// The first failing schedule: its decision list replays it under the
+// search's strategy.
+struct ExploreFailure {
+  std::uint64_t schedule = 0;  // 1-based, in the search's order
+  std::string kind;            // failure_kind of the run, or "nondeterministic"
+  std::string message;
+  std::vector<std::uint64_t> decisions;
+  std::uint64_t steps = 0;
+  std::uint64_t trace_hash = 0;
+};
+
+struct ExploreReport {
+  StrategySpec strategy;
+  std::uint64_t schedules = 0;  // schedules run
+  bool exhausted = false;       // every schedule within the bound ran, none failed
+  std::optional<ExploreFailure> failure;
+  std::uint64_t steps = 0;          // over all schedules
+  std::uint64_t choice_points_max = 0;  // the most choices one schedule met
+  double wall_seconds = 0;
+
+  bool ok() const noexcept { return !failure.has_value(); }
+  // "exhausted: N schedules, no failure within bound B (strategy)", or
+  // "schedule budget reached: ...", or "failed at schedule N of strategy: [kind] message".
+  std::string describe() const;
+};
+
+// Told after each schedule: its number and its run.
+using ScheduleObserver = std::function<void(std::uint64_t schedule, const RunResult& run)>;
+
+// One run of the search: `body` replaying `decisions` under `strategy`
+// (which carries the choice log to fill). The run's failure kind is "" when
+// it passed.
+struct ScheduleRun {
+  RunResult run;
+  std::string failure_kind;
+};
+using ScheduleRunner =
+    std::function<ScheduleRun(const StrategySpec& strategy, const std::vector<std::uint64_t>& decisions)>;
+
+// The search over runs of `run_schedule`. Requires a systematic strategy.
+ExploreReport explore_runs(const ExploreSpec& spec, const ScheduleRunner& run_schedule,
+                           const ScheduleObserver& observer = {});
+
+// The search over a plain program: `body` on a fresh SimWorld under
+// `config` (budgets; its seed, decisions and strategy are the search's).
+ExploreReport explore_program(SimConfig config, const std::function<void(SimWorld&)>& body, const ExploreSpec& spec,
+                              const ScheduleObserver& observer = {});
+
+// The search over a scenario run under `options` (their seed, decisions and
+// strategy are the search's; every data decision is 0, so no fault fires).
+ExploreReport explore(const Scenario& scenario, const ScenarioOptions& options, const ExploreSpec& spec,
+                      const ScheduleObserver& observer = {});
+
+// The options that replay the report's failure (which it must have):
+// `options` with the search's strategy and the failure's decisions, for
+// describe_run and a seed file.
+ScenarioOptions failure_options(const ScenarioOptions& options, const ExploreReport& report);
+
+}  // namespace seedpool::sim
