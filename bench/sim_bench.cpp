@@ -59,7 +59,7 @@ using seedpool::sim::SimWorld;
 
 // The simulator's default stack size, used for the raw fiber as well so that
 // both touch stacks of the same shape.
-constexpr std::size_t stack_bytes = SimConfig{}.stack_bytes;
+const std::size_t stack_bytes = SimConfig{}.stack_bytes;
 constexpr std::int64_t messages_per_run = 100'000;  // setup is < 0.1% of a run
 constexpr std::int64_t blocked_tasks = 10'000;
 
