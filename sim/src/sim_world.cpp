@@ -1,6 +1,8 @@
 #include <seedpool/core/assert.hpp>
 #include <seedpool/sim/sim_world.hpp>
 
+#include "sim_task.hpp"
+
 #include <boost/context/fiber.hpp>
 #include <cxxabi.h>
 #include <fmt/format.h>
@@ -24,8 +26,6 @@ namespace seedpool::sim {
 namespace {
 
 namespace ctx = boost::context;
-
-enum class TaskState : std::uint8_t { runnable, running, blocked, done, abandoned };
 
 // The SimWorld whose run() is executing on this thread; assertion failures
 // inside its tasks are routed to it.
@@ -127,38 +127,17 @@ MonitorSpares& monitor_spares() {
 
 }  // namespace
 
-struct SimWorld::Task {
-  TaskId id = 0;
-  std::string name;
-  std::function<void()> body;
-  ctx::fiber fiber;           // the task's own context while it is suspended
-  ctx::stack_context stack;   // the fiber's stack, from the world's StackPool
-  TaskState state = TaskState::runnable;
-  bool started = false;
-  bool woke_by_timeout = false;
-  std::uint64_t waiting_on = 0;       // monitor id; 0 while sleeping
-  std::string_view wait_reason;       // owned by the waited-on object, valid while blocked
-  std::uint64_t teardown_points = 0;
-  std::uint64_t teardown_timed_waits = 0;
-  // Links in the waiter list of the monitor the task waits on (see
-  // SimMonitor); a task waits on at most one monitor at a time.
-  Task* waiter_prev = nullptr;
-  Task* waiter_next = nullptr;
-  bool waiter_linked = false;
-};
-
 // A monitor in simulation: the lock is a flag (one thread, and no scheduling
 // point inside a critical section except wait), and waiting blocks the task
-// in the scheduler with an optional timer. The waiters form an intrusive
-// list through their tasks, in the order they began to wait: most monitors
-// belong to one-shot reply channels, and a vector of waiters cost each of
-// them an allocation.
+// in the scheduler with an optional timer. The waiters form a WaiterList, in
+// the order they began to wait: most monitors belong to one-shot reply
+// channels.
 class SimWorld::SimMonitor final : public Monitor {
  public:
   SimMonitor(SimWorld& world, std::string name, std::uint64_t id)
       : world_(world), name_(std::move(name)), id_(id) {}
 
-  ~SimMonitor() override { SEEDPOOL_ASSERT_MSG(head_ == nullptr || world_.tearing_down_, name_.c_str()); }
+  ~SimMonitor() override { SEEDPOOL_ASSERT_MSG(waiters_.empty() || world_.tearing_down_, name_.c_str()); }
 
   static void* operator new(std::size_t bytes) { return monitor_spares().take(bytes); }
   static void operator delete(void* block, std::size_t bytes) noexcept { monitor_spares().give(block, bytes); }
@@ -182,11 +161,11 @@ class SimWorld::SimMonitor final : public Monitor {
       return false;
     }
     locked_ = false;
-    link(*task);
+    waiters_.push_back(*task);
     world_.block_current(id_, reason, deadline);
     locked_ = true;
     if (task->waiter_linked) {
-      unlink(*task);  // woken by its deadline (or torn down), not by notify_all
+      waiters_.remove(*task);  // woken by its deadline (or torn down), not by notify_all
     }
     return !task->woke_by_timeout;
   }
@@ -194,14 +173,9 @@ class SimWorld::SimMonitor final : public Monitor {
   // Wakes every waiter still blocked, in the order they began to wait; one
   // already woken by its deadline just leaves the list.
   void notify_all() override {
-    Task* task = head_;
-    head_ = nullptr;
-    tail_ = nullptr;
+    Task* task = waiters_.take_all();
     while (task != nullptr) {
-      Task* const next = task->waiter_next;
-      task->waiter_prev = nullptr;
-      task->waiter_next = nullptr;
-      task->waiter_linked = false;
+      Task* const next = WaiterList::take_next(*task);
       if (task->state == TaskState::blocked) {
         world_.make_runnable(*task, false);
       }
@@ -210,30 +184,11 @@ class SimWorld::SimMonitor final : public Monitor {
   }
 
  private:
-  void link(Task& task) {
-    SEEDPOOL_ASSERT(!task.waiter_linked);
-    task.waiter_linked = true;
-    task.waiter_prev = tail_;
-    task.waiter_next = nullptr;
-    (tail_ == nullptr ? head_ : tail_->waiter_next) = &task;
-    tail_ = &task;
-  }
-
-  void unlink(Task& task) {
-    SEEDPOOL_ASSERT(task.waiter_linked);
-    (task.waiter_prev == nullptr ? head_ : task.waiter_prev->waiter_next) = task.waiter_next;
-    (task.waiter_next == nullptr ? tail_ : task.waiter_next->waiter_prev) = task.waiter_prev;
-    task.waiter_prev = nullptr;
-    task.waiter_next = nullptr;
-    task.waiter_linked = false;
-  }
-
   SimWorld& world_;
   std::string name_;
   std::uint64_t id_;
   bool locked_ = false;
-  Task* head_ = nullptr;  // the first waiter
-  Task* tail_ = nullptr;  // the last waiter
+  WaiterList waiters_;
 };
 
 std::string_view to_string(Outcome outcome) noexcept {

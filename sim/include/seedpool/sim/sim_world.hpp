@@ -167,6 +167,7 @@ class SimWorld final : public World {
 
  private:
   struct Task;
+  class WaiterList;
   class SimMonitor;
   friend class SimMonitor;
 
