@@ -525,6 +525,23 @@ void SimWorld::abandon(Task& task) {
   std::abort();
 }
 
+void SimWorld::exit() {
+  Task* const task = current_;
+  SEEDPOOL_ASSERT_MSG(task != nullptr, "SimWorld::exit is called from a task");
+  if (tearing_down_) {
+    return;
+  }
+  if (!stop_) {
+    trace_.record(steps_, now_, task->id, EventKind::exit, 0);
+  }
+  stop_ = true;
+  // Runnable, but in no queue: the scheduler ends the run, and teardown
+  // resumes the task like any other unfinished one.
+  task->state = TaskState::runnable;
+  switch_to_scheduler(*task);
+  SEEDPOOL_ASSERT(tearing_down_);
+}
+
 void SimWorld::sleep_until(Instant deadline) {
   Task* task = current_;
   if (task == nullptr || tearing_down_) {

@@ -92,6 +92,16 @@ class World {
   // the reason when it cannot be started; it never hangs.
   virtual Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) = 0;
 
+  // Ends the run as a C++ program ends when main returns: every other task
+  // is told to stop, and stopping() is true from then on. exit() returns to
+  // its caller, which should return as well. In simulation the run ends at
+  // the call, with the outcome it has (ok unless it failed before), and every
+  // unfinished task, the caller included, is torn down as at the end of any
+  // run (see SimWorld::run). A real World ends no thread and not the
+  // process: stopping() turns true and the World's owner decides the rest
+  // (see RealWorld::exit).
+  virtual void exit() = 0;
+
   // Whether this World is shutting down: in simulation, once the run is over
   // and its remaining tasks are being torn down; in production, once the
   // World's owner has begun to destroy it. It never turns false again.

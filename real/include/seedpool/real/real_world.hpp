@@ -144,6 +144,12 @@ class RealWorld final : public World {
   // hangs. Also fails once the RealWorld is being destroyed.
   Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) override;
 
+  // Turns stopping() true and returns. It ends no thread and not the
+  // process: tasks that check stopping() return, and the RealWorld's
+  // destructor joins them as always. The program ends when its own main
+  // returns.
+  void exit() override { destroying_.store(true, std::memory_order_release); }
+
   const RealWorldConfig& config() const noexcept { return config_; }
 
   // steady_clock's time point for `instant`; false when it is beyond what the
@@ -153,7 +159,7 @@ class RealWorld final : public World {
  private:
   const RealWorldConfig config_;
   const std::chrono::steady_clock::time_point epoch_;
-  std::atomic<bool> destroying_{false};  // see stopping()
+  std::atomic<bool> destroying_{false};  // see stopping(); set by exit() or the destructor
   std::atomic<bool> stopping_{false};    // launches refused: set once every task has been joined
   std::mutex random_mutex_;
   std::mt19937_64 random_;

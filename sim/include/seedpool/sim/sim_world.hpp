@@ -136,6 +136,13 @@ class SimWorld final : public World {
   std::uint64_t random_below(std::uint64_t bound) override;
   Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) override;
 
+  // Ends the run at once with the outcome it has (ok unless a failure came
+  // first), as a program ends when main returns: the calling task stops
+  // here, the scheduler tears down every unfinished task (see run()), and
+  // this call returns during teardown, where stopping() is true. Recorded in
+  // the trace as an exit event. Requires a task.
+  void exit() override;
+
   // A decision in [0, bound) from the run's stream, recorded in the trace.
   // The same as random_below; named for fault injection sites.
   std::uint64_t decide(std::uint64_t bound) { return random_below(bound); }
