@@ -1,7 +1,7 @@
 #pragma once
 
-// A simulated task as the SimWorld and its waitable objects see it.
-// Internal to seedpool::sim.
+// A simulated task as the SimWorld and its waitable objects (monitors,
+// mutexes, conditions, joins) see it. Internal to seedpool::sim.
 
 #include <seedpool/core/assert.hpp>
 #include <seedpool/sim/sim_world.hpp>
@@ -30,11 +30,19 @@ struct SimWorld::Task {
   std::string_view wait_reason;       // owned by the waited-on object, valid while blocked
   std::uint64_t teardown_points = 0;
   std::uint64_t teardown_timed_waits = 0;
-  // Links in the one WaiterList the task is in, a monitor's waiters; a task
-  // waits on at most one object at a time.
+  // Links in the one WaiterList the task is in: a monitor's or a
+  // condition's waiters, or a mutex's lockers. A task waits on at most one
+  // object at a time.
   Task* waiter_prev = nullptr;
   Task* waiter_next = nullptr;
   bool waiter_linked = false;
+  // The mutex whose lock is the task's next operation, while the task is in
+  // that mutex's list of lockers (see SimMutex).
+  SimMutex* lock_wanted = nullptr;
+  // The mutex a task waiting on a condition takes again once notified.
+  SimMutex* condition_mutex = nullptr;
+  // The task blocked in a join of this one, if any.
+  Task* joiner = nullptr;
 };
 
 // An intrusive list of tasks in the order they joined it, linked through
