@@ -3,10 +3,12 @@
 // many seeds and both strategies, a lost update found by a sweep and fixed,
 // misuse reported with the task and the object, notify_one, join, latch,
 // exit, lock-order cycles in the deadlock report, contenders kept out of the
-// run queue, teardown of tasks blocked on them, and exact replays.
+// run queue, teardown of tasks blocked on them, exact replays, and the same
+// bugs found by bounded systematic search.
 
 #include <seedpool/core/sync.hpp>
 #include <seedpool/sim/determinism.hpp>
+#include <seedpool/sim/explore.hpp>
 #include <seedpool/sim/sim_world.hpp>
 #include <seedpool/sim/sweeper.hpp>
 
@@ -178,6 +180,21 @@ TEST(SimAtomic, LostUpdateOfASplitLoadAndStoreIsFoundBySweepAndFixedByFetchAdd) 
       run_sweep(plan, [&](std::uint64_t seed) { return run_program_seed(SimConfig{}, fixed, seed); });
   EXPECT_EQ(clean.seeds_run, 200U);
   EXPECT_TRUE(clean.failed.empty()) << clean.failed.front().message;
+}
+
+// The same bugs under systematic search (explore.hpp): every schedule
+// within a small preemption bound.
+TEST(SimSyncExplore, BoundedSearchFindsTheLostUpdateAndTheLockCycleAndExhaustsTheFixes) {
+  ExploreSpec spec;
+  spec.strategy = parse_strategy("dfs:preemptions=2").value();
+  const ExploreReport split = explore_program(SimConfig{}, [](SimWorld& world) { add_twice(world, true); }, spec);
+  ASSERT_FALSE(split.ok()) << split.describe();
+  EXPECT_PRED2(has_text, split.failure->message, "lost update");
+  const ExploreReport fixed = explore_program(SimConfig{}, [](SimWorld& world) { add_twice(world, false); }, spec);
+  EXPECT_TRUE(fixed.exhausted) << fixed.describe();
+  const ExploreReport mutex = explore_program(SimConfig{}, [](SimWorld& world) { count_under_mutex(world, 2, 2); },
+                                              spec);
+  EXPECT_TRUE(mutex.exhausted) << mutex.describe();
 }
 
 TEST(SimAtomic, EveryOperationIsOneSchedulingPoint) {
@@ -533,6 +550,16 @@ TEST(SimMutex, LockOrderDeadlockIsReportedAsACycle) {
   }
   EXPECT_GT(deadlocks, 0U) << "no seed interleaved the two first locks";
   EXPECT_LT(deadlocks, 100U);
+}
+
+TEST(SimSyncExplore, BoundedSearchFindsTheLockOrderDeadlock) {
+  ExploreSpec spec;
+  spec.strategy = parse_strategy("dfs:preemptions=1").value();
+  const ExploreReport report = explore_program(SimConfig{}, opposite_orders, spec);
+  ASSERT_FALSE(report.ok()) << report.describe();
+  EXPECT_EQ(report.failure->kind, "deadlock");
+  EXPECT_PRED2(has_text, report.failure->message,
+               "lock cycle: task 'A' holds 'm1' and waits for 'm2'; task 'B' holds 'm2' and waits for 'm1'");
 }
 
 TEST(SimMutex, AMutexLeftHeldByAFinishedTaskIsNamedInTheDeadlockReport) {
