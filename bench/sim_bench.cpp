@@ -69,8 +69,9 @@ using seedpool::bench::MemoryStatus;
 using seedpool::sim::SimWorld;
 
 // The simulator's default stack size, used for the raw fiber as well so that
-// both touch stacks of the same shape.
-constexpr std::size_t stack_bytes = SimConfig{}.stack_bytes;
+// both touch stacks of the same shape. Not constexpr: SimConfig is not a
+// literal type (its StrategySpec holds a shared choice log).
+const std::size_t stack_bytes = SimConfig{}.stack_bytes;
 constexpr std::int64_t messages_per_run = 100'000;  // setup is < 0.1% of a run
 constexpr std::int64_t blocked_tasks = 10'000;
 
