@@ -4,13 +4,22 @@
 //   BM_FiberRoundTrip     the floor: one boost::context::fiber round trip
 //   BM_SimStep            one simulator step of two tasks ping-ponging over
 //                         Channel<int> (capacity 1) under the default config
+//   BM_SyncOp/yield       two tasks taking turns at a bare World::yield
+//   BM_SyncOp/mutex       ... at a Mutex lock+unlock pair on one shared mutex
+//   BM_SyncOp/atomic      ... at an Atomic<int> load
 //
 // After the benchmarks a summary relates them: the cost of a simulator step
 // as a multiple of the raw round trip, both measured in this process, so the
 // ratio is stable across machines where the absolute figures are not.
 //
+// The sync primitives (<seedpool/core/sync.hpp>) each cost one scheduling
+// point: the summary prints the time of a lock+unlock pair and of an atomic
+// load as multiples of a bare yield's, all three measured the same way in
+// this run.
+//
 // Targets: >= 15 M steps/s per core, step / round trip <= 3,
-// <= 32 KiB RSS per blocked task. The binary reports against them and exits 0
+// <= 32 KiB RSS per blocked task, lock+unlock pair / yield <= 1.5,
+// atomic load / yield <= 1.5. The binary reports against them and exits 0
 // whether or not they are met; a failed correctness check aborts.
 //
 // Flags: every --benchmark_* flag of Google Benchmark, plus --quick, which
@@ -21,6 +30,7 @@
 
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/channel.hpp>
+#include <seedpool/core/sync.hpp>
 #include <seedpool/sim/sim_world.hpp>
 
 #include "bench_args.hpp"
@@ -39,6 +49,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,7 +69,8 @@ using seedpool::bench::MemoryStatus;
 using seedpool::sim::SimWorld;
 
 // The simulator's default stack size, used for the raw fiber as well so that
-// both touch stacks of the same shape.
+// both touch stacks of the same shape. Not constexpr: SimConfig is not a
+// literal type (its StrategySpec holds a shared choice log).
 const std::size_t stack_bytes = SimConfig{}.stack_bytes;
 constexpr std::int64_t messages_per_run = 100'000;  // setup is < 0.1% of a run
 constexpr std::int64_t blocked_tasks = 10'000;
@@ -67,6 +79,8 @@ constexpr std::int64_t blocked_tasks = 10'000;
 constexpr double steps_per_second_target = 15e6;
 constexpr double step_ratio_target = 3.0;
 constexpr double bytes_per_task_target = 32 * 1024;
+constexpr double sync_ratio_target = 1.5;
+constexpr std::int64_t sync_ops_per_task = 100'000;
 
 // Above this ratio of wall to CPU time the summary warns that the time
 // figures were taken on a busy machine.
@@ -224,6 +238,79 @@ void BM_SimStep(benchmark::State& state) {
 BENCHMARK(BM_SimStep)->Arg(messages_per_run)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------------------
+// Time: the sync primitives against a bare yield.
+
+enum class SyncOp : std::int64_t { yield, mutex, atomic };
+
+std::string_view sync_op_label(SyncOp op) {
+  switch (op) {
+    case SyncOp::yield: return "yield";
+    case SyncOp::mutex: return "mutex";
+    case SyncOp::atomic: return "atomic";
+  }
+  return "?";
+}
+
+// The simulation body: "main" and "peer" each do `ops` operations of one
+// kind, taking turns as the strategy picks. Every operation is one
+// scheduling point; the mutex's critical section is empty, so it is never
+// held at a scheduling point and no lock blocks. The yield goes through
+// World&, as code written against the World calls it.
+void take_turns(SimWorld& sim, SyncOp op, std::int64_t ops) {
+  seedpool::World& world = sim;
+  seedpool::Mutex mutex(world, "shared");
+  seedpool::Atomic<int> value(world, 1);
+  int sum = 0;
+  const auto run = [&world, &mutex, &value, &sum, op, ops] {
+    for (std::int64_t i = 0; i < ops; ++i) {
+      switch (op) {
+        case SyncOp::yield: world.yield(); break;
+        case SyncOp::mutex: {
+          std::lock_guard<seedpool::Mutex> held(mutex);
+          ++sum;
+          break;
+        }
+        case SyncOp::atomic: sum += value.load(); break;
+      }
+    }
+  };
+  seedpool::Thread peer(world, "peer", run);
+  run();
+  peer.join();
+  SEEDPOOL_ASSERT(op == SyncOp::yield || sum == 2 * ops);
+}
+
+// One iteration is a whole simulation; the figures are per operation, over
+// all iterations.
+void BM_SyncOp(benchmark::State& state) {
+  const auto op = static_cast<SyncOp>(state.range(0));
+  state.SetLabel(std::string(sync_op_label(op)));
+  SimConfig config;
+  std::uint64_t steps = 0;
+  std::int64_t ops = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    ++config.seed;
+    const RunResult result = seedpool::sim::simulate(
+        config, [op](SimWorld& world) { take_turns(world, op, sync_ops_per_task); });
+    SEEDPOOL_ASSERT_MSG(result.ok(), result.summary().c_str());
+    steps += result.steps;
+    ops += 2 * sync_ops_per_task;
+  }
+  const std::chrono::duration<double, std::nano> elapsed = std::chrono::steady_clock::now() - start;
+  SEEDPOOL_ASSERT(ops > 0);
+  using benchmark::Counter;
+  state.counters["ns_per_op"] = Counter(elapsed.count() / static_cast<double>(ops));
+  state.counters["steps_per_op"] = Counter(static_cast<double>(steps) / static_cast<double>(ops));
+}
+BENCHMARK(BM_SyncOp)
+    ->Arg(static_cast<std::int64_t>(SyncOp::yield))
+    ->Arg(static_cast<std::int64_t>(SyncOp::mutex))
+    ->Arg(static_cast<std::int64_t>(SyncOp::atomic))
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// ---------------------------------------------------------------------------
 // The summary across benchmarks.
 
 // Prints like the console reporter and keeps each figure the summary needs,
@@ -254,8 +341,14 @@ class SummaryReporter final : public benchmark::ConsoleReporter {
         figures_["BM_SimStep/cpu_ns_per_step"].push_back(run.cpu_accumulated_time / iterations * 1e9 /
                                                          steps->second.value);
       }
+      // Benchmarks with arguments keep their figures under "name/label".
+      const std::string key = run.report_label.empty() ? name : name + "/" + run.report_label;
+      if (name == "BM_SyncOp") {
+        figures_[key + "/cpu_ns_per_op"].push_back(run.cpu_accumulated_time / run.real_accumulated_time *
+                                                   run.counters.at("ns_per_op").value);
+      }
       for (const auto& [counter, value] : run.counters) {
-        figures_[name + "/" + counter].push_back(value.value);
+        figures_[key + "/" + counter].push_back(value.value);
       }
     }
   }
@@ -351,10 +444,43 @@ std::string busy_note(const SummaryReporter& reporter) {
   return out;
 }
 
+// The sync primitives against a bare yield: the time of one operation (a
+// run's wall time over its operations, two tasks taking turns), each one
+// scheduling point, so a ratio is the cost of the primitive's scheduling
+// point in bare yields.
+std::string sync_summary(const SummaryReporter& reporter, bool busy, const char* figure) {
+  const std::optional<double> yield = reporter.median(std::string("BM_SyncOp/yield/") + figure);
+  if (!yield) {
+    return "  sync primitives:           not run\n";
+  }
+  const double yield_steps = reporter.median("BM_SyncOp/yield/steps_per_op").value_or(0.0);
+  std::string out = fmt::format("  sync primitives, time per operation ({} time; 2 tasks taking turns; each "
+                                "operation is one scheduling point):\n",
+                                std::string_view(figure) == "ns_per_op" ? "wall" : "CPU");
+  out += fmt::format("    bare World::yield:         {:6.1f} ns  ({:.2f} steps each)\n", *yield, yield_steps);
+  const auto line = [&](const char* label, const char* what, const std::string& op) {
+    const std::optional<double> ns = reporter.median("BM_SyncOp/" + op + "/" + figure);
+    if (!ns) {
+      return fmt::format("    {:<26} not run\n", label);
+    }
+    const double steps = reporter.median("BM_SyncOp/" + op + "/steps_per_op").value_or(0.0);
+    const double ratio = *ns / *yield;
+    return fmt::format("    {:<26} {:6.1f} ns  ({:.2f} steps each)  {} / yield = {:.2f}  (target <= {:.1f}: {})\n",
+                       label, *ns, steps, what, ratio, sync_ratio_target, verdict(ratio <= sync_ratio_target, busy));
+  };
+  out += line("Mutex lock+unlock pair:", "pair", "mutex");
+  out += line("Atomic<int> load:", "load", "atomic");
+  return out;
+}
+
 void print_summary(const SummaryReporter& reporter) {
   const bool busy = machine_was_busy(reporter);
   std::string out = "\nseedpool sim engine (same run):\n";
   out += time_summary(reporter, busy);
+  out += sync_summary(reporter, busy, "ns_per_op");
+  if (busy) {
+    out += sync_summary(reporter, false, "cpu_ns_per_op");
+  }
   out += memory_summary(reporter);
   if (busy) {
     out += busy_note(reporter);

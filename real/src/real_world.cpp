@@ -5,6 +5,7 @@
 
 #include "io_loop.hpp"
 #include "real_monitor.hpp"
+#include "real_sync.hpp"
 #include "task_threads.hpp"
 
 #include <seedpool/core/assert.hpp>
@@ -89,6 +90,31 @@ void RealWorld::spawn(std::string name, std::function<void()> body) {
 
 std::unique_ptr<Monitor> RealWorld::make_monitor(std::string /*name: for wait reasons in sim*/) {
   return std::make_unique<detail::RealMonitor>(*this);
+}
+
+std::unique_ptr<MutexBackend> RealWorld::make_mutex(std::string name) {
+  return std::make_unique<detail::RealMutex>(std::move(name));
+}
+
+std::unique_ptr<ConditionBackend> RealWorld::make_condition(std::string name) {
+  return std::make_unique<detail::RealCondition>(*this, std::move(name));
+}
+
+std::unique_ptr<JoinableTask> RealWorld::spawn_joinable(std::string name, std::function<void()> body) {
+  SEEDPOOL_ASSERT(body != nullptr);
+  auto state = std::make_shared<detail::JoinState>();
+  auto handle = std::make_unique<detail::RealJoinable>(name, state);
+  tasks_->spawn(std::move(name), [state, body = std::move(body)] {
+    {
+      std::lock_guard<std::mutex> lock(state->mutex);
+      state->thread = std::this_thread::get_id();
+    }
+    body();
+    std::lock_guard<std::mutex> lock(state->mutex);
+    state->done = true;
+    state->finished.notify_all();
+  });
+  return handle;
 }
 
 std::uint64_t RealWorld::random_below(std::uint64_t bound) {

@@ -29,6 +29,14 @@ void set_thread_name(std::string_view name) {
   static_cast<void>(::pthread_setname_np(::pthread_self(), cut.c_str()));
 }
 
+std::string thread_name() {
+  char name[thread_name_bytes_max + 1] = {};
+  if (::pthread_getname_np(::pthread_self(), name, sizeof name) != 0) {
+    return "?";
+  }
+  return name;
+}
+
 TaskThreads::~TaskThreads() {
   std::lock_guard<std::mutex> lock(mutex_);
   SEEDPOOL_ASSERT_MSG(threads_.empty(), "TaskThreads destroyed with tasks not joined");

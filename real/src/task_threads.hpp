@@ -19,6 +19,10 @@ namespace seedpool::real::detail {
 // 15 bytes.
 void set_thread_name(std::string_view name);
 
+// The calling thread's name as set_thread_name left it (cut to 15 bytes),
+// for failure messages.
+std::string thread_name();
+
 class TaskThreads {
  public:
   TaskThreads() = default;

@@ -117,6 +117,7 @@ void add_task_lanes(Timeline& timeline, const Trace& trace, std::span<const std:
       case EventKind::wake:
       case EventKind::finish: timeline.end(lane(e.task), e.time); break;
       case EventKind::note: timeline.instant(lane(e.task), label(e), e.time); break;
+      case EventKind::exit: timeline.instant(lane(e.task), "exit", e.time); break;
       case EventKind::fail: timeline.instant(lane(e.task), fmt::format("FAILED: {}", label(e)), e.time); break;
       case EventKind::spawn:
       case EventKind::schedule:

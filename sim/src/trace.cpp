@@ -15,6 +15,7 @@ std::string_view to_string(EventKind kind) noexcept {
     case EventKind::decide: return "decide";
     case EventKind::fail: return "fail";
     case EventKind::note: return "note";
+    case EventKind::exit: return "exit";
   }
   return "unknown";
 }

@@ -6,11 +6,20 @@ set(forbidden
   "std::async" "<future>" "std::random_device" "std::mt19937" "<random>" "rand("
   "srand(" "time(nullptr" "clock_gettime" "gettimeofday" "usleep" "nanosleep"
   "::sleep(" "<unistd.h>" "<sys/" "<signal.h>" "<fcntl.h>" "fork(" "execv" "posix_spawn"
-  "pthread_" "std::condition_variable" "std::mutex" "<mutex>" "<condition_variable>")
+  "pthread_" "std::condition_variable" "std::mutex" "<mutex>" "<condition_variable>"
+  "std::recursive_mutex" "std::timed_mutex" "std::shared_mutex" "<shared_mutex>" "std::call_once"
+  "std::once_flag" "std::latch" "<latch>" "std::barrier" "<barrier>" "std::counting_semaphore"
+  "std::binary_semaphore" "<semaphore>")
+# sync.hpp may include <mutex> for std::unique_lock and std::lock_guard, the
+# standard lock holders its ConditionVariable and users hold a Mutex with; the
+# kernel-backed types declared beside them stay forbidden there too.
 set(violations "")
 foreach(source IN LISTS sources)
   file(READ ${source} text)
   foreach(word IN LISTS forbidden)
+    if(source MATCHES "/core/include/seedpool/core/sync\\.hpp$" AND word STREQUAL "<mutex>")
+      continue()
+    endif()
     string(FIND "${text}" "${word}" at)
     if(NOT at EQUAL -1)
       list(APPEND violations "${source}: ${word}")

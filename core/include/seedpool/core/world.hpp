@@ -58,6 +58,43 @@ class MonitorLock {
   Monitor& monitor_;
 };
 
+// The World's side of seedpool::Mutex (see <seedpool/core/sync.hpp>, which
+// states the contract). A real World backs it with a kernel mutex; in
+// simulation lock() and try_lock() are scheduling points and the mutex knows
+// the task that holds it. The World must outlive it.
+class MutexBackend {
+ public:
+  virtual ~MutexBackend() = default;
+  virtual void lock() = 0;
+  virtual bool try_lock() = 0;
+  virtual void unlock() = 0;
+};
+
+// The World's side of seedpool::ConditionVariable. The World must outlive it.
+class ConditionBackend {
+ public:
+  virtual ~ConditionBackend() = default;
+
+  // Requires `mutex`, made by the same World, held by the caller. Releases
+  // it, waits until notified or until `deadline`, and holds it again on
+  // return. Returns false when the deadline passed first. May return true
+  // spuriously.
+  virtual bool wait_until(MutexBackend& mutex, Instant deadline) = 0;
+  // Wakes one waiter, if any (which one is the World's to say).
+  virtual void notify_one() = 0;
+  // Wakes every waiter.
+  virtual void notify_all() = 0;
+};
+
+// A task that can be waited for: the World's side of seedpool::Thread.
+// Destroying it without join() detaches the task, which runs on.
+class JoinableTask {
+ public:
+  virtual ~JoinableTask() = default;
+  // Blocks until the task's body has returned. Callable once.
+  virtual void join() = 0;
+};
+
 // Everything pool code may use of the outside world: a clock, tasks,
 // monitors (and so channels), randomness and processes.
 class World {
@@ -77,7 +114,8 @@ class World {
 
   // Starts a task running `body`. `name` identifies it in traces and deadlock
   // reports. Tasks are not joined: a task that must be waited for reports
-  // completion through a channel. In simulation spawning is a scheduling point.
+  // completion through a channel, or is started with spawn_joinable. In
+  // simulation spawning is a scheduling point.
   virtual void spawn(std::string name, std::function<void()> body) = 0;
 
   // Creates a monitor; `name` appears in wait reasons.
@@ -91,6 +129,27 @@ class World {
   // Starts a worker process. Fails with launch_failed naming the program and
   // the reason when it cannot be started; it never hangs.
   virtual Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) = 0;
+
+  // Creates the backend of a seedpool::Mutex; `name` appears in deadlock
+  // reports and failure messages.
+  virtual std::unique_ptr<MutexBackend> make_mutex(std::string name) = 0;
+
+  // Creates the backend of a seedpool::ConditionVariable; `name` appears in
+  // wait reasons.
+  virtual std::unique_ptr<ConditionBackend> make_condition(std::string name) = 0;
+
+  // Starts a task as spawn() does and returns a handle to wait for it with.
+  virtual std::unique_ptr<JoinableTask> spawn_joinable(std::string name, std::function<void()> body) = 0;
+
+  // Ends the run as a C++ program ends when main returns: every other task
+  // is told to stop, and stopping() is true from then on. exit() returns to
+  // its caller, which should return as well. In simulation the run ends at
+  // the call, with the outcome it has (ok unless it failed before), and every
+  // unfinished task, the caller included, is torn down as at the end of any
+  // run (see SimWorld::run). A real World ends no thread and not the
+  // process: stopping() turns true and the World's owner decides the rest
+  // (see RealWorld::exit).
+  virtual void exit() = 0;
 
   // Whether this World is shutting down: in simulation, once the run is over
   // and its remaining tasks are being torn down; in production, once the

@@ -144,6 +144,25 @@ class RealWorld final : public World {
   // hangs. Also fails once the RealWorld is being destroyed.
   Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) override;
 
+  // A std::mutex that records the thread holding it: locking it twice,
+  // unlocking it from a thread that does not hold it and destroying it held
+  // are failed assertions (the default handler prints them and aborts).
+  std::unique_ptr<MutexBackend> make_mutex(std::string name) override;
+
+  // A std::condition_variable over such a mutex. notify_one wakes one waiter,
+  // the one the kernel chooses.
+  std::unique_ptr<ConditionBackend> make_condition(std::string name) override;
+
+  // Spawns as spawn() does; join() waits until the body has returned. The
+  // thread itself is joined by the RealWorld as every task's is.
+  std::unique_ptr<JoinableTask> spawn_joinable(std::string name, std::function<void()> body) override;
+
+  // Turns stopping() true and returns. It ends no thread and not the
+  // process: tasks that check stopping() return, and the RealWorld's
+  // destructor joins them as always. The program ends when its own main
+  // returns.
+  void exit() override { destroying_.store(true, std::memory_order_release); }
+
   const RealWorldConfig& config() const noexcept { return config_; }
 
   // steady_clock's time point for `instant`; false when it is beyond what the
@@ -153,7 +172,7 @@ class RealWorld final : public World {
  private:
   const RealWorldConfig config_;
   const std::chrono::steady_clock::time_point epoch_;
-  std::atomic<bool> destroying_{false};  // see stopping()
+  std::atomic<bool> destroying_{false};  // see stopping(); set by exit() or the destructor
   std::atomic<bool> stopping_{false};    // launches refused: set once every task has been joined
   std::mutex random_mutex_;
   std::mt19937_64 random_;

@@ -2,8 +2,9 @@
 
 // SimWorld: the simulated World. Every task is a fiber on one OS thread; a
 // task runs until a scheduling point (channel send or receive, sleep, spawn,
-// yield, process I/O), then the strategy picks the next runnable task. Virtual
-// time advances only when no task can run, straight to the earliest timer.
+// yield, process I/O, an operation of <seedpool/core/sync.hpp>), then the
+// strategy picks the next runnable task. Virtual time advances only when no
+// task can run, straight to the earliest timer.
 // Every nondeterministic choice comes from one decision stream, so a run is
 // reproduced exactly from its seed or from its recorded decision list.
 
@@ -136,6 +137,25 @@ class SimWorld final : public World {
   std::uint64_t random_below(std::uint64_t bound) override;
   Result<std::unique_ptr<Process>> launch(const ProcessSpec& spec) override;
 
+  // The simulated backends of <seedpool/core/sync.hpp>; see there and
+  // sim_sync.cpp. Misusing them (unlocking a mutex the task does not hold,
+  // locking one it holds, destroying a held mutex or an object a task waits
+  // on, joining oneself) fails the run as a failed assertion does
+  // (Outcome::assertion), naming the task and the object, and the task is
+  // abandoned. During teardown a lock of a mutex another task holds, or a
+  // join of a task not yet finished, ends the calling task by unwinding it
+  // (see run()), for neither can fail nor wait then.
+  std::unique_ptr<MutexBackend> make_mutex(std::string name) override;
+  std::unique_ptr<ConditionBackend> make_condition(std::string name) override;
+  std::unique_ptr<JoinableTask> spawn_joinable(std::string name, std::function<void()> body) override;
+
+  // Ends the run at once with the outcome it has (ok unless a failure came
+  // first), as a program ends when main returns: the calling task stops
+  // here, the scheduler tears down every unfinished task (see run()), and
+  // this call returns during teardown, where stopping() is true. Recorded in
+  // the trace as an exit event. Requires a task.
+  void exit() override;
+
   // A decision in [0, bound) from the run's stream, recorded in the trace.
   // The same as random_below; named for fault injection sites.
   std::uint64_t decide(std::uint64_t bound) { return random_below(bound); }
@@ -167,8 +187,12 @@ class SimWorld final : public World {
 
  private:
   struct Task;
+  class WaiterList;
   class SimMonitor;
   friend class SimMonitor;
+  class SimMutex;
+  class SimCondition;
+  class SimJoinable;
 
   void schedule_loop();
   void check_decision_budget();
@@ -183,6 +207,18 @@ class SimWorld final : public World {
   void switch_away(Task& task);
   void make_runnable(Task& task, bool by_timeout);
   void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);
+  void yield_point();
+  void lock_point(SimMutex& mutex, Task& task);
+  // block_current and make_runnable for the objects of sim_sync.cpp.
+  void block_on(std::uint64_t object_id, std::string_view reason, Instant deadline);
+  void wake(Task& task);
+  void wait_instead(Task& task, std::uint64_t object_id, std::string_view reason);
+  Task* spawn_task(std::string name, std::function<void()> body);
+  void join_task(Task& target, std::uint64_t join_id, std::string_view reason);
+  [[noreturn]] void misuse(std::string message);
+  [[noreturn]] void end_in_teardown(Task& task);
+  void abandon_suspended(Task& task);
+  std::string lock_report() const;
   void teardown_point(Task& task, bool timed_wait);
   [[noreturn]] void abandon(Task& task);
   void reclaim_stack(Task& task) noexcept;

@@ -25,6 +25,7 @@ enum class EventKind : std::uint8_t {
   decide,    // a World decision; arg: the value chosen
   fail,      // the run failed; arg: the message's hash; label: the message
   note,      // a user or pool event; arg: its value; label: what happened (hashed as well as arg)
+  exit,      // the task ended the run (World::exit)
 };
 
 std::string_view to_string(EventKind kind) noexcept;

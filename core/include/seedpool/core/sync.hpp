@@ -1,0 +1,370 @@
+#pragma once
+
+// Primitives for code written as threads: a mutex, a condition variable,
+// atomics, joinable tasks, a latch, with the names and shapes of the
+// standard library's. A program written with the standard ones runs on any
+// World once its types are changed (and each object is given its World and
+// a name): the same code runs on real threads and, explored seed by seed,
+// in simulation.
+//
+// Cost and scheduling points. In simulation each of these operations is one
+// scheduling point: Mutex::lock and try_lock, ConditionVariable::wait*, every
+// Atomic operation, Thread's constructor (a spawn) and join, and each Latch
+// operation. Unlocking and notifying are not: like every plain instruction
+// they run atomically as far as other tasks can tell. A task blocked on a
+// held mutex, a condition, a join or a latch is not runnable until what it
+// waits for happens, so waiting costs no steps.
+//
+// Misuse is a failure, never undefined behaviour: unlocking a mutex the
+// caller does not hold, locking one it already holds, destroying a held
+// mutex, destroying a joinable Thread. In simulation the run fails with a
+// message naming the task and the object; on a real World the assertion
+// handler reports it and aborts.
+//
+// Every object here must not outlive its World.
+
+#include <seedpool/core/assert.hpp>
+#include <seedpool/core/time.hpp>
+#include <seedpool/core/world.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+// For std::unique_lock and std::lock_guard, which take any Lockable type;
+// nothing in core uses the kernel-backed types declared beside them.
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace seedpool {
+
+// A mutual-exclusion lock with the shape of the standard library's mutex
+// (Lockable): std::lock_guard<Mutex>, std::unique_lock<Mutex>,
+// std::scoped_lock and std::lock work with it. Not recursive.
+//
+// In simulation lock() and try_lock() are scheduling points taken before
+// the mutex is tried, and the mutex records the task holding it. A task that
+// finds it held blocks and is not offered to the strategy until the mutex is
+// released; then every task blocked on it becomes runnable, the first of
+// them the strategy runs takes it, and the others block again without
+// spending a step. The deadlock report names lock-order cycles.
+class Mutex {
+ public:
+  // `name` appears in failure messages and deadlock reports.
+  Mutex(World& world, std::string name) : backend_(world.make_mutex(std::move(name))) {}
+  Mutex(const Mutex&) = delete;
+  Mutex& operator=(const Mutex&) = delete;
+
+  // Blocks until the calling task holds the mutex. Requires that it does not
+  // hold it already.
+  void lock() { backend_->lock(); }
+
+  // Takes the mutex if it is free and returns whether it did; never blocks.
+  // Requires that the caller does not hold it already.
+  bool try_lock() { return backend_->try_lock(); }
+
+  // Requires the mutex held by the calling task. Not a scheduling point.
+  void unlock() { backend_->unlock(); }
+
+ private:
+  friend class ConditionVariable;
+  std::unique_ptr<MutexBackend> backend_;
+};
+
+// What a timed wait on a ConditionVariable ended by.
+enum class CvStatus { no_timeout, timeout };
+
+// A condition variable over Mutex, with the standard library's shape; time
+// is an Instant or a Duration of the World's clock. Every wait may return
+// spuriously, so wait in a loop or pass a predicate.
+//
+// notify_one wakes one waiter: in simulation the one that began to wait
+// first (FIFO), on a real World the one the kernel picks; notify_all wakes
+// them all. A woken waiter reacquires the mutex before its wait
+// returns; in simulation one woken while the mutex is held waits for the
+// mutex without becoming runnable in between.
+class ConditionVariable {
+ public:
+  // `name` appears in deadlock reports ("wait on condition 'NAME'").
+  ConditionVariable(World& world, std::string name)
+      : world_(&world), backend_(world.make_condition(std::move(name))) {}
+  ConditionVariable(const ConditionVariable&) = delete;
+  ConditionVariable& operator=(const ConditionVariable&) = delete;
+
+  // Requires `lock` to own its mutex. Releases it, waits for a notification,
+  // and holds it again on return.
+  void wait(std::unique_lock<Mutex>& lock) { static_cast<void>(wait_until(lock, Instant::max())); }
+
+  // Waits until `ready()` is true; returns with the lock held.
+  template <class Predicate>
+  void wait(std::unique_lock<Mutex>& lock, Predicate ready) {
+    while (!ready()) {
+      wait(lock);
+    }
+  }
+
+  // As wait(), but gives up at `deadline` (Instant::max(): never).
+  CvStatus wait_until(std::unique_lock<Mutex>& lock, Instant deadline) {
+    SEEDPOOL_ASSERT_MSG(lock.owns_lock(), "ConditionVariable::wait needs a unique_lock that owns its mutex");
+    return backend_->wait_until(*lock.mutex()->backend_, deadline) ? CvStatus::no_timeout : CvStatus::timeout;
+  }
+
+  // Waits until `ready()` or `deadline`; returns ready() as last evaluated.
+  template <class Predicate>
+  bool wait_until(std::unique_lock<Mutex>& lock, Instant deadline, Predicate ready) {
+    while (!ready()) {
+      if (wait_until(lock, deadline) == CvStatus::timeout) {
+        return ready();
+      }
+    }
+    return true;
+  }
+
+  // The same with a deadline `timeout` from now on the World's clock.
+  CvStatus wait_for(std::unique_lock<Mutex>& lock, Duration timeout) {
+    return wait_until(lock, world_->now() + timeout);
+  }
+  template <class Predicate>
+  bool wait_for(std::unique_lock<Mutex>& lock, Duration timeout, Predicate ready) {
+    return wait_until(lock, world_->now() + timeout, std::move(ready));
+  }
+
+  // Not scheduling points; callable with or without the mutex held.
+  void notify_one() { backend_->notify_one(); }
+  void notify_all() { backend_->notify_all(); }
+
+ private:
+  World* world_;
+  std::unique_ptr<ConditionBackend> backend_;
+};
+
+// An atomic integer or pointer, with the standard library's std::atomic
+// operations. Every operation is sequentially consistent (there is no
+// memory_order argument): on a real World the value is a std::atomic<T> and
+// each operation uses memory_order_seq_cst. In simulation each operation is
+// a scheduling point taken before it (World::yield), so the interleavings of
+// a read-modify-write split into a load and a store are explored, while a
+// fetch_add happens at one point.
+template <class T>
+class Atomic {
+  static_assert(std::is_integral_v<T> || std::is_pointer_v<T>, "Atomic<T> holds an integer or a pointer");
+  static constexpr bool arithmetic = (std::is_integral_v<T> && !std::is_same_v<T, bool>) || std::is_pointer_v<T>;
+  using Difference = std::conditional_t<std::is_pointer_v<T>, std::ptrdiff_t, T>;
+
+ public:
+  explicit Atomic(World& world, T initial = T{}) noexcept : world_(&world), value_(initial) {}
+  Atomic(const Atomic&) = delete;
+  Atomic& operator=(const Atomic&) = delete;
+
+  T load() const {
+    world_->yield();
+    return value_.load();
+  }
+  void store(T desired) {
+    world_->yield();
+    value_.store(desired);
+  }
+  T exchange(T desired) {
+    world_->yield();
+    return value_.exchange(desired);
+  }
+  // On failure, `expected` receives the value found. Never fails spuriously.
+  bool compare_exchange_strong(T& expected, T desired) {
+    world_->yield();
+    return value_.compare_exchange_strong(expected, desired);
+  }
+  // The same as compare_exchange_strong: ported loops work unchanged.
+  bool compare_exchange_weak(T& expected, T desired) { return compare_exchange_strong(expected, desired); }
+
+  T fetch_add(Difference delta)
+    requires arithmetic
+  {
+    world_->yield();
+    return value_.fetch_add(delta);
+  }
+  T fetch_sub(Difference delta)
+    requires arithmetic
+  {
+    world_->yield();
+    return value_.fetch_sub(delta);
+  }
+  T fetch_and(T mask)
+    requires std::is_integral_v<T>
+  {
+    world_->yield();
+    return value_.fetch_and(mask);
+  }
+  T fetch_or(T mask)
+    requires std::is_integral_v<T>
+  {
+    world_->yield();
+    return value_.fetch_or(mask);
+  }
+  T fetch_xor(T mask)
+    requires std::is_integral_v<T>
+  {
+    world_->yield();
+    return value_.fetch_xor(mask);
+  }
+
+  // The operators of std::atomic, each one operation (one scheduling point).
+  operator T() const { return load(); }  // NOLINT(google-explicit-constructor): as std::atomic
+  T operator=(T desired) {
+    store(desired);
+    return desired;
+  }
+  T operator++()
+    requires arithmetic
+  {
+    return fetch_add(1) + 1;
+  }
+  T operator++(int)
+    requires arithmetic
+  {
+    return fetch_add(1);
+  }
+  T operator--()
+    requires arithmetic
+  {
+    return fetch_sub(1) - 1;
+  }
+  T operator--(int)
+    requires arithmetic
+  {
+    return fetch_sub(1);
+  }
+  T operator+=(Difference delta)
+    requires arithmetic
+  {
+    return fetch_add(delta) + delta;
+  }
+  T operator-=(Difference delta)
+    requires arithmetic
+  {
+    return fetch_sub(delta) - delta;
+  }
+
+ private:
+  World* world_;
+  std::atomic<T> value_;
+};
+
+// A task that can be joined, with the shape of the standard library's
+// thread: constructing one starts the task (World::spawn_joinable), join()
+// blocks until its body has returned, detach() lets it run on unwatched.
+//
+// Destroying (or assigning over) a Thread that is still joinable is a
+// failure, as it is for the standard library's thread, which terminates the
+// program: join() or detach() first. The one exception is a World that is stopping(): in a
+// simulated run's teardown a task can be ended while it waits in join(),
+// and its handle is then detached.
+class Thread {
+ public:
+  Thread() noexcept = default;
+  // Starts `body` as a task named `name`.
+  Thread(World& world, std::string name, std::function<void()> body)
+      : world_(&world), name_(name), task_(world.spawn_joinable(std::move(name), std::move(body))) {}
+  Thread(Thread&& other) noexcept = default;
+  Thread& operator=(Thread&& other) noexcept {
+    require_not_joinable();
+    world_ = other.world_;
+    name_ = std::move(other.name_);
+    task_ = std::move(other.task_);
+    return *this;
+  }
+  ~Thread() { require_not_joinable(); }
+
+  bool joinable() const noexcept { return task_ != nullptr; }
+
+  // Blocks until the task's body has returned. Requires joinable(); not
+  // joinable afterwards. In simulation the caller is not runnable until then.
+  void join() {
+    SEEDPOOL_ASSERT_MSG(joinable(), "Thread::join on a thread that is not joinable");
+    task_->join();
+    task_.reset();
+  }
+
+  // Lets the task run on; it can no longer be joined. Requires joinable().
+  void detach() {
+    SEEDPOOL_ASSERT_MSG(joinable(), "Thread::detach on a thread that is not joinable");
+    task_.reset();
+  }
+
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  void require_not_joinable() noexcept {
+    if (task_ == nullptr) {
+      return;
+    }
+    if (world_->stopping()) {
+      task_.reset();
+      return;
+    }
+    const std::string why = "Thread '" + name_ + "' destroyed while joinable: join() or detach() it first";
+    SEEDPOOL_ASSERT_MSG(task_ == nullptr, why.c_str());
+  }
+
+  World* world_ = nullptr;
+  std::string name_;
+  std::unique_ptr<JoinableTask> task_;
+};
+
+// A single-use countdown with the standard library's latch shape: wait()
+// blocks until count_down has brought the count from `expected` to zero.
+// Each operation is one scheduling point in simulation (it takes the latch's
+// mutex); a task in wait() is not runnable until the count reaches zero.
+class Latch {
+ public:
+  // Requires expected >= 0. `name` names its mutex ("NAME") and its
+  // condition ("NAME") in deadlock reports.
+  Latch(World& world, const std::string& name, std::ptrdiff_t expected)
+      : mutex_(world, name), zero_(world, name), count_(expected) {
+    SEEDPOOL_ASSERT_MSG(expected >= 0, "Latch needs a count >= 0");
+  }
+  Latch(const Latch&) = delete;
+  Latch& operator=(const Latch&) = delete;
+
+  // Lowers the count by `n`. Requires 0 <= n <= the count.
+  void count_down(std::ptrdiff_t n = 1) {
+    std::lock_guard<Mutex> held(mutex_);
+    lower(n);
+  }
+
+  // Whether the count has reached zero.
+  bool try_wait() {
+    std::lock_guard<Mutex> held(mutex_);
+    return count_ == 0;
+  }
+
+  // Blocks until the count reaches zero.
+  void wait() {
+    std::unique_lock<Mutex> held(mutex_);
+    zero_.wait(held, [this] { return count_ == 0; });
+  }
+
+  // count_down(n), then wait(), as one operation.
+  void arrive_and_wait(std::ptrdiff_t n = 1) {
+    std::unique_lock<Mutex> held(mutex_);
+    lower(n);
+    zero_.wait(held, [this] { return count_ == 0; });
+  }
+
+ private:
+  void lower(std::ptrdiff_t n) {
+    SEEDPOOL_ASSERT_MSG(n >= 0, "Latch::count_down by a negative amount");
+    SEEDPOOL_ASSERT_MSG(n <= count_, "Latch::count_down below zero");
+    count_ -= n;
+    if (count_ == 0 && n > 0) {
+      zero_.notify_all();
+    }
+  }
+
+  Mutex mutex_;
+  ConditionVariable zero_;
+  std::ptrdiff_t count_;
+};
+
+}  // namespace seedpool

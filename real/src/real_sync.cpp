@@ -1,0 +1,88 @@
+// RealWorld's sync backends; see real_sync.hpp.
+
+#include "real_sync.hpp"
+
+#include "task_threads.hpp"
+
+#include <seedpool/core/assert.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+namespace seedpool::real::detail {
+
+RealMutex::~RealMutex() {
+  if (owner_.load(std::memory_order_relaxed) != std::thread::id{}) {
+    const std::string why = fmt::format("mutex '{}' destroyed by task '{}' while a task holds it", name_, thread_name());
+    SEEDPOOL_ASSERT_MSG(false, why.c_str());
+  }
+}
+
+void RealMutex::require_not_held_by_caller(std::string_view operation) const {
+  if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+    const std::string why = fmt::format("task '{}' {} mutex '{}', which it already holds", thread_name(), operation, name_);
+    SEEDPOOL_ASSERT_MSG(false, why.c_str());
+  }
+}
+
+void RealMutex::lock() {
+  require_not_held_by_caller("locks");
+  mutex_.lock();
+  held_again();
+}
+
+bool RealMutex::try_lock() {
+  require_not_held_by_caller("try_locks");
+  if (!mutex_.try_lock()) {
+    return false;
+  }
+  held_again();
+  return true;
+}
+
+void RealMutex::unlock() {
+  if (owner_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+    const std::string why = fmt::format("task '{}' unlocks mutex '{}', which it does not hold", thread_name(), name_);
+    SEEDPOOL_ASSERT_MSG(false, why.c_str());
+  }
+  owner_.store(std::thread::id{}, std::memory_order_relaxed);
+  mutex_.unlock();
+}
+
+std::mutex& RealMutex::native_for_wait(std::string_view condition) {
+  if (owner_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+    const std::string why =
+        fmt::format("task '{}' waits on condition '{}' without holding mutex '{}'", thread_name(), condition, name_);
+    SEEDPOOL_ASSERT_MSG(false, why.c_str());
+  }
+  owner_.store(std::thread::id{}, std::memory_order_relaxed);
+  return mutex_;
+}
+
+bool RealCondition::wait_until(MutexBackend& mutex_backend, Instant deadline) {
+  // Every backend a RealWorld makes is one of its own.
+  auto& mutex = static_cast<RealMutex&>(mutex_backend);
+  std::unique_lock<std::mutex> held(mutex.native_for_wait(name_), std::adopt_lock);
+  bool notified = true;
+  std::chrono::steady_clock::time_point at;
+  if (world_.to_time_point(deadline, at)) {
+    notified = condition_.wait_until(held, at) == std::cv_status::no_timeout;
+  } else {
+    condition_.wait(held);
+  }
+  held.release();
+  mutex.held_again();
+  return notified;
+}
+
+void RealJoinable::join() {
+  std::unique_lock<std::mutex> lock(state_->mutex);
+  if (state_->thread == std::this_thread::get_id()) {
+    const std::string why = fmt::format("task '{}' joins itself", name_);
+    SEEDPOOL_ASSERT_MSG(false, why.c_str());
+  }
+  state_->finished.wait(lock, [this] { return state_->done; });
+}
+
+}  // namespace seedpool::real::detail
