@@ -418,8 +418,7 @@ std::string ResolvedStrategy::describe() const {
 }
 
 std::uint64_t steps_estimate_from(std::uint64_t steps_max) noexcept {
-  const std::uint64_t granules = std::max<std::uint64_t>(1, (steps_max + steps_estimate_granule - 1) / steps_estimate_granule);
-  return granules * steps_estimate_granule;
+  return std::max<std::uint64_t>(1, (steps_max + 1) / 2);
 }
 
 ResolvedStrategy resolve_strategy(const StrategySpec& given, const SweepPlan& plan, const SeedRunner& run_random_walk) {
@@ -439,7 +438,7 @@ ResolvedStrategy resolve_strategy(const StrategySpec& given, const SweepPlan& pl
   resolved.warmup_runs = report.seeds_run;
   resolved.strategy.steps_estimate = steps_estimate_from(resolved.warmup_steps_max);
   SEEDPOOL_ASSERT(!resolved.strategy.steps_estimate_is_auto());
-  SEEDPOOL_ASSERT(resolved.strategy.steps_estimate >= resolved.warmup_steps_max);
+  SEEDPOOL_ASSERT(resolved.strategy.steps_estimate * 2 >= resolved.warmup_steps_max);
   return resolved;
 }
 

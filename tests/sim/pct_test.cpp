@@ -180,13 +180,13 @@ Finds count_finds(const StrategySpec& strategy, std::uint64_t seeds) {
   return Finds{report.failed.size(), report.strategy ? report.strategy->describe() : std::string()};
 }
 
-TEST(PctAutoK, EstimateIsTheWarmupsLargestStepCountRoundedUp) {
-  EXPECT_EQ(steps_estimate_from(0), steps_estimate_granule);
-  EXPECT_EQ(steps_estimate_from(1), 8U);
-  EXPECT_EQ(steps_estimate_from(8), 8U);
-  EXPECT_EQ(steps_estimate_from(9), 16U);
-  EXPECT_EQ(steps_estimate_from(150), 152U);
-  EXPECT_EQ(steps_estimate_from(152), 152U);
+TEST(PctAutoK, EstimateIsHalfTheWarmupsLargestStepCountRoundedUp) {
+  EXPECT_EQ(steps_estimate_from(0), 1U);
+  EXPECT_EQ(steps_estimate_from(1), 1U);
+  EXPECT_EQ(steps_estimate_from(8), 4U);
+  EXPECT_EQ(steps_estimate_from(9), 5U);
+  EXPECT_EQ(steps_estimate_from(151), 76U);
+  EXPECT_EQ(steps_estimate_from(152), 76U);
 
   // The rule, by hand: the random walk's largest step count over the plan's
   // first 16 seeds.
