@@ -11,6 +11,12 @@
 
 namespace seedpool::real::detail {
 
+// Waits on `condition` with `mutex`, which the caller holds and holds again
+// on return, until notified or `deadline` of `world`'s clock (Instant::max(),
+// or any instant beyond steady_clock's range: no deadline). Returns false
+// exactly when the deadline passed.
+bool wait_held(const RealWorld& world, std::condition_variable& condition, std::mutex& mutex, Instant deadline);
+
 class RealMonitor final : public Monitor {
  public:
   explicit RealMonitor(const RealWorld& world) : world_(world) {}

@@ -2,6 +2,7 @@
 
 #include "real_sync.hpp"
 
+#include "real_monitor.hpp"
 #include "task_threads.hpp"
 
 #include <seedpool/core/assert.hpp>
@@ -63,15 +64,7 @@ std::mutex& RealMutex::native_for_wait(std::string_view condition) {
 bool RealCondition::wait_until(MutexBackend& mutex_backend, Instant deadline) {
   // Every backend a RealWorld makes is one of its own.
   auto& mutex = static_cast<RealMutex&>(mutex_backend);
-  std::unique_lock<std::mutex> held(mutex.native_for_wait(name_), std::adopt_lock);
-  bool notified = true;
-  std::chrono::steady_clock::time_point at;
-  if (world_.to_time_point(deadline, at)) {
-    notified = condition_.wait_until(held, at) == std::cv_status::no_timeout;
-  } else {
-    condition_.wait(held);
-  }
-  held.release();
+  const bool notified = wait_held(world_, condition_, mutex.native_for_wait(name_), deadline);
   mutex.held_again();
   return notified;
 }
