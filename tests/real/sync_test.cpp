@@ -3,6 +3,7 @@
 // join, latch, exit, and misuse as a failed assertion that names the task.
 
 #include "real_test_support.hpp"
+#include "support/guide_inbox.hpp"
 
 #include <seedpool/core/sync.hpp>
 #include <seedpool/real/real_world.hpp>
@@ -215,46 +216,10 @@ TEST(RealSyncDeathTest, DestroyingAJoinableThreadIsAFailure) {
       "Thread 'forgotten' destroyed while joinable");
 }
 
-// The ported program of docs/guide.md ("Code written as threads"), as it
-// stands there.
-struct Inbox {
-  explicit Inbox(seedpool::World& world) : mutex(world, "inbox"), ready(world, "ready") {}
-  seedpool::Mutex mutex;
-  seedpool::ConditionVariable ready;
-  std::vector<int> items;
-  bool closed = false;
-};
-
-void run_inbox(seedpool::World& world) {
-  Inbox inbox(world);
-  seedpool::Atomic<int> handled(world, 0);
-  seedpool::Thread consumer(world, "consumer", [&] {
-    std::unique_lock<seedpool::Mutex> lock(inbox.mutex);
-    for (;;) {
-      inbox.ready.wait(lock, [&] { return !inbox.items.empty() || inbox.closed; });
-      if (inbox.items.empty()) return;
-      inbox.items.pop_back();
-      handled.fetch_add(1);
-    }
-  });
-  for (int i = 0; i < 3; ++i) {
-    std::lock_guard<seedpool::Mutex> lock(inbox.mutex);
-    inbox.items.push_back(i);
-    inbox.ready.notify_one();
-  }
-  {
-    std::lock_guard<seedpool::Mutex> lock(inbox.mutex);
-    inbox.closed = true;
-  }
-  inbox.ready.notify_one();
-  consumer.join();
-  SEEDPOOL_ASSERT(handled.load() == 3);
-}
-
 TEST(RealSyncGuide, ThePortedProgramOfTheGuideRunsOnThreads) {
   for (int i = 0; i < 50; ++i) {
     RealWorld world;
-    run_inbox(world);
+    seedpool::test::run_inbox(world);
   }
 }
 

@@ -6,6 +6,8 @@
 // run queue, teardown of tasks blocked on them, exact replays, and the same
 // bugs found by bounded systematic search.
 
+#include "support/guide_inbox.hpp"
+
 #include <seedpool/core/sync.hpp>
 #include <seedpool/sim/determinism.hpp>
 #include <seedpool/sim/explore.hpp>
@@ -739,44 +741,10 @@ TEST(SimSyncDeterminism, DifferentSeedsExploreDifferentInterleavings) {
 
 // The ported program of docs/guide.md ("Code written as threads"), as it
 // stands there.
-struct Inbox {
-  explicit Inbox(seedpool::World& world) : mutex(world, "inbox"), ready(world, "ready") {}
-  seedpool::Mutex mutex;
-  seedpool::ConditionVariable ready;
-  std::vector<int> items;
-  bool closed = false;
-};
-
-void run_inbox(seedpool::World& world) {
-  Inbox inbox(world);
-  seedpool::Atomic<int> handled(world, 0);
-  seedpool::Thread consumer(world, "consumer", [&] {
-    std::unique_lock<seedpool::Mutex> lock(inbox.mutex);
-    for (;;) {
-      inbox.ready.wait(lock, [&] { return !inbox.items.empty() || inbox.closed; });
-      if (inbox.items.empty()) return;
-      inbox.items.pop_back();
-      handled.fetch_add(1);
-    }
-  });
-  for (int i = 0; i < 3; ++i) {
-    std::lock_guard<seedpool::Mutex> lock(inbox.mutex);
-    inbox.items.push_back(i);
-    inbox.ready.notify_one();
-  }
-  {
-    std::lock_guard<seedpool::Mutex> lock(inbox.mutex);
-    inbox.closed = true;
-  }
-  inbox.ready.notify_one();
-  consumer.join();
-  SEEDPOOL_ASSERT(handled.load() == 3);
-}
-
 TEST(SimSyncGuide, ThePortedProgramOfTheGuidePassesEverySeed) {
   for (const StrategySpec& strategy : {StrategySpec{}, pct3()}) {
     for (std::uint64_t seed = 1; seed <= 200; ++seed) {
-      const RunResult run = simulate(seeded(seed, strategy), [](SimWorld& world) { run_inbox(world); });
+      const RunResult run = simulate(seeded(seed, strategy), [](SimWorld& world) { seedpool::test::run_inbox(world); });
       ASSERT_TRUE(run.ok()) << strategy.to_string() << " seed " << seed << ": " << run.summary();
     }
   }
