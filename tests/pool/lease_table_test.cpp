@@ -38,8 +38,8 @@ TEST(LeaseTable, AGrantedLeaseIsLiveUntilCheckedIn) {
 TEST(LeaseTable, ALostLeaseStaysUntilItsHolderChecksIn) {
   LeaseTable leases;
   leases.grant(7, w1);
-  const Error& kept = leases.lose(w1, crashed("worker 0.1 exited"));
-  EXPECT_EQ(kept.message, "worker 0.1 exited");
+  const Error& kept = leases.lose(w1, crashed("worker w0.1 exited"));
+  EXPECT_EQ(kept.message, "worker w0.1 exited");
   EXPECT_TRUE(leases.contains(7));
   EXPECT_FALSE(leases.live_worker(7).has_value());
   EXPECT_FALSE(leases.live_lease_of(w1).has_value());
