@@ -75,5 +75,42 @@ TEST(CallLine, TheProcessOwnsItsLineAndTheLineOnlyBorrowsTheProcess) {
   EXPECT_TRUE(run.ok()) << run.summary();
 }
 
+// What the next holder of a worker may rely on, read from the line alone by
+// whoever checks the worker in: a line is reusable until a call on it times
+// out (the reply is still owed) or it is cut, and it counts the calls the
+// worker answered, with a reply or an error frame, whoever takes the records.
+TEST(CallLine, ItSaysWhetherItCanServeAgainAndCountsAnsweredCalls) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto process = std::make_shared<KeptRouterProcess>(world);
+    auto line = std::make_shared<CallLine>(world, WorkerRef{0, 1}, process);
+    process->set_router(line);
+    EXPECT_TRUE(line->reusable());
+    EXPECT_EQ(line->answered_calls(), 0u);
+
+    const Result<std::uint64_t> replied = line->begin();
+    ASSERT_TRUE(replied.ok());
+    EXPECT_FALSE(line->reusable()) << "a call is waiting";
+    Frame reply{FrameKind::reply, replied.value(), "answer"};
+    ASSERT_TRUE(line->route(reply));
+    ASSERT_TRUE(line->wait(replied.value(), world.now() + seconds(1)).reply.has_value());
+    const Result<std::uint64_t> errored = line->begin();
+    ASSERT_TRUE(errored.ok());
+    ASSERT_TRUE(line->answer(errored.value(), CallReply(Error{ErrorCode::worker_error, "no", {}}), true));
+    ASSERT_TRUE(line->wait(errored.value(), world.now() + seconds(1)).reply.has_value());
+    std::vector<CallRecord> records;
+    line->take_records(records);
+    EXPECT_EQ(records.size(), 2u);
+    EXPECT_EQ(line->answered_calls(), 2u) << "taking the records keeps the count";
+    EXPECT_TRUE(line->reusable());
+
+    const Result<std::uint64_t> unanswered = line->begin();
+    ASSERT_TRUE(unanswered.ok());
+    EXPECT_FALSE(line->wait(unanswered.value(), world.now() + milliseconds(10)).reply.has_value());
+    EXPECT_FALSE(line->reusable()) << "the worker still owes the reply";
+    EXPECT_EQ(line->answered_calls(), 2u);
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
 }  // namespace
 }  // namespace seedpool::detail

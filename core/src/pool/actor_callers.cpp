@@ -112,7 +112,6 @@ void PoolActor::take_call_records(Worker& w) {
   }
   w.line->take_records(call_records_);
   for (const CallRecord& record : call_records_) {
-    w.calls_done += record.answered ? 1 : 0;
     emit({.kind = TelemetryKind::call, .at = record.finished_at, .duration = record.duration, .error = record.error,
           .worker = w.ref});
   }
@@ -135,7 +134,7 @@ void PoolActor::handle(Checkin& m) {
     stop_worker(*w, true, "pool shutdown");
     return;
   }
-  if ((config_.max_calls > 0 && w->calls_done >= config_.max_calls) || w->recycle_due) {
+  if ((config_.max_calls > 0 && w->line->answered_calls() >= config_.max_calls) || w->recycle_due) {
     emit({.kind = TelemetryKind::worker_recycle, .at = now(), .worker = w->ref,
           .detail = w->recycle_due ? "max_lifetime" : "max_calls"});
     stop_worker(*w, true, "recycled");

@@ -117,6 +117,16 @@ std::uint64_t CallLine::waiting() const {
   return waiting_.value_or(none);
 }
 
+bool CallLine::reusable() const {
+  MonitorLock lock(*monitor_);
+  return !cut_ && !waiting_;
+}
+
+std::uint64_t CallLine::answered_calls() const {
+  MonitorLock lock(*monitor_);
+  return answered_calls_;
+}
+
 void CallLine::take_records(std::vector<CallRecord>& records) {
   records.clear();
   MonitorLock lock(*monitor_);
@@ -143,6 +153,7 @@ void CallLine::finish_locked(CallReply reply, bool answered) {
   const Instant now = world_.now();
   records_.push_back(CallRecord{now, now - started_at_,
                                 reply.ok() ? std::nullopt : std::optional<ErrorCode>(reply.error().code), answered});
+  answered_calls_ += answered ? 1 : 0;
   answer_ = std::move(reply);
   waiting_.reset();
 }

@@ -78,6 +78,12 @@ class CallLine final : public FrameRouter {
   // The request id of the call waiting for its answer, or `none`.
   static constexpr std::uint64_t none = 0;
   std::uint64_t waiting() const;
+  // Whether the line can serve its next holder: not cut, and no call
+  // waiting. A line whose call timed out is cut: the reply is still owed.
+  bool reusable() const;
+  // The calls the worker has answered on this line (a reply or an error
+  // frame), whoever took their records: what max_calls counts.
+  std::uint64_t answered_calls() const;
   // The pool task: swaps the records of the calls finished since the last
   // take into `records`, whose old contents are dropped (its capacity goes to
   // the line, so that taking does not allocate).
@@ -110,6 +116,7 @@ class CallLine final : public FrameRouter {
   Instant started_at_;
   std::optional<CallReply> answer_;
   std::vector<CallRecord> records_;
+  std::uint64_t answered_calls_ = 0;
 };
 
 }  // namespace seedpool::detail

@@ -56,7 +56,6 @@ class Worker {
   const Instant created_at;
   std::shared_ptr<Process> process;  // from launch on
   std::shared_ptr<CallLine> line;    // from ready on
-  std::uint64_t calls_done = 0;
   bool recycle_due = false;      // max_lifetime passed while busy: recycled at checkin
   bool start_cancelled = false;  // stopped before it finished starting
   StderrRing stderr_lines;
