@@ -15,14 +15,16 @@ PoolActor::PoolActor(std::shared_ptr<PoolShared> shared)
     : shared_(std::move(shared)),
       world_(shared_->world),
       config_(shared_->config),
-      aggregator_(config_.name),
+      shelf_(shared_->shelf()),
       workers_(config_),
       restart_(config_, [&world = world_](std::uint64_t bound) { return world.random_below(bound); }, world_.now()) {}
 
 void PoolActor::run() {
   start_workers();
   while (!finished()) {
-    const Instant deadline = next_deadline();
+    // Published to the shelf, whose callers wake the task for a waiter due
+    // earlier (shelf.hpp, rule 3).
+    const Instant deadline = shelf_.plan_wake(own_deadline());
     Received<Message> received = shared_->mailbox.receive(deadline);
     if (received.status == ChannelStatus::closed) {
       break;
@@ -42,27 +44,28 @@ void PoolActor::run() {
     grant_waiters();
     start_workers();
     answer_start_waiters();
+    // Closing is done where the breaker opens or shutdown begins, at once;
+    // reopening may wait until here.
+    shelf_.open_checkouts(!shutting_down_ && restart_.breaker() == BreakerState::closed);
   }
   finish();
 }
 
-void PoolActor::emit(TelemetryEvent event) {
-  aggregator_.on_event(event);
-  if (TelemetrySink* sink = shared_->hooks.telemetry; sink != nullptr) {
-    sink->on_event(event);
-  }
-}
+void PoolActor::emit(TelemetryEvent event) { shelf_.emit(event); }
 
 // ---------------------------------------------------------------- time
 
 void PoolActor::on_timers() {
   const Instant t = now();
-  if (t >= waiters_.earliest_deadline()) {
-    fail_checkouts(waiters_.take_expired(t),
-                   Error{ErrorCode::timeout,
-                         fmt::format(FMT_COMPILE("no worker of pool '{}' became available before the deadline"),
-                                     config_.name),
-                         {}});
+  if (t >= shelf_.earliest_deadline()) {
+    Deliveries out;
+    shelf_.expire(t,
+                  Error{ErrorCode::timeout,
+                        fmt::format(FMT_COMPILE("no worker of pool '{}' became available before the deadline"),
+                                    config_.name),
+                        {}},
+                  out);
+    out.send();
   }
   if (restart_.poll(t)) {
     emit({.kind = TelemetryKind::breaker, .at = t, .breaker = BreakerState::half_open});
@@ -92,16 +95,13 @@ void PoolActor::check_worker_timers(Worker& w) {
     return;
   }
   if (w.state() == WorkerState::ready && !timers.ping_id && t >= timers.next_ping_at) {
-    const std::uint64_t id = w.line->take_request_id();
-    if (!w.process->write_frame(Frame{FrameKind::ping, id, {}})) {
-      fail_worker(w, with_tail(w, ErrorCode::worker_crashed,
-                               fmt::format("worker {} did not accept a ping", w.ref.to_string())));
+    ping(w);
+    if (w.state() == WorkerState::stopping) {
       return;
     }
-    emit({.kind = TelemetryKind::health_ping, .at = t, .worker = w.ref});
-    workers_.ping_sent(w, id, t + config_.health_timeout);
   }
   if ((w.state() == WorkerState::ready || w.state() == WorkerState::busy) && t >= timers.recycle_at) {
+    take_back(w);
     if (w.state() == WorkerState::ready) {
       emit({.kind = TelemetryKind::worker_recycle, .at = t, .worker = w.ref, .detail = "max_lifetime"});
       stop_worker(w, true, "recycled");
@@ -122,11 +122,38 @@ void PoolActor::check_worker_timers(Worker& w) {
   }
 }
 
+// A ready worker is on the shelf between the pool task's steps. It is pinged
+// once it has been idle there for health_interval, the shelf says, and stays
+// there meanwhile; one a caller leases now is looked at again one
+// health_interval later, the earliest it can have been idle that long.
+void PoolActor::ping(Worker& w) {
+  SEEDPOOL_ASSERT_MSG(w.lent, "a ready worker off the shelf between the pool task's steps");
+  const Instant t = now();
+  const Shelf::PingCheck check = shelf_.ping_if_idle(
+      w.ref, config_.health_interval, {.kind = TelemetryKind::health_ping, .at = t, .worker = w.ref});
+  if (check.kind != Shelf::PingCheck::pinged) {
+    workers_.set_next_ping_at(w, check.kind == Shelf::PingCheck::not_yet ? check.due : t + config_.health_interval);
+    return;
+  }
+  // The ping shares the pipe with a call a caller may write meanwhile; the
+  // pong comes back through the pool task either way.
+  const std::uint64_t id = w.line->take_request_id();
+  if (!w.process->write_frame(Frame{FrameKind::ping, id, {}})) {
+    fail_worker(w, with_tail(w, ErrorCode::worker_crashed,
+                             fmt::format("worker {} did not accept a ping", w.ref.to_string())));
+    return;
+  }
+  workers_.ping_sent(w, id, t + config_.health_timeout);
+}
+
 // The earliest deadline the pool task must wake for. Each part keeps its
 // own earliest deadline up to date as its state changes, so this is a
 // handful of comparisons.
-Instant PoolActor::next_deadline() const {
-  Instant next = waiters_.earliest_deadline();
+Instant PoolActor::next_deadline() const { return std::min(own_deadline(), shelf_.earliest_deadline()); }
+
+// The same without the waiters' deadlines, which the shelf keeps.
+Instant PoolActor::own_deadline() const {
+  Instant next = Instant::max();
   for (const StartWaiter& s : start_waiters_) {
     next = std::min(next, s.deadline);
   }
@@ -149,11 +176,16 @@ void PoolActor::begin_shutdown(Instant grace_deadline) {
   }
   shutting_down_ = true;
   grace_deadline_ = grace_deadline;
-  emit({.kind = TelemetryKind::pool_shutdown, .at = now(), .deadline = grace_deadline});
-  fail_checkouts(waiters_.take_all(), Error{ErrorCode::pool_shutting_down,
-                                            fmt::format("pool '{}' shut down while the checkout waited", config_.name),
-                                            {}});
+  // The shelf closes as shutdown is reported: no grant and no return to the
+  // shelf can follow it.
+  Deliveries out;
+  shelf_.close({.kind = TelemetryKind::pool_shutdown, .at = now(), .deadline = grace_deadline},
+               Error{ErrorCode::pool_shutting_down,
+                     fmt::format("pool '{}' shut down while the checkout waited", config_.name), {}},
+               out);
+  out.send();
   for (Worker& w : workers_.all()) {
+    take_back(w);
     if (w.state() != WorkerState::busy) {
       stop_worker(w, true, "pool shutdown");
     }
@@ -164,7 +196,7 @@ bool PoolActor::finished() const { return shutting_down_ && workers_.empty(); }
 
 void PoolActor::finish() {
   // A first snapshot, for stats() while the mailbox is being drained.
-  shared_->set_final_stats(aggregator_.stats(), false);
+  shared_->set_final_stats(shelf_.stats(), false);
   shared_->mailbox.close();
   // Answer whatever arrived before the close. A checkout or a refused call
   // taken here is still counted, as any other: the final stats follow.
@@ -174,7 +206,9 @@ void PoolActor::finish() {
     const Error& gone;
     void operator()(CheckoutRequest& m) const {
       self.emit_request(m);
-      self.fail_checkout(Waiter{m.id, m.deadline, m.requested_at, {}, m.affinity_mode, m.reply, m.phase}, gone);
+      Deliveries out;
+      self.shelf_.fail(Waiter{m.id, m.deadline, m.requested_at, {}, m.affinity_mode, m.reply, m.phase}, gone, out);
+      out.send();
     }
     void operator()(CheckoutCancel&) const {}
     // Every line was cut when its worker exited: no call waits any more.
@@ -183,7 +217,8 @@ void PoolActor::finish() {
     void operator()(CallRefused& m) const { self.handle(m); }
     void operator()(CallsReport&) const {}
     void operator()(Checkin&) const {}
-    void operator()(StatsRequest& m) const { (void)m.reply->try_send(PoolStats(self.aggregator_.stats())); }
+    void operator()(Wake&) const {}
+    void operator()(StatsRequest& m) const { (void)m.reply->try_send(self.shelf_.stats()); }
     void operator()(StartRequest& m) const { (void)m.reply->try_send(Status(gone)); }
     void operator()(ShutdownRequest& m) const { self.shutdown_waiters_.push_back(std::move(m.reply)); }
     // Every worker has exited, and an exit is a worker's last message.
@@ -197,7 +232,7 @@ void PoolActor::finish() {
   for (Received<Message> left = shared_->mailbox.try_receive(); left; left = shared_->mailbox.try_receive()) {
     std::visit(drain, *left.value);
   }
-  shared_->set_final_stats(aggregator_.stats(), true);
+  shared_->set_final_stats(shelf_.stats(), true);
   for (const auto& waiter : shutdown_waiters_) {
     (void)waiter->try_send(Status());
   }

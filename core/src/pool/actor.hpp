@@ -1,26 +1,30 @@
 #pragma once
 
-// The pool task: the one owner of all pool state. It handles its mailbox one
+// The pool task: the owner of the workers' lives. It handles its mailbox one
 // message at a time and wakes for its own deadlines (waiter expiry, health
 // checks, recycling, escalation, restarts, breaker cooldown, shutdown grace).
 //
-// The state lives in parts that each keep their own caches and counts: the
-// workers and their timers (WorkerTable), the waiting checkouts
-// (WaiterQueue), the leases (LeaseTable) and the restart backoff and breaker
+// Handing workers out is the shelf's (shelf.hpp): the idle workers, the
+// waiting checkouts, the leases and the affinity bindings live there, behind
+// one monitor, and callers take and return workers there themselves. The
+// pool task lends each worker it made ready to the shelf and takes it back
+// before it changes the worker's state; it decides the checkouts that reach
+// it (failures, the breaker, saturation) under the shelf's monitor too.
+//
+// The rest lives in parts that each keep their own caches and counts: the
+// workers and their timers (WorkerTable) and the restart backoff and breaker
 // (RestartPolicy). The actor dispatches messages and makes the decisions:
-// who gets which worker, when a worker is stopped, started or recycled, and
-// how the pool shuts down. Its member functions are spread by what they serve:
-// actor.cpp (the loop, time and shutdown), actor_callers.cpp (checkouts,
-// calls and leases) and actor_workers.cpp (worker life cycles).
+// when a worker is stopped, started or recycled, and how the pool shuts
+// down. Its member functions are spread by what they serve: actor.cpp (the
+// loop, time and shutdown), actor_callers.cpp (checkouts, calls and leases)
+// and actor_workers.cpp (worker life cycles).
 
-#include "lease_table.hpp"
 #include "restart_policy.hpp"
 #include "shared.hpp"
+#include "shelf.hpp"
 #include "waiter_queue.hpp"
 #include "worker_table.hpp"
 
-#include <deque>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +44,7 @@ class PoolActor {
   void handle(CallRefused& m);
   void handle(CallsReport& m);
   void handle(Checkin& m);
+  void handle(Wake& m);
   void handle(StatsRequest& m);
   void handle(StartRequest& m);
   void handle(ShutdownRequest& m);
@@ -58,16 +63,11 @@ class PoolActor {
 
   // Calls and leases (actor_callers.cpp).
   Worker* leased_worker(std::uint64_t lease_id);
-  std::optional<std::uint64_t> lease_of(const Worker& w) const { return leases_.live_lease_of(w.ref); }
+  std::optional<std::uint64_t> lease_of(const Worker& w) const { return shelf_.live_lease_of(w.ref); }
   void take_call_records(Worker& w);
 
   // Waiters (actor_callers.cpp).
   void grant_waiters();
-  Worker* pick_worker(const Waiter& waiter);
-  void bind_affinity(const std::string& key, WorkerRef worker);
-  void fail_checkout(const Waiter& waiter, Error error);
-  void fail_checkouts(std::vector<Waiter> waiters, const Error& error);
-  static ErrorCode gone_caller_saw(const Waiter& waiter);
   void answer_start_waiters();
   Error start_failure(std::string_view why) const;
 
@@ -81,12 +81,15 @@ class PoolActor {
   void fail_worker(Worker& w, Error error);
   void lose_lease(Worker& w, Error error);
   void make_idle(Worker& w);
+  void take_back(Worker& w);
+  void ping(Worker& w);
   void record_init_failure(Worker& w, Error error);
   Error with_tail(const Worker& w, ErrorCode code, std::string message) const;
 
   // Time (actor.cpp).
   void on_timers();
   void check_worker_timers(Worker& w);
+  Instant own_deadline() const;
   Instant next_deadline() const;
 
   // Shutdown (actor.cpp).
@@ -101,15 +104,10 @@ class PoolActor {
   std::shared_ptr<PoolShared> shared_;
   World& world_;
   const PoolConfig& config_;
-  TelemetryAggregator aggregator_;
+  Shelf& shelf_;
 
   WorkerTable workers_;
-  WaiterQueue waiters_;
-  LeaseTable leases_;
   RestartPolicy restart_;
-  std::vector<CallRecord> call_records_;  // scratch for take_call_records
-  std::map<std::string, WorkerRef> affinity_;
-  std::deque<std::string> affinity_order_;  // insertion order, for eviction
   std::vector<StartWaiter> start_waiters_;
 
   bool shutting_down_ = false;

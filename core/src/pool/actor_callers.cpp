@@ -13,35 +13,18 @@ namespace seedpool::detail {
 
 // ---------------------------------------------------------------- checkouts
 
+// A checkout the shelf left to the pool task: decided under the shelf's
+// monitor all the same (shelf.hpp, rule 3).
 void PoolActor::handle(CheckoutRequest& m) {
-  emit_request(m);
   Waiter waiter{m.id, m.deadline, m.requested_at, std::move(m.affinity_key), m.affinity_mode, std::move(m.reply)};
   waiter.phase = std::move(m.phase);
-  if (shutting_down_) {
-    fail_checkout(waiter, Error{ErrorCode::pool_shutting_down,
-                                fmt::format("pool '{}' is shutting down", config_.name), {}});
-    return;
+  std::optional<Error> unavailable;
+  if (restart_.breaker() != BreakerState::closed) {
+    unavailable = restart_.unavailable();
   }
-  if (now() >= waiter.deadline) {
-    fail_checkout(waiter, Error{ErrorCode::timeout, "the checkout deadline passed before the pool saw it", {}});
-    return;
-  }
-  // Only a caller that would have to wait counts against the limit: the
-  // queue may be full of strict waiters while another worker sits idle.
-  if (waiters_.size() >= config_.waiters_max && pick_worker(waiter) == nullptr) {
-    fail_checkout(waiter, Error{ErrorCode::pool_saturated,
-                                fmt::format("pool '{}' has {} checkouts waiting, the limit (waiters_max)",
-                                            config_.name, waiters_.size()),
-                                {}});
-    return;
-  }
-  waiters_.push_back(std::move(waiter));
-  grant_waiters();
-  // An open breaker fails fast whoever an idle worker could not serve.
-  if (restart_.breaker() != BreakerState::closed && !waiters_.empty() && waiters_.back().id == m.id) {
-    const Waiter last = waiters_.pop_back();
-    fail_checkout(last, restart_.unavailable());
-  }
+  Deliveries out;
+  shelf_.admit(std::move(waiter), unavailable, out);
+  out.send();
 }
 
 void PoolActor::emit_request(const CheckoutRequest& m) {
@@ -50,29 +33,30 @@ void PoolActor::emit_request(const CheckoutRequest& m) {
 }
 
 void PoolActor::handle(CheckoutCancel& m) {
-  if (const std::optional<Waiter> waiter = waiters_.cancel(m.id); waiter) {
-    emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - waiter->requested_at,
-          .error = m.expired ? ErrorCode::timeout : ErrorCode::cancelled, .checkout = m.id});
-    return;
-  }
-  // A grant that crossed the cancel: the caller never saw the lease.
-  if (leases_.contains(m.id)) {
-    emit({.kind = TelemetryKind::checkout_returned, .at = now(),
-          .error = m.expired ? ErrorCode::timeout : ErrorCode::cancelled, .checkout = m.id});
+  Deliveries out;
+  const Shelf::Released released = shelf_.cancel(m.id, m.expired, out);
+  out.send();
+  if (released == Shelf::Released::to_pool_task) {
     Checkin checkin{m.id};
     handle(checkin);
   }
 }
 
+// Everything the shelf did is in place already; the loop's tail starts a
+// worker for the waiter, or wakes at its deadline.
+void PoolActor::handle(Wake&) {}
+
 // ---------------------------------------------------------------- calls and leases
 
+// A lent worker's state here is ready whatever the shelf made of it.
 Worker* PoolActor::leased_worker(std::uint64_t lease_id) {
-  const std::optional<WorkerRef> worker = leases_.live_worker(lease_id);
+  const std::optional<WorkerRef> worker = shelf_.live_worker(lease_id);
   if (!worker) {
     return nullptr;  // released, or the worker already failed under it
   }
   Worker* w = workers_.find(*worker);
-  SEEDPOOL_ASSERT(w != nullptr && w->state() == WorkerState::busy);
+  SEEDPOOL_ASSERT(w != nullptr);
+  SEEDPOOL_ASSERT(w->state() == (w->lent ? WorkerState::ready : WorkerState::busy));
   return w;
 }
 
@@ -107,26 +91,28 @@ void PoolActor::handle(CallsReport& m) {
 }
 
 void PoolActor::take_call_records(Worker& w) {
-  if (w.line == nullptr) {
-    return;
-  }
-  w.line->take_records(call_records_);
-  for (const CallRecord& record : call_records_) {
-    emit({.kind = TelemetryKind::call, .at = record.finished_at, .duration = record.duration, .error = record.error,
-          .worker = w.ref});
+  if (w.line != nullptr) {
+    shelf_.take_call_records(w.ref, *w.line);
   }
 }
 
+// A release the shelf left to the pool task (shelf.hpp, rule 4).
 void PoolActor::handle(Checkin& m) {
-  const std::optional<LeaseTable::Lease> lease = leases_.check_in(m.lease_id);
-  if (!lease || lease->lost) {
+  const std::optional<Shelf::CheckedIn> in = shelf_.check_in(m.lease_id);
+  if (!in || in->lease.lost) {
     return;
   }
-  Worker* w = workers_.find(lease->worker);
-  SEEDPOOL_ASSERT(w != nullptr && w->state() == WorkerState::busy && !lease_of(*w));
+  Worker* w = workers_.find(in->lease.worker);
+  SEEDPOOL_ASSERT(w != nullptr && w->lent == in->was_lent);
+  if (w->lent) {
+    w->lent = false;
+    workers_.set_state(*w, WorkerState::busy);  // as the shelf reported it
+  }
+  SEEDPOOL_ASSERT(w->state() == WorkerState::busy && !lease_of(*w));
   take_call_records(*w);
-  if (w->line->waiting() != CallLine::none) {
-    // Released with a reply still owed (a call abandoned by a vanished caller).
+  if (!w->line->reusable()) {
+    // Released with a reply still owed (a call abandoned by a vanished
+    // caller, or one that timed out before the pool task heard of it).
     stop_worker(*w, false, "released with a call in flight");
     return;
   }
@@ -145,7 +131,7 @@ void PoolActor::handle(Checkin& m) {
 
 // ---------------------------------------------------------------- stats, start, shutdown
 
-void PoolActor::handle(StatsRequest& m) { (void)m.reply->try_send(PoolStats(aggregator_.stats())); }
+void PoolActor::handle(StatsRequest& m) { (void)m.reply->try_send(shelf_.stats()); }
 
 void PoolActor::handle(StartRequest& m) {
   start_waiters_.push_back(StartWaiter{m.min_ready, m.deadline, std::move(m.reply)});
@@ -206,89 +192,9 @@ Error PoolActor::start_failure(std::string_view why) const {
 // ---------------------------------------------------------------- waiters
 
 void PoolActor::grant_waiters() {
-  // Most calls find every worker busy; counting first keeps this O(workers)
-  // then, instead of O(waiters x workers).
-  std::size_t idle = workers_.count_in(WorkerState::ready);
-  for (auto it = waiters_.begin(); idle > 0 && it != waiters_.end();) {
-    if (now() >= it->deadline) {
-      ++it;  // expired: answered by on_timers, never granted
-      continue;
-    }
-    Worker* w = pick_worker(*it);
-    if (w == nullptr) {
-      ++it;
-      continue;
-    }
-    const ChannelStatus sent = it->reply->try_send(CheckoutReply(Grant{w->ref, w->line}));
-    emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - it->requested_at,
-          .error = sent == ChannelStatus::ok ? std::nullopt : std::optional<ErrorCode>(gone_caller_saw(*it)),
-          .worker = w->ref, .checkout = it->id});
-    if (sent == ChannelStatus::ok) {
-      --idle;
-      if (!it->affinity_key.empty()) {
-        bind_affinity(it->affinity_key, w->ref);
-      }
-      transition(*w, WorkerState::busy);
-      leases_.grant(it->id, w->ref);
-    }
-    it = waiters_.erase(it);
-  }
-}
-
-Worker* PoolActor::pick_worker(const Waiter& waiter) {
-  if (!waiter.affinity_key.empty()) {
-    const auto bound = affinity_.find(waiter.affinity_key);
-    if (bound != affinity_.end()) {
-      Worker* w = workers_.find(bound->second);
-      if (w != nullptr && w->state() == WorkerState::ready) {
-        return w;
-      }
-      const bool alive = w != nullptr && (w->state() == WorkerState::busy);
-      if (waiter.affinity_mode == AffinityMode::strict && alive) {
-        return nullptr;  // wait for that worker
-      }
-    }
-  }
-  for (Worker& w : workers_.all()) {
-    if (w.state() == WorkerState::ready) {
-      return &w;
-    }
-  }
-  return nullptr;
-}
-
-void PoolActor::bind_affinity(const std::string& key, WorkerRef worker) {
-  const auto [it, inserted] = affinity_.insert_or_assign(key, worker);
-  if (!inserted) {
-    return;
-  }
-  affinity_order_.push_back(key);
-  if (affinity_order_.size() > config_.affinity_keys_max) {
-    affinity_.erase(affinity_order_.front());
-    affinity_order_.pop_front();
-  }
-  SEEDPOOL_ASSERT(affinity_.size() <= config_.affinity_keys_max);
-}
-
-// Counted under what the caller sees: a caller that gave up in the meantime
-// (its reply channel closed) saw cancelled or timeout, whatever the reason.
-void PoolActor::fail_checkout(const Waiter& waiter, Error error) {
-  const ErrorCode code = error.code;
-  const bool delivered = waiter.reply->try_send(CheckoutReply(std::move(error))) == ChannelStatus::ok;
-  emit({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - waiter.requested_at,
-        .error = delivered ? code : gone_caller_saw(waiter), .checkout = waiter.id});
-}
-
-// Oldest first, as they queued.
-void PoolActor::fail_checkouts(std::vector<Waiter> waiters, const Error& error) {
-  for (const Waiter& waiter : waiters) {
-    fail_checkout(waiter, error);
-  }
-}
-
-ErrorCode PoolActor::gone_caller_saw(const Waiter& waiter) {
-  return waiter.phase != nullptr && waiter.phase->load() == checkout_expired ? ErrorCode::timeout
-                                                                               : ErrorCode::cancelled;
+  Deliveries out;
+  shelf_.grant_waiters(out);
+  out.send();
 }
 
 }  // namespace seedpool::detail

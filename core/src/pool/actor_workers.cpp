@@ -20,7 +20,10 @@ void PoolActor::start_workers() {
   }
   const std::size_t floor = config_.init == InitMode::eager ? config_.size.min : 0;
   const std::size_t serving = workers_.count_in(WorkerState::ready) + workers_.count_in(WorkerState::busy);
-  const std::size_t wanted = std::min(config_.size.max, std::max(floor, serving + waiters_.size()));
+  // Read with what the shelf's callers need to know to wake this task for
+  // a waiter of theirs: whether one more could start a worker.
+  const std::size_t waiting = shelf_.demand(workers_.count_active() < config_.size.max);
+  const std::size_t wanted = std::min(config_.size.max, std::max(floor, serving + waiting));
   // Half-open, the probe starts whether or not anyone waits: checkouts fail
   // fast while half-open, so demand alone would never start it, and a lazy
   // pool would stay unavailable for good. The policy allows the one probe.
@@ -106,8 +109,11 @@ void PoolActor::record_init_failure(Worker& w, Error error) {
   emit({.kind = TelemetryKind::worker_init, .at = now(), .duration = now() - w.created_at, .error = error.code,
         .worker = w.ref, .detail = error.message});
   if (restart_.start_failed(w.ref.slot, now(), error)) {
-    emit({.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::open, .detail = error.message});
-    fail_checkouts(waiters_.take_all(), restart_.unavailable());
+    Deliveries out;
+    shelf_.breaker_opened(
+        {.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::open, .detail = error.message},
+        restart_.unavailable(), out);
+    out.send();
   }
 }
 
@@ -165,6 +171,7 @@ void PoolActor::on_frame(Worker& w, const Frame& frame) {
 }
 
 void PoolActor::on_exit(Worker& w, const ExitStatus& status) {
+  take_back(w);
   emit({.kind = TelemetryKind::worker_exit, .at = now(), .worker = w.ref, .detail = status.describe()});
   const bool unexpected = w.state() == WorkerState::ready || w.state() == WorkerState::busy;
   const Error crashed =
@@ -190,21 +197,42 @@ void PoolActor::on_exit(Worker& w, const ExitStatus& status) {
 void PoolActor::transition(Worker& w, WorkerState to) {
   SEEDPOOL_ASSERT_MSG(is_legal_transition(w.state(), to) && to != WorkerState::starting,
                       "illegal worker state transition");
+  SEEDPOOL_ASSERT_MSG(!w.lent, "the pool task changed the state of a worker on the shelf");
   emit({.kind = TelemetryKind::worker_state, .at = now(), .worker = w.ref, .from = w.state(), .to = to});
   workers_.set_state(w, to);
 }
 
+// A worker becomes idle by going on the shelf, which hands it to the first
+// waiter that can take it.
 void PoolActor::make_idle(Worker& w) {
   if (w.state() == WorkerState::busy) {
     transition(w, WorkerState::ready);
   }
-  SEEDPOOL_ASSERT(w.state() == WorkerState::ready && !lease_of(w) && w.line->waiting() == CallLine::none);
+  SEEDPOOL_ASSERT(w.state() == WorkerState::ready && !w.lent && !lease_of(w) && w.line->reusable());
   if (config_.health_interval > Duration::zero() && !w.timers().ping_id) {
     workers_.set_next_ping_at(w, now() + config_.health_interval);
   }
   if (now() >= w.timers().recycle_at) {
     emit({.kind = TelemetryKind::worker_recycle, .at = now(), .worker = w.ref, .detail = "max_lifetime"});
     stop_worker(w, true, "recycled");
+    return;
+  }
+  w.lent = true;
+  Deliveries out;
+  shelf_.lend(w.ref, w.line, out);
+  out.send();
+}
+
+// Before the pool task changes a lent worker's state, the worker becomes its
+// own again; one a caller leases stays leased, and its release comes to the
+// pool task (shelf.hpp, rules 1 and 4).
+void PoolActor::take_back(Worker& w) {
+  if (!w.lent) {
+    return;
+  }
+  w.lent = false;
+  if (shelf_.take_back(w.ref) == Shelf::Held::leased) {
+    workers_.set_state(w, WorkerState::busy);  // as the shelf reported it
   }
 }
 
@@ -214,6 +242,7 @@ void PoolActor::stop_worker(Worker& w, bool graceful, std::string_view reason) {
   if (w.state() == WorkerState::stopping || w.state() == WorkerState::dead) {
     return;
   }
+  take_back(w);
   if (lease_of(w)) {
     lose_lease(w, with_tail(w, shutting_down_ ? ErrorCode::pool_shutting_down : ErrorCode::worker_crashed,
                             fmt::format("worker {} was stopped under the lease: {}", w.ref.to_string(), reason)));
@@ -235,6 +264,7 @@ void PoolActor::stop_worker(Worker& w, bool graceful, std::string_view reason) {
 }
 
 void PoolActor::fail_worker(Worker& w, Error error) {
+  take_back(w);
   if (lease_of(w)) {
     lose_lease(w, error);
   }
@@ -244,7 +274,8 @@ void PoolActor::fail_worker(Worker& w, Error error) {
 // The lease's holder learns of `error` at its call in flight, or at its next
 // call; the worker is free of the lease from now on.
 void PoolActor::lose_lease(Worker& w, Error error) {
-  const Error& lost = leases_.lose(w.ref, std::move(error));
+  take_back(w);
+  const Error lost = shelf_.lose(w.ref, std::move(error));
   w.line->cut(lost);
   take_call_records(w);
 }

@@ -1,8 +1,10 @@
-// The public handles of the pool: Pool, Lease and PendingCheckout. They talk
-// to the pool task only through its mailbox and per-request reply channels.
+// The public handles of the pool: Pool, Lease and PendingCheckout. They take
+// and return workers on the shelf themselves (shelf.hpp), and talk to the
+// pool task only through its mailbox and per-request reply channels.
 
 #include "call_line.hpp"
 #include "shared.hpp"
+#include "shelf.hpp"
 
 #include <seedpool/core/assert.hpp>
 
@@ -15,11 +17,11 @@ namespace seedpool {
 namespace detail {
 
 struct PendingState {
-  // A checkout ends exactly once: wait() returns (answered, or expired at
-  // its deadline) or the caller cancels, whichever comes first. Deciding
-  // that with one atomic step means a grant is either handed to the caller
-  // or given back, never both; the pool reads the phase to count an answer
-  // it could not deliver.
+  // A checkout ends exactly once: wait() takes its grant, the caller gives
+  // up (cancel, or the deadline in wait()), or the pool fails it, whichever
+  // comes first. Deciding that with one atomic step means a grant is either
+  // handed to the caller or given back, never both, and a failure is either
+  // what the caller sees or counted as what the caller saw instead.
   enum Phase : int {
     pending = checkout_pending,
     answered = checkout_answered,
@@ -34,7 +36,7 @@ struct PendingState {
   // Moves pending to `to`; false when the checkout had already ended.
   bool settle(Phase to) {
     int expected = pending;
-    return box->phase.compare_exchange_strong(expected, to);
+    return phase->compare_exchange_strong(expected, to);
   }
 
   // cancel() of the PendingCheckout or of any of its tokens: safe from any
@@ -42,20 +44,34 @@ struct PendingState {
   // one caller that settled it.
   bool cancel() {
     if (!settle(cancelled)) {
-      return false;  // wait() has returned, or an earlier cancel() did this
+      return false;  // wait() has returned, the pool failed it, or an earlier cancel() did this
     }
-    reply->close();
+    if (reply != nullptr) {
+      reply->close();
+    }
     // The pool drops the waiter, or takes back a grant that crossed the
-    // cancel, whether or not the caller ever calls wait().
+    // cancel (or that the shelf made at once), whether or not the caller
+    // ever calls wait().
     (void)shared->post(CheckoutCancel{id});
     return true;
+  }
+
+  // The checkout waits on a reply box: the phase is the box's, which the
+  // pool reads.
+  void wait_on(std::shared_ptr<CheckoutReplyBox> waited_box) {
+    box = std::move(waited_box);
+    reply = &box->channel;
+    phase = &box->phase;
   }
 
   std::shared_ptr<PoolShared> shared;
   std::uint64_t id = 0;
   Instant deadline;
-  std::shared_ptr<CheckoutReplyBox> box;
-  Channel<CheckoutReply>* reply = nullptr;  // box's channel
+  std::optional<Grant> granted;              // taken on the shelf at once: no reply box
+  std::shared_ptr<CheckoutReplyBox> box;     // otherwise, where the answer comes
+  Channel<CheckoutReply>* reply = nullptr;   // box's channel
+  std::atomic<int> own_phase{pending};       // the phase while there is no box
+  std::atomic<int>* phase = &own_phase;
   bool waited = false;
 };
 
@@ -114,11 +130,17 @@ Lease& Lease::operator=(Lease&& other) noexcept {
 
 Lease::~Lease() { release(); }
 
+// The worker goes straight back on the shelf, or to the first waiter, when
+// it is fit to; the pool task decides the rest (shelf.hpp, rule 4).
 void Lease::release() {
   if (shared_ == nullptr) {
     return;
   }
-  (void)shared_->post(detail::Checkin{id_});
+  detail::Deliveries out;
+  if (shared_->shelf().release(id_, out) == detail::Shelf::Released::to_pool_task) {
+    (void)shared_->post(detail::Checkin{id_});
+  }
+  out.send();
   shared_.reset();
   line_.reset();
 }
@@ -185,13 +207,17 @@ Result<Lease> PendingCheckout::wait() {
   }
   s.waited = true;
   const auto cancelled = [] { return Error{ErrorCode::cancelled, "the checkout was cancelled", {}}; };
+  if (s.granted) {
+    if (!s.settle(detail::PendingState::answered)) {
+      return cancelled();  // cancel() came first; its CheckoutCancel gives the grant back
+    }
+    return Lease(s.shared, s.id, s.granted->worker, std::move(s.granted->line));
+  }
   Received<detail::CheckoutReply> answer = s.reply->receive(s.deadline);
   if (answer) {
     detail::CheckoutReply& reply = *answer.value;
     if (!reply) {
-      // The pool's own answer, which it counted as such: it stands even
-      // when cancel() came after it and before this wait.
-      (void)s.settle(detail::PendingState::answered);
+      // The pool settled the checkout as it failed it, and counted it so.
       return reply.error();
     }
     if (!s.settle(detail::PendingState::answered)) {
@@ -200,17 +226,19 @@ Result<Lease> PendingCheckout::wait() {
     }
     return Lease(s.shared, s.id, reply.value().worker, std::move(reply.value().line));
   }
-  // Closed only by cancel(), which has told the pool itself.
   if (!s.settle(detail::PendingState::expired)) {
-    return cancelled();
+    if (s.phase->load() == detail::PendingState::answered) {
+      // The pool settled the checkout first, failing it; the failure is sent
+      // right after, and stands: it is how the pool counted the checkout.
+      Received<detail::CheckoutReply> failure = s.reply->receive();
+      SEEDPOOL_ASSERT_MSG(failure && !*failure.value, "a checkout settled by the pool without its failure");
+      return failure.value->error();
+    }
+    return cancelled();  // the channel was closed by cancel(), which has told the pool itself
   }
   // From now on the pool cannot deliver, and counts what it could not
-  // deliver as this timeout. An answer that came first stands: a failure
-  // is how the pool counted this checkout; a grant goes back (below).
+  // deliver as this timeout; a grant that came first goes back (below).
   s.reply->close();
-  if (Received<detail::CheckoutReply> late = s.reply->try_receive(); late && !*late.value) {
-    return late.value->error();
-  }
   // Expired: the pool drops the waiter, or takes back a grant that crossed
   // the deadline.
   (void)s.shared->post(detail::CheckoutCancel{s.id, true});
@@ -286,13 +314,29 @@ Result<PendingCheckout> Pool::begin_checkout(CheckoutOptions options) {
   state->id = shared_->new_id();
   const Instant requested = world.now();
   state->deadline = options.deadline.value_or(requested + shared_->config.checkout_timeout);
-  state->box = std::make_shared<detail::CheckoutReplyBox>(world);
-  state->reply = &state->box->channel;
+  detail::Shelf::Attempt attempt{state->id, state->deadline, requested, std::move(options.affinity_key),
+                                 options.affinity_mode};
+  detail::Deliveries out;
+  detail::Shelf::Taken taken = shared_->shelf().checkout(attempt, out);
+  out.send();
+  switch (taken.kind) {
+    case detail::Shelf::Taken::granted: state->granted = std::move(taken.grant); return PendingCheckout(std::move(state));
+    case detail::Shelf::Taken::waiting:
+      state->wait_on(std::move(taken.box));
+      if (taken.wake) {
+        (void)shared_->post(detail::Wake{});
+      }
+      return PendingCheckout(std::move(state));
+    case detail::Shelf::Taken::not_here: break;
+  }
+  // The pool task decides this one (shelf.hpp, rule 3).
+  options.affinity_key = std::move(attempt.affinity_key);
+  state->wait_on(std::make_shared<detail::CheckoutReplyBox>(world));
   const ChannelStatus sent = shared_->mailbox.send(
       detail::CheckoutRequest{state->id, state->deadline, requested, std::move(options.affinity_key),
                               options.affinity_mode,
                               std::shared_ptr<Channel<detail::CheckoutReply>>(state->box, &state->box->channel),
-                              std::shared_ptr<const std::atomic<int>>(state->box, &state->box->phase)},
+                              std::shared_ptr<std::atomic<int>>(state->box, &state->box->phase)},
       state->deadline);
   if (sent != ChannelStatus::ok) {
     (void)state->settle(detail::PendingState::answered);  // the pool never saw it: nothing to cancel

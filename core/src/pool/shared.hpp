@@ -1,8 +1,9 @@
 #pragma once
 
 // Internal to the pool: the state shared between the public handles (Pool,
-// Lease, PendingCheckout), the pool task and the worker tasks, and the
-// messages of the pool task's mailbox.
+// Lease, PendingCheckout), the pool task and the worker tasks (among it the
+// shelf, where workers are handed out), and the messages of the pool task's
+// mailbox.
 
 #include <seedpool/core/channel.hpp>
 #include <seedpool/core/pool.hpp>
@@ -31,10 +32,10 @@ struct Grant {
 using CheckoutReply = Result<Grant>;
 using CallReply = Result<std::string>;
 
-// How a checkout ended for its caller, settled once by the caller's handle.
-// The pool reads it when an answer cannot be delivered (the caller closed
-// its reply channel on giving up) to count the checkout under what the
-// caller saw.
+// How a checkout ended for its caller, settled once: by the caller's handle
+// (the grant taken, a cancel, the deadline), or by the pool as it answers
+// with a failure. The pool counts a checkout whose caller gave up first under
+// what the caller saw.
 enum CheckoutPhase : int { checkout_pending, checkout_answered, checkout_cancelled, checkout_expired };
 
 // A checkout's reply channel and its phase, in one allocation.
@@ -52,7 +53,7 @@ struct CheckoutRequest {
   std::string affinity_key;
   AffinityMode affinity_mode = AffinityMode::prefer;
   std::shared_ptr<Channel<CheckoutReply>> reply;
-  std::shared_ptr<const std::atomic<int>> phase;  // a CheckoutPhase, the caller's
+  std::shared_ptr<std::atomic<int>> phase;  // a CheckoutPhase, see Waiter::phase
 };
 struct CheckoutCancel {
   std::uint64_t id = 0;
@@ -75,9 +76,13 @@ struct CallRefused {  // the line refused a call before it was written: counted,
 struct CallsReport {  // the line's call records want taking
   std::uint64_t lease_id = 0;
 };
-struct Checkin {
+struct Checkin {  // the shelf left this lease's release to the pool task
   std::uint64_t lease_id = 0;
 };
+// A caller queued a checkout on the shelf that the pool task must look at:
+// it may start a worker for it, or it expires before the pool task would
+// next wake by itself.
+struct Wake {};
 struct StatsRequest {
   std::shared_ptr<Channel<PoolStats>> reply;
 };
@@ -116,16 +121,16 @@ struct WorkerEvent {  // everything the process emits besides the handshake
 // per alternative and no catch-all, so a new message type that is not handled
 // is a compile error.
 using Message = std::variant<CheckoutRequest, CheckoutCancel, CallAbandon, CallUnsent, CallRefused, CallsReport, Checkin,
-                             StatsRequest, StartRequest, ShutdownRequest, WorkerLaunched, WorkerLaunchFailed,
+                             Wake, StatsRequest, StartRequest, ShutdownRequest, WorkerLaunched, WorkerLaunchFailed,
                              WorkerReady, WorkerInitFailed, WorkerEvent>;
 
+class Shelf;
+
 struct PoolShared {
-  PoolShared(World& w, PoolConfig c, PoolHooks h)
-      : world(w),
-        config(std::move(c)),
-        hooks(h),
-        mailbox(w, config.name + "/mailbox", config.mailbox_depth_max),
-        final_stats_monitor(w.make_monitor(config.name + "/final-stats")) {}
+  PoolShared(World& w, PoolConfig c, PoolHooks h);  // in shelf.cpp, where Shelf is complete
+  ~PoolShared();
+  PoolShared(const PoolShared&) = delete;
+  PoolShared& operator=(const PoolShared&) = delete;
 
   World& world;
   const PoolConfig config;
@@ -171,6 +176,12 @@ struct PoolShared {
   // Sends a message that must arrive even after the caller's deadline (a
   // cancel, a checkin). Returns false when the pool has finished.
   bool post(Message message) { return mailbox.send(std::move(message)) == ChannelStatus::ok; }
+
+  // Where workers are handed out; see shelf.hpp.
+  Shelf& shelf() noexcept { return *shelf_; }
+
+ private:
+  std::unique_ptr<Shelf> shelf_;
 };
 
 // The pool task's body.

@@ -70,6 +70,15 @@ std::string_view to_string(TelemetryKind kind) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(StepBy by) noexcept {
+  switch (by) {
+    case StepBy::pool_task: return "pool_task";
+    case StepBy::checkout: return "checkout";
+    case StepBy::release: return "release";
+  }
+  return "unknown";
+}
+
 std::string_view outcome_label(const std::optional<ErrorCode>& error) noexcept {
   return error.has_value() ? to_string(*error) : std::string_view("ok");
 }

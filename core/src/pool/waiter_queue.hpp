@@ -27,7 +27,9 @@ struct Waiter {
   std::string affinity_key;
   AffinityMode affinity_mode = AffinityMode::prefer;
   std::shared_ptr<Channel<CheckoutReply>> reply;
-  std::shared_ptr<const std::atomic<int>> phase;  // the caller's CheckoutPhase
+  // The caller's CheckoutPhase: the caller settles it when it gives up, the
+  // pool when it answers with a failure, whoever comes first.
+  std::shared_ptr<std::atomic<int>> phase;
 };
 
 class WaiterQueue {

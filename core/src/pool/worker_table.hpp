@@ -57,6 +57,9 @@ class Worker {
   std::shared_ptr<Process> process;  // from launch on
   std::shared_ptr<CallLine> line;    // from ready on
   bool recycle_due = false;      // max_lifetime passed while busy: recycled at checkin
+  // On the shelf (idle or leased there) since the pool task made it ready:
+  // its state here stays ready until the pool task takes it back.
+  bool lent = false;
   bool start_cancelled = false;  // stopped before it finished starting
   StderrRing stderr_lines;
 

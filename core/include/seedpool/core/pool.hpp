@@ -11,7 +11,12 @@
 //   PoolStats stats = pool->stats();
 //   pool->shutdown();
 //
-// One task owns all pool state and is reached only through its mailbox.
+// One task owns the workers' lives (starts, health checks, recycling,
+// restarts, shutdown) and is reached only through its mailbox. Handing
+// workers out is done under one lock, by whoever gets there: a checkout that
+// finds an idle worker takes it, and a release hands its worker to the
+// longest waiting checkout or puts it back, without a trip through that task;
+// every grant, expiry and cancel is still decided once, under that lock.
 // Workers are started by one task each, never inside the pool loop. Errors are
 // returned as Result/Status; nothing here throws for an expected failure.
 
@@ -65,7 +70,7 @@ class Lease {
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   // Releases the lease if still held. Safe during stack unwinding: it never
-  // throws and only sends one message.
+  // throws, and does no more than release() does.
   ~Lease();
 
   // Sends `payload` to the worker and waits for its reply until `deadline`
@@ -76,7 +81,10 @@ class Lease {
   // lease is no longer held).
   Result<std::string> call(std::string payload, std::optional<Instant> deadline = {});
 
-  // Checks the worker back in. Idempotent.
+  // Checks the worker back in: straight to the longest waiting checkout, or
+  // back among the idle workers, when the worker can serve again as it is;
+  // otherwise the pool's task decides (a reply still owed, max_calls reached,
+  // a lifetime over, shutdown) and the call returns at once. Idempotent.
   void release();
 
   bool held() const noexcept { return shared_ != nullptr; }
@@ -136,8 +144,9 @@ class PendingCheckout {
   Result<Lease> wait();
   // Cancels the checkout; idempotent; a no-op once wait() has returned.
   // Returns true when this call cancelled it: wait() then returns cancelled,
-  // or the failure (timeout, pool_unavailable, ...) the pool had already
-  // answered with; a grant is never handed to the caller then.
+  // and a grant is never handed to the caller. False when the checkout had
+  // ended first: wait() returned, or the pool answered it with a failure
+  // (timeout, pool_unavailable, ...), which wait() returns.
   bool cancel();
   // A handle that cancels this checkout from another task or thread.
   CheckoutCancelToken cancel_token() const;

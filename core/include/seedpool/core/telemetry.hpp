@@ -69,6 +69,19 @@ enum class TelemetryKind : std::uint8_t {
 };
 std::string_view to_string(TelemetryKind kind) noexcept;
 
+// Who made a step. Callers hand workers to each other without the pool's
+// task: a checkout that finds an idle worker takes it, and a release hands
+// its worker to the next waiter or puts it back among the idle ones. Those
+// steps (checkout_request, checkout, checkout_returned, worker_state ready
+// <-> busy, and the call records a release reports) say which caller made
+// them; every other event is the pool task's.
+enum class StepBy : std::uint8_t {
+  pool_task,
+  checkout,  // a caller's checkout
+  release,   // a caller's release of its lease
+};
+std::string_view to_string(StepBy by) noexcept;
+
 struct TelemetryEvent {
   TelemetryKind kind = TelemetryKind::checkout;
   Instant at;
@@ -82,11 +95,14 @@ struct TelemetryEvent {
   std::uint64_t checkout = 0;  // checkout and checkout_* events: the checkout's id (0: none)
   Instant deadline;            // checkout_request: the checkout's; pool_shutdown: the grace period's
   bool affinity_strict = false;  // checkout_request with an affinity key: strict mode
+  StepBy by = StepBy::pool_task;
 };
 
-// Receives every telemetry event. Called only from the pool's own task, one
-// event at a time, so an implementation needs no locking of its own; it must
-// not block and must not call back into the pool.
+// Receives every telemetry event, one at a time and in the order of the
+// steps they report, under the lock that hands workers out: from the pool's
+// own task, or from a caller's task or thread (see StepBy). An implementation
+// needs no locking of its own; it must not block, since checkouts and
+// releases wait for it, and must not call back into the pool.
 class TelemetrySink {
  public:
   virtual ~TelemetrySink() = default;
@@ -94,7 +110,8 @@ class TelemetrySink {
 };
 
 // Receives every line a worker writes to stderr, tagged with the worker.
-// Called from the pool's task, like TelemetrySink.
+// Called from the pool's task only; like TelemetrySink, it must not block or
+// call back into the pool.
 class LogSink {
  public:
   virtual ~LogSink() = default;

@@ -1,0 +1,453 @@
+// Where callers and the pool task hand workers to each other; see shelf.hpp.
+
+#include "shelf.hpp"
+
+#include <seedpool/core/assert.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace seedpool::detail {
+
+namespace {
+
+// How a caller that gave up on a waiting checkout saw it end.
+ErrorCode gone_caller_saw(int phase) { return phase == checkout_expired ? ErrorCode::timeout : ErrorCode::cancelled; }
+
+bool caller_gone(const Waiter& waiter) { return waiter.phase->load() != checkout_pending; }
+
+}  // namespace
+
+// ---------------------------------------------------------------- Deliveries
+
+void Deliveries::add(std::shared_ptr<Channel<CheckoutReply>> reply, CheckoutReply answer) {
+  items_.push_back(Item{std::move(reply), std::move(answer)});
+}
+
+void Deliveries::send() {
+  for (Item& item : items_) {
+    (void)item.reply->try_send(std::move(item.answer));
+  }
+  items_.clear();
+}
+
+// ---------------------------------------------------------------- PoolShared
+
+PoolShared::PoolShared(World& w, PoolConfig c, PoolHooks h)
+    : world(w),
+      config(std::move(c)),
+      hooks(h),
+      mailbox(w, config.name + "/mailbox", config.mailbox_depth_max),
+      final_stats_monitor(w.make_monitor(config.name + "/final-stats")),
+      shelf_(std::make_unique<Shelf>(w, config, hooks)) {}
+
+PoolShared::~PoolShared() = default;
+
+// ---------------------------------------------------------------- Shelf
+
+Shelf::Shelf(World& world, const PoolConfig& config, const PoolHooks& hooks)
+    : world_(world),
+      config_(config),
+      hooks_(hooks),
+      monitor_(world.make_monitor(config.name + "/shelf")),
+      aggregator_(config.name) {
+  members_.reserve(config.size.max);
+}
+
+void Shelf::emit(const TelemetryEvent& event) {
+  MonitorLock lock(*monitor_);
+  emit_locked(event);
+}
+
+void Shelf::emit_locked(const TelemetryEvent& event) {
+  aggregator_.on_event(event);
+  if (TelemetrySink* sink = hooks_.telemetry; sink != nullptr) {
+    sink->on_event(event);
+  }
+}
+
+PoolStats Shelf::stats() const {
+  MonitorLock lock(*monitor_);
+  return aggregator_.stats();
+}
+
+Shelf::Member* Shelf::member(WorkerRef worker) {
+  const auto it = std::find_if(members_.begin(), members_.end(), [worker](const Member& m) { return m.ref == worker; });
+  return it == members_.end() ? nullptr : &*it;
+}
+
+// ---------------------------------------------------------------- callers
+
+Shelf::Taken Shelf::checkout(Attempt& attempt, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  Taken taken;
+  const Instant t = now();
+  if (!checkouts_open_ || t >= attempt.deadline) {
+    return taken;  // the pool task fails it, or decides what the breaker allows
+  }
+  // Whatever the pool task changed since the last step is served first, in
+  // order; then nobody queued can take an idle worker, and this checkout
+  // overtakes nobody by taking one.
+  grant_waiters_locked(StepBy::checkout, out);
+  Member* m = pick_locked(attempt.affinity_key, attempt.affinity_mode);
+  if (m == nullptr && waiters_.size() >= config_.waiters_max) {
+    return taken;  // the pool task refuses it (pool_saturated)
+  }
+  emit_locked({.kind = TelemetryKind::checkout_request, .at = t, .detail = attempt.affinity_key,
+               .checkout = attempt.id, .deadline = attempt.deadline,
+               .affinity_strict = attempt.affinity_mode == AffinityMode::strict, .by = StepBy::checkout});
+  if (m != nullptr) {
+    grant_locked(attempt.id, attempt.requested_at, attempt.affinity_key, *m, StepBy::checkout);
+    taken.kind = Taken::granted;
+    taken.grant = Grant{m->ref, m->line};
+    return taken;
+  }
+  taken.kind = Taken::waiting;
+  taken.box = std::make_shared<CheckoutReplyBox>(world_);
+  Waiter waiter{attempt.id,
+                attempt.deadline,
+                attempt.requested_at,
+                std::move(attempt.affinity_key),
+                attempt.affinity_mode,
+                std::shared_ptr<Channel<CheckoutReply>>(taken.box, &taken.box->channel),
+                std::shared_ptr<std::atomic<int>>(taken.box, &taken.box->phase)};
+  waiters_.push_back(std::move(waiter));
+  // The pool task must hear of a waiter it may start a worker for, and of
+  // one that expires before it would next wake by itself.
+  taken.wake = may_grow_ || attempt.deadline < wake_at_;
+  wake_at_ = std::min(wake_at_, attempt.deadline);
+  return taken;
+}
+
+Shelf::Released Shelf::release(std::uint64_t lease_id, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  return release_locked(lease_id, StepBy::release, out);
+}
+
+Shelf::Released Shelf::release_locked(std::uint64_t lease_id, StepBy by, Deliveries& out) {
+  const std::optional<WorkerRef> live = leases_.live_worker(lease_id);
+  if (!live) {
+    // Lost: the pool task failed the worker under the lease and has dealt
+    // with it; the record only waited for this release.
+    (void)leases_.check_in(lease_id);
+    return Released::done;
+  }
+  Member* m = member(*live);
+  if (m == nullptr) {
+    return Released::to_pool_task;  // taken back while leased: the pool task decides
+  }
+  SEEDPOOL_ASSERT(m->status == Member::leased);
+  const bool fit = !closed_ && m->line->reusable() &&
+                   (config_.max_calls == 0 || m->line->answered_calls() < config_.max_calls);
+  if (!fit) {
+    m->status = Member::returning;
+    return Released::to_pool_task;
+  }
+  const std::optional<LeaseTable::Lease> lease = leases_.check_in(lease_id);
+  SEEDPOOL_ASSERT(lease && !lease->lost);
+  take_call_records_locked(m->ref, *m->line);
+  const Instant t = now();
+  emit_locked({.kind = TelemetryKind::worker_state, .at = t, .worker = m->ref, .from = WorkerState::busy,
+               .to = WorkerState::ready, .by = by});
+  m->status = Member::idle;
+  m->idle_since = t;
+  ++idle_;
+  grant_waiters_locked(by, out);
+  return Released::done;
+}
+
+// ---------------------------------------------------------------- the pool task
+
+void Shelf::admit(Waiter waiter, const std::optional<Error>& unavailable, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  const Instant t = now();
+  emit_locked({.kind = TelemetryKind::checkout_request, .at = t, .detail = waiter.affinity_key, .checkout = waiter.id,
+               .deadline = waiter.deadline, .affinity_strict = waiter.affinity_mode == AffinityMode::strict});
+  if (closed_) {
+    fail_locked(waiter, Error{ErrorCode::pool_shutting_down, fmt::format("pool '{}' is shutting down", config_.name), {}},
+                out);
+    return;
+  }
+  if (t >= waiter.deadline) {
+    fail_locked(waiter, Error{ErrorCode::timeout, "the checkout deadline passed before the pool saw it", {}}, out);
+    return;
+  }
+  grant_waiters_locked(StepBy::pool_task, out);
+  // Only a caller that would have to wait counts against the limit: the
+  // queue may be full of strict waiters while another worker sits idle.
+  if (waiters_.size() >= config_.waiters_max && pick_locked(waiter.affinity_key, waiter.affinity_mode) == nullptr) {
+    fail_locked(waiter,
+                Error{ErrorCode::pool_saturated,
+                      fmt::format("pool '{}' has {} checkouts waiting, the limit (waiters_max)", config_.name,
+                                  waiters_.size()),
+                      {}},
+                out);
+    return;
+  }
+  const std::uint64_t id = waiter.id;
+  waiters_.push_back(std::move(waiter));
+  grant_waiters_locked(StepBy::pool_task, out);
+  // An open breaker fails fast whoever an idle worker could not serve.
+  if (unavailable && !waiters_.empty() && waiters_.back().id == id) {
+    fail_locked(waiters_.pop_back(), *unavailable, out);
+  }
+}
+
+void Shelf::fail(Waiter waiter, Error error, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  fail_locked(waiter, std::move(error), out);
+}
+
+// The failure is the pool's answer only if it settles the checkout before
+// its caller gives up; otherwise the checkout counts as what the caller saw.
+void Shelf::fail_locked(const Waiter& waiter, Error error, Deliveries& out) {
+  SEEDPOOL_ASSERT(waiter.phase != nullptr);
+  int phase = checkout_pending;
+  const bool answered = waiter.phase->compare_exchange_strong(phase, checkout_answered);
+  const Instant t = now();
+  emit_locked({.kind = TelemetryKind::checkout, .at = t, .duration = t - waiter.requested_at,
+               .error = answered ? error.code : gone_caller_saw(phase), .checkout = waiter.id});
+  if (answered) {
+    out.add(waiter.reply, CheckoutReply(std::move(error)));
+  }
+}
+
+// Oldest first, as they queued.
+void Shelf::fail_all_locked(std::vector<Waiter> waiters, const Error& error, Deliveries& out) {
+  for (const Waiter& waiter : waiters) {
+    fail_locked(waiter, error, out);
+  }
+}
+
+Shelf::Released Shelf::cancel(std::uint64_t id, bool expired, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  const ErrorCode code = expired ? ErrorCode::timeout : ErrorCode::cancelled;
+  if (const std::optional<Waiter> waiter = waiters_.cancel(id); waiter) {
+    emit_locked({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - waiter->requested_at,
+                 .error = code, .checkout = id});
+    return Released::done;
+  }
+  if (!leases_.contains(id)) {
+    return Released::done;  // answered already, and counted as its caller saw it
+  }
+  // A grant that crossed the cancel: the caller never saw the lease.
+  emit_locked({.kind = TelemetryKind::checkout_returned, .at = now(), .error = code, .checkout = id});
+  return release_locked(id, StepBy::pool_task, out);
+}
+
+void Shelf::grant_waiters(Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  grant_waiters_locked(StepBy::pool_task, out);
+}
+
+void Shelf::grant_waiters_locked(StepBy by, Deliveries& out) {
+  const Instant t = now();
+  for (auto it = waiters_.begin(); idle_ > 0 && it != waiters_.end();) {
+    if (t >= it->deadline) {
+      ++it;  // expired: answered at its deadline, never granted
+      continue;
+    }
+    Member* m = pick_locked(it->affinity_key, it->affinity_mode);
+    if (m == nullptr) {
+      ++it;
+      continue;
+    }
+    if (caller_gone(*it)) {
+      // The caller gave up and its CheckoutCancel is on the way: counted as
+      // it saw the checkout end; the worker stays for the next waiter.
+      emit_locked({.kind = TelemetryKind::checkout, .at = t, .duration = t - it->requested_at,
+                   .error = gone_caller_saw(it->phase->load()), .worker = m->ref, .checkout = it->id, .by = by});
+      it = waiters_.erase(it);
+      continue;
+    }
+    grant_locked(it->id, it->requested_at, it->affinity_key, *m, by);
+    out.add(it->reply, CheckoutReply(Grant{m->ref, m->line}));
+    it = waiters_.erase(it);
+  }
+}
+
+void Shelf::grant_locked(std::uint64_t id, Instant requested_at, const std::string& key, Member& m, StepBy by) {
+  SEEDPOOL_ASSERT(m.status == Member::idle && idle_ > 0);
+  const Instant t = now();
+  emit_locked({.kind = TelemetryKind::checkout, .at = t, .duration = t - requested_at, .worker = m.ref,
+               .checkout = id, .by = by});
+  if (!key.empty()) {
+    bind_affinity_locked(key, m.ref);
+  }
+  emit_locked({.kind = TelemetryKind::worker_state, .at = t, .worker = m.ref, .from = WorkerState::ready,
+               .to = WorkerState::busy, .by = by});
+  m.status = Member::leased;
+  --idle_;
+  leases_.grant(id, m.ref);
+}
+
+// prefer: the key's worker when it is idle, else any idle worker. strict:
+// the key's worker when it is idle; nothing while it is leased (busy); any
+// idle worker when it is neither (gone, or never bound).
+Shelf::Member* Shelf::pick_locked(const std::string& key, AffinityMode mode) {
+  if (!key.empty()) {
+    if (const auto bound = affinity_.find(key); bound != affinity_.end()) {
+      Member* own = member(bound->second);
+      if (own != nullptr && own->status == Member::idle) {
+        return own;
+      }
+      if (mode == AffinityMode::strict && leases_.live_lease_of(bound->second)) {
+        return nullptr;  // wait for that worker
+      }
+    }
+  }
+  if (idle_ == 0) {
+    return nullptr;
+  }
+  for (Member& m : members_) {
+    if (m.status == Member::idle) {
+      return &m;
+    }
+  }
+  SEEDPOOL_ASSERT_MSG(false, "the idle count is wrong");
+  return nullptr;
+}
+
+void Shelf::bind_affinity_locked(const std::string& key, WorkerRef worker) {
+  const auto [it, inserted] = affinity_.insert_or_assign(key, worker);
+  if (!inserted) {
+    return;
+  }
+  affinity_order_.push_back(key);
+  if (affinity_order_.size() > config_.affinity_keys_max) {
+    affinity_.erase(affinity_order_.front());
+    affinity_order_.pop_front();
+  }
+  SEEDPOOL_ASSERT(affinity_.size() <= config_.affinity_keys_max);
+}
+
+void Shelf::lend(WorkerRef worker, std::shared_ptr<CallLine> line, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  SEEDPOOL_ASSERT_MSG(!closed_, "a worker lent after shutdown began");
+  SEEDPOOL_ASSERT_MSG(member(worker) == nullptr && !leases_.live_lease_of(worker), "a worker lent twice");
+  SEEDPOOL_ASSERT(line != nullptr);
+  const auto at = std::find_if(members_.begin(), members_.end(), [worker](const Member& m) { return worker < m.ref; });
+  members_.insert(at, Member{worker, std::move(line), Member::idle, now()});
+  ++idle_;
+  SEEDPOOL_ASSERT(members_.size() <= config_.size.max);
+  grant_waiters_locked(StepBy::pool_task, out);
+}
+
+Shelf::Held Shelf::take_back(WorkerRef worker) {
+  MonitorLock lock(*monitor_);
+  const auto it = std::find_if(members_.begin(), members_.end(), [worker](const Member& m) { return m.ref == worker; });
+  SEEDPOOL_ASSERT_MSG(it != members_.end(), "a worker taken back that was not lent");
+  const Held held = it->status == Member::idle ? Held::idle : Held::leased;
+  SEEDPOOL_ASSERT(held == Held::idle || leases_.live_lease_of(worker));
+  idle_ -= held == Held::idle ? 1 : 0;
+  members_.erase(it);
+  return held;
+}
+
+std::optional<Shelf::CheckedIn> Shelf::check_in(std::uint64_t lease_id) {
+  MonitorLock lock(*monitor_);
+  std::optional<LeaseTable::Lease> lease = leases_.check_in(lease_id);
+  if (!lease) {
+    return std::nullopt;
+  }
+  CheckedIn in{std::move(*lease), false};
+  const auto it = std::find_if(members_.begin(), members_.end(),
+                               [&in](const Member& m) { return m.ref == in.lease.worker; });
+  if (it != members_.end()) {
+    SEEDPOOL_ASSERT_MSG(it->status == Member::returning && !in.lease.lost, "a lent worker checked in unreleased");
+    members_.erase(it);
+    in.was_lent = true;
+  }
+  return in;
+}
+
+std::optional<WorkerRef> Shelf::live_worker(std::uint64_t lease_id) const {
+  MonitorLock lock(*monitor_);
+  return leases_.live_worker(lease_id);
+}
+
+std::optional<std::uint64_t> Shelf::live_lease_of(WorkerRef worker) const {
+  MonitorLock lock(*monitor_);
+  return leases_.live_lease_of(worker);
+}
+
+Error Shelf::lose(WorkerRef worker, Error error) {
+  MonitorLock lock(*monitor_);
+  SEEDPOOL_ASSERT_MSG(member(worker) == nullptr, "a lease lost on a worker still lent");
+  return leases_.lose(worker, std::move(error));
+}
+
+Shelf::PingCheck Shelf::ping_if_idle(WorkerRef worker, Duration health_interval, const TelemetryEvent& ping) {
+  MonitorLock lock(*monitor_);
+  const Member* m = member(worker);
+  SEEDPOOL_ASSERT_MSG(m != nullptr, "a ping decided for a worker that is not lent");
+  if (m->status != Member::idle) {
+    return {PingCheck::leased, Instant::max()};
+  }
+  const Instant due = m->idle_since + health_interval;
+  if (now() < due) {
+    return {PingCheck::not_yet, due};
+  }
+  emit_locked(ping);
+  return {PingCheck::pinged, Instant::max()};
+}
+
+void Shelf::take_call_records(WorkerRef worker, CallLine& line) {
+  MonitorLock lock(*monitor_);
+  take_call_records_locked(worker, line);
+}
+
+void Shelf::take_call_records_locked(WorkerRef worker, CallLine& line) {
+  line.take_records(call_records_);
+  for (const CallRecord& record : call_records_) {
+    emit_locked({.kind = TelemetryKind::call, .at = record.finished_at, .duration = record.duration,
+                 .error = record.error, .worker = worker});
+  }
+}
+
+void Shelf::expire(Instant now, const Error& error, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  if (now >= waiters_.earliest_deadline()) {
+    fail_all_locked(waiters_.take_expired(now), error, out);
+  }
+}
+
+Instant Shelf::earliest_deadline() const {
+  MonitorLock lock(*monitor_);
+  return waiters_.earliest_deadline();
+}
+
+std::size_t Shelf::demand(bool may_grow) {
+  MonitorLock lock(*monitor_);
+  may_grow_ = may_grow;
+  return waiters_.size();
+}
+
+Instant Shelf::plan_wake(Instant others) {
+  MonitorLock lock(*monitor_);
+  wake_at_ = std::min(others, waiters_.earliest_deadline());
+  return wake_at_;
+}
+
+void Shelf::open_checkouts(bool open) {
+  MonitorLock lock(*monitor_);
+  checkouts_open_ = open && !closed_;
+}
+
+void Shelf::breaker_opened(const TelemetryEvent& event, const Error& error, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  checkouts_open_ = false;
+  emit_locked(event);
+  fail_all_locked(waiters_.take_all(), error, out);
+}
+
+void Shelf::close(const TelemetryEvent& event, const Error& error, Deliveries& out) {
+  MonitorLock lock(*monitor_);
+  closed_ = true;
+  checkouts_open_ = false;
+  emit_locked(event);
+  fail_all_locked(waiters_.take_all(), error, out);
+}
+
+}  // namespace seedpool::detail
