@@ -26,6 +26,28 @@ const std::array<std::string, rule_count>& rule_keys() {
 // The label of the outcome numbered `index` (seedpool::outcome_index).
 std::string_view outcome_of(std::size_t index) { return outcome_label(outcome_at(index)); }
 
+// Coverage of the hand-over steps by who made them (StepBy): a caller on
+// the shelf or the pool task. Empty for every other step.
+std::string_view shelf_key(const TelemetryEvent& e) {
+  const bool caller = e.by != StepBy::pool_task;
+  switch (e.kind) {
+    case TelemetryKind::checkout_request: return caller ? "shelf:taken_by_caller" : "shelf:taken_by_pool_task";
+    case TelemetryKind::checkout:
+      if (e.error) {
+        return {};
+      }
+      return e.by == StepBy::checkout  ? "shelf:grant_on_checkout"
+             : e.by == StepBy::release ? "shelf:grant_on_release"
+                                       : "shelf:grant_by_pool_task";
+    case TelemetryKind::worker_state:
+      if (e.from != WorkerState::busy || e.to != WorkerState::ready) {
+        return {};
+      }
+      return caller ? "shelf:release_to_shelf" : "shelf:release_by_pool_task";
+    default: return {};
+  }
+}
+
 // Faults after which a caller may rightly see protocol_error.
 constexpr FaultSite protocol_faults[] = {pool_faults::call_garbage, pool_faults::call_truncated,
                                          pool_faults::call_wrong_id, pool_faults::init_garbage};
@@ -145,6 +167,9 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
   if (model_) {
     model_->on_event(event);
     report_model();
+  }
+  if (const std::string_view key = shelf_key(event); !key.empty()) {
+    increment(coverage_, key);
   }
   switch (event.kind) {
     case TelemetryKind::worker_state: {
