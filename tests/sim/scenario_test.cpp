@@ -110,6 +110,29 @@ TEST(ScenarioCoverage, ASweepReachesTheCallerReadPath) {
   }
 }
 
+// Workers are handed out on the shelf by callers and by the pool task
+// (core/src/pool/shelf.hpp): every kind of hand-over step shows up in a
+// sweep's coverage, so the sweeps check the path production takes.
+TEST(ScenarioCoverage, ASweepReachesEveryHandOverStep) {
+  const Scenario* scenario = ScenarioRegistry::instance().find("cancel-storm");
+  ASSERT_NE(scenario, nullptr);
+  Coverage sum;
+  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+    ScenarioOptions options;
+    options.sim.seed = seed;
+    const ScenarioResult result = run_scenario(*scenario, options);
+    ASSERT_TRUE(result.run.ok()) << "seed " << seed << ": " << result.run.summary();
+    for (const auto& [key, hits] : result.coverage) {
+      sum[key] += hits;
+    }
+  }
+  for (const char* key : {"shelf:taken_by_caller", "shelf:taken_by_pool_task", "shelf:grant_on_checkout",
+                          "shelf:grant_on_release", "shelf:grant_by_pool_task", "shelf:release_to_shelf",
+                          "shelf:release_by_pool_task"}) {
+    EXPECT_GT(sum[key], 0u) << key;
+  }
+}
+
 TEST(ScenarioSweep, FailureIsReportedWithReplayCommandAndSeedFile) {
   const auto dir = std::filesystem::temp_directory_path() / "seedpool-scenario-test";
   std::filesystem::remove_all(dir);
