@@ -385,6 +385,14 @@ void PoolModel::on_checkout_error(const TelemetryEvent& e, const Waiter& w) {
 void PoolModel::on_checkout_returned(const TelemetryEvent& e) {
   Lease* lease = find_lease(e.checkout);
   if (lease == nullptr) {
+    // Its worker left service under the lease before the caller's cancel or
+    // deadline reached the pool; reported returned all the same, so that
+    // the checkout counts as what its caller saw.
+    if (const auto lost = std::find(lost_leases_.begin(), lost_leases_.end(), e.checkout); lost != lost_leases_.end()) {
+      lost_leases_.erase(lost);
+      exercise(Rule::cancel_prompt);
+      return;
+    }
     fail(Rule::checkout_accounting, fmt::format("the pool took back checkout {}, which holds no lease", e.checkout));
     return;
   }
@@ -504,6 +512,12 @@ void PoolModel::on_checkin(Worker& w, const TelemetryEvent& e) {
   const auto lease = std::find_if(leases_.begin(), leases_.end(), [&w](const Lease& l) { return l.worker == w.ref; });
   if (lease != leases_.end()) {
     gone_leases_ -= lease->caller_gone ? 1U : 0U;
+    if (e.to != WorkerState::ready) {
+      lost_leases_.push_back(lease->id);
+      if (lost_leases_.size() > lost_leases_max) {
+        lost_leases_.erase(lost_leases_.begin());
+      }
+    }
     leases_.erase(lease);
   }
   w.lease = 0;

@@ -239,6 +239,11 @@ class PoolModel {
   bool earliest_stale_ = false;
   std::vector<Lease> leases_;     // granted and not checked in
   std::size_t gone_leases_ = 0;   // of leases_, those whose caller left
+  // Leases that ended with their worker leaving service (the latest
+  // lost_leases_max): the pool may still report one returned, when its
+  // caller's cancel or deadline crossed the grant.
+  std::vector<std::uint64_t> lost_leases_;
+  static constexpr std::size_t lost_leases_max = 4096;
   std::vector<Call> calls_;       // begun and not answered
   std::size_t exited_calls_ = 0;  // of calls_, those whose worker exited
   std::vector<std::pair<std::string, WorkerRef>> affinity_;  // in binding order, oldest first
