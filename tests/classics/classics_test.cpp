@@ -81,29 +81,29 @@ TEST_P(Classics, FoundWithinTheBoundsAndTheFixExhausted) {
   const auto bound = static_cast<std::uint64_t>(std::ceil(3.0 / p));
   const Swept pct = first_failing(c, pct_name, bound);
 
-  // Systematic: the buggy variant fails within its preemption count, the
-  // fixed one is exhausted at it.
+  // Systematic: the buggy variant fails within its preemption count; the
+  // fixed one is exhausted at it, or at the program's proof bound.
   sim::ExploreSpec spec;
-  spec.strategy = sim::parse_strategy(c.systematic.empty() ? "dfs:preemptions=" + std::to_string(c.preemptions)
-                                                            : c.systematic)
-                      .value();
+  spec.strategy = sim::parse_strategy("dfs:preemptions=" + std::to_string(c.preemptions)).value();
   spec.schedules_max = schedules_max;
+  sim::ExploreSpec proof = spec;
+  if (!c.proof.empty()) {
+    proof.strategy = sim::parse_strategy(c.proof).value();
+  }
   const sim::ExploreReport buggy = sim::explore_program(sim::SimConfig{}, body_of(c, false), spec);
-  const sim::ExploreReport fixed = sim::explore_program(sim::SimConfig{}, body_of(c, true), spec);
+  const sim::ExploreReport fixed = sim::explore_program(sim::SimConfig{}, body_of(c, true), proof);
 
-  std::printf("| %s | %llu | %llu | %s | 1/%.0f | %s | %s | %s: %s | %s |\n", c.name.c_str(),
+  std::printf("| %s | %llu | %llu | %s | 1/%.0f | %s | %s | %s: %s | %s: %s |\n", c.name.c_str(),
               static_cast<unsigned long long>(n), static_cast<unsigned long long>(steps_of(c)),
               probe.strategy.c_str(), 1.0 / p, random.first ? std::to_string(random.first).c_str() : "none",
               pct.first ? std::to_string(pct.first).c_str() : "none", spec.strategy.to_string().c_str(),
               buggy.failure ? std::to_string(buggy.failure->schedule).c_str() : "none",
+              proof.strategy.to_string().c_str(),
               fixed.exhausted ? ("exhausted, " + std::to_string(fixed.schedules)).c_str() : "NOT exhausted");
 
   EXPECT_NE(pct.first, 0U) << c.name << ": " << probe.strategy << " found nothing within its bound of " << bound
                            << " seeds";
   EXPECT_TRUE(fixed.exhausted) << c.name << ": " << fixed.describe();
-  if (!c.systematic_finds) {
-    return;
-  }
   ASSERT_TRUE(buggy.failure.has_value()) << c.name << ": " << buggy.describe();
 
   // The systematic failure replays from its decision list.
