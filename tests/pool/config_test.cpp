@@ -63,6 +63,8 @@ TEST(PoolConfigValidate, NamesEachBadField) {
       {"max_lifetime_jitter", [](PoolConfig& c) { c.max_lifetime_jitter = seconds(1); }},
       {"restart_backoff_jitter_percent", [](PoolConfig& c) { c.restart_backoff_jitter_percent = 101; }},
       {"breaker_failures", [](PoolConfig& c) { c.breaker_failures = 0; }},
+      {"frame_bytes_max", [](PoolConfig& c) { c.frame_bytes_max = 12; }},
+      {"frame_bytes_max", [](PoolConfig& c) { c.frame_bytes_max = std::uint64_t{1} << 33; }},
   };
   for (const BadField& bad : cases) {
     PoolConfig config = valid_config();

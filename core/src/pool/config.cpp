@@ -1,3 +1,4 @@
+#include <seedpool/core/codec.hpp>
 #include <seedpool/core/pool_config.hpp>
 
 #include <fmt/format.h>
@@ -104,6 +105,11 @@ Status PoolConfig::validate() const {
   }
   if (breaker_failures == 0) {
     return invalid("breaker_failures", "must be at least 1");
+  }
+  if (frame_bytes_max < kFrameHeaderBytes || frame_bytes_max > kFrameLengthBytes + std::uint64_t{UINT32_MAX}) {
+    return invalid("frame_bytes_max", fmt::format("{} is outside [{}, {}] (an empty frame .. the length field's range)",
+                                                  frame_bytes_max, kFrameHeaderBytes,
+                                                  kFrameLengthBytes + std::uint64_t{UINT32_MAX}));
   }
   return {};
 }

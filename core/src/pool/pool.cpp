@@ -5,6 +5,7 @@
 #include "shared.hpp"
 
 #include <seedpool/core/assert.hpp>
+#include <seedpool/core/codec.hpp>
 
 #include <fmt/format.h>
 
@@ -120,15 +121,28 @@ Result<std::string> Lease::call(std::string payload, std::optional<Instant> dead
   if (shared_ == nullptr) {
     return Error{ErrorCode::invalid_argument, "call on a lease that is not held", {}};
   }
+  const auto refused = [&](Error error) {
+    if (!shared_->post(detail::CallRefused{id_, worker_, error.code})) {
+      shared_->count_late_call(error.code);
+    }
+    return error;
+  };
+  if (const std::uint64_t frame = kFrameHeaderBytes + std::uint64_t{payload.size()};
+      frame > shared_->config.frame_bytes_max) {
+    // Refused here, never written: a worker that enforces the limit would
+    // fail on it and be restarted. The lease and the worker stay as they were.
+    return refused(Error{ErrorCode::invalid_argument,
+                         fmt::format("payload of {} bytes makes a call frame of {} bytes, over frame_bytes_max {} "
+                                     "of pool '{}'; the call was not sent",
+                                     payload.size(), frame, shared_->config.frame_bytes_max, shared_->config.name),
+                         {}});
+  }
   const Instant started = shared_->world.now();
   const Instant until = deadline.value_or(started + shared_->config.call_timeout);
   detail::CallLine& line = *line_;
   const Result<std::uint64_t> begun = line.begin();
   if (!begun) {
-    if (!shared_->post(detail::CallRefused{id_, worker_, begun.error().code})) {
-      shared_->count_late_call(begun.error().code);
-    }
-    return begun.error();
+    return refused(begun.error());
   }
   if (Status sent = line.send(begun.value(), std::move(payload)); !sent) {
     // The call stays waiting; the pool fails the worker, which answers it.

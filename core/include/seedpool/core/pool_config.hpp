@@ -71,6 +71,13 @@ struct PoolConfig {
   std::size_t stderr_lines_kept = 100;      // per worker
   std::size_t stderr_line_bytes_max = 4096; // longer lines are cut
 
+  // The largest frame a worker accepts, length field included (the
+  // protocol's default, 16 MiB; docs/protocol.md). A call whose frame would
+  // be larger is refused by the pool with invalid_argument naming the limit,
+  // never written: the worker keeps serving. At least an empty frame (13
+  // bytes), at most 4 GiB + 3 (the length field's range).
+  std::uint64_t frame_bytes_max = 16 * 1024 * 1024;
+
   // Returns ok, or invalid_argument naming the first bad field, its value and
   // the rule it breaks.
   Status validate() const;
