@@ -9,7 +9,12 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <string>
 
 namespace seedpool::integration {
@@ -43,6 +48,33 @@ while True:
         sys.stderr.write("bad frame written for request %d\n" % rid)
         sys.stderr.flush()
         time.sleep(3600)
+    elif kind == 6:
+        w.write(struct.pack(">IBQ", 9, 7, rid))
+        w.flush()
+    elif kind == 8:
+        sys.exit(0)
+)";
+
+// A worker that answers one call and exits right after its reply: the next
+// checkout can be handed a worker that is already gone.
+constexpr const char* one_reply_code = R"(
+import struct, sys
+r, w = sys.stdin.buffer, sys.stdout.buffer
+def read_frame():
+    head = r.read(13)
+    if len(head) < 13:
+        sys.exit(0)
+    length, kind, rid = struct.unpack(">IBQ", head)
+    return kind, rid, r.read(length - 9)
+kind, rid, _ = read_frame()
+w.write(struct.pack(">IBQ", 9, 2, rid))
+w.flush()
+while True:
+    kind, rid, payload = read_frame()
+    if kind == 3:
+        w.write(struct.pack(">IBQ", 9 + len(payload), 4, rid) + payload)
+        w.flush()
+        sys.exit(0)
     elif kind == 6:
         w.write(struct.pack(">IBQ", 9, 7, rid))
         w.flush()
@@ -237,6 +269,48 @@ TEST_F(UnstartableWorker, NonExecutableFileFailsStartWithThePathAndTheReason) {
   EXPECT_EQ(error.code, ErrorCode::launch_failed) << error.describe();
   EXPECT_TRUE(contains(error.message, program)) << error.describe();
   EXPECT_TRUE(contains(error.message, "Permission denied")) << error.describe();
+}
+
+// Every call is counted once under what its caller saw, also a call that
+// fails on a worker that died between the checkout and the call: the stats'
+// calls add up to the calls made, outcome by outcome.
+TEST_F(PoolIntegrationTest, CallAccountingIsExactWhenWorkersDieBetweenCheckoutAndCall) {
+  PoolConfig c = config("one-reply", python_code(one_reply_code, "seedpool-one-reply"), 2);
+  c.restart_backoff_base = milliseconds(1);
+  c.restart_backoff_max = milliseconds(10);
+  c.breaker_failures = 1000;
+  start_pool(c);
+  ASSERT_FALSE(HasFatalFailure());
+  constexpr int calls = 20;
+  std::map<std::string, std::uint64_t> seen;
+  std::mutex seen_lock;
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < calls / 4; ++i) {
+        const std::string payload = "p" + std::to_string(t) + "." + std::to_string(i);
+        Result<std::string> r = pool().execute(payload);
+        EXPECT_TRUE(!r.ok() || r.value() == payload);
+        const std::lock_guard<std::mutex> hold(seen_lock);
+        ++seen[r.ok() ? "ok" : std::string(to_string(r.error().code))];
+      }
+    });
+  }
+  for (std::thread& caller : callers) {
+    caller.join();
+  }
+  const PoolStats stats = pool().stats();
+  EXPECT_EQ(stats.total(stats.calls), static_cast<std::uint64_t>(calls));
+  for (const auto& [outcome, n] : seen) {
+    EXPECT_EQ(stats.count(stats.calls, outcome), n) << outcome;
+  }
+  std::string outcomes;
+  for (const auto& [outcome, n] : seen) {
+    outcomes += " " + outcome + "=" + std::to_string(n);
+  }
+  std::printf("calls by outcome:%s\n", outcomes.c_str());
+  EXPECT_GT(seen["ok"], 0u);
+  shutdown_and_check();
 }
 
 }  // namespace
