@@ -42,6 +42,14 @@ std::string one_line(const Error& e) {
   return fmt::format("ERROR {}: {}", to_string(e.code), m.substr(0, m.find('\n')));
 }
 
+// Writes `text` and a newline to stdout, every byte of it: a reply may hold
+// NUL bytes, which the C string functions would cut it at.
+void write_line(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
 ExecuteOptions execute_options(const RunOptions& o) {
   return ExecuteOptions{std::nullopt, o.kind.affinity_key, o.kind.affinity_mode};
 }
@@ -95,9 +103,7 @@ void run_stdin(World& world, Pool& pool, const RunOptions& o, Counts& counts, co
     while (Received<Answer> answer = output.receive()) {
       early.emplace(answer.value->first, std::move(answer.value->second));
       for (auto it = early.find(next); it != early.end(); it = early.find(++next)) {
-        std::fputs((it->second ? it->second.value() : one_line(it->second.error())).c_str(), stdout);
-        std::fputc('\n', stdout);
-        std::fflush(stdout);
+        write_line(it->second ? it->second.value() : one_line(it->second.error()));
         if (!it->second && o.quiet_workers) {
           // The stderr tail was not shown as it happened: show it now.
           fmt::print(stderr, "line {}: {}\n", next + 1, it->second.error().describe());
