@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -54,12 +55,14 @@ ExecuteOptions execute_options(const RunOptions& o) {
   return ExecuteOptions{std::nullopt, o.kind.affinity_key, o.kind.affinity_mode};
 }
 
-// Generated load: `concurrency` callers share `calls` calls.
+// Generated load: `concurrency` callers share `calls` calls (no more callers
+// than calls: the others would have nothing to do).
 void run_load(World& world, Pool& pool, const RunOptions& o, Counts& counts,
               const std::function<void()>& tick) {
+  const std::uint64_t callers = std::min(o.load.concurrency, o.load.calls);
   auto remaining = std::make_shared<std::atomic<std::uint64_t>>(o.load.calls);
-  Channel<int> done(world, "load-done", o.load.concurrency);
-  for (std::uint64_t c = 0; c < o.load.concurrency; ++c) {
+  Channel<int> done(world, "load-done", callers);
+  for (std::uint64_t c = 0; c < callers; ++c) {
     world.spawn(fmt::format("load-{}", c), [&, remaining] {
       for (std::uint64_t n = remaining->load(); n > 0; n = remaining->load()) {
         if (!remaining->compare_exchange_weak(n, n - 1)) {
@@ -71,7 +74,7 @@ void run_load(World& world, Pool& pool, const RunOptions& o, Counts& counts,
       (void)done.send(1);
     });
   }
-  for (std::uint64_t finished = 0; finished < o.load.concurrency;) {
+  for (std::uint64_t finished = 0; finished < callers;) {
     if (done.receive(world.now() + milliseconds(500))) {
       ++finished;
     }
