@@ -8,7 +8,9 @@
 // generates calls. On exit it prints the pool's statistics to stderr.
 // Exit status: 0 every call succeeded, 1 a call or the pool failed, 2 bad
 // command line (an unknown option, or a value outside its range: see
-// options.hpp). SIGINT or SIGTERM shuts the pool down cleanly.
+// options.hpp), 128 + N after signal N. SIGINT or SIGTERM shuts the pool down
+// cleanly in every phase (while it starts, while stdin is idle, under load):
+// calls in flight get --shutdown-grace-ms to finish.
 
 #include "jobs.hpp"
 #include "options.hpp"
@@ -22,6 +24,7 @@
 #include <optional>
 #include <pthread.h>
 #include <string>
+#include <system_error>
 
 int main(int argc, char** argv) {
   CLI::App app{"seedpool: a pool of external worker processes"};
@@ -55,6 +58,12 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGUSR2);  // sent by run_pool to end the watcher
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  seedpool::real::RealWorld world;
-  return seedpool::tool::run_pool(world, options.value(), stop_signals);
+  try {
+    seedpool::real::RealWorld world;
+    return seedpool::tool::run_pool(world, options.value(), stop_signals);
+  } catch (const std::system_error& e) {
+    // The RealWorld's own descriptors or I/O thread were refused.
+    fmt::print(stderr, "seedpool: cannot start: {}\n", e.what());
+    return 1;
+  }
 }

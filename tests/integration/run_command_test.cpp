@@ -165,5 +165,91 @@ TEST(RunCommand, GeneratedLoadWithMoreCallersThanCallsEnds) {
   EXPECT_TRUE(contains(tool.err(), "3 calls (3 ok)")) << tool.err();
 }
 
+
+// ---------------------------------------------------------------- signals
+
+// The shutdown grace the signal tests give the command, and the longest a
+// stop may take: that grace plus slack for a busy machine. What the bound
+// catches is a command that waits for something else: an init timeout of
+// ten minutes, or the end of an input that never ends.
+constexpr auto shutdown_grace = 1000ms;
+constexpr auto stop_bound = shutdown_grace + 20s;
+const std::string grace_option = std::to_string(shutdown_grace.count());
+
+// Sends `signo` and waits for the exit; `took` is how long that was.
+ToolExit stop_with(ToolProcess& tool, int signo, std::chrono::milliseconds& took) {
+  const auto sent = std::chrono::steady_clock::now();
+  tool.signal(signo);
+  const ToolExit exit = tool.wait(stop_bound);
+  took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent);
+  EXPECT_TRUE(tool.none_left()) << "processes of the command outlived it:" << describe(tool.marked_processes());
+  tool.kill_left();
+  return exit;
+}
+
+TEST(RunCommandSignals, SigtermWhileAWorkerNeverGetsReadyStopsWithinTheGrace) {
+  ToolProcess tool(run_args({"--workers", "1", "--init-timeout-ms", "600000", "--shutdown-grace-ms", grace_option},
+                            {"/bin/sh", "-c", "echo hanging in init >&2; exec sleep 3600"}));
+  ASSERT_TRUE(tool.wait_for_stderr("hanging in init")) << tool.err();
+  std::chrono::milliseconds took{};
+  const ToolExit exit = stop_with(tool, SIGTERM, took);
+  EXPECT_LT(took, stop_bound) << tool.err();
+  EXPECT_TRUE(exit.exited && exit.status == 128 + SIGTERM) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "signal 15: shutting down")) << tool.err();
+}
+
+TEST(RunCommandSignals, SigtermWhileStdinIsOpenAndIdleStopsWithinTheGrace) {
+  ToolProcess tool(run_args({"--workers", "2", "--shutdown-grace-ms", grace_option}));
+  ASSERT_TRUE(tool.write_stdin("one\n"));
+  ASSERT_TRUE(tool.wait_for_stdout("one\n")) << tool.err();
+  std::chrono::milliseconds took{};
+  const ToolExit exit = stop_with(tool, SIGTERM, took);  // stdin stays open
+  EXPECT_LT(took, stop_bound) << tool.err();
+  EXPECT_TRUE(exit.exited && exit.status == 128 + SIGTERM) << exit.describe() << "\n" << tool.err();
+  EXPECT_EQ(tool.out(), "one\n");
+  EXPECT_TRUE(contains(tool.err(), "1 calls (1 ok)")) << tool.err();
+}
+
+TEST(RunCommandSignals, SigintUnderGeneratedLoadStopsWithinTheGrace) {
+  ToolProcess tool(run_args({"--workers", "2", "--shutdown-grace-ms", grace_option, "--load",
+                             "calls=1000000000000,concurrency=8"}),
+                   false);
+  ASSERT_TRUE(tool.wait_for_stderr("ready in")) << tool.err();
+  std::chrono::milliseconds took{};
+  const ToolExit exit = stop_with(tool, SIGINT, took);
+  EXPECT_LT(took, stop_bound) << tool.err();
+  EXPECT_TRUE(exit.exited && exit.status == 128 + SIGINT) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "signal 2: shutting down")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "worker starts 2")) << "no statistics:\n" << tool.err();
+}
+
+// ---------------------------------------------------------------- threads
+
+// Runs the command with its address space limited to about 1 GB: enough for
+// the pool, its I/O loop and a hundred callers, far from 4096 callers' stacks.
+// Few malloc arenas, so that thread stacks run out before they do.
+const std::vector<std::string> memory_limited = {
+    "/bin/sh", "-c", "ulimit -v 1000000 && MALLOC_ARENA_MAX=2 exec \"$@\"", "sh"};
+
+TEST(RunCommandThreads, ACallerThreadTheKernelRefusesIsReportedAndThePoolStops) {
+  ToolProcess tool(run_args({"--workers", "1", "--concurrency", "4096"}), true, memory_limited);
+  ASSERT_TRUE(tool.write_stdin("one\n"));
+  tool.close_stdin();
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "cannot start the thread of task 'caller-")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "lower --concurrency")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "worker starts 1 (1 ok); exits 1")) << "the pool was not shut down:\n" << tool.err();
+}
+
+TEST(RunCommandThreads, ALoadThreadTheKernelRefusesIsReportedAndThePoolStops) {
+  ToolProcess tool(run_args({"--workers", "1", "--load", "calls=100000,concurrency=4096"}), false, memory_limited);
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "cannot start the thread of task 'load-")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "lower --load concurrency=")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "worker starts 1 (1 ok); exits 1")) << "the pool was not shut down:\n" << tool.err();
+}
+
 }  // namespace
 }  // namespace seedpool::integration

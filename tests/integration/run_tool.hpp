@@ -58,13 +58,16 @@ class ToolProcess {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Starts `seedpool <args...>`. Its stdin is a pipe the test writes and
+  // Starts `seedpool <args...>`, through `wrapper` when given (a program
+  // and its arguments that exec their last arguments, such as a shell that
+  // sets a resource limit first). Its stdin is a pipe the test writes and
   // closes (close_stdin), or /dev/null when `stdin_pipe` is false.
-  explicit ToolProcess(const std::vector<std::string>& args, bool stdin_pipe = true) {
+  explicit ToolProcess(const std::vector<std::string>& args, bool stdin_pipe = true,
+                       const std::vector<std::string>& wrapper = {}) {
     static int counter = 0;
     marker_ = std::to_string(::getpid()) + "-" + std::to_string(++counter);
     std::signal(SIGPIPE, SIG_IGN);  // writing to a command that exited must not end the test
-    spawn(args, stdin_pipe);
+    spawn(args, stdin_pipe, wrapper);
   }
 
   ~ToolProcess() {
@@ -114,14 +117,12 @@ class ToolProcess {
   // Reads output until stderr contains `text`; false at the guard or when
   // the command exited without writing it.
   bool wait_for_stderr(std::string_view text, std::chrono::milliseconds guard = std::chrono::seconds(60)) {
-    const auto deadline = Clock::now() + guard;
-    while (err_text_.find(text) == std::string::npos) {
-      if (Clock::now() >= deadline || (out_ < 0 && err_ < 0)) {
-        return false;
-      }
-      pump(10);
-    }
-    return true;
+    return wait_for(err_text_, text, guard);
+  }
+
+  // The same for stdout.
+  bool wait_for_stdout(std::string_view text, std::chrono::milliseconds guard = std::chrono::seconds(60)) {
+    return wait_for(out_text_, text, guard);
   }
 
   // Waits for the exit, reading everything the command writes; kills it at
@@ -193,7 +194,18 @@ class ToolProcess {
   pid_t pid() const { return pid_; }
 
  private:
-  void spawn(const std::vector<std::string>& args, bool stdin_pipe) {
+  bool wait_for(const std::string& stream, std::string_view text, std::chrono::milliseconds guard) {
+    const auto deadline = Clock::now() + guard;
+    while (stream.find(text) == std::string::npos) {
+      if (Clock::now() >= deadline || (out_ < 0 && err_ < 0)) {
+        return false;
+      }
+      pump(10);
+    }
+    return true;
+  }
+
+  void spawn(const std::vector<std::string>& args, bool stdin_pipe, const std::vector<std::string>& wrapper) {
     int in[2] = {-1, -1};
     int out[2] = {-1, -1};
     int err[2] = {-1, -1};
@@ -220,7 +232,8 @@ class ToolProcess {
     ::posix_spawnattr_setsigmask(&attributes, &none);
     ::posix_spawnattr_setsigdefault(&attributes, &all);
 
-    std::vector<std::string> argv_strings{run_tool};
+    std::vector<std::string> argv_strings = wrapper;
+    argv_strings.push_back(run_tool);
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<std::string> env_strings;
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
@@ -237,7 +250,8 @@ class ToolProcess {
     }
     argv.push_back(nullptr);
     envp.push_back(nullptr);
-    const int error = ::posix_spawn(&pid_, run_tool.c_str(), &actions, &attributes, argv.data(), envp.data());
+    const int error =
+        ::posix_spawn(&pid_, argv_strings.front().c_str(), &actions, &attributes, argv.data(), envp.data());
     ::posix_spawn_file_actions_destroy(&actions);
     ::posix_spawnattr_destroy(&attributes);
     ::close(in[0]);
