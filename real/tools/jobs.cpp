@@ -189,13 +189,28 @@ Status run_stdin(World& world, Pool& pool, const RunOptions& o, const StopReques
   return status;
 }
 
+// The latency quantiles, "p50 <= 500 us, p99 <= 2500 us": "-" when there
+// was no call (an empty histogram has no quantile), "p99 > 60000000 us" for
+// one beyond the last bucket.
+std::string latency(const Histogram& h) {
+  if (h.count() == 0) {
+    return "-";
+  }
+  const auto bound = [&h](unsigned q) {
+    const Duration d = h.quantile_bound(q);
+    return d == Duration::max() ? fmt::format("p{} > {} us", q, Histogram::bounds_ns.back() / 1000)
+                                : fmt::format("p{} <= {} us", q, d.ns() / 1000);
+  };
+  return fmt::format("{}, {}", bound(50), bound(99));
+}
+
 void print_stats(const PoolStats& stats, double wall_seconds) {
   const std::uint64_t calls = stats.total(stats.calls);
+  const double rate = wall_seconds > 0 ? static_cast<double>(calls) / wall_seconds : 0.0;
   fmt::print(stderr,
-             "seedpool: {} calls ({} ok) in {:.2f}s = {:.0f} calls/s; call latency p50 <= {} us, p99 <= {} us\n"
+             "seedpool: {} calls ({} ok) in {:.2f}s = {:.0f} calls/s; call latency {}\n"
              "seedpool: checkouts {} ({} ok); worker starts {} ({} ok); exits {}; recycles {}; health failures {}\n",
-             calls, stats.count(stats.calls, "ok"), wall_seconds, static_cast<double>(calls) / wall_seconds,
-             stats.call_duration.quantile_bound(50).ns() / 1000, stats.call_duration.quantile_bound(99).ns() / 1000,
+             calls, stats.count(stats.calls, "ok"), wall_seconds, rate, latency(stats.call_duration),
              stats.total(stats.checkouts), stats.count(stats.checkouts, "ok"), stats.total(stats.inits),
              stats.count(stats.inits, "ok"), stats.worker_exits, stats.recycles, stats.health_failures);
   for (const auto& [outcome, n] : stats.calls) {

@@ -52,6 +52,18 @@ TEST(RunCommand, RepliesAreWrittenWholeNulBytesIncluded) {
 }
 
 
+// ---------------------------------------------------------------- statistics
+
+TEST(RunCommand, NoCallsMeansNoLatencyFigures) {
+  ToolProcess tool(run_args({"--workers", "1"}), false);
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 0) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "0 calls (0 ok)")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "call latency -")) << tool.err();
+  EXPECT_FALSE(contains(tool.err(), "9223372036854775")) << "an empty histogram's bound printed as a latency:\n"
+                                                            << tool.err();
+}
+
 // ---------------------------------------------------------------- options
 
 // A value the command must refuse before it starts any worker: exit status
