@@ -64,6 +64,19 @@ TEST(RunCommand, NoCallsMeansNoLatencyFigures) {
                                                             << tool.err();
 }
 
+// ---------------------------------------------------------------- launch
+
+TEST(RunCommand, ADirectoryAsTheWorkerProgramIsNamedAsOne) {
+  std::string dir = (std::filesystem::temp_directory_path() / "seedpool-run-dir-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  ToolProcess tool(run_args({"--workers", "1"}, {dir}), false);
+  const ToolExit exit = finish(tool);
+  std::filesystem::remove(dir);
+  EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "cannot launch '" + dir + "': Is a directory")) << tool.err();
+  EXPECT_FALSE(contains(tool.err(), "Permission denied")) << tool.err();
+}
+
 // ---------------------------------------------------------------- options
 
 // A value the command must refuse before it starts any worker: exit status
