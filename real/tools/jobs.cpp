@@ -2,6 +2,7 @@
 
 #include "line_reader.hpp"
 #include "stop_request.hpp"
+#include "worker_log.hpp"
 
 #include <seedpool/core/channel.hpp>
 #include <seedpool/core/pool.hpp>
@@ -27,17 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Tick = std::function<void()>;
-
-class StderrForwarder final : public LogSink {
- public:
-  void on_stderr(std::string_view pool, WorkerRef worker, std::string_view line) override {
-    std::lock_guard lock(mutex_);
-    fmt::print(stderr, "[{}/{}] {}\n", pool, worker.to_string(), line);
-  }
-
- private:
-  std::mutex mutex_;
-};
 
 struct Counts {
   std::atomic<std::uint64_t> ok{0};
@@ -253,20 +243,35 @@ class SignalWatcher {
   std::thread thread_;
 };
 
+// How long start() waits beyond the workers' own init deadline: long enough
+// for a worker that hangs in init to be failed by its init_timeout, so that
+// the start's error reports it with its own reason and stderr tail rather
+// than as "still initializing".
+constexpr Duration start_deadline_margin = seconds(1);
+
 // Starts the pool; Pool::start itself starts a task, which may be refused.
-Status start_pool(Pool& pool) {
+Status start_pool(World& world, Pool& pool, const RunOptions& o) {
   try {
-    return pool.start();
+    return pool.start(world.now() + o.pool.init_timeout + start_deadline_margin);
   } catch (const std::system_error& e) {
     return Error{ErrorCode::launch_failed, fmt::format("cannot start the pool's task: {}", e.what()), {}};
   }
 }
 
+// A failed start. The error's message names every worker, the failed ones
+// each with its own stderr tail; the error's stderr_tail is one worker's
+// again, and printed after the list it would read as the last worker's. So
+// it is left out, and the workers still starting get their tails from the
+// log, each under its own name.
+void print_start_failure(const Error& error, const WorkerLog& log) {
+  fmt::print(stderr, "seedpool: {}: {}\n{}", to_string(error.code), error.message, log.tails_of_starting_workers());
+}
+
 // The job itself, from the start of the pool to its shutdown; the exit status.
-int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop) {
+int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop, const WorkerLog& log) {
   const auto started_at = Clock::now();
-  if (Status started = start_pool(pool); !started) {
-    fmt::print(stderr, "seedpool: {}\n", started.error().describe());
+  if (Status started = start_pool(world, pool, o); !started) {
+    print_start_failure(started.error(), log);
     (void)pool.shutdown();
     return 1;
   }
@@ -311,8 +316,8 @@ int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& st
 }  // namespace
 
 int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
-  StderrForwarder forwarder;
-  auto created = Pool::create(world, o.pool, PoolHooks{nullptr, o.quiet_workers ? nullptr : &forwarder});
+  WorkerLog log(!o.quiet_workers);
+  auto created = Pool::create(world, o.pool, PoolHooks{&log, &log});
   if (!created) {
     fmt::print(stderr, "seedpool: {}\n", created.error().describe());
     return 2;
@@ -322,7 +327,7 @@ int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
   try {
     StopRequest stop;
     const SignalWatcher watcher(pool, stop, stop_signals);
-    status = run_job(world, pool, o, stop);
+    status = run_job(world, pool, o, stop, log);
     // Interrupted: the shell's convention, so that a script sees the job
     // did not run to its end.
     status = stop.requested() ? 128 + stop.signal() : status;

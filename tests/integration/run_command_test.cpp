@@ -11,8 +11,13 @@
 #include "integration/run_tool.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <map>
+#include <optional>
 #include <ostream>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -75,6 +80,66 @@ TEST(RunCommand, ADirectoryAsTheWorkerProgramIsNamedAsOne) {
   EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
   EXPECT_TRUE(contains(tool.err(), "cannot launch '" + dir + "': Is a directory")) << tool.err();
   EXPECT_FALSE(contains(tool.err(), "Permission denied")) << tool.err();
+}
+
+// ---------------------------------------------------------------- failed start
+
+// The worker reference ("w0.1") a line of the report names, if any.
+std::optional<std::string> worker_named(std::string_view line) {
+  for (std::size_t at = line.find(" w"); at != std::string_view::npos; at = line.find(" w", at + 1)) {
+    std::size_t end = at + 2;
+    while (end < line.size() && (std::isdigit(static_cast<unsigned char>(line[end])) != 0 || line[end] == '.')) {
+      ++end;
+    }
+    const std::string_view ref = line.substr(at + 1, end - at - 1);
+    if (ref.size() >= 4 && ref.find('.') != std::string_view::npos) {
+      return std::string(ref);
+    }
+  }
+  return std::nullopt;
+}
+
+TEST(RunCommand, EveryStderrTailOfAFailedStartGoesWithItsOwnWorker) {
+  // Each worker writes a line of its own, then never answers init.
+  ToolProcess tool(run_args({"--workers", "2", "--init-timeout-ms", "1500"},
+                            {"/bin/sh", "-c", "echo \"stderr line of pid $$\" >&2; exec sleep 3600"}),
+                   false);
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
+  const std::string& err = tool.err();
+  const std::size_t report = err.find("failed to start");
+  ASSERT_NE(report, std::string::npos) << err;
+
+  // Who wrote which line, from the lines forwarded as they came:
+  // "[seedpool/w0.1] stderr line of pid 123".
+  std::map<std::string, std::string> writer;  // line -> worker
+  std::istringstream live(err.substr(0, report));
+  for (std::string line; std::getline(live, line);) {
+    const std::size_t text = line.find("] stderr line of pid ");
+    if (line.starts_with("[seedpool/") && text != std::string::npos) {
+      writer[line.substr(text + 2)] = line.substr(10, text - 10);
+    }
+  }
+  ASSERT_GE(writer.size(), 2u) << err;
+
+  // In the report, every tail line sits under the worker it came from: the
+  // nearest line above it that names a worker names that one.
+  std::set<std::string> reported;
+  std::optional<std::string> under;
+  std::istringstream lines(err.substr(report));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("stderr line of pid ")) {
+      ASSERT_TRUE(writer.contains(line)) << "a tail line nobody wrote: " << line << "\n" << err;
+      EXPECT_EQ(under.value_or("no worker"), writer[line]) << "'" << line << "' is shown under another worker:\n"
+                                                           << err;
+      reported.insert(writer[line]);
+    } else if (std::optional<std::string> named = worker_named(line)) {
+      under = named;
+    }
+  }
+  for (const auto& [line, worker] : writer) {
+    EXPECT_TRUE(reported.contains(worker)) << "the report lost the tail of " << worker << ":\n" << err;
+  }
 }
 
 // ---------------------------------------------------------------- options
