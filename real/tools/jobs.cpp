@@ -22,6 +22,7 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace seedpool::tool {
 namespace {
@@ -51,17 +52,39 @@ ExecuteOptions execute_options(const RunOptions& o) {
   return ExecuteOptions{std::nullopt, o.kind.affinity_key, o.kind.affinity_mode};
 }
 
-// Starts a task; a thread the kernel refuses (thread or memory limits) is an
-// error that names the task and says what to lower, not an abort.
-Status spawn_task(World& world, std::string name, std::function<void()> body, std::string_view lower) {
-  try {
-    world.spawn(name, std::move(body));
-  } catch (const std::system_error& e) {
-    return Error{ErrorCode::launch_failed,
-                 fmt::format("cannot start the thread of task '{}': {}; lower {}", name, e.what(), lower), {}};
+// The job's tasks, joined before the channels they use are destroyed: a
+// receiver may have a task's last item while that task is still inside the
+// send (a channel wakes its receivers after it has let go of its lock).
+class JobTasks {
+ public:
+  explicit JobTasks(World& world) : world_(world) {}
+  ~JobTasks() { join_all(); }
+  JobTasks(const JobTasks&) = delete;
+  JobTasks& operator=(const JobTasks&) = delete;
+
+  // Starts a task; a thread the kernel refuses (thread or memory limits) is
+  // an error that names the task and says what to lower, not an abort.
+  Status start(std::string name, std::function<void()> body, std::string_view lower) {
+    try {
+      tasks_.push_back(world_.spawn_joinable(name, std::move(body)));
+    } catch (const std::system_error& e) {
+      return Error{ErrorCode::launch_failed,
+                   fmt::format("cannot start the thread of task '{}': {}; lower {}", name, e.what(), lower), {}};
+    }
+    return {};
   }
-  return {};
-}
+
+  void join_all() {
+    for (const std::unique_ptr<JoinableTask>& task : tasks_) {
+      task->join();
+    }
+    tasks_.clear();
+  }
+
+ private:
+  World& world_;
+  std::vector<std::unique_ptr<JoinableTask>> tasks_;
+};
 
 // Waits until `n` tasks have sent to `done`, ticking at least twice a second.
 void await(World& world, Channel<int>& done, std::uint64_t n, const Tick& tick) {
@@ -91,16 +114,18 @@ Status run_load(World& world, Pool& pool, const RunOptions& o, const StopRequest
     }
     (void)done.send(1);
   };
+  JobTasks tasks(world);
   std::uint64_t started = 0;
   Status spawned;
   while (started < callers && spawned) {
-    spawned = spawn_task(world, fmt::format("load-{}", started), caller, "--load concurrency=");
+    spawned = tasks.start(fmt::format("load-{}", started), caller, "--load concurrency=");
     started += spawned ? 1U : 0U;
   }
   if (!spawned) {
     remaining.store(0);  // the callers that run end after their call in flight
   }
   await(world, done, started, tick);
+  tasks.join_all();
   return spawned;
 }
 
@@ -148,7 +173,8 @@ Status run_stdin(World& world, Pool& pool, const RunOptions& o, const StopReques
   Channel<Item> input(world, "stdin-lines", concurrency);
   Channel<Answer> output(world, "replies", concurrency * 2);
   Channel<int> done(world, "callers-done", concurrency + 1);
-  Status status = spawn_task(world, "printer", [&] {
+  JobTasks tasks(world);
+  Status status = tasks.start("printer", [&] {
     print_answers(output, o, tick);
     (void)done.send(2);
   }, "--concurrency");
@@ -157,7 +183,7 @@ Status run_stdin(World& world, Pool& pool, const RunOptions& o, const StopReques
   }
   std::uint64_t callers = 0;
   while (callers < concurrency && status) {
-    status = spawn_task(world, fmt::format("caller-{}", callers), [&] {
+    status = tasks.start(fmt::format("caller-{}", callers), [&] {
       while (Received<Item> item = input.receive()) {
         Result<std::string> reply = pool.execute(std::move(item.value->second), execute_options(o));
         (reply ? counts.ok : counts.failed).fetch_add(1);
@@ -176,6 +202,7 @@ Status run_stdin(World& world, Pool& pool, const RunOptions& o, const StopReques
   }
   output.close();
   (void)done.receive();  // the printer
+  tasks.join_all();
   return status;
 }
 
