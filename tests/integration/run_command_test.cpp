@@ -236,9 +236,9 @@ TEST(RunCommand, AnUnknownOptionIsNamed) {
   }
 }
 
-TEST(RunCommand, TheBoundsOfEveryRangeAreAccepted) {
-  ToolProcess tool(run_args({"--workers", "1", "--max", "2", "--min-ready", "1", "--init-timeout-ms", "86400000",
-                             "--checkout-timeout-ms", "1000", "--call-timeout-ms", "86400000",
+TEST(RunCommand, ValuesAtTheBoundsOfTheirRangesAreAccepted) {
+  ToolProcess tool(run_args({"--workers", "1", "--max", "4096", "--min-ready", "1", "--init-timeout-ms", "86400000",
+                             "--checkout-timeout-ms", "86400000", "--call-timeout-ms", "86400000",
                              "--health-interval-ms", "0", "--max-lifetime-ms", "0", "--shutdown-grace-ms", "0",
                              "--metrics-interval-ms", "100", "--max-calls", "0", "--concurrency", "1"}));
   ASSERT_TRUE(tool.write_stdin("one\ntwo\n"));
