@@ -1,8 +1,9 @@
-// Bad input from workers. Each test starts two workers of which exactly one
-// misbehaves (the first to start; its replacement does not), and checks that
+// Bad input from workers. Most tests start two workers of which exactly one
+// misbehaves (the first to start; its replacement does not), and check that
 // the fault fails only that worker's call, with a clear, typed error, while
 // the other worker keeps serving on its lease, and that the pool replaces the
-// bad worker and serves again. Programs that cannot be started at all fail
+// bad worker and serves again. A worker that closes its stdin is failed at
+// once, whether or not a call was lost in its pipe. Programs that cannot be started at all fail
 // start() with launch_failed naming the path and the reason.
 
 #include "integration/integration_support.hpp"
@@ -220,13 +221,63 @@ TEST_F(BadWorker, InvalidUtf8OnStderrIsKeptAsBytesAndReportedWithTheCrash) {
   EXPECT_GT(junk_lines, 100u);
 }
 
-TEST_F(BadWorker, WorkerThatClosesStdinFailsTheCallAndIsReplaced) {
-  // Calls wait until the worker has closed stdin: a call written before that
-  // would sit unread in the pipe and only time out.
-  const std::optional<Error> error = one_bad_worker(echo_command({"--close-stdin"}), "closed stdin");
-  ASSERT_TRUE(error.has_value());
-  EXPECT_EQ(error->code, ErrorCode::worker_crashed) << error->describe();
-  EXPECT_TRUE(contains(error->message, "did not accept the call")) << error->describe();
+// A worker that completes the handshake, waits until a frame is in its stdin
+// pipe, then closes stdin without reading it and sleeps: the call written to
+// it is lost unread.
+constexpr const char* close_stdin_code = R"(
+import os, select, struct, sys, time
+def read_exactly(n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(0, n - len(data))
+        if not chunk:
+            sys.exit(0)
+        data += chunk
+    return data
+length, kind, rid = struct.unpack(">IBQ", read_exactly(13))
+read_exactly(length - 9)
+os.write(1, struct.pack(">IBQ", 9, 2, rid))
+select.select([0], [], [])
+os.close(0)
+sys.stderr.write("closed stdin with a frame unread\n")
+sys.stderr.flush()
+time.sleep(3600)
+)";
+
+TEST_F(BadWorker, ACallLostInAStdinTheWorkerClosedFailsAtOnceNotAtItsDeadline) {
+  PoolConfig c = config("closes-stdin",
+                        first_start_runs(scratch_dir() + "/claimed", python_code(close_stdin_code, "seedpool-closes-stdin"),
+                                         echo_command()),
+                        1);
+  c.call_timeout = hang_guard;  // a call that waits for it has been swallowed
+  start_pool(c);
+  ASSERT_FALSE(HasFatalFailure());
+  Result<std::string> lost = pool().execute("into a closed stdin");
+  ASSERT_FALSE(lost.ok()) << "the worker answered: " << lost.value();
+  EXPECT_EQ(lost.error().code, ErrorCode::protocol_error) << lost.error().describe();
+  EXPECT_TRUE(contains(lost.error().message, "closed its stdin while running")) << lost.error().describe();
+  EXPECT_TRUE(contains(lost.error().stderr_tail, "closed stdin with a frame unread")) << lost.error().describe();
+  EXPECT_TRUE(settles_at(1));
+  Result<std::string> served = pool().execute("to the replacement");
+  EXPECT_TRUE(served.ok()) << served.error().describe();
+  shutdown_and_check();
+}
+
+TEST_F(BadWorker, WorkerThatClosesStdinIsReplacedWithoutWaitingForACall) {
+  start_pool(config("closes-stdin", first_start_runs(scratch_dir() + "/claimed", echo_command({"--close-stdin"}),
+                                                     echo_command()),
+                    1));
+  ASSERT_FALSE(HasFatalFailure());
+  // It can take no frame, not even shutdown: the pool replaces it unasked.
+  EXPECT_TRUE(eventually(world(), [&] { return pool().stats().worker_exits >= 1; }));
+  EXPECT_TRUE(settles_at(1));
+  EXPECT_EQ(pool().stats().total(pool().stats().calls), 0u);
+  EXPECT_TRUE(recorder_.line_with("closed stdin").has_value());
+  for (int i = 0; i < 3; ++i) {
+    Result<std::string> r = pool().execute("served " + std::to_string(i));
+    EXPECT_TRUE(r.ok()) << r.error().describe();
+  }
+  shutdown_and_check();
 }
 
 class UnstartableWorker : public PoolIntegrationTest {
