@@ -17,6 +17,7 @@ PoolActor::PoolActor(std::shared_ptr<PoolShared> shared)
       config_(shared_->config),
       aggregator_(config_.name),
       workers_(config_),
+      leases_(config_.size.max),
       restart_(config_, [&world = world_](std::uint64_t bound) { return world.random_below(bound); }, world_.now()) {}
 
 void PoolActor::run() {

@@ -23,7 +23,8 @@ Duration Backoff::delay(const PoolConfig& config, std::uint32_t failures, const 
   delay = std::min(delay, config.restart_backoff_max);
   const auto jitter_ns = delay.ns() / 100 * config.restart_backoff_jitter_percent;
   if (jitter_ns > 0) {
-    delay = delay - Duration::from_ns(static_cast<std::int64_t>(random_below(static_cast<std::uint64_t>(jitter_ns) + 1)));
+    const std::uint64_t jitter = random_below(static_cast<std::uint64_t>(jitter_ns) + 1);
+    delay = delay - Duration::from_ns(static_cast<std::int64_t>(jitter));
   }
   SEEDPOOL_ASSERT(delay >= Duration::zero() && delay <= config.restart_backoff_max);
   return delay;
