@@ -86,11 +86,13 @@ void print_progress(const ExploreReport& report, Clock::time_point start, Clock:
              elapsed, elapsed > 0 ? static_cast<double>(report.schedules) / elapsed : 0.0);
 }
 
-ExploreFailure failure_of(std::uint64_t schedule, const RunResult& run, std::string kind, std::string message) {
+ExploreFailure failure_of(std::uint64_t schedule, const RunResult& run, std::string kind, std::string message,
+                          bool invariant) {
   ExploreFailure failure;
   failure.schedule = schedule;
   failure.kind = std::move(kind);
   failure.message = std::move(message);
+  failure.invariant = invariant;
   failure.decisions = run.decisions;
   failure.steps = run.steps;
   failure.trace_hash = run.trace_hash;
@@ -102,9 +104,10 @@ ExploreFailure failure_of(std::uint64_t schedule, const RunResult& run, std::str
 std::string ExploreReport::describe() const {
   const std::string name = strategy.to_string();
   if (failure) {
-    const std::string kind = "[" + failure->kind + "]";
+    // An invariant's message begins with its "[name]" already.
     return fmt::format("failed at schedule {} of {}: {}", failure->schedule, name,
-                       failure->message.starts_with(kind) ? failure->message : kind + " " + failure->message);
+                       failure->invariant ? failure->message
+                                          : fmt::format("[{}] {}", failure->kind, failure->message));
   }
   if (exhausted) {
     return fmt::format("exhausted: {} schedules, no failure within bound {} ({})", schedules, strategy.bound, name);
@@ -137,7 +140,7 @@ ExploreReport explore_runs(const ExploreSpec& spec, const ScheduleRunner& run_sc
     const std::uint64_t schedule = report.schedules + 1;
     if (const std::string diverged = prefix_divergence(prefix, ran.run.decisions); !diverged.empty()) {
       report.failure = failure_of(schedule, ran.run, std::string(nondeterministic_kind),
-                                  fmt::format("schedule {}: {}", schedule, diverged));
+                                  fmt::format("schedule {}: {}", schedule, diverged), false);
       return false;
     }
     Expansion expansion(ran.run.decisions, *strategy.choices, prefix.size(), depth);
@@ -155,12 +158,13 @@ ExploreReport explore_runs(const ExploreSpec& spec, const ScheduleRunner& run_sc
     if (spec.check_determinism) {
       const ScheduleRun again = run_schedule(strategy, prefix);
       if (const DeterminismReport same = compare_runs(ran.run, again.run); !same.deterministic) {
-        report.failure = failure_of(schedule, ran.run, std::string(nondeterministic_kind), same.describe());
+        report.failure = failure_of(schedule, ran.run, std::string(nondeterministic_kind), same.describe(), false);
         return false;
       }
     }
     if (!ran.failure_kind.empty()) {
-      report.failure = failure_of(schedule, ran.run, ran.failure_kind, ran.run.message);
+      report.failure =
+          failure_of(schedule, ran.run, ran.failure_kind, ran.run.message, ran.run.invariant.has_value());
       return false;
     }
     deeper = deeper || expansion.next_child(bound).has_value();

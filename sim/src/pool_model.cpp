@@ -38,6 +38,18 @@ bool answered_by_worker(const std::optional<ErrorCode>& error) {
 
 std::string_view rule_name(Rule rule) noexcept { return rule_names[static_cast<std::size_t>(rule)]; }
 
+Invariant invariant_of(Rule rule) {
+  static const std::vector<Invariant> invariants = [] {
+    std::vector<Invariant> all;
+    all.reserve(rule_count);
+    for (const std::string_view name : rule_names) {
+      all.push_back(Invariant::named(name));
+    }
+    return all;
+  }();
+  return invariants[static_cast<std::size_t>(rule)];
+}
+
 std::optional<Rule> rule_from_name(std::string_view name) noexcept {
   for (std::size_t i = 0; i < rule_count; ++i) {
     if (rule_names[i] == name) {

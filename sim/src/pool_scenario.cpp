@@ -98,10 +98,10 @@ void caller_body(ScenarioContext& ctx, PoolChecker& checker, Pool& pool, const W
     if (pending.ok() && ctx.faults.fire(pool_faults::caller_cancel)) {
       const Duration after = ctx.faults.latency(Duration::zero(), milliseconds(5));
       ctx.world.spawn(fmt::format(FMT_COMPILE("canceller {}"), caller),
-                      [&world = ctx.world, &checker, handle = pending.value(), after, id]() mutable {
+                      [&world = ctx.world, &checker, token = pending.value().cancel_token(), after, id] {
                         world.sleep_for(after);
                         checker.cancel_requested(id);
-                        checker.cancel_returned(id, handle.cancel());
+                        checker.cancel_returned(id, token.cancel());
                       });
     }
     Result<Lease> lease = pending.ok() ? pending.value().wait() : Result<Lease>(pending.error());

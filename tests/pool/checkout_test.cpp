@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace seedpool {
@@ -218,6 +220,105 @@ TEST(CheckoutCancel, DroppedPendingCheckoutReturnsItsGrant) {
     }
     Result<Lease> next = pool->checkout({.deadline = in(world, milliseconds(100))});
     EXPECT_TRUE(next.ok()) << "the worker leaked: " << next.error().describe();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// One task waits for a checkout: the handle moves and does not copy. Whoever
+// else must cancel it holds a token, which copies.
+static_assert(!std::is_copy_constructible_v<PendingCheckout> && !std::is_copy_assignable_v<PendingCheckout>);
+static_assert(std::is_nothrow_move_constructible_v<PendingCheckout> && std::is_move_assignable_v<PendingCheckout>);
+static_assert(std::is_copy_constructible_v<CheckoutCancelToken> && std::is_copy_assignable_v<CheckoutCancelToken>);
+
+// A token cancels a queued checkout from another task: wait() reports
+// cancelled, a second cancel from any copy is a no-op, and the worker goes to
+// the next caller.
+TEST(CheckoutCancel, ATokenCancelsFromAnotherTask) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> holder = pool->checkout();
+    ASSERT_TRUE(holder.ok());
+    Result<PendingCheckout> pending = pool->begin_checkout({.deadline = in(world, seconds(5))});
+    ASSERT_TRUE(pending.ok());
+    const CheckoutCancelToken token = pending.value().cancel_token();
+    EXPECT_EQ(token.id(), pending.value().id());
+    std::optional<bool> first;
+    std::optional<bool> second;
+    std::optional<Result<Lease>> waited;
+    {
+      TaskGroup group(world);
+      group.spawn("canceller", [&, copy = token] {
+        world.sleep_for(milliseconds(10));
+        first = copy.cancel();
+        second = token.cancel();
+      });
+      waited.emplace(pending.value().wait());
+    }
+    EXPECT_EQ(first, true);
+    EXPECT_EQ(second, false);
+    ASSERT_FALSE(waited->ok());
+    EXPECT_EQ(waited->error().code, ErrorCode::cancelled);
+    EXPECT_FALSE(CheckoutCancelToken().cancel()) << "a default token cancels nothing";
+    holder.value().release();
+    Result<Lease> next = pool->checkout({.deadline = in(world, milliseconds(10))});
+    EXPECT_TRUE(next.ok()) << next.error().describe();
+    next.value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// A token used after wait() returned a lease changes nothing: the lease
+// stays the caller's.
+TEST(CheckoutCancel, ATokenAfterTheGrantIsANoOp) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<PendingCheckout> pending = pool->begin_checkout();
+    ASSERT_TRUE(pending.ok());
+    const CheckoutCancelToken token = pending.value().cancel_token();
+    Result<Lease> lease = pending.value().wait();
+    ASSERT_TRUE(lease.ok()) << lease.error().describe();
+    EXPECT_FALSE(token.cancel());
+    world.sleep_for(milliseconds(1));
+    EXPECT_EQ(pool->stats().workers_in(WorkerState::busy), 1);
+    EXPECT_EQ(lease.value().call("still mine").value(), "still mine");
+    lease.value().release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// Moving a checkout moves the one right to wait for it: the moved-from
+// handle cancels nothing when dropped, and assigning over a live checkout
+// drops (and so cancels) that one.
+TEST(CheckoutCancel, AMovedCheckoutIsWaitedForByItsNewOwner) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    auto pool = started_pool(world, base_config());
+    ASSERT_NE(pool, nullptr);
+    Result<PendingCheckout> first = pool->begin_checkout();
+    ASSERT_TRUE(first.ok());
+    const std::uint64_t id = first.value().id();
+    std::optional<PendingCheckout> owner;
+    owner.emplace(std::move(first.value()));
+    EXPECT_EQ(owner->id(), id);
+    first = Error{ErrorCode::cancelled, "dropped", {}};  // destroys the moved-from handle
+    world.sleep_for(milliseconds(10));
+    Result<Lease> lease = owner->wait();
+    ASSERT_TRUE(lease.ok()) << "the moved-from handle cancelled the checkout: " << lease.error().describe();
+    lease.value().release();
+
+    Result<PendingCheckout> replaced = pool->begin_checkout();
+    ASSERT_TRUE(replaced.ok());
+    world.sleep_for(milliseconds(10));  // granted to `replaced` by now
+    Result<PendingCheckout> next = pool->begin_checkout({.deadline = in(world, milliseconds(100))});
+    ASSERT_TRUE(next.ok());
+    replaced.value() = std::move(next.value());  // drops the granted checkout: its worker comes back
+    Result<Lease> again = replaced.value().wait();
+    EXPECT_TRUE(again.ok()) << "the dropped checkout's worker leaked: " << again.error().describe();
+    again.value().release();
     EXPECT_TRUE(pool->shutdown().ok());
   });
   EXPECT_TRUE(run.ok()) << run.summary();

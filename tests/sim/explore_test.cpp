@@ -352,8 +352,8 @@ Scenario ticket_race() {
       (void)done->receive();
     }
     if (*next != *taken) {
-      ctx.world.fail("[ticket-unique] " + std::to_string(*taken) + " tickets taken, counter at " +
-                     std::to_string(*next));
+      ctx.world.fail(SEEDPOOL_INVARIANT("ticket-unique"),
+                     std::to_string(*taken) + " tickets taken, counter at " + std::to_string(*next));
     }
   };
   return scenario;

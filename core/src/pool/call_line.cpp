@@ -15,7 +15,7 @@ Error CallLine::reply_owed(WorkerRef worker) {
                {}};
 }
 
-CallLine::CallLine(World& world, WorkerRef worker, std::shared_ptr<Process> process)
+CallLine::CallLine(World& world, WorkerRef worker, std::weak_ptr<Process> process)
     : world_(world),
       worker_(worker),
       process_(std::move(process)),
@@ -40,7 +40,16 @@ Result<std::uint64_t> CallLine::begin() {
 }
 
 Status CallLine::send(std::uint64_t request_id, std::string payload) {
-  return process_->write_frame(Frame{FrameKind::call, request_id, std::move(payload)});
+  const std::shared_ptr<Process> process = process_.lock();
+  if (process == nullptr) {
+    return Error{ErrorCode::closed, fmt::format("worker {} has exited", worker_.to_string()), {}};
+  }
+  return process->write_frame(Frame{FrameKind::call, request_id, std::move(payload)});
+}
+
+bool CallLine::read_output(Instant deadline) const {
+  const std::shared_ptr<Process> process = process_.lock();
+  return process != nullptr && process->read_output(deadline);
 }
 
 CallLine::Waited CallLine::wait(std::uint64_t request_id, Instant deadline) {
@@ -50,7 +59,7 @@ CallLine::Waited CallLine::wait(std::uint64_t request_id, Instant deadline) {
     // Where the World lets this task read the reply itself, the reply wakes
     // it directly instead of waking the World's reader first.
     monitor_->unlock();
-    const bool read = process_->read_output(deadline);
+    const bool read = read_output(deadline);
     monitor_->lock();
     if (read) {
       continue;

@@ -17,6 +17,14 @@
 //     records (telemetry, max_calls) when it next deals with the worker: at
 //     checkin, at a cut, or when the holder reports a full record buffer.
 //
+// Ownership runs one way. The process owns its line (as its router, until
+// its stdout ends); the pool task and the lease holder share it too. The line
+// only borrows the process: the pool task and the worker task own that, and
+// once both have let go (the worker has exited, and every call on the line
+// was refused or answered by the cut) a call the line would still write finds
+// the process gone. A line that owned its process would keep both alive for
+// as long as the process kept its router.
+//
 // A frame that is not the reply to the waiting call (a pong, a late reply to
 // a call that timed out, a reply nobody asked for) is left to the process's
 // events and so to the pool task, which treats the unexpected ones as
@@ -45,7 +53,7 @@ class CallLine final : public FrameRouter {
   // Records kept before the lease holder must hand them to the pool task.
   static constexpr std::size_t records_max = 64;
 
-  CallLine(World& world, WorkerRef worker, std::shared_ptr<Process> process);
+  CallLine(World& world, WorkerRef worker, std::weak_ptr<Process> process);
 
   // The lease holder, in this order: begin() takes a request id (or refuses:
   // the line is cut, or a call is already waiting), send() writes the call
@@ -87,10 +95,12 @@ class CallLine final : public FrameRouter {
   // notifies once it has released the monitor, so that the woken holder does
   // not block on it at once.
   void finish_locked(CallReply reply, bool answered);
+  // Process::read_output of the process, if it is still there.
+  bool read_output(Instant deadline) const;
 
   World& world_;
   const WorkerRef worker_;
-  const std::shared_ptr<Process> process_;
+  const std::weak_ptr<Process> process_;  // borrowed: see the file comment
   const std::string wait_reason_;
   std::unique_ptr<Monitor> monitor_;  // guards everything below
 

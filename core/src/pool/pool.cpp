@@ -31,18 +31,25 @@ struct PendingState {
   PendingState() = default;
   PendingState(const PendingState&) = delete;
   PendingState& operator=(const PendingState&) = delete;
-  // A checkout dropped without wait() or cancel() is a cancel, so that its
-  // grant cannot keep a worker busy forever.
-  ~PendingState() {
-    if (shared != nullptr && settle(cancelled)) {
-      (void)shared->post(CheckoutCancel{id});
-    }
-  }
 
   // Moves pending to `to`; false when the checkout had already ended.
   bool settle(Phase to) {
     int expected = pending;
     return box->phase.compare_exchange_strong(expected, to);
+  }
+
+  // cancel() of the PendingCheckout or of any of its tokens: safe from any
+  // task, since settling is one atomic step and the rest is done only by the
+  // one caller that settled it.
+  bool cancel() {
+    if (!settle(cancelled)) {
+      return false;  // wait() has returned, or an earlier cancel() did this
+    }
+    reply->close();
+    // The pool drops the waiter, or takes back a grant that crossed the
+    // cancel, whether or not the caller ever calls wait().
+    (void)shared->post(CheckoutCancel{id});
+    return true;
   }
 
   std::shared_ptr<PoolShared> shared;
@@ -165,7 +172,27 @@ Result<std::string> Lease::call(std::string payload, std::optional<Instant> dead
 
 // ---------------------------------------------------------------- PendingCheckout
 
+PendingCheckout& PendingCheckout::operator=(PendingCheckout&& other) noexcept {
+  if (this != &other) {
+    drop();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+PendingCheckout::~PendingCheckout() { drop(); }
+
+// A checkout dropped without wait() or cancel() is a cancel, so that its
+// grant cannot keep a worker busy forever.
+void PendingCheckout::drop() noexcept {
+  if (state_ != nullptr && state_->settle(detail::PendingState::cancelled)) {
+    (void)state_->shared->post(detail::CheckoutCancel{state_->id});
+  }
+  state_.reset();
+}
+
 Result<Lease> PendingCheckout::wait() {
+  SEEDPOOL_ASSERT_MSG(state_ != nullptr, "wait() on a moved-from PendingCheckout");
   detail::PendingState& s = *state_;
   if (s.waited) {
     return Error{ErrorCode::invalid_argument, "PendingCheckout::wait called twice", {}};
@@ -207,18 +234,21 @@ Result<Lease> PendingCheckout::wait() {
                {}};
 }
 
-std::uint64_t PendingCheckout::id() const noexcept { return state_->id; }
+std::uint64_t PendingCheckout::id() const noexcept { return state_ == nullptr ? 0 : state_->id; }
 
 bool PendingCheckout::cancel() {
-  if (!state_->settle(detail::PendingState::cancelled)) {
-    return false;  // wait() has returned, or an earlier cancel() did this
-  }
-  state_->reply->close();
-  // The pool drops the waiter, or takes back a grant that crossed the cancel,
-  // whether or not the caller ever calls wait().
-  (void)state_->shared->post(detail::CheckoutCancel{state_->id});
-  return true;
+  SEEDPOOL_ASSERT_MSG(state_ != nullptr, "cancel() on a moved-from PendingCheckout");
+  return state_->cancel();
 }
+
+CheckoutCancelToken PendingCheckout::cancel_token() const {
+  SEEDPOOL_ASSERT_MSG(state_ != nullptr, "cancel_token() of a moved-from PendingCheckout");
+  return CheckoutCancelToken(state_);
+}
+
+bool CheckoutCancelToken::cancel() const { return state_ != nullptr && state_->cancel(); }
+
+std::uint64_t CheckoutCancelToken::id() const noexcept { return state_ == nullptr ? 0 : state_->id; }
 
 // ---------------------------------------------------------------- Pool
 

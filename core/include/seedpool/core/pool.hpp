@@ -97,13 +97,44 @@ class Lease {
   std::shared_ptr<detail::CallLine> line_;  // the worker's calls go straight over it
 };
 
-// A checkout in progress. wait() blocks for the grant; cancel() may be called
-// from any task and makes wait() return cancelled. A grant that crosses a
+// Cancels one checkout from any task or thread: a copyable handle for
+// whoever must give up on a checkout that another task waits for. cancel()
+// does what PendingCheckout::cancel() does, and is a no-op once the checkout
+// has ended (its wait() returned, it was cancelled, or it was dropped). A
+// default-constructed token cancels nothing.
+class CheckoutCancelToken {
+ public:
+  CheckoutCancelToken() = default;
+  // Returns true when this call cancelled the checkout; see
+  // PendingCheckout::cancel().
+  bool cancel() const;
+  // The checkout's id (TelemetryEvent::checkout); 0 for a default token.
+  std::uint64_t id() const noexcept;
+
+ private:
+  friend class PendingCheckout;
+  explicit CheckoutCancelToken(std::shared_ptr<detail::PendingState> state) : state_(std::move(state)) {}
+  std::shared_ptr<detail::PendingState> state_;
+};
+
+// A checkout in progress, owned by the one task that waits for it: it moves
+// and does not copy, because wait() must be called by one task only. wait()
+// blocks for the grant; cancel() makes wait() return cancelled, and a
+// cancel_token() does the same from another task. A grant that crosses a
 // cancel goes back to the pool, never to a cancelled caller, whether or not
 // wait() is ever called. Dropping a checkout whose wait() has not returned
 // cancels it.
 class PendingCheckout {
  public:
+  PendingCheckout(PendingCheckout&& other) noexcept = default;
+  // Drops (and so cancels) the checkout this one held, then takes `other`'s.
+  PendingCheckout& operator=(PendingCheckout&& other) noexcept;
+  PendingCheckout(const PendingCheckout&) = delete;
+  PendingCheckout& operator=(const PendingCheckout&) = delete;
+  // Cancels the checkout unless it has ended. Never throws; sends at most
+  // one message.
+  ~PendingCheckout();
+
   // Waits for the grant until the checkout's deadline.
   Result<Lease> wait();
   // Cancels the checkout; idempotent; a no-op once wait() has returned.
@@ -111,13 +142,16 @@ class PendingCheckout {
   // or the failure (timeout, pool_unavailable, ...) the pool had already
   // answered with; a grant is never handed to the caller then.
   bool cancel();
+  // A handle that cancels this checkout from another task or thread.
+  CheckoutCancelToken cancel_token() const;
   // The checkout's id, as telemetry reports it (TelemetryEvent::checkout).
   std::uint64_t id() const noexcept;
 
  private:
   friend class Pool;
   explicit PendingCheckout(std::shared_ptr<detail::PendingState> state) : state_(std::move(state)) {}
-  std::shared_ptr<detail::PendingState> state_;
+  void drop() noexcept;
+  std::shared_ptr<detail::PendingState> state_;  // null once moved from
 };
 
 struct ExecuteOptions {

@@ -92,8 +92,10 @@ class Process {
 
   // Offers every frame decoded from now on to `router` first (nullptr: no
   // router), in stream order and before Exited. A frame the router takes may
-  // overtake events still unread on events(). The process drops the router
-  // once its stdout has ended.
+  // overtake events still unread on events(). The process owns the router
+  // and drops it once its stdout has ended; a router must therefore not own
+  // the process (it may observe it through a weak_ptr), or neither would be
+  // freed while the other lived.
   virtual void set_router(std::shared_ptr<FrameRouter> router) = 0;
 
   // Reads the process's output on the calling task, instead of leaving it

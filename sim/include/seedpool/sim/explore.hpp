@@ -60,6 +60,7 @@ struct ExploreFailure {
   std::uint64_t schedule = 0;  // 1-based, in the search's order
   std::string kind;            // failure_kind of the run, or "nondeterministic"
   std::string message;
+  bool invariant = false;      // the run broke the invariant named `kind`; `message` begins "[kind]"
   std::vector<std::uint64_t> decisions;
   std::uint64_t steps = 0;
   std::uint64_t trace_hash = 0;

@@ -21,6 +21,7 @@
 #include <seedpool/core/result.hpp>
 #include <seedpool/core/telemetry.hpp>
 #include <seedpool/core/time.hpp>
+#include <seedpool/sim/invariant.hpp>
 
 #include <array>
 #include <cstddef>
@@ -34,7 +35,8 @@
 namespace seedpool::sim {
 
 // Every rule the pool checker enforces, the model's and the scenario-level
-// ones alike. rule_name() is the name a failure carries ("[fifo] ...").
+// ones alike. rule_name() names its invariant (invariant_of), which a
+// failure carries: RunResult::invariant, and "[fifo] ..." in the message.
 enum class Rule : std::uint8_t {
   // Leases and replies.
   lease_exclusive,       // a worker is never leased to two callers at once
@@ -92,6 +94,8 @@ inline constexpr std::size_t rule_count = static_cast<std::size_t>(Rule::process
 std::string_view rule_name(Rule rule) noexcept;
 // The rule named `name`, or nullopt.
 std::optional<Rule> rule_from_name(std::string_view name) noexcept;
+// The invariant a violation of `rule` fails the run with (named rule_name).
+Invariant invariant_of(Rule rule);
 
 // Counts by outcome, indexed by seedpool::outcome_index.
 using OutcomeTally = std::array<std::uint64_t, outcome_count>;
