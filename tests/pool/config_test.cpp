@@ -59,6 +59,7 @@ TEST(PoolConfigValidate, NamesEachBadField) {
       {"health_interval", [](PoolConfig& c) { c.health_interval = milliseconds(-1); }},
       {"max_lifetime", [](PoolConfig& c) { c.max_lifetime = milliseconds(-1); }},
       {"shutdown_grace", [](PoolConfig& c) { c.shutdown_grace = milliseconds(-1); }},
+      {"ready_exit_window", [](PoolConfig& c) { c.ready_exit_window = milliseconds(-1); }},
       {"restart_backoff_max", [](PoolConfig& c) { c.restart_backoff_max = milliseconds(50); }},
       {"max_lifetime_jitter", [](PoolConfig& c) { c.max_lifetime_jitter = seconds(1); }},
       {"restart_backoff_jitter_percent", [](PoolConfig& c) { c.restart_backoff_jitter_percent = 101; }},

@@ -82,6 +82,7 @@ class PoolActor {
   void lose_lease(Worker& w, Error error);
   void make_idle(Worker& w);
   void record_init_failure(Worker& w, Error error);
+  void breaker_opened(const Error& error);
   Error with_tail(const Worker& w, ErrorCode code, std::string message) const;
 
   // Time (actor.cpp).

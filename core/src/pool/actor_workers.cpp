@@ -25,12 +25,19 @@ void PoolActor::start_workers() {
   // fast while half-open, so demand alone would never start it, and a lazy
   // pool would stay unavailable for good. The policy allows the one probe.
   const std::size_t target = restart_.breaker() == BreakerState::half_open ? config_.size.max : wanted;
-  for (std::size_t active = workers_.count_active(); active < target; ++active) {
-    const std::uint32_t slot = workers_.free_slot();
-    if (!restart_.may_start(slot, now())) {
-      return;
+  // The missing workers belong to the lowest free slots, each started once
+  // its own backoff allows: a slot that keeps failing waits, and its
+  // replacement is not moved to a slot without a backoff.
+  const std::size_t active = workers_.count_active();
+  std::size_t missing = target > active ? target - active : 0;
+  for (std::uint32_t slot = 0; slot < config_.size.max && missing > 0; ++slot) {
+    if (workers_.slot_active(slot)) {
+      continue;
     }
-    start_worker(slot);
+    --missing;
+    if (restart_.may_start(slot, now())) {
+      start_worker(slot);
+    }
   }
 }
 
@@ -73,6 +80,7 @@ void PoolActor::handle(WorkerReady& m) {
     return;  // stopped while starting; its exit follows
   }
   emit({.kind = TelemetryKind::worker_init, .at = now(), .duration = now() - w->created_at, .worker = w->ref});
+  w->ready_at = now();
   if (restart_.ready(w->ref.slot)) {
     emit({.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::closed});
   }
@@ -106,9 +114,13 @@ void PoolActor::record_init_failure(Worker& w, Error error) {
   emit({.kind = TelemetryKind::worker_init, .at = now(), .duration = now() - w.created_at, .error = error.code,
         .worker = w.ref, .detail = error.message});
   if (restart_.start_failed(w.ref.slot, now(), error)) {
-    emit({.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::open, .detail = error.message});
-    fail_checkouts(waiters_.take_all(), restart_.unavailable());
+    breaker_opened(error);
   }
+}
+
+void PoolActor::breaker_opened(const Error& error) {
+  emit({.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::open, .detail = error.message});
+  fail_checkouts(waiters_.take_all(), restart_.unavailable());
 }
 
 // ---------------------------------------------------------------- process events
@@ -178,11 +190,13 @@ void PoolActor::on_exit(Worker& w, const ExitStatus& status) {
     take_call_records(w);
     w.process->set_router(nullptr);
   }
-  if (unexpected) {
-    restart_.serving_exited(w.ref.slot, now());
-  }
+  // Ready or busy: it was ready, and leaves its slot now.
+  const bool opened = unexpected && restart_.exited(w.ref.slot, *w.ready_at, now(), crashed);
   transition(w, WorkerState::dead);
   workers_.erase(w);
+  if (opened) {
+    breaker_opened(restart_.recent_failures().back());
+  }
 }
 
 // ---------------------------------------------------------------- states
@@ -220,6 +234,9 @@ void PoolActor::stop_worker(Worker& w, bool graceful, std::string_view reason) {
   }
   const bool started = w.state() != WorkerState::starting && w.state() != WorkerState::initializing;
   w.start_cancelled = !started;
+  if (started) {
+    restart_.stopped(w.ref.slot, *w.ready_at, now());
+  }
   transition(w, WorkerState::stopping);
   workers_.clear_ping(w);
   workers_.set_next_ping_at(w, Instant::max());

@@ -55,6 +55,7 @@ Status check_durations(const PoolConfig& c) {
       {"max_lifetime", c.max_lifetime},
       {"max_lifetime_jitter", c.max_lifetime_jitter},
       {"shutdown_grace", c.shutdown_grace},
+      {"ready_exit_window", c.ready_exit_window},
   };
   for (const auto& [field, value] : non_negative) {
     if (value < Duration::zero()) {

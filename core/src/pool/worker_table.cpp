@@ -11,11 +11,9 @@ namespace seedpool::detail {
 WorkerTable::WorkerTable(const PoolConfig& config)
     : config_(config), slot_generations_(config.size.max, 0), slot_active_(config.size.max, 0) {}
 
-std::uint32_t WorkerTable::free_slot() const {
-  SEEDPOOL_ASSERT(count_active() < slot_active_.size());
-  const auto it = std::find(slot_active_.begin(), slot_active_.end(), std::uint8_t{0});
-  SEEDPOOL_ASSERT(it != slot_active_.end());
-  return static_cast<std::uint32_t>(it - slot_active_.begin());
+bool WorkerTable::slot_active(std::uint32_t slot) const {
+  SEEDPOOL_ASSERT(slot < slot_active_.size());
+  return slot_active_[slot] != 0;
 }
 
 Worker& WorkerTable::add(std::uint32_t slot, Instant now) {

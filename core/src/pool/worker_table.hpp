@@ -73,6 +73,7 @@ class Worker {
   const Instant created_at;
   std::shared_ptr<Process> process;  // from launch on
   std::shared_ptr<CallLine> line;    // from ready on
+  std::optional<Instant> ready_at;   // when it became ready
   std::uint64_t calls_done = 0;
   bool recycle_due = false;      // max_lifetime passed while busy: recycled at checkin
   bool start_cancelled = false;  // stopped before it finished starting
@@ -90,9 +91,9 @@ class WorkerTable {
   // A table of `config.size.max` slots.
   explicit WorkerTable(const PoolConfig& config);
 
-  // The lowest slot that holds no active worker. Requires fewer active
-  // workers than slots.
-  std::uint32_t free_slot() const;
+  // Whether `slot` holds an active worker (starting to busy: a stopping
+  // worker has left its slot to its replacement).
+  bool slot_active(std::uint32_t slot) const;
   // Adds a worker in `slot`, which must be free, as starting, with the
   // slot's next generation and a new uid; no timer is set.
   Worker& add(std::uint32_t slot, Instant now);

@@ -54,11 +54,20 @@ struct PoolConfig {
   Duration max_lifetime = Duration::zero(); // recycle after this long; zero: never
   Duration max_lifetime_jitter = Duration::zero();  // up to this much earlier, drawn per worker
 
+  // Restarts are per worker slot. A failed start (launch or init), or an
+  // exit within ready_exit_window after `ready`, is a failure of its slot:
+  // the slot's next start waits restart_backoff_base, doubled for each
+  // further failure in a row, capped at restart_backoff_max, less up to
+  // restart_backoff_jitter_percent; such failures also count toward the
+  // breaker. A worker that was ready for ready_exit_window or longer clears
+  // its slot's failures when it leaves, so a burst of deaths of healthy
+  // workers restarts each at once. Zero: no exit counts as a failed start.
   Duration restart_backoff_base = milliseconds(100);  // first delay after a failure
   Duration restart_backoff_max = seconds(30);         // the delay never grows beyond this
   std::uint32_t restart_backoff_jitter_percent = 20;  // delay reduced by up to this share
+  Duration ready_exit_window = seconds(1);
 
-  std::size_t breaker_failures = 5;         // init failures within the window that open the breaker
+  std::size_t breaker_failures = 5;         // failed starts within the window that open the breaker
   Duration breaker_window = seconds(60);
   Duration breaker_cooldown = seconds(30);  // open -> half-open after this
 
