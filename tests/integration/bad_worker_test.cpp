@@ -21,13 +21,10 @@
 namespace seedpool::integration {
 namespace {
 
-// A worker that completes the handshake, then answers its first call with a
-// frame the protocol forbids, chosen by argv[1]: "...oversized" announces a
-// 100 MiB frame; "...unknown-kind" sends kind 42. It then sleeps until killed,
-// keeping its stdout open so that only the frame itself can be to blame.
-constexpr const char* bad_frame_code = R"(
+// The start both python3 workers below share: frame reading on stdin, and
+// the handshake (init answered with ready).
+constexpr const char* handshake_code = R"(
 import struct, sys, time
-mode = sys.argv[1]
 r, w = sys.stdin.buffer, sys.stdout.buffer
 def read_frame():
     head = r.read(13)
@@ -38,6 +35,14 @@ def read_frame():
 kind, rid, _ = read_frame()
 w.write(struct.pack(">IBQ", 9, 2, rid))
 w.flush()
+)";
+
+// A worker that completes the handshake, then answers its first call with a
+// frame the protocol forbids, chosen by argv[1]: "...oversized" announces a
+// 100 MiB frame; "...unknown-kind" sends kind 42. It then sleeps until killed,
+// keeping its stdout open so that only the frame itself can be to blame.
+const std::string bad_frame_code = std::string(handshake_code) + R"(
+mode = sys.argv[1]
 while True:
     kind, rid, payload = read_frame()
     if kind == 3:
@@ -58,18 +63,7 @@ while True:
 
 // A worker that answers one call and exits right after its reply: the next
 // checkout can be handed a worker that is already gone.
-constexpr const char* one_reply_code = R"(
-import struct, sys
-r, w = sys.stdin.buffer, sys.stdout.buffer
-def read_frame():
-    head = r.read(13)
-    if len(head) < 13:
-        sys.exit(0)
-    length, kind, rid = struct.unpack(">IBQ", head)
-    return kind, rid, r.read(length - 9)
-kind, rid, _ = read_frame()
-w.write(struct.pack(">IBQ", 9, 2, rid))
-w.flush()
+const std::string one_reply_code = std::string(handshake_code) + R"(
 while True:
     kind, rid, payload = read_frame()
     if kind == 3:
