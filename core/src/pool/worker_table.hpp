@@ -107,9 +107,29 @@ class WorkerTable {
   std::size_t count_in(WorkerState state) const noexcept { return counts_[static_cast<std::size_t>(state)]; }
   // Starting, initializing, ready or busy: the workers counted against size.max.
   std::size_t count_active() const noexcept;
-  // Every worker, in slot then generation order (deterministic).
-  auto all() noexcept { return std::views::values(workers_); }
-  auto all() const noexcept { return std::views::values(workers_); }
+  // Every worker, in slot then generation order (deterministic). A plain
+  // view of the map's values: clang 14 cannot use libstdc++ 12's
+  // std::views::values, and the fuzz build compiles this with clang.
+  template <class It, class W>
+  struct Values {
+    struct iterator {
+      It at;
+      W& operator*() const { return at->second; }
+      iterator& operator++() {
+        ++at;
+        return *this;
+      }
+      bool operator!=(const iterator& other) const { return at != other.at; }
+    };
+    It first;
+    It last;
+    iterator begin() const { return {first}; }
+    iterator end() const { return {last}; }
+  };
+  auto all() noexcept { return Values<decltype(workers_)::iterator, Worker>{workers_.begin(), workers_.end()}; }
+  auto all() const noexcept {
+    return Values<decltype(workers_)::const_iterator, const Worker>{workers_.begin(), workers_.end()};
+  }
 
   // Moves `w` to `to` along a legal edge (never back to starting).
   void set_state(Worker& w, WorkerState to);
