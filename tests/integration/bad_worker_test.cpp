@@ -21,8 +21,8 @@
 namespace seedpool::integration {
 namespace {
 
-// The start both python3 workers below share: frame reading on stdin, and
-// the handshake (init answered with ready).
+// The start both python3 workers below share: frame reading on stdin, pings
+// and shutdown (control), and the handshake (init answered with ready).
 constexpr const char* handshake_code = R"(
 import struct, sys, time
 r, w = sys.stdin.buffer, sys.stdout.buffer
@@ -32,6 +32,12 @@ def read_frame():
         sys.exit(0)
     length, kind, rid = struct.unpack(">IBQ", head)
     return kind, rid, r.read(length - 9)
+def control(kind, rid):
+    if kind == 6:
+        w.write(struct.pack(">IBQ", 9, 7, rid))
+        w.flush()
+    elif kind == 8:
+        sys.exit(0)
 kind, rid, _ = read_frame()
 w.write(struct.pack(">IBQ", 9, 2, rid))
 w.flush()
@@ -54,11 +60,8 @@ while True:
         sys.stderr.write("bad frame written for request %d\n" % rid)
         sys.stderr.flush()
         time.sleep(3600)
-    elif kind == 6:
-        w.write(struct.pack(">IBQ", 9, 7, rid))
-        w.flush()
-    elif kind == 8:
-        sys.exit(0)
+    else:
+        control(kind, rid)
 )";
 
 // A worker that answers one call and exits right after its reply: the next
@@ -70,11 +73,8 @@ while True:
         w.write(struct.pack(">IBQ", 9 + len(payload), 4, rid) + payload)
         w.flush()
         sys.exit(0)
-    elif kind == 6:
-        w.write(struct.pack(">IBQ", 9, 7, rid))
-        w.flush()
-    elif kind == 8:
-        sys.exit(0)
+    else:
+        control(kind, rid)
 )";
 
 class BadWorker : public PoolIntegrationTest {
