@@ -315,14 +315,14 @@ TEST(RunCommandSignals, SigintUnderGeneratedLoadStopsWithinTheGrace) {
 
 // ---------------------------------------------------------------- threads
 
-// Runs the command with its address space limited to about 1 GB: enough for
-// the pool, its I/O loop and a hundred callers, far from 4096 callers' stacks.
-// Few malloc arenas, so that thread stacks run out before they do.
-const std::vector<std::string> memory_limited = {
-    "/bin/sh", "-c", "ulimit -v 1000000 && MALLOC_ARENA_MAX=2 exec \"$@\"", "sh"};
+// Runs the command with pthread_create refusing every thread after the
+// first `n`, as the kernel does at its thread or memory limits.
+std::vector<std::string> threads_limited(int n) {
+  return {"/usr/bin/env", "LD_PRELOAD=" SEEDPOOL_THREAD_LIMIT_PRELOAD, "SEEDPOOL_TEST_THREADS_MAX=" + std::to_string(n)};
+}
 
 TEST(RunCommandThreads, ACallerThreadTheKernelRefusesIsReportedAndThePoolStops) {
-  ToolProcess tool(run_args({"--workers", "1", "--concurrency", "4096"}), true, memory_limited);
+  ToolProcess tool(run_args({"--workers", "1", "--concurrency", "4096"}), true, threads_limited(40));
   ASSERT_TRUE(tool.write_stdin("one\n"));
   tool.close_stdin();
   const ToolExit exit = finish(tool);
@@ -333,12 +333,36 @@ TEST(RunCommandThreads, ACallerThreadTheKernelRefusesIsReportedAndThePoolStops) 
 }
 
 TEST(RunCommandThreads, ALoadThreadTheKernelRefusesIsReportedAndThePoolStops) {
-  ToolProcess tool(run_args({"--workers", "1", "--load", "calls=100000,concurrency=4096"}), false, memory_limited);
+  ToolProcess tool(run_args({"--workers", "1", "--load", "calls=100000,concurrency=4096"}), false,
+                   threads_limited(40));
   const ToolExit exit = finish(tool);
   EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
   EXPECT_TRUE(contains(tool.err(), "cannot start the thread of task 'load-")) << tool.err();
   EXPECT_TRUE(contains(tool.err(), "lower --load concurrency=")) << tool.err();
   EXPECT_TRUE(contains(tool.err(), "worker starts 1 (1 ok); exits 1")) << "the pool was not shut down:\n" << tool.err();
+}
+
+// The pool's own tasks: the pool task, and one per worker started by it.
+// Before them the command starts two threads: the I/O loop's and the
+// signal watcher's. A refused pool task fails Pool::start; a refused worker
+// task is a failed start of that worker (its slot backs off, the breaker
+// opens). Each is reported with its reason, never an abort.
+constexpr int command_threads_before_the_pool = 2;
+
+TEST(RunCommandThreads, APoolTaskTheKernelRefusesFailsTheStartWithTheReason) {
+  ToolProcess tool(run_args({"--workers", "1"}), false, threads_limited(command_threads_before_the_pool));
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "cannot start the pool task: Resource temporarily unavailable")) << tool.err();
+}
+
+TEST(RunCommandThreads, AWorkerTaskTheKernelRefusesFailsTheStartWithTheReason) {
+  ToolProcess tool(run_args({"--workers", "1"}), false, threads_limited(command_threads_before_the_pool + 1));
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "the circuit breaker opened")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "cannot start task 'seedpool/w0.1': Resource temporarily unavailable"))
+      << tool.err();
 }
 
 }  // namespace

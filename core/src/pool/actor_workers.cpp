@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <system_error>
 
 namespace seedpool::detail {
 
@@ -47,8 +48,17 @@ void PoolActor::start_worker(std::uint32_t slot) {
   const Worker& w = workers_.add(slot, now());
   emit({.kind = TelemetryKind::worker_state, .at = now(), .worker = w.ref, .from = WorkerState::dead,
         .to = WorkerState::starting});
-  world_.spawn(fmt::format(FMT_COMPILE("{}/{}"), config_.name, w.ref.to_string()),
-               [shared = shared_, ref = w.ref, uid = w.uid] { run_worker_task(shared, ref, uid); });
+  const std::string task = fmt::format(FMT_COMPILE("{}/{}"), config_.name, w.ref.to_string());
+  try {
+    world_.spawn(task, [shared = shared_, ref = w.ref, uid = w.uid] { run_worker_task(shared, ref, uid); });
+  } catch (const std::system_error& e) {
+    // The task that would launch and watch the worker was refused (thread
+    // or memory limits): a failed start like a launch failure, so the slot
+    // backs off and repeated refusals open the breaker.
+    WorkerLaunchFailed failed{w.ref, Error{ErrorCode::launch_failed,
+                                           fmt::format("cannot start task '{}': {}", task, e.what()), {}}};
+    handle(failed);
+  }
 }
 
 void PoolActor::handle(WorkerLaunched& m) {

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <system_error>
 
 namespace seedpool {
 
@@ -275,7 +276,12 @@ Status Pool::start(std::optional<Instant> deadline) {
     return shutting_down(*shared_);
   }
   World& world = shared_->world;
-  world.spawn(shared_->config.name, [shared = shared_] { detail::run_pool_task(shared); });
+  try {
+    world.spawn(shared_->config.name, [shared = shared_] { detail::run_pool_task(shared); });
+  } catch (const std::system_error& e) {
+    phase_.store(stopped_before_start);  // nothing runs: shutdown has nothing to stop
+    return Error{ErrorCode::launch_failed, fmt::format("cannot start the pool task: {}", e.what()), {}};
+  }
   const std::size_t min_ready = shared_->config.init == InitMode::eager ? shared_->config.min_ready : 0;
   const Instant until = deadline.value_or(world.now() + shared_->config.init_timeout);
   auto reply = std::make_shared<Channel<Status>>(world, "start-reply", 1);
