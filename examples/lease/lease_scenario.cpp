@@ -58,8 +58,8 @@ void client(seedpool::sim::ScenarioContext& ctx, LeaseServer& server, Storage& s
         break;  // fenced off: a later holder has written
       }
       if (token < highest) {
-        ctx.world.fail(fmt::format("[fenced-order] client {} wrote under token {} after token {} had written", id, token,
-                               highest));
+        ctx.world.fail(SEEDPOOL_INVARIANT("fenced-order"),
+                       fmt::format("client {} wrote under token {} after token {} had written", id, token, highest));
         return;
       }
       highest = token;
@@ -83,7 +83,7 @@ void run_lease(seedpool::sim::ScenarioContext& ctx, bool fencing) {
   const seedpool::Instant bound = ctx.world.now() + seconds(60);
   for (int finished = 0; finished < clients; ++finished) {
     if (!done->receive(bound)) {
-      ctx.world.fail("[clients-finish] a client was still running 60 s in");
+      ctx.world.fail(SEEDPOOL_INVARIANT("clients-finish"), "a client was still running 60 s in");
       return;
     }
   }

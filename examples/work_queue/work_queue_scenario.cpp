@@ -64,12 +64,12 @@ std::string event_label(const Event& event) {
 OutcomeChecker::OutcomeChecker(SimWorld& world, std::size_t queue_depth_max)
     : world_(world), queue_depth_max_(queue_depth_max) {}
 
-void OutcomeChecker::violation(std::string_view invariant, const std::string& message) {
+void OutcomeChecker::violation(seedpool::sim::Invariant invariant, const std::string& message) {
   if (failed_) {
     return;  // the first violation is the one the run reports
   }
   failed_ = true;
-  world_.fail(fmt::format("[{}] {}", invariant, message));  // the simulator adds step, time and task
+  world_.fail(invariant, message);  // "[name] message"; the simulator adds step, time and task
 }
 
 void OutcomeChecker::on_event(const Event& event) {
@@ -81,20 +81,22 @@ void OutcomeChecker::on_event(const Event& event) {
     case Event::Kind::submitted:
       record.submitted = true;
       if (event.depth > queue_depth_max_) {
-        violation("queue-depth", fmt::format("{} jobs queued, more than queue_depth_max {}", event.depth,
-                                             queue_depth_max_));
+        violation(SEEDPOOL_INVARIANT("queue-depth"),
+                  fmt::format("{} jobs queued, more than queue_depth_max {}", event.depth, queue_depth_max_));
       }
       break;
     case Event::Kind::started:
       if (record.has_outcome) {
-        violation("no-run-after-cancel", fmt::format("ticket {} started after its outcome was decided as {}",
-                                                     event.ticket, to_string(record.outcome)));
+        violation(SEEDPOOL_INVARIANT("no-run-after-cancel"),
+                  fmt::format("ticket {} started after its outcome was decided as {}", event.ticket,
+                              to_string(record.outcome)));
       }
       break;
     case Event::Kind::outcome:
       if (record.has_outcome) {
-        violation("exactly-one-outcome", fmt::format("ticket {} got a second outcome, {}, after {}", event.ticket,
-                                                     to_string(event.outcome), to_string(record.outcome)));
+        violation(SEEDPOOL_INVARIANT("exactly-one-outcome"),
+                  fmt::format("ticket {} got a second outcome, {}, after {}", event.ticket, to_string(event.outcome),
+                              to_string(record.outcome)));
       }
       record.has_outcome = true;
       record.outcome = event.outcome;
@@ -109,27 +111,27 @@ void OutcomeChecker::on_cancel(std::uint64_t ticket, bool won) {
   Record& record = tickets_[ticket];
   record.cancel_won = won;
   if (won && (!record.has_outcome || record.outcome != OutcomeKind::cancelled)) {
-    violation("caller-outcome", fmt::format("cancel() of ticket {} returned true but no cancelled outcome was "
-                                            "delivered", ticket));
+    violation(SEEDPOOL_INVARIANT("caller-outcome"),
+              fmt::format("cancel() of ticket {} returned true but no cancelled outcome was delivered", ticket));
   }
 }
 
 void OutcomeChecker::on_wait(const Outcome& outcome) {
   const Record& record = tickets_[outcome.ticket];
   if (!record.has_outcome || record.outcome != outcome.kind) {
-    violation("caller-outcome", fmt::format("wait() of ticket {} returned {}, but the decided outcome was {}",
-                                            outcome.ticket, to_string(outcome.kind),
-                                            record.has_outcome ? to_string(record.outcome) : "none"));
+    violation(SEEDPOOL_INVARIANT("caller-outcome"),
+              fmt::format("wait() of ticket {} returned {}, but the decided outcome was {}", outcome.ticket,
+                          to_string(outcome.kind), record.has_outcome ? to_string(record.outcome) : "none"));
   } else if (record.cancel_won && outcome.kind != OutcomeKind::cancelled) {
-    violation("caller-outcome", fmt::format("ticket {} was cancelled, but wait() returned {}", outcome.ticket,
-                                            to_string(outcome.kind)));
+    violation(SEEDPOOL_INVARIANT("caller-outcome"),
+              fmt::format("ticket {} was cancelled, but wait() returned {}", outcome.ticket, to_string(outcome.kind)));
   }
 }
 
 void OutcomeChecker::finish() {
   for (const auto& [ticket, record] : tickets_) {
     if (record.submitted && !record.has_outcome) {
-      violation("exactly-one-outcome", fmt::format("ticket {} never got an outcome", ticket));
+      violation(SEEDPOOL_INVARIANT("exactly-one-outcome"), fmt::format("ticket {} never got an outcome", ticket));
     }
   }
 }
@@ -142,8 +144,8 @@ namespace {
 // Fails the run and parks the calling task at a scheduling point, so that it
 // is torn down after the tasks it spawned (teardown resumes the newest task
 // first) instead of returning and destroying what they still use.
-void fail_and_stop(SimWorld& world, const std::string& message) {
-  world.fail(message);
+void fail_and_stop(SimWorld& world, seedpool::sim::Invariant invariant, const std::string& message) {
+  world.fail(invariant, message);
   world.yield();
 }
 
@@ -182,7 +184,7 @@ void client_body(ScenarioContext& ctx, WorkQueue& queue, OutcomeChecker& checker
     if (!submitted) {
       // A queue that stayed full until the deadline is an expected answer.
       if (submitted.error().code != ErrorCode::timeout) {
-        fail_and_stop(world, "[submit] unexpected error: " + submitted.error().describe());
+        fail_and_stop(world, SEEDPOOL_INVARIANT("submit"), "unexpected error: " + submitted.error().describe());
         return;
       }
       continue;
@@ -222,15 +224,15 @@ void run_work_queue(ScenarioContext& ctx, const ScenarioShape& shape) {
   const Instant answered_by = world.now() + callers_answered_bound;
   for (std::size_t done = 0; done < shape.clients; ++done) {
     if (!finished->receive(answered_by)) {
-      fail_and_stop(world, fmt::format("[callers-answered] {} of {} clients still waiting after {}",
-                                       shape.clients - done, shape.clients,
-                                       seedpool::sim::format_instant(Instant::zero() + callers_answered_bound)));
+      fail_and_stop(world, SEEDPOOL_INVARIANT("callers-answered"),
+                    fmt::format("{} of {} clients still waiting after {}", shape.clients - done, shape.clients,
+                                seedpool::sim::format_instant(Instant::zero() + callers_answered_bound)));
       return;
     }
   }
   const seedpool::Status stopped = queue->shutdown(world.now() + shutdown_bound);
   if (!stopped) {
-    fail_and_stop(world, "[shutdown-drains] " + stopped.error().describe());
+    fail_and_stop(world, SEEDPOOL_INVARIANT("shutdown-drains"), stopped.error().describe());
     return;
   }
   checker->finish();

@@ -77,7 +77,7 @@ class OutcomeChecker {
     OutcomeKind outcome = OutcomeKind::done;
     bool cancel_won = false;
   };
-  void violation(std::string_view invariant, const std::string& message);
+  void violation(seedpool::sim::Invariant invariant, const std::string& message);
 
   seedpool::sim::SimWorld& world_;
   const std::size_t queue_depth_max_;

@@ -246,6 +246,38 @@ TEST(WorkQueueBug, StrategiesCompared) {
   }
 }
 
+// pct:3 with its K estimated from the sweep's warm-up (see the guide on
+// strategies) finds the race at least half as often as the best of a range
+// of hand-chosen K around the estimate (K/4 .. 4K, and 2000, the old
+// default), over the same seeds.
+TEST(WorkQueueBug, AutomaticKIsWithinTwiceTheBestHandChosenK) {
+  constexpr std::uint64_t seeds = 20'000;
+  sim::SweepPlan plan;
+  plan.seeds = seeds;
+  const auto failures = [&](const std::string& strategy) {
+    return sim::sweep_scenario(make_scenario(true), with_strategy(strategy, false), plan);
+  };
+  const sim::SweepReport automatic = failures("pct:3");
+  ASSERT_TRUE(automatic.strategy.has_value());
+  const std::uint64_t k = automatic.strategy->strategy.steps_estimate;
+  std::uint64_t best = 0;
+  std::uint64_t best_k = 0;
+  std::string row;
+  for (const std::uint64_t hand : {std::max<std::uint64_t>(1, k / 4), std::max<std::uint64_t>(1, k / 2), k, 2 * k,
+                                   4 * k, std::uint64_t{2000}}) {
+    const std::uint64_t found = failures("pct:3:" + std::to_string(hand)).failed.size();
+    row += fmt::format(" K={}:{}", hand, found);
+    if (found > best) {
+      best = found;
+      best_k = hand;
+    }
+  }
+  std::printf("work-queue, %llu seeds: pct:3 (K = %llu) %zu fail;%s\n", static_cast<unsigned long long>(seeds),
+              static_cast<unsigned long long>(k), automatic.failed.size(), row.c_str());
+  EXPECT_GT(automatic.failed.size(), 0U);
+  EXPECT_GE(2 * automatic.failed.size(), best) << "K = " << best_k << " found " << best;
+}
+
 // ---------------------------------------------------------------------------
 // 3. Replaying the failing seed reproduces it exactly.
 

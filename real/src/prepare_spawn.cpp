@@ -38,13 +38,15 @@ std::string absolute(const std::string& path) {
 }
 
 // 0 when `path` is a file this process may execute, else an errno value.
+// A directory is EISDIR, although execve says EACCES of it: "Permission
+// denied" sends the user to the permissions of what is not a program at all.
 int executable_error(const std::string& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
     return errno;
   }
   if (S_ISDIR(info.st_mode)) {
-    return EACCES;  // what execve says of a directory
+    return EISDIR;
   }
   if (::faccessat(AT_FDCWD, path.c_str(), X_OK, AT_EACCESS) != 0) {
     return errno;
@@ -64,7 +66,7 @@ std::string search_path(const std::vector<std::string>& envp) {
 
 // Finds a bare program name on PATH as execvp does: the first executable
 // candidate wins; failing that, a candidate that exists but cannot be run is
-// reported (EACCES) in preference to "not found".
+// reported (EACCES, or EISDIR for a directory) in preference to "not found".
 Result<std::string> find_on_path(const std::string& program, const std::vector<std::string>& envp) {
   const std::string path = search_path(envp);
   int error = ENOENT;

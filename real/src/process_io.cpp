@@ -4,6 +4,8 @@
 
 #include <seedpool/core/assert.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -203,6 +205,7 @@ void ProcessIo::serve_stdin(Epoll& epoll, std::uint32_t events) {
     shared_->close_stdin_locked(
         "its stdin is closed (" + errno_text(EPIPE) + "); the process no longer reads");
     close_stdin_fd_locked(epoll);
+    stdin_closed_at_ = Clock::now();
     return;
   }
   const StdinFlush flush = idle ? StdinFlush::drained : shared_->flush_stdin_locked();
@@ -211,7 +214,11 @@ void ProcessIo::serve_stdin(Epoll& epoll, std::uint32_t events) {
   switch (flush) {
     case StdinFlush::drained: epoll.modify(fd, tag, EPOLLONESHOT); return;
     case StdinFlush::blocked: epoll.modify(fd, tag, EPOLLOUT | EPOLLONESHOT); return;
-    case StdinFlush::broken: close_stdin_fd_locked(epoll); return;
+    case StdinFlush::broken:
+      // Bytes a writer queued were refused: its write had returned ok.
+      close_stdin_fd_locked(epoll);
+      stdin_closed_at_ = Clock::now();
+      return;
   }
 }
 
@@ -223,24 +230,54 @@ void ProcessIo::close_stdin_fd_locked(Epoll& epoll) {
   }
 }
 
+// Once the process has closed its stdin for exit_after_stdin_closed_max and
+// still runs, queues the OutputCorrupt that says so; only with pending_
+// empty, which keeps it within pending_events_max_. Only what the loop found
+// is reported: a write refused on a caller's thread already told its caller.
+void ProcessIo::report_closed_stdin(Epoll& epoll, Clock::time_point now) {
+  if (stdin_closed_at_ == Clock::time_point::max() || exit_ || !pending_.empty() ||
+      now < stdin_closed_at_ + to_clock(config_.exit_after_stdin_closed_max)) {
+    return;
+  }
+  stdin_closed_at_ = Clock::time_point::max();
+  if (reap_if_exited(epoll, now)) {
+    return;  // an exit, with the pidfd's report still on its way
+  }
+  pending_.emplace_back(OutputCorrupt{Error{
+      ErrorCode::protocol_error,
+      fmt::format("it closed its stdin while running (and did not exit within {} ms): a frame written to it "
+                  "may be lost unread, and it can take no more frames, not even shutdown",
+                  config_.exit_after_stdin_closed_max.ns() / 1'000'000),
+      {}}});
+}
+
 // Reaps the process if it has exited. A pidfd that reports an exit waitid
 // cannot see yet should not happen; polling then covers it rather than a
 // readable pidfd spinning the loop.
 void ProcessIo::reap(Epoll& epoll, Clock::time_point now) {
+  if (reap_if_exited(epoll, now)) {
+    return;
+  }
+  if (!polling_exit_) {
+    close_exit_watch(epoll);
+    polling_exit_ = true;
+  }
+  next_poll_ = now + reaper_poll_interval;
+}
+
+// Returns whether the process had exited and is now reaped.
+bool ProcessIo::reap_if_exited(Epoll& epoll, Clock::time_point now) {
   SEEDPOOL_ASSERT(!exit_.has_value());
   exit_ = shared_->try_reap(config_.kill_group_on_exit, false);
   if (!exit_) {
-    if (!polling_exit_) {
-      close_exit_watch(epoll);
-      polling_exit_ = true;
-    }
-    next_poll_ = now + reaper_poll_interval;
-    return;
+    return false;
   }
   close_exit_watch(epoll);
   drain_deadline_ = now + to_clock(config_.drain_after_exit_max);
+  stdin_closed_at_ = Clock::time_point::max();
   std::lock_guard<std::mutex> lock(shared_->mutex);
   close_stdin_fd_locked(epoll);
+  return true;
 }
 
 void ProcessIo::close_exit_watch(Epoll& epoll) {
@@ -304,6 +341,7 @@ bool ProcessIo::advance(Epoll& epoll, std::span<char> buffer, Clock::time_point 
       out.loop_waits = true;
     }
   }
+  report_closed_stdin(epoll, now);
   deliver_pending(now);
   {
     std::lock_guard<std::mutex> lock(out.mutex);
@@ -371,6 +409,9 @@ Clock::time_point ProcessIo::deadline() const noexcept {
     return out.holder == StdoutHolder::caller ? Clock::time_point::max() : drain_deadline_;
   }
   Clock::time_point at = polling_exit_ ? next_poll_ : Clock::time_point::max();
+  if (stdin_closed_at_ != Clock::time_point::max()) {
+    at = std::min(at, stdin_closed_at_ + to_clock(config_.exit_after_stdin_closed_max));
+  }
   if (out.loop_times_keeping) {
     // Check back when the keeping would end; while a helper reads, one
     // linger time from now.

@@ -14,6 +14,9 @@
 //   - the exit is noticed through the pidfd (or a poll), the child reaped at
 //     once, and Exited queued only after stdout and stderr reached EOF, or
 //     drain_after_exit_max after the exit if a descendant holds them open;
+//   - a stdin the process closes while it runs on (the loop learns it from
+//     EPOLLERR, or from a write of its own failing) becomes one OutputCorrupt
+//     unless the process exits within exit_after_stdin_closed_max;
 //   - the channel is closed right after Exited is delivered.
 
 #include "epoll.hpp"
@@ -86,7 +89,9 @@ class ProcessIo {
   void close_stderr(Epoll& epoll);
   void serve_stdin(Epoll& epoll, std::uint32_t events);
   void close_stdin_fd_locked(Epoll& epoll);
+  void report_closed_stdin(Epoll& epoll, Clock::time_point now);
   void reap(Epoll& epoll, Clock::time_point now);
+  bool reap_if_exited(Epoll& epoll, Clock::time_point now);
   void close_exit_watch(Epoll& epoll);
   void deliver_pending(Clock::time_point now);
   void rearm_streams(Epoll& epoll);
@@ -107,6 +112,9 @@ class ProcessIo {
   Clock::time_point drain_deadline_ = Clock::time_point::max();
   Clock::time_point next_poll_ = Clock::time_point::min();
   Clock::time_point retry_at_ = Clock::time_point::max();
+  // When the loop found stdin closed by the process; max() while it has not,
+  // and again once that is reported or the process exited.
+  Clock::time_point stdin_closed_at_ = Clock::time_point::max();
 };
 
 }  // namespace seedpool::real::detail

@@ -1,36 +1,34 @@
 #include "jobs.hpp"
 
+#include "line_reader.hpp"
+#include "stop_request.hpp"
+#include "worker_log.hpp"
+
 #include <seedpool/core/channel.hpp>
 #include <seedpool/core/pool.hpp>
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <iostream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 namespace seedpool::tool {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class StderrForwarder final : public LogSink {
- public:
-  void on_stderr(std::string_view pool, WorkerRef worker, std::string_view line) override {
-    std::lock_guard lock(mutex_);
-    fmt::print(stderr, "[{}/{}] {}\n", pool, worker.to_string(), line);
-  }
-
- private:
-  std::mutex mutex_;
-};
+using Tick = std::function<void()>;
 
 struct Counts {
   std::atomic<std::uint64_t> ok{0};
@@ -42,28 +40,55 @@ std::string one_line(const Error& e) {
   return fmt::format("ERROR {}: {}", to_string(e.code), m.substr(0, m.find('\n')));
 }
 
+// Writes `text` and a newline to stdout, every byte of it: a reply may hold
+// NUL bytes, which the C string functions would cut it at.
+void write_line(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
 ExecuteOptions execute_options(const RunOptions& o) {
   return ExecuteOptions{std::nullopt, o.kind.affinity_key, o.kind.affinity_mode};
 }
 
-// Generated load: `concurrency` callers share `calls` calls.
-void run_load(World& world, Pool& pool, const RunOptions& o, Counts& counts,
-              const std::function<void()>& tick) {
-  auto remaining = std::make_shared<std::atomic<std::uint64_t>>(o.load.calls);
-  Channel<int> done(world, "load-done", o.load.concurrency);
-  for (std::uint64_t c = 0; c < o.load.concurrency; ++c) {
-    world.spawn(fmt::format("load-{}", c), [&, remaining] {
-      for (std::uint64_t n = remaining->load(); n > 0; n = remaining->load()) {
-        if (!remaining->compare_exchange_weak(n, n - 1)) {
-          continue;
-        }
-        Result<std::string> reply = pool.execute(o.load.payload, execute_options(o));
-        (reply ? counts.ok : counts.failed).fetch_add(1);
-      }
-      (void)done.send(1);
-    });
+// The job's tasks, joined before the channels they use are destroyed: a
+// receiver may have a task's last item while that task is still inside the
+// send (a channel wakes its receivers after it has let go of its lock).
+class JobTasks {
+ public:
+  explicit JobTasks(World& world) : world_(world) {}
+  ~JobTasks() { join_all(); }
+  JobTasks(const JobTasks&) = delete;
+  JobTasks& operator=(const JobTasks&) = delete;
+
+  // Starts a task; a thread the kernel refuses (thread or memory limits) is
+  // an error that names the task and says what to lower, not an abort.
+  Status start(std::string name, std::function<void()> body, std::string_view lower) {
+    try {
+      tasks_.push_back(world_.spawn_joinable(name, std::move(body)));
+    } catch (const std::system_error& e) {
+      return Error{ErrorCode::launch_failed,
+                   fmt::format("cannot start the thread of task '{}': {}; lower {}", name, e.what(), lower), {}};
+    }
+    return {};
   }
-  for (std::uint64_t finished = 0; finished < o.load.concurrency;) {
+
+  void join_all() {
+    for (const std::unique_ptr<JoinableTask>& task : tasks_) {
+      task->join();
+    }
+    tasks_.clear();
+  }
+
+ private:
+  World& world_;
+  std::vector<std::unique_ptr<JoinableTask>> tasks_;
+};
+
+// Waits until `n` tasks have sent to `done`, ticking at least twice a second.
+void await(World& world, Channel<int>& done, std::uint64_t n, const Tick& tick) {
+  for (std::uint64_t finished = 0; finished < n;) {
     if (done.receive(world.now() + milliseconds(500))) {
       ++finished;
     }
@@ -71,64 +96,138 @@ void run_load(World& world, Pool& pool, const RunOptions& o, Counts& counts,
   }
 }
 
-// Payloads from stdin, one per line; replies printed in input order.
-void run_stdin(World& world, Pool& pool, const RunOptions& o, Counts& counts, const std::function<void()>& tick) {
+// Generated load: `concurrency` callers share `calls` calls (no more callers
+// than calls: the others would have nothing to do). A stop ends every caller
+// after its call in flight.
+Status run_load(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop, Counts& counts,
+                const Tick& tick) {
+  const std::uint64_t callers = std::min(o.load.concurrency, o.load.calls);
+  std::atomic<std::uint64_t> remaining{o.load.calls};
+  Channel<int> done(world, "load-done", callers);
+  auto caller = [&] {
+    for (std::uint64_t n = remaining.load(); n > 0 && !stop.requested(); n = remaining.load()) {
+      if (!remaining.compare_exchange_weak(n, n - 1)) {
+        continue;
+      }
+      Result<std::string> reply = pool.execute(o.load.payload, execute_options(o));
+      (reply ? counts.ok : counts.failed).fetch_add(1);
+    }
+    (void)done.send(1);
+  };
+  JobTasks tasks(world);
+  std::uint64_t started = 0;
+  Status spawned;
+  while (started < callers && spawned) {
+    spawned = tasks.start(fmt::format("load-{}", started), caller, "--load concurrency=");
+    started += spawned ? 1U : 0U;
+  }
+  if (!spawned) {
+    remaining.store(0);  // the callers that run end after their call in flight
+  }
+  await(world, done, started, tick);
+  tasks.join_all();
+  return spawned;
+}
+
+using Item = std::pair<std::uint64_t, std::string>;
+using Answer = std::pair<std::uint64_t, Result<std::string>>;
+
+// Prints the answers in input order; at most concurrency * 3 wait in `early`.
+void print_answers(Channel<Answer>& output, const RunOptions& o, const Tick& tick) {
+  std::map<std::uint64_t, Result<std::string>> early;
+  std::uint64_t next = 0;
+  while (Received<Answer> answer = output.receive()) {
+    early.emplace(answer.value->first, std::move(answer.value->second));
+    for (auto it = early.find(next); it != early.end(); it = early.find(++next)) {
+      write_line(it->second ? it->second.value() : one_line(it->second.error()));
+      if (!it->second && o.quiet_workers) {
+        // The stderr tail was not shown as it happened: show it now.
+        fmt::print(stderr, "line {}: {}\n", next + 1, it->second.error().describe());
+      }
+      early.erase(it);
+    }
+    tick();
+  }
+}
+
+// Feeds stdin's lines to `input` until the end of input or a stop.
+Status read_lines(Channel<Item>& input, const StopRequest& stop) {
+  LineReader reader(STDIN_FILENO, stop.wake_fd());
+  std::uint64_t index = 0;
+  for (std::optional<std::string> line; !stop.requested() && (line = reader.next());) {
+    if (input.send(Item{index++, std::move(*line)}) != ChannelStatus::ok) {
+      break;
+    }
+  }
+  if (!reader.error().empty()) {
+    return Error{ErrorCode::io_error, reader.error(), {}};
+  }
+  return {};
+}
+
+// Payloads from stdin, one per line; replies printed in input order. A stop
+// ends the reading at once; lines already read still get their answer.
+Status run_stdin(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop, Counts& counts,
+                 const Tick& tick) {
   const std::uint64_t concurrency = o.concurrency != 0 ? o.concurrency : o.pool.size.max;
-  using Item = std::pair<std::uint64_t, std::string>;
-  using Answer = std::pair<std::uint64_t, Result<std::string>>;
   Channel<Item> input(world, "stdin-lines", concurrency);
   Channel<Answer> output(world, "replies", concurrency * 2);
   Channel<int> done(world, "callers-done", concurrency + 1);
-  for (std::uint64_t c = 0; c < concurrency; ++c) {
-    world.spawn(fmt::format("caller-{}", c), [&] {
+  JobTasks tasks(world);
+  Status status = tasks.start("printer", [&] {
+    print_answers(output, o, tick);
+    (void)done.send(2);
+  }, "--concurrency");
+  if (!status) {
+    return status;
+  }
+  std::uint64_t callers = 0;
+  while (callers < concurrency && status) {
+    status = tasks.start(fmt::format("caller-{}", callers), [&] {
       while (Received<Item> item = input.receive()) {
         Result<std::string> reply = pool.execute(std::move(item.value->second), execute_options(o));
         (reply ? counts.ok : counts.failed).fetch_add(1);
         (void)output.send(Answer{item.value->first, std::move(reply)});
       }
       (void)done.send(1);
-    });
+    }, "--concurrency");
+    callers += status ? 1U : 0U;
   }
-  world.spawn("printer", [&] {
-    std::map<std::uint64_t, Result<std::string>> early;  // at most concurrency * 3 entries
-    std::uint64_t next = 0;
-    while (Received<Answer> answer = output.receive()) {
-      early.emplace(answer.value->first, std::move(answer.value->second));
-      for (auto it = early.find(next); it != early.end(); it = early.find(++next)) {
-        std::fputs((it->second ? it->second.value() : one_line(it->second.error())).c_str(), stdout);
-        std::fputc('\n', stdout);
-        std::fflush(stdout);
-        if (!it->second && o.quiet_workers) {
-          // The stderr tail was not shown as it happened: show it now.
-          fmt::print(stderr, "line {}: {}\n", next + 1, it->second.error().describe());
-        }
-        early.erase(it);
-      }
-      tick();
-    }
-    (void)done.send(2);
-  });
-  std::string line;
-  for (std::uint64_t index = 0; std::getline(std::cin, line); ++index) {
-    if (input.send(Item{index, line}) != ChannelStatus::ok) {
-      break;
-    }
+  if (status) {
+    status = read_lines(input, stop);
   }
   input.close();
-  for (std::uint64_t finished = 0; finished < concurrency;) {
+  for (std::uint64_t finished = 0; finished < callers;) {
     finished += done.receive().value.value_or(0) == 1 ? 1U : 0U;
   }
   output.close();
   (void)done.receive();  // the printer
+  tasks.join_all();
+  return status;
+}
+
+// The latency quantiles, "p50 <= 500 us, p99 <= 2500 us": "-" when there
+// was no call (an empty histogram has no quantile), "p99 > 60000000 us" for
+// one beyond the last bucket.
+std::string latency(const Histogram& h) {
+  if (h.count() == 0) {
+    return "-";
+  }
+  const auto bound = [&h](unsigned q) {
+    const Duration d = h.quantile_bound(q);
+    return d == Duration::max() ? fmt::format("p{} > {} us", q, Histogram::bounds_ns.back() / 1000)
+                                : fmt::format("p{} <= {} us", q, d.ns() / 1000);
+  };
+  return fmt::format("{}, {}", bound(50), bound(99));
 }
 
 void print_stats(const PoolStats& stats, double wall_seconds) {
   const std::uint64_t calls = stats.total(stats.calls);
+  const double rate = wall_seconds > 0 ? static_cast<double>(calls) / wall_seconds : 0.0;
   fmt::print(stderr,
-             "seedpool: {} calls ({} ok) in {:.2f}s = {:.0f} calls/s; call latency p50 <= {} us, p99 <= {} us\n"
+             "seedpool: {} calls ({} ok) in {:.2f}s = {:.0f} calls/s; call latency {}\n"
              "seedpool: checkouts {} ({} ok); worker starts {} ({} ok); exits {}; recycles {}; health failures {}\n",
-             calls, stats.count(stats.calls, "ok"), wall_seconds, static_cast<double>(calls) / wall_seconds,
-             stats.call_duration.quantile_bound(50).ns() / 1000, stats.call_duration.quantile_bound(99).ns() / 1000,
+             calls, stats.count(stats.calls, "ok"), wall_seconds, rate, latency(stats.call_duration),
              stats.total(stats.checkouts), stats.count(stats.checkouts, "ok"), stats.total(stats.inits),
              stats.count(stats.inits, "ok"), stats.worker_exits, stats.recycles, stats.health_failures);
   for (const auto& [outcome, n] : stats.calls) {
@@ -144,33 +243,67 @@ void write_metrics(Pool& pool, const std::string& path) {
   std::rename(temporary.c_str(), path.c_str());
 }
 
-}  // namespace
-
-int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
-  StderrForwarder forwarder;
-  auto created = Pool::create(world, o.pool, PoolHooks{nullptr, o.quiet_workers ? nullptr : &forwarder});
-  if (!created) {
-    fmt::print(stderr, "seedpool: {}\n", created.error().describe());
-    return 2;
+// Takes SIGINT and SIGTERM (blocked in every thread) for the whole run,
+// start included: records the stop, which wakes the stdin reader, and shuts
+// the pool down, which ends a start in progress and lets calls in flight
+// finish within the shutdown grace. SIGUSR2 only ends the watcher.
+class SignalWatcher {
+ public:
+  // Throws std::system_error when the thread cannot be created.
+  SignalWatcher(Pool& pool, StopRequest& stop, const sigset_t& signals)
+      : thread_([&pool, &stop, signals] {
+          int received = 0;
+          if (sigwait(&signals, &received) == 0 && received != SIGUSR2) {
+            stop.request(received);
+            fmt::print(stderr, "\nseedpool: signal {}: shutting down\n", received);
+            (void)pool.shutdown();
+          }
+        }) {}
+  ~SignalWatcher() {
+    pthread_kill(thread_.native_handle(), SIGUSR2);
+    thread_.join();
   }
-  Pool& pool = *created.value();
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+ private:
+  std::thread thread_;
+};
+
+// How long start() waits beyond the workers' own init deadline: long enough
+// for a worker that hangs in init to be failed by its init_timeout, so that
+// the start's error reports it with its own reason and stderr tail rather
+// than as "still initializing".
+constexpr Duration start_deadline_margin = seconds(1);
+
+// Starts the pool; Pool::start itself starts a task, which may be refused.
+Status start_pool(World& world, Pool& pool, const RunOptions& o) {
+  try {
+    return pool.start(world.now() + o.pool.init_timeout + start_deadline_margin);
+  } catch (const std::system_error& e) {
+    return Error{ErrorCode::launch_failed, fmt::format("cannot start the pool's task: {}", e.what()), {}};
+  }
+}
+
+// A failed start. The error's message names every worker, the failed ones
+// each with its own stderr tail; the error's stderr_tail is one worker's
+// again, and printed after the list it would read as the last worker's. So
+// it is left out, and the workers still starting get their tails from the
+// log, each under its own name.
+void print_start_failure(const Error& error, const WorkerLog& log) {
+  fmt::print(stderr, "seedpool: {}: {}\n{}", to_string(error.code), error.message, log.tails_of_starting_workers());
+}
+
+// The job itself, from the start of the pool to its shutdown; the exit status.
+int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop, const WorkerLog& log) {
   const auto started_at = Clock::now();
-  if (Status started = pool.start(); !started) {
-    fmt::print(stderr, "seedpool: {}\n", started.error().describe());
+  if (Status started = start_pool(world, pool, o); !started) {
+    print_start_failure(started.error(), log);
     (void)pool.shutdown();
     return 1;
   }
   fmt::print(stderr, "seedpool: {} workers of '{}' ready in {:.0f} ms\n", o.pool.min_ready, o.pool.command.program,
              std::chrono::duration<double, std::milli>(Clock::now() - started_at).count());
-
-  std::thread signal_watcher([&pool, stop_signals] {
-    int received = 0;
-    if (sigwait(&stop_signals, &received) == 0 && received != SIGUSR2) {
-      fmt::print(stderr, "\nseedpool: signal {}: shutting down\n", received);
-      (void)pool.shutdown();
-    }
-  });
-
   Counts counts;
   const bool tty = isatty(STDERR_FILENO) != 0;
   auto last_metrics = Clock::now();
@@ -187,28 +320,49 @@ int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
                  tty ? "   " : "\n");
     }
   };
-  if (o.load.calls > 0) {
-    run_load(world, pool, o, counts, tick);
-  } else {
-    run_stdin(world, pool, o, counts, tick);
-  }
+  const Status job = o.load.calls > 0 ? run_load(world, pool, o, stop, counts, tick)
+                                      : run_stdin(world, pool, o, stop, counts, tick);
   const double wall = std::chrono::duration<double>(Clock::now() - job_start).count();
   if (o.status_line && tty) {
     fmt::print(stderr, "\n");
+  }
+  if (!job) {
+    fmt::print(stderr, "seedpool: {}\n", job.error().message);
   }
   const Status stopped = pool.shutdown();
   print_stats(pool.stats(), wall);
   if (!o.metrics_path.empty()) {
     write_metrics(pool, o.metrics_path);
   }
-  // Wake the watcher so that it can be joined.
-  pthread_kill(signal_watcher.native_handle(), SIGUSR2);
-  signal_watcher.join();
   if (!stopped) {
     fmt::print(stderr, "seedpool: shutdown: {}\n", stopped.error().describe());
-    return 1;
   }
-  return counts.failed.load() == 0 ? 0 : 1;
+  return job && stopped && counts.failed.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
+  WorkerLog log(!o.quiet_workers);
+  auto created = Pool::create(world, o.pool, PoolHooks{&log, &log});
+  if (!created) {
+    fmt::print(stderr, "seedpool: {}\n", created.error().describe());
+    return 2;
+  }
+  Pool& pool = *created.value();
+  int status = 1;
+  try {
+    StopRequest stop;
+    const SignalWatcher watcher(pool, stop, stop_signals);
+    status = run_job(world, pool, o, stop, log);
+    // Interrupted: the shell's convention, so that a script sees the job
+    // did not run to its end.
+    status = stop.requested() ? 128 + stop.signal() : status;
+  } catch (const std::system_error& e) {
+    fmt::print(stderr, "seedpool: cannot watch for signals: {}\n", e.what());
+  }
+  (void)pool.shutdown();
+  return status;
 }
 
 }  // namespace seedpool::tool

@@ -72,6 +72,8 @@ bool write_json(const std::string& path, const Scenario& scenario, const Explore
   const json doc{{"scenario", scenario.name},
                  {"strategy", report.strategy.to_string()},
                  {"schedules", report.schedules},
+                 {"runs", report.runs},
+                 {"deviations_max", report.deviations_max},
                  {"exhausted", report.exhausted},
                  {"stopped", report.exhausted || report.failure ? "" : "schedule-budget"},
                  {"steps", report.steps},
@@ -102,9 +104,11 @@ int explore_command(const RunArgs& args, const Scenario& scenario, const Scenari
   std::fflush(stdout);
   const ExploreReport report = explore(scenario, options, spec);
   const double wall = report.wall_seconds > 0 ? report.wall_seconds : 1e-9;
-  fmt::print("{}: {} schedules in {:.2f}s ({:.0f}/s), {} steps, at most {} choice points a schedule\n", scenario.name,
-             report.schedules, report.wall_seconds, static_cast<double>(report.schedules) / wall, report.steps,
-             report.choice_points_max);
+  fmt::print(
+      "{}: {} schedules in {:.2f}s ({:.0f}/s; {} runs with the reruns that give children), {} steps, at most {} "
+      "choice points a schedule, up to {} deviations\n",
+      scenario.name, report.schedules, report.wall_seconds, static_cast<double>(report.schedules) / wall, report.runs,
+      report.steps, report.choice_points_max, report.deviations_max);
   fmt::print("{}\n", report.describe());
   int status = report.ok() ? 0 : 1;
   std::string seed_file;

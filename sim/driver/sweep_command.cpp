@@ -62,10 +62,8 @@ int finish_sweep(const RunArgs& args, const Scenario& scenario, const ScenarioOp
     file.seed = o.seed;
     file.strategy = options.sim.strategy;
     file.swarm = options.swarm;
-    // An invariant's message starts with its bracketed name already.
-    const std::string kind = "[" + o.kind + "]";
-    fmt::print("FAIL seed {} {}\n  faults: {}\n  replay: {}\n", o.seed,
-               o.message.starts_with(kind) ? o.message : kind + " " + o.message, o.faults, file.replay_command());
+    fmt::print("FAIL seed {} {}\n  faults: {}\n  replay: {}\n", o.seed, o.describe(), o.faults,
+               file.replay_command());
   }
   int status = report.failed.empty() && report.stopped != "incomplete" ? 0 : 1;
   if (!args.save_failures_dir.empty()) {

@@ -26,6 +26,7 @@ PoolConfig base_config(std::size_t size) {
   c.health_timeout = milliseconds(200);
   c.restart_backoff_base = milliseconds(10);
   c.restart_backoff_max = seconds(1);
+  c.ready_exit_window = milliseconds(100);
   c.breaker_failures = 5;
   c.breaker_window = seconds(10);
   c.breaker_cooldown = seconds(2);
@@ -76,6 +77,23 @@ void churn(ScenarioContext& ctx) {
   (void)harness.start_pool();
   run_workload(harness, pool, Workload{.callers = 64, .leases_per_caller = 10, .calls_per_lease_max = 1, .external_kills = true});
   harness.finish(8);
+}
+
+// Bursts: a chaos task kills every live worker at once, now and then among
+// single kills and failing starts. Healthy workers' slots must restart at
+// once, each slot that keeps failing backs off on its own, and exits soon
+// after ready count toward the breaker.
+void burst(ScenarioContext& ctx) {
+  PoolConfig config = base_config(8);
+  config.size.min = 4;  // free slots beyond the ones owed a worker: a replacement must not move there
+  config.restart_backoff_base = milliseconds(50);
+  config.breaker_failures = 12;
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 32, .leases_per_caller = 8, .calls_per_lease_max = 2,
+                                   .think_time_max = milliseconds(60), .external_kills = true});
+  harness.finish(std::nullopt);  // 4 to 8 ready, as demand left it
 }
 
 // A short queue: 32 callers on 4 workers reach waiters_max, so the storm
@@ -249,6 +267,10 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 startup});
   registry.add({"churn", "8 workers, 64 callers making 10 calls each (a lease per call), crashes and kills everywhere",
                 churn_faults(), churn});
+  registry.add({"burst", "4 to 8 workers killed all at once now and then, among single kills and failing starts",
+                profile({{burst_kill, 60'000}, {external_kill, 40'000}, {init_crash, 40'000}, {init_error, 20'000},
+                         {slow_start, 50'000}, {call_crash, 10'000}, {caller_cancel, 20'000}}),
+                burst});
   registry.add({"cancel-storm", "32 callers with very short deadlines and cancels racing grants",
                 profile({{caller_cancel, 400'000}, {caller_short_deadline, 300'000}, {call_slow, 20'000},
                          {call_crash, 10'000}}),

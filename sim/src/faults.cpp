@@ -2,76 +2,42 @@
 #include <seedpool/sim/faults.hpp>
 #include <seedpool/sim/pool_faults.hpp>
 
+#include "name_registry.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <deque>
-#include <map>
-#include <mutex>
 
 namespace seedpool::sim {
 namespace {
 
 // Every site name of the process, each at a fixed index; the pool's sites
-// first, at the indices pool_faults.hpp reserves. Use sites resolve a name
-// once, so a lock per lookup costs nothing that matters.
-class FaultSiteRegistry {
- public:
-  static FaultSiteRegistry& instance() {
-    static FaultSiteRegistry* registry = new FaultSiteRegistry();  // never destroyed: used during static init
-    return *registry;
-  }
-
-  FaultSite find_or_add(std::string_view name) {
-    SEEDPOOL_ASSERT_MSG(valid_fault_site_name(name), "a fault site name is 1 to 64 of [A-Za-z0-9._/-]");
-    const std::lock_guard<std::mutex> lock(mutex_);
-    if (const auto it = indices_.find(name); it != indices_.end()) {
-      return FaultSite::reserved(it->second, names_[it->second]);
-    }
-    return add(name);
-  }
-
-  std::string_view name(std::uint32_t index) {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    return index < names_.size() ? std::string_view(names_[index]) : std::string_view();
-  }
-
- private:
-  FaultSiteRegistry() {
+// first, at the indices pool_faults.hpp reserves.
+detail::NameRegistry& site_registry() {
+  static detail::NameRegistry* registry = [] {
+    auto* r = new detail::NameRegistry(fault_sites_max);  // never destroyed: used during static init
     for (const FaultSite site : pool_faults::all) {
-      const FaultSite added = add(site.name());
-      SEEDPOOL_ASSERT(added.index() == site.index());
+      const auto [index, name] = r->find_or_add(site.name());
+      SEEDPOOL_ASSERT(index == site.index() && name == site.name());
     }
-  }
-
-  FaultSite add(std::string_view name) {
-    SEEDPOOL_ASSERT_MSG(names_.size() < fault_sites_max, "more fault site names than fault_sites_max");
-    const auto index = static_cast<std::uint32_t>(names_.size());
-    const std::string& stored = names_.emplace_back(name);  // a deque: earlier names never move
-    indices_.emplace(stored, index);
-    return FaultSite::reserved(index, stored);
-  }
-
-  std::mutex mutex_;
-  std::deque<std::string> names_;
-  std::map<std::string_view, std::uint32_t, std::less<>> indices_;  // views of names_
-};
+    return r;
+  }();
+  return *registry;
+}
 
 }  // namespace
 
 bool valid_fault_site_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > fault_site_name_bytes_max) {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-' || c == '/';
-  });
+  return detail::valid_registered_name(name, fault_site_name_bytes_max);
 }
 
-FaultSite FaultSite::named(std::string_view name) { return FaultSiteRegistry::instance().find_or_add(name); }
+FaultSite FaultSite::named(std::string_view name) {
+  SEEDPOOL_ASSERT_MSG(valid_fault_site_name(name), "a fault site name is 1 to 64 of [A-Za-z0-9._/-]");
+  const auto [index, stored] = site_registry().find_or_add(name);
+  return FaultSite::reserved(index, stored);
+}
 
-std::string_view fault_site_name(std::uint32_t index) { return FaultSiteRegistry::instance().name(index); }
+std::string_view fault_site_name(std::uint32_t index) { return site_registry().name(index); }
 
 std::string_view to_string(FaultInjector::Grid grid) noexcept {
   switch (grid) {

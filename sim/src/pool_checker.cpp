@@ -126,7 +126,7 @@ void PoolChecker::violation(Rule rule, const std::string& message) {
   if (!violated_) {
     violated_rule_ = rule;
   }
-  violation(rule_name(rule), message);
+  violation(invariant_of(rule), message);
 }
 
 void PoolChecker::shutdown_returned(const Status& status) {
@@ -144,10 +144,10 @@ void PoolChecker::workload_finished(std::size_t callers, std::size_t finished, D
   }
 }
 
-void PoolChecker::violation(std::string_view invariant, const std::string& message) {
+void PoolChecker::violation(Invariant invariant, const std::string& message) {
   if (!violated_) {
     violated_ = true;
-    world_.fail(fmt::format("[{}] {}", invariant, message));
+    world_.fail(invariant, message);
   }
 }
 

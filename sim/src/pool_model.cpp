@@ -5,6 +5,7 @@
 #include <seedpool/sim/trace.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -38,6 +39,18 @@ bool answered_by_worker(const std::optional<ErrorCode>& error) {
 
 std::string_view rule_name(Rule rule) noexcept { return rule_names[static_cast<std::size_t>(rule)]; }
 
+Invariant invariant_of(Rule rule) {
+  static const std::vector<Invariant> invariants = [] {
+    std::vector<Invariant> all;
+    all.reserve(rule_count);
+    for (const std::string_view name : rule_names) {
+      all.push_back(Invariant::named(name));
+    }
+    return all;
+  }();
+  return invariants[static_cast<std::size_t>(rule)];
+}
+
 std::optional<Rule> rule_from_name(std::string_view name) noexcept {
   for (std::size_t i = 0; i < rule_count; ++i) {
     if (rule_names[i] == name) {
@@ -66,7 +79,7 @@ std::string describe(const OutcomeTally& tally) {
   return out.empty() ? std::string("none") : out;
 }
 
-PoolModel::PoolModel(const PoolConfig& config) : config_(config) {}
+PoolModel::PoolModel(const PoolConfig& config) : config_(config), slots_(config.size.max) {}
 
 void PoolModel::fail(Rule rule, std::string message) {
   if (!violation_) {
@@ -428,6 +441,10 @@ void PoolModel::on_worker_state(const TelemetryEvent& e) {
       return;
     }
   }
+  if (e.to == WorkerState::stopping && (e.from == WorkerState::ready || e.from == WorkerState::busy) &&
+      served(*w, e.at)) {
+    slots_[ref.slot] = Slot{};  // stopped by the pool after it served: its slot starts afresh
+  }
   set_state(*w, e.to);
   w->state_since = e.at;
   switch (e.to) {
@@ -480,20 +497,33 @@ void PoolModel::on_new_worker(const TelemetryEvent& e) {
     return;
   }
   exercise(Rule::worker_count);
-  if (consecutive_failures_ > 0) {
-    exercise(Rule::restart_prompt);  // a replacement after a failure
+  if (e.worker->slot >= slots_.size()) {
+    fail(Rule::worker_count, fmt::format("worker {} started in a slot beyond size.max {}", e.worker->to_string(),
+                                         config_.size.max));
+    return;
   }
-  if (last_failure_) {
+  if (breaker_ == BreakerState::closed) {
+    const std::vector<std::uint32_t> owed = owed_slots();
+    if (std::find(owed.begin(), owed.end(), e.worker->slot) == owed.end()) {
+      fail(Rule::restart_backoff, fmt::format("worker {} started in slot {}, not one of the lowest free slots the "
+                                              "missing workers belong to ({})", e.worker->to_string(),
+                                              e.worker->slot, fmt::join(owed, ", ")));
+      return;
+    }
+  }
+  const Slot& slot = slots_[e.worker->slot];
+  if (slot.failures > 0) {
+    exercise(Rule::restart_prompt);  // a replacement after a failure
     exercise(Rule::restart_backoff);
-    const std::int64_t base = std::min(config_.restart_backoff_base, config_.restart_backoff_max).ns();
+    const Duration largest = backoff_bound(slot.failures);
     const std::int64_t percent = std::min<std::int64_t>(config_.restart_backoff_jitter_percent, 100);
-    const Duration smallest = Duration::from_ns(base / 100 * (100 - percent));
-    if (e.at < *last_failure_ + smallest) {
+    const Duration smallest = largest - Duration::from_ns(largest.ns() / 100 * percent);
+    if (e.at < *slot.last_failure + smallest) {
       fail(Rule::restart_backoff,
-           fmt::format("worker {} started at {}, only {} ns after the failure at {}: sooner than the smallest "
-                       "backoff, {} ns (restart_backoff_base less {}% jitter)",
-                       e.worker->to_string(), at(e.at), (e.at - *last_failure_).ns(), at(*last_failure_),
-                       smallest.ns(), config_.restart_backoff_jitter_percent));
+           fmt::format("worker {} started at {}, only {} ns after its slot's failure at {}: sooner than the "
+                       "smallest backoff after {} failures in a row, {} ns",
+                       e.worker->to_string(), at(e.at), (e.at - *slot.last_failure).ns(), at(*slot.last_failure),
+                       slot.failures, smallest.ns()));
       return;
     }
   }
@@ -536,20 +566,57 @@ void PoolModel::on_checkin(Worker& w, const TelemetryEvent& e) {
   // once: the time-advance check below sees it idle only if it stays.
 }
 
-void PoolModel::record_failure(Instant t) {
-  ++consecutive_failures_;
-  last_failure_ = t;
-  restart_due_ = t + backoff_bound(consecutive_failures_);
+void PoolModel::record_failure(std::uint32_t slot, Instant t) {
+  SEEDPOOL_ASSERT(slot < slots_.size());
+  Slot& s = slots_[slot];
+  ++s.failures;
+  s.last_failure = t;
+  s.due = t + backoff_bound(s.failures);
+}
+
+// The breaker's window, as documented: breaker_failures failed starts within
+// breaker_window open it; a failed probe opens it again.
+void PoolModel::count_failed_start(Instant t) {
+  if (breaker_ == BreakerState::half_open) {
+    must_open_ = true;
+    return;
+  }
+  if (breaker_ == BreakerState::open) {
+    return;
+  }
+  while (!init_failures_.empty() && t - init_failures_.front() >= config_.breaker_window) {
+    init_failures_.pop_front();
+  }
+  init_failures_.push_back(t);
+  if (init_failures_.size() >= config_.breaker_failures) {
+    must_open_ = true;
+  }
+}
+
+std::vector<std::uint32_t> PoolModel::owed_slots() const {
+  const std::size_t have = active();
+  std::size_t missing = wanted() > have ? wanted() - have : 0;
+  std::vector<std::uint32_t> owed;
+  for (std::uint32_t slot = 0; slot < slots_.size() && missing > 0; ++slot) {
+    const bool taken = std::any_of(workers_.begin(), workers_.end(), [slot](const Worker& w) {
+      return w.ref.slot == slot && is_active(w.state);
+    });
+    if (!taken) {
+      owed.push_back(slot);
+      --missing;
+    }
+  }
+  return owed;
 }
 
 void PoolModel::on_worker_init(const TelemetryEvent& e) {
   Worker* w = find(*e.worker);
   if (!e.error) {
-    consecutive_failures_ = 0;
+    // A success closes a breaker that is not closed; the window keeps its
+    // failures until they age out.
     if (breaker_ != BreakerState::closed) {
       must_close_ = true;
     }
-    init_failures_.clear();
     return;
   }
   if (*e.error == ErrorCode::timeout) {
@@ -560,23 +627,8 @@ void PoolModel::on_worker_init(const TelemetryEvent& e) {
       return;
     }
   }
-  record_failure(e.at);
-  // The breaker's window, as documented: breaker_failures failed starts
-  // within breaker_window open it; a failed probe opens it again.
-  if (breaker_ == BreakerState::half_open) {
-    must_open_ = true;
-    return;
-  }
-  if (breaker_ == BreakerState::open) {
-    return;
-  }
-  while (!init_failures_.empty() && e.at - init_failures_.front() >= config_.breaker_window) {
-    init_failures_.pop_front();
-  }
-  init_failures_.push_back(e.at);
-  if (init_failures_.size() >= config_.breaker_failures) {
-    must_open_ = true;
-  }
+  record_failure(e.worker->slot, e.at);
+  count_failed_start(e.at);
 }
 
 void PoolModel::on_worker_exit(const TelemetryEvent& e) {
@@ -595,8 +647,19 @@ void PoolModel::on_worker_exit(const TelemetryEvent& e) {
     }
   }
   if (w->state == WorkerState::ready || w->state == WorkerState::busy) {
-    record_failure(e.at);  // an unexpected exit: its replacement waits for the backoff
+    // It leaves its slot of itself: after ready_exit_window it served, and
+    // its replacement starts at once; sooner, it is a failed start.
+    if (served(*w, e.at)) {
+      slots_[w->ref.slot] = Slot{.due = e.at};
+    } else {
+      record_failure(w->ref.slot, e.at);
+      count_failed_start(e.at);
+    }
   }
+}
+
+bool PoolModel::served(const Worker& w, Instant t) const {
+  return w.ready_at != Instant::max() && t - w.ready_at >= config_.ready_exit_window;
 }
 
 void PoolModel::on_recycle(const TelemetryEvent& e) {
@@ -997,22 +1060,33 @@ void PoolModel::check_breaker_and_starts(Instant now, Instant next) {
                                               at(opened_at_)));
     return;
   }
-  if (shutting_down_ || next <= restart_due_ || breaker_ == BreakerState::open) {
+  if (shutting_down_ || breaker_ == BreakerState::open) {
     return;
   }
   if (breaker_ == BreakerState::half_open) {
+    // The probe starts in a free slot once that slot's backoff is over.
+    Instant due = Instant::max();
+    for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+      const bool taken = std::any_of(workers_.begin(), workers_.end(), [slot](const Worker& w) {
+        return w.ref.slot == slot && is_active(w.state);
+      });
+      due = taken ? due : std::min(due, slots_[slot].due);
+    }
     const bool probing = std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.probe; });
-    if (!probing && active() < config_.size.max) {
-      fail(Rule::breaker_probe, fmt::format("the half-open breaker has no probe under way at {} (backoff over at {})",
-                                            at(now), at(restart_due_)));
+    if (!probing && active() < config_.size.max && next > due) {
+      fail(Rule::breaker_probe, fmt::format("the half-open breaker has no probe under way at {} (a free slot's "
+                                            "backoff was over at {})", at(now), at(due)));
     }
     return;
   }
-  if (active() < wanted()) {
-    exercise(Rule::restart_prompt);
-    fail(Rule::restart_prompt, fmt::format("{} active workers at {}, the pool needs {} and its backoff ended at {} "
-                                           "({} consecutive failures)", active(), at(now), wanted(), at(restart_due_),
-                                           consecutive_failures_));
+  for (const std::uint32_t slot : owed_slots()) {
+    if (next > slots_[slot].due) {
+      exercise(Rule::restart_prompt);
+      fail(Rule::restart_prompt, fmt::format("{} active workers at {}, the pool needs {}, and slot {} has none though "
+                                             "its backoff ended at {} ({} failures in a row)", active(), at(now),
+                                             wanted(), slot, at(slots_[slot].due), slots_[slot].failures));
+      return;
+    }
   }
 }
 

@@ -129,6 +129,12 @@ void chaos_body(ScenarioContext& ctx, const std::shared_ptr<bool>& running) {
     if (!pids.empty() && ctx.faults.fire(pool_faults::external_kill)) {
       ctx.host.kill(pids[ctx.world.decide(pids.size())]);
     }
+    if (!pids.empty() && ctx.faults.fire(pool_faults::burst_kill)) {
+      increment(ctx.coverage, "burst:every worker killed");
+      for (const std::int64_t pid : pids) {
+        ctx.host.kill(pid);
+      }
+    }
   }
 }
 

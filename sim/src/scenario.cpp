@@ -12,14 +12,18 @@
 
 namespace seedpool::sim {
 
-bool ScenarioContext::finish(Duration bound, const std::function<bool()>& done, std::string_view rule) {
+bool ScenarioContext::finish(Duration bound, const std::function<bool()>& done) {
+  return finish(bound, done, SEEDPOOL_INVARIANT("converged"));
+}
+
+bool ScenarioContext::finish(Duration bound, const std::function<bool()>& done, Invariant invariant) {
   quiet();
   const Instant until = world.now() + bound;
   const Duration every = std::max(milliseconds(1), Duration::from_ns(bound.ns() / 64));
   while (!done()) {
     if (world.now() >= until) {
-      world.fail(fmt::format("[{}] not done within {:.3f} ms of the quiet period", rule,
-                             static_cast<double>(bound.ns()) / 1e6));
+      world.fail(invariant, fmt::format("not done within {:.3f} ms of the quiet period",
+                                        static_cast<double>(bound.ns()) / 1e6));
       return false;
     }
     world.sleep_until(std::min(until, world.now() + every));
@@ -56,11 +60,8 @@ std::string failure_kind(const RunResult& run) {
   if (run.ok()) {
     return {};
   }
-  if (run.outcome == Outcome::invariant && run.message.starts_with('[')) {
-    const std::size_t close = run.message.find(']');
-    if (close != std::string::npos) {
-      return run.message.substr(1, close - 1);
-    }
+  if (run.invariant) {
+    return std::string(run.invariant->name());
   }
   return std::string(to_string(run.outcome));
 }

@@ -262,6 +262,7 @@ RunResult SimWorld::run(std::function<void()> body) {
   RunResult result;
   result.outcome = outcome_;
   result.message = failure_;
+  result.invariant = failed_invariant_;
   result.steps = steps_;
   result.virtual_time = now_;
   result.trace_hash = trace_.hash();
@@ -765,6 +766,10 @@ Result<std::unique_ptr<Process>> SimWorld::launch(const ProcessSpec& spec) {
   return process_factory_(*this, spec);
 }
 
+void SimWorld::fail(Invariant invariant, std::string_view message) {
+  record_failure(Outcome::invariant, fmt::format("[{}] {}", invariant.name(), message), invariant);
+}
+
 void SimWorld::fail(std::string message) { record_failure(Outcome::invariant, std::move(message)); }
 
 void SimWorld::note(std::string_view label, std::uint64_t value) {
@@ -778,12 +783,13 @@ std::string_view SimWorld::current_task_name() const noexcept {
   return current_ == nullptr ? std::string_view{} : std::string_view{current_->name};
 }
 
-void SimWorld::record_failure(Outcome outcome, std::string message) {
+void SimWorld::record_failure(Outcome outcome, std::string message, std::optional<Invariant> invariant) {
   stop_ = true;
   if (outcome_ != Outcome::ok || tearing_down_) {
     return;
   }
   outcome_ = outcome;
+  failed_invariant_ = invariant;
   failure_ = fmt::format("{} (step {}, virtual time {}{})", message, steps_, format_instant(now_),
                          current_ == nullptr ? std::string() : fmt::format(", task '{}'", current_->name));
   trace_.record(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::fail, hash_text(message),

@@ -25,8 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 json to_json(const SeedOutcome& o) {
   return json{{"seed", o.seed},         {"kind", o.kind},         {"message", o.message},
-              {"steps", o.steps},       {"virtual_ns", o.virtual_ns}, {"trace_hash", o.trace_hash},
-              {"coverage", o.coverage}, {"faults", o.faults}};
+              {"invariant", o.invariant}, {"steps", o.steps},     {"virtual_ns", o.virtual_ns},
+              {"trace_hash", o.trace_hash}, {"coverage", o.coverage}, {"faults", o.faults}};
 }
 
 // A result line from a child; nullopt when it is not one (a torn line).
@@ -40,6 +40,7 @@ std::optional<SeedOutcome> outcome_from_line(std::string_view line) {
     o.seed = j.at("seed").get<std::uint64_t>();
     o.kind = j.at("kind").get<std::string>();
     o.message = j.at("message").get<std::string>();
+    o.invariant = j.at("invariant").get<bool>();
     o.steps = j.at("steps").get<std::uint64_t>();
     o.virtual_ns = j.at("virtual_ns").get<std::int64_t>();
     o.trace_hash = j.at("trace_hash").get<std::uint64_t>();
@@ -468,10 +469,16 @@ SeedOutcome run_program_seed(SimConfig config, const std::function<void(SimWorld
   outcome.seed = seed;
   outcome.kind = run.ok() ? std::string() : failure_kind(run);
   outcome.message = run.message;
+  outcome.invariant = run.invariant.has_value();
   outcome.steps = run.steps;
   outcome.virtual_ns = run.virtual_time.ns();
   outcome.trace_hash = run.trace_hash;
   return outcome;
+}
+
+std::string SeedOutcome::describe() const {
+  // An invariant's message begins with its "[name]" already.
+  return invariant ? message : fmt::format("[{}] {}", kind, message);
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -484,6 +491,7 @@ SeedOutcome run_scenario_seed(const Scenario& scenario, ScenarioOptions options,
   SeedOutcome outcome{seed,
                       result.failure_kind,
                       result.run.message,
+                      result.run.invariant.has_value(),
                       result.run.steps,
                       result.run.virtual_time.ns(),
                       result.run.trace_hash,
@@ -494,6 +502,7 @@ SeedOutcome run_scenario_seed(const Scenario& scenario, ScenarioOptions options,
     const DeterminismReport report = compare_runs(result.run, again.run);
     if (!report.deterministic) {
       outcome.kind = std::string(nondeterministic_kind);
+      outcome.invariant = false;
       outcome.message = report.describe();
     }
   }

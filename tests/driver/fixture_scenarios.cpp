@@ -39,7 +39,7 @@ void take_tickets(seedpool::sim::ScenarioContext& ctx) {
     (void)done->receive();
   }
   if (*next != *taken) {
-    ctx.world.fail(fmt::format("[ticket-unique] {} tickets taken, counter at {}", *taken, *next));
+    ctx.world.fail(SEEDPOOL_INVARIANT("ticket-unique"), fmt::format("{} tickets taken, counter at {}", *taken, *next));
   }
 }
 

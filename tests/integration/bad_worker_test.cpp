@@ -1,27 +1,30 @@
-// Bad input from workers. Each test starts two workers of which exactly one
-// misbehaves (the first to start; its replacement does not), and checks that
+// Bad input from workers. Most tests start two workers of which exactly one
+// misbehaves (the first to start; its replacement does not), and check that
 // the fault fails only that worker's call, with a clear, typed error, while
 // the other worker keeps serving on its lease, and that the pool replaces the
-// bad worker and serves again. Programs that cannot be started at all fail
+// bad worker and serves again. A worker that closes its stdin is failed at
+// once, whether or not a call was lost in its pipe. Programs that cannot be started at all fail
 // start() with launch_failed naming the path and the reason.
 
 #include "integration/integration_support.hpp"
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <string>
 
 namespace seedpool::integration {
 namespace {
 
-// A worker that completes the handshake, then answers its first call with a
-// frame the protocol forbids, chosen by argv[1]: "...oversized" announces a
-// 100 MiB frame; "...unknown-kind" sends kind 42. It then sleeps until killed,
-// keeping its stdout open so that only the frame itself can be to blame.
-constexpr const char* bad_frame_code = R"(
+// The start both python3 workers below share: frame reading on stdin, pings
+// and shutdown (control), and the handshake (init answered with ready).
+constexpr const char* handshake_code = R"(
 import struct, sys, time
-mode = sys.argv[1]
 r, w = sys.stdin.buffer, sys.stdout.buffer
 def read_frame():
     head = r.read(13)
@@ -29,9 +32,23 @@ def read_frame():
         sys.exit(0)
     length, kind, rid = struct.unpack(">IBQ", head)
     return kind, rid, r.read(length - 9)
+def control(kind, rid):
+    if kind == 6:
+        w.write(struct.pack(">IBQ", 9, 7, rid))
+        w.flush()
+    elif kind == 8:
+        sys.exit(0)
 kind, rid, _ = read_frame()
 w.write(struct.pack(">IBQ", 9, 2, rid))
 w.flush()
+)";
+
+// A worker that completes the handshake, then answers its first call with a
+// frame the protocol forbids, chosen by argv[1]: "...oversized" announces a
+// 100 MiB frame; "...unknown-kind" sends kind 42. It then sleeps until killed,
+// keeping its stdout open so that only the frame itself can be to blame.
+const std::string bad_frame_code = std::string(handshake_code) + R"(
+mode = sys.argv[1]
 while True:
     kind, rid, payload = read_frame()
     if kind == 3:
@@ -43,11 +60,21 @@ while True:
         sys.stderr.write("bad frame written for request %d\n" % rid)
         sys.stderr.flush()
         time.sleep(3600)
-    elif kind == 6:
-        w.write(struct.pack(">IBQ", 9, 7, rid))
+    else:
+        control(kind, rid)
+)";
+
+// A worker that answers one call and exits right after its reply: the next
+// checkout can be handed a worker that is already gone.
+const std::string one_reply_code = std::string(handshake_code) + R"(
+while True:
+    kind, rid, payload = read_frame()
+    if kind == 3:
+        w.write(struct.pack(">IBQ", 9 + len(payload), 4, rid) + payload)
         w.flush()
-    elif kind == 8:
         sys.exit(0)
+    else:
+        control(kind, rid)
 )";
 
 class BadWorker : public PoolIntegrationTest {
@@ -188,13 +215,63 @@ TEST_F(BadWorker, InvalidUtf8OnStderrIsKeptAsBytesAndReportedWithTheCrash) {
   EXPECT_GT(junk_lines, 100u);
 }
 
-TEST_F(BadWorker, WorkerThatClosesStdinFailsTheCallAndIsReplaced) {
-  // Calls wait until the worker has closed stdin: a call written before that
-  // would sit unread in the pipe and only time out.
-  const std::optional<Error> error = one_bad_worker(echo_command({"--close-stdin"}), "closed stdin");
-  ASSERT_TRUE(error.has_value());
-  EXPECT_EQ(error->code, ErrorCode::worker_crashed) << error->describe();
-  EXPECT_TRUE(contains(error->message, "did not accept the call")) << error->describe();
+// A worker that completes the handshake, waits until a frame is in its stdin
+// pipe, then closes stdin without reading it and sleeps: the call written to
+// it is lost unread.
+constexpr const char* close_stdin_code = R"(
+import os, select, struct, sys, time
+def read_exactly(n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(0, n - len(data))
+        if not chunk:
+            sys.exit(0)
+        data += chunk
+    return data
+length, kind, rid = struct.unpack(">IBQ", read_exactly(13))
+read_exactly(length - 9)
+os.write(1, struct.pack(">IBQ", 9, 2, rid))
+select.select([0], [], [])
+os.close(0)
+sys.stderr.write("closed stdin with a frame unread\n")
+sys.stderr.flush()
+time.sleep(3600)
+)";
+
+TEST_F(BadWorker, ACallLostInAStdinTheWorkerClosedFailsAtOnceNotAtItsDeadline) {
+  PoolConfig c = config("closes-stdin",
+                        first_start_runs(scratch_dir() + "/claimed", python_code(close_stdin_code, "seedpool-closes-stdin"),
+                                         echo_command()),
+                        1);
+  c.call_timeout = hang_guard;  // a call that waits for it has been swallowed
+  start_pool(c);
+  ASSERT_FALSE(HasFatalFailure());
+  Result<std::string> lost = pool().execute("into a closed stdin");
+  ASSERT_FALSE(lost.ok()) << "the worker answered: " << lost.value();
+  EXPECT_EQ(lost.error().code, ErrorCode::protocol_error) << lost.error().describe();
+  EXPECT_TRUE(contains(lost.error().message, "closed its stdin while running")) << lost.error().describe();
+  EXPECT_TRUE(contains(lost.error().stderr_tail, "closed stdin with a frame unread")) << lost.error().describe();
+  EXPECT_TRUE(settles_at(1));
+  Result<std::string> served = pool().execute("to the replacement");
+  EXPECT_TRUE(served.ok()) << served.error().describe();
+  shutdown_and_check();
+}
+
+TEST_F(BadWorker, WorkerThatClosesStdinIsReplacedWithoutWaitingForACall) {
+  start_pool(config("closes-stdin", first_start_runs(scratch_dir() + "/claimed", echo_command({"--close-stdin"}),
+                                                     echo_command()),
+                    1));
+  ASSERT_FALSE(HasFatalFailure());
+  // It can take no frame, not even shutdown: the pool replaces it unasked.
+  EXPECT_TRUE(eventually(world(), [&] { return pool().stats().worker_exits >= 1; }));
+  EXPECT_TRUE(settles_at(1));
+  EXPECT_EQ(pool().stats().total(pool().stats().calls), 0u);
+  EXPECT_TRUE(recorder_.line_with("closed stdin").has_value());
+  for (int i = 0; i < 3; ++i) {
+    Result<std::string> r = pool().execute("served " + std::to_string(i));
+    EXPECT_TRUE(r.ok()) << r.error().describe();
+  }
+  shutdown_and_check();
 }
 
 class UnstartableWorker : public PoolIntegrationTest {
@@ -237,6 +314,48 @@ TEST_F(UnstartableWorker, NonExecutableFileFailsStartWithThePathAndTheReason) {
   EXPECT_EQ(error.code, ErrorCode::launch_failed) << error.describe();
   EXPECT_TRUE(contains(error.message, program)) << error.describe();
   EXPECT_TRUE(contains(error.message, "Permission denied")) << error.describe();
+}
+
+// Every call is counted once under what its caller saw, also a call that
+// fails on a worker that died between the checkout and the call: the stats'
+// calls add up to the calls made, outcome by outcome.
+TEST_F(PoolIntegrationTest, CallAccountingIsExactWhenWorkersDieBetweenCheckoutAndCall) {
+  PoolConfig c = config("one-reply", python_code(one_reply_code, "seedpool-one-reply"), 2);
+  c.restart_backoff_base = milliseconds(1);
+  c.restart_backoff_max = milliseconds(10);
+  c.breaker_failures = 1000;
+  start_pool(c);
+  ASSERT_FALSE(HasFatalFailure());
+  constexpr int calls = 20;
+  std::map<std::string, std::uint64_t> seen;
+  std::mutex seen_lock;
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < calls / 4; ++i) {
+        const std::string payload = "p" + std::to_string(t) + "." + std::to_string(i);
+        Result<std::string> r = pool().execute(payload);
+        EXPECT_TRUE(!r.ok() || r.value() == payload);
+        const std::lock_guard<std::mutex> hold(seen_lock);
+        ++seen[r.ok() ? "ok" : std::string(to_string(r.error().code))];
+      }
+    });
+  }
+  for (std::thread& caller : callers) {
+    caller.join();
+  }
+  const PoolStats stats = pool().stats();
+  EXPECT_EQ(stats.total(stats.calls), static_cast<std::uint64_t>(calls));
+  for (const auto& [outcome, n] : seen) {
+    EXPECT_EQ(stats.count(stats.calls, outcome), n) << outcome;
+  }
+  std::string outcomes;
+  for (const auto& [outcome, n] : seen) {
+    outcomes += " " + outcome + "=" + std::to_string(n);
+  }
+  std::printf("calls by outcome:%s\n", outcomes.c_str());
+  EXPECT_GT(seen["ok"], 0u);
+  shutdown_and_check();
 }
 
 }  // namespace

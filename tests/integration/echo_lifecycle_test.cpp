@@ -5,6 +5,8 @@
 
 #include "integration/integration_support.hpp"
 
+#include <seedpool/core/codec.hpp>
+
 #include <atomic>
 #include <map>
 #include <string>
@@ -61,6 +63,31 @@ TEST_F(EchoWorker, EagerStartOfSeveralWorkersThenEveryPayloadComesBackExactly) {
   lease.value().release();
   EXPECT_EQ(worker_pids(echo_worker), pids);
   shutdown_and_check(std::set<pid_t>(pids.begin(), pids.end()));
+}
+
+// The protocol's 16 MiB frame limit, which the echo worker enforces (it
+// exits 4 on a larger frame): one byte over it is refused by the pool,
+// naming the limit, and the worker never sees it.
+TEST_F(EchoWorker, APayloadOverFrameBytesMaxIsRefusedAndTheWorkerStays) {
+  start_pool(config("echo-frame-limit", echo_command(), 1));
+  ASSERT_FALSE(HasFatalFailure());
+  const pid_t pid = worker_pids(echo_worker).at(0);
+  const std::uint64_t limit = pool().config().frame_bytes_max;
+  ASSERT_EQ(limit, 16u * 1024 * 1024);
+  Result<std::string> over = pool().execute(std::string(limit - kFrameHeaderBytes + 1, 'x'));
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::invalid_argument);
+  EXPECT_NE(over.error().message.find("frame_bytes_max 16777216"), std::string::npos) << over.error().message;
+  const std::string largest(limit - kFrameHeaderBytes, 'y');
+  Result<std::string> at = pool().execute(largest);
+  ASSERT_TRUE(at.ok()) << at.error().describe();
+  EXPECT_TRUE(at.value() == largest);
+  const PoolStats stats = pool().stats();
+  EXPECT_EQ(stats.worker_exits, 0u);
+  EXPECT_EQ(stats.count(stats.calls, "invalid_argument"), 1u);
+  EXPECT_EQ(stats.count(stats.calls, "ok"), 1u);
+  EXPECT_EQ(worker_pids(echo_worker), std::vector<pid_t>{pid});
+  shutdown_and_check({pid});
 }
 
 TEST_F(EchoWorker, WorkerKilledWhileInitializingIsRetriedAndThePoolStarts) {

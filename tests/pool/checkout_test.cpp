@@ -4,6 +4,8 @@
 
 #include "pool/pool_test_support.hpp"
 
+#include <seedpool/core/codec.hpp>
+
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -655,6 +657,39 @@ TEST(Lease, DestroyedDuringUnwindingChecksTheWorkerIn) {
     EXPECT_TRUE(moved.held());
     EXPECT_EQ(moved.call("still mine").value(), "still mine");
     moved.release();
+    EXPECT_TRUE(pool->shutdown().ok());
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+// A call whose frame would pass frame_bytes_max is refused by the pool,
+// naming the limit, and never written: the worker keeps serving the same
+// lease, and the refusal is counted as a call under its outcome.
+TEST(Checkout, ACallOverFrameBytesMaxIsRefusedNotSent) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost& host) {
+    PoolConfig config = base_config();
+    config.frame_bytes_max = 100;
+    auto pool = started_pool(world, config);
+    ASSERT_NE(pool, nullptr);
+    Result<Lease> lease = pool->checkout();
+    ASSERT_TRUE(lease.ok()) << lease.error().describe();
+    Result<std::string> big = lease.value().call(std::string(100 - kFrameHeaderBytes + 1, 'x'));
+    ASSERT_FALSE(big.ok());
+    EXPECT_EQ(big.error().code, ErrorCode::invalid_argument);
+    EXPECT_NE(big.error().message.find("frame_bytes_max 100"), std::string::npos) << big.error().message;
+    EXPECT_NE(big.error().message.find("101 bytes"), std::string::npos) << big.error().message;
+    Result<std::string> fits = lease.value().call(std::string(100 - kFrameHeaderBytes, 'y'));
+    EXPECT_TRUE(fits.ok()) << fits.error().describe();
+    lease.value().release();
+    Result<std::string> executed = pool->execute(std::string(200, 'z'));
+    ASSERT_FALSE(executed.ok());
+    EXPECT_EQ(executed.error().code, ErrorCode::invalid_argument);
+    const PoolStats stats = pool->stats();
+    EXPECT_EQ(stats.total(stats.calls), 3u);
+    EXPECT_EQ(stats.count(stats.calls, "invalid_argument"), 2u);
+    EXPECT_EQ(stats.count(stats.calls, "ok"), 1u);
+    EXPECT_EQ(stats.worker_exits, 0u);
+    EXPECT_EQ(host.launches(), 1u);
     EXPECT_TRUE(pool->shutdown().ok());
   });
   EXPECT_TRUE(run.ok()) << run.summary();

@@ -59,10 +59,13 @@ TEST(PoolConfigValidate, NamesEachBadField) {
       {"health_interval", [](PoolConfig& c) { c.health_interval = milliseconds(-1); }},
       {"max_lifetime", [](PoolConfig& c) { c.max_lifetime = milliseconds(-1); }},
       {"shutdown_grace", [](PoolConfig& c) { c.shutdown_grace = milliseconds(-1); }},
+      {"ready_exit_window", [](PoolConfig& c) { c.ready_exit_window = milliseconds(-1); }},
       {"restart_backoff_max", [](PoolConfig& c) { c.restart_backoff_max = milliseconds(50); }},
       {"max_lifetime_jitter", [](PoolConfig& c) { c.max_lifetime_jitter = seconds(1); }},
       {"restart_backoff_jitter_percent", [](PoolConfig& c) { c.restart_backoff_jitter_percent = 101; }},
       {"breaker_failures", [](PoolConfig& c) { c.breaker_failures = 0; }},
+      {"frame_bytes_max", [](PoolConfig& c) { c.frame_bytes_max = 12; }},
+      {"frame_bytes_max", [](PoolConfig& c) { c.frame_bytes_max = std::uint64_t{1} << 33; }},
   };
   for (const BadField& bad : cases) {
     PoolConfig config = valid_config();

@@ -15,7 +15,7 @@ constexpr WorkerRef w2{1, 1};
 Error crashed(std::string message) { return Error{ErrorCode::worker_crashed, std::move(message), {}}; }
 
 TEST(LeaseTable, AGrantedLeaseIsLiveUntilCheckedIn) {
-  LeaseTable leases;
+  LeaseTable leases(8);
   leases.grant(7, w1);
   leases.grant(8, w2);
   EXPECT_EQ(leases.size(), 2u);
@@ -36,7 +36,7 @@ TEST(LeaseTable, AGrantedLeaseIsLiveUntilCheckedIn) {
 // A lost lease is no longer the worker's, so the worker may be stopped or
 // exit without it; the holder's checkin still finds it, with the error.
 TEST(LeaseTable, ALostLeaseStaysUntilItsHolderChecksIn) {
-  LeaseTable leases;
+  LeaseTable leases(8);
   leases.grant(7, w1);
   const Error& kept = leases.lose(w1, crashed("worker w0.1 exited"));
   EXPECT_EQ(kept.message, "worker w0.1 exited");
@@ -52,7 +52,7 @@ TEST(LeaseTable, ALostLeaseStaysUntilItsHolderChecksIn) {
 
 // The same slot's next generation is another worker: its lease is its own.
 TEST(LeaseTable, LeasesAreFoundByIdWhateverTheOrderOfCheckins) {
-  LeaseTable leases;
+  LeaseTable leases(8);
   for (std::uint64_t id = 1; id <= 5; ++id) {
     leases.grant(id, WorkerRef{static_cast<std::uint32_t>(id), 1});
   }
@@ -67,7 +67,7 @@ TEST(LeaseTable, LeasesAreFoundByIdWhateverTheOrderOfCheckins) {
 }
 
 TEST(LeaseTableDeath, AWorkerIsNeverLeasedTwice) {
-  LeaseTable leases;
+  LeaseTable leases(8);
   leases.grant(7, w1);
   EXPECT_DEATH(leases.grant(8, w1), "a worker leased twice");
   EXPECT_DEATH(leases.grant(7, w2), "a lease id granted twice");

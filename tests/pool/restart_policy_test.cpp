@@ -1,6 +1,7 @@
-// The restart policy on its own: the backoff after failures (doubling,
-// capped, jittered, reset by a ready worker), the breaker that failed starts
-// open, its half-open probe, and what a checkout fails with meanwhile.
+// The restart policy on its own: each slot's backoff after its failures
+// (doubling, capped, jittered, ended by a worker that served), exits soon
+// after ready as failed starts, the breaker that failed starts open, its
+// half-open probe, and what a checkout fails with meanwhile.
 
 #include "pool/restart_policy.hpp"
 
@@ -24,6 +25,7 @@ PoolConfig policy_config() {
   config.breaker_failures = 3;
   config.breaker_window = seconds(10);
   config.breaker_cooldown = seconds(2);
+  config.ready_exit_window = milliseconds(500);
   return config;
 }
 
@@ -80,26 +82,65 @@ TEST(Backoff, AReadyWorkerEndsTheRun) {
   EXPECT_EQ(backoff.next_start_at(), at_ms(400));
 }
 
-TEST(RestartPolicy, NoStartBeforeTheBackoffHasPassed) {
+TEST(RestartPolicy, EachSlotBacksOffOnItsOwn) {
   const PoolConfig config = policy_config();
   Draws draws;
   RestartPolicy policy(config, draws.random_below(), at_ms(0));
   EXPECT_TRUE(policy.may_start(0, at_ms(0)));
-  policy.serving_exited(1, at_ms(50));
-  EXPECT_EQ(policy.next_start_at(), at_ms(150));
-  // One backoff for every slot, for now.
-  for (std::uint32_t slot = 0; slot < 3; ++slot) {
-    EXPECT_FALSE(policy.may_start(slot, at_ms(149))) << slot;
-    EXPECT_TRUE(policy.may_start(slot, at_ms(150))) << slot;
+  EXPECT_FALSE(policy.start_failed(1, at_ms(50), failure("first")));
+  EXPECT_EQ(policy.next_start_after(at_ms(50)), at_ms(150));
+  EXPECT_FALSE(policy.may_start(1, at_ms(149)));
+  EXPECT_TRUE(policy.may_start(1, at_ms(150)));
+  EXPECT_TRUE(policy.may_start(0, at_ms(50))) << "slot 0 did not fail";
+  EXPECT_TRUE(policy.may_start(2, at_ms(50))) << "slot 2 did not fail";
+  EXPECT_FALSE(policy.start_failed(1, at_ms(200), failure("second")));
+  EXPECT_EQ(policy.failures(1), 2u);
+  EXPECT_EQ(policy.next_start_after(at_ms(200)), at_ms(400));
+  EXPECT_EQ(policy.next_start_after(at_ms(400)), Instant::max());
+}
+
+// A worker that served ready_exit_window or longer ends its slot's run of
+// failures as it leaves, whether it exits or the pool stops it; its slot
+// restarts at once. One that exits of itself sooner is a failed start.
+TEST(RestartPolicy, AnExitAfterServingRestartsAtOnceAnEarlyOneIsAFailedStart) {
+  const PoolConfig config = policy_config();
+  Draws draws;
+  RestartPolicy policy(config, draws.random_below(), at_ms(0));
+  (void)policy.start_failed(0, at_ms(0), failure("init"));
+  EXPECT_FALSE(policy.ready(0));
+  EXPECT_FALSE(policy.exited(0, at_ms(100), at_ms(600), failure("killed")));
+  EXPECT_EQ(policy.failures(0), 0u);
+  EXPECT_TRUE(policy.may_start(0, at_ms(600)));
+
+  EXPECT_FALSE(policy.exited(1, at_ms(700), at_ms(710), failure("worker w1.1 exited (exit code 1)")));
+  EXPECT_EQ(policy.failures(1), 1u);
+  EXPECT_FALSE(policy.may_start(1, at_ms(710)));
+  ASSERT_FALSE(policy.recent_failures().empty());
+  EXPECT_NE(policy.recent_failures().back().message.find("10 ms after ready"), std::string::npos)
+      << policy.recent_failures().back().message;
+  EXPECT_EQ(policy.recent_failures().back().stderr_tail, "Traceback");
+
+  (void)policy.start_failed(2, at_ms(0), failure("init"));
+  policy.stopped(2, at_ms(100), at_ms(599));
+  EXPECT_EQ(policy.failures(2), 1u) << "stopped before it served: the run goes on";
+  policy.stopped(2, at_ms(100), at_ms(600));
+  EXPECT_EQ(policy.failures(2), 0u);
+}
+
+// Exits right after ready, again and again, open the breaker: a success in
+// between does not clear its window.
+TEST(RestartPolicy, ACrashLoopThroughReadyOpensTheBreaker) {
+  const PoolConfig config = policy_config();
+  Draws draws;
+  RestartPolicy policy(config, draws.random_below(), at_ms(0));
+  bool opened = false;
+  for (int i = 0; i < 3; ++i) {
+    const Instant ready = at_ms(1000 * i);
+    EXPECT_FALSE(policy.ready(0));
+    opened = policy.exited(0, ready, ready + milliseconds(10), failure("crash"));
   }
-  // A serving worker's exit does not count toward the breaker.
-  policy.serving_exited(1, at_ms(200));
-  policy.serving_exited(1, at_ms(300));
-  EXPECT_EQ(policy.breaker(), BreakerState::closed);
-  EXPECT_EQ(policy.next_start_at(), at_ms(300) + milliseconds(400));
-  EXPECT_FALSE(policy.ready(2));
-  policy.serving_exited(2, at_ms(1000));
-  EXPECT_EQ(policy.next_start_at(), at_ms(1100));
+  EXPECT_TRUE(opened);
+  EXPECT_EQ(policy.breaker(), BreakerState::open);
 }
 
 TEST(RestartPolicy, FailedStartsOpenTheBreakerThenOneProbeMayStart) {
@@ -141,8 +182,8 @@ TEST(RestartPolicy, AFailedProbeOpensTheBreakerAgain) {
   EXPECT_EQ(policy.breaker(), BreakerState::open);
   EXPECT_EQ(policy.half_open_at(), at_ms(4100));
   ASSERT_TRUE(policy.poll(at_ms(4100)));
-  // The backoff of four failures in a row still holds the next probe back.
-  EXPECT_EQ(policy.next_start_at(), at_ms(2100) + milliseconds(800));
+  // The backoff of slot 0's four failures in a row ended before the cooldown.
+  EXPECT_EQ(policy.next_start_after(at_ms(2100)), at_ms(2100) + milliseconds(800));
   EXPECT_TRUE(policy.may_start(0, at_ms(4100)));
 }
 

@@ -87,9 +87,19 @@ TEST_F(LaunchFailure, AFileWithoutExecutePermissionIsRefused) {
   EXPECT_TRUE(contains(failure(program(path)), "Permission denied (errno 13)"));
 }
 
-TEST_F(LaunchFailure, ADirectoryIsRefused) {
+TEST_F(LaunchFailure, ADirectoryIsRefusedAsADirectory) {
   const ScratchDir dir;
-  EXPECT_TRUE(contains(failure(program(dir.path())), "Permission denied (errno 13)"));
+  const std::string message = failure(program(dir.path()));
+  EXPECT_EQ(message, "cannot launch '" + dir.path() + "': Is a directory (errno 21)");
+}
+
+TEST_F(LaunchFailure, ABareNameFoundOnPathOnlyAsADirectoryIsRefusedAsADirectory) {
+  const ScratchDir dir;
+  std::filesystem::create_directory(dir.path() + "/seedpool-worker-dir");
+  ProcessSpec spec = program("seedpool-worker-dir");
+  spec.env = {{"PATH", "/nonexistent:" + dir.path()}};
+  const std::string message = failure(spec);
+  EXPECT_TRUE(contains(message, "Is a directory (errno 21)")) << message;
 }
 
 TEST_F(LaunchFailure, AnExecutableTheKernelCannotRunIsPosixSpawnsErrorAndLeavesNoZombie) {

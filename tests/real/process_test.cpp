@@ -211,6 +211,39 @@ TEST(RealProcessStdin, WritingToAProcessThatClosedStdinFailsWithClosed) {
   EXPECT_EQ(exit_of(collect(world, *process)), killed_by(SIGKILL));
 }
 
+TEST(RealProcessStdin, AProcessThatClosesStdinAndRunsOnIsReportedAsOutputCorrupt) {
+  RealWorld world;
+  auto process = start(world, sh("exec 0<&-; echo closed >&2; exec sleep 1000"));
+  ASSERT_TRUE(process);
+  // Nothing is written to it: the closed stdin alone is reported, so that a
+  // frame already in the pipe, lost unread with it, is not waited for.
+  std::vector<ProcessEvent> seen;
+  ASSERT_TRUE(testing::receive_until(
+      world, *process, [](const ProcessEvent& e) { return std::holds_alternative<OutputCorrupt>(e); }, seen));
+  const std::vector<Error> reported = corruptions(seen);
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0].code, ErrorCode::protocol_error);
+  EXPECT_TRUE(contains(reported[0].message, "closed its stdin while running")) << reported[0].message;
+  EXPECT_FALSE(process->write_frame(Frame{FrameKind::call, 1, "anyone?"}).ok());
+  process->signal(Signal::kill);
+  const auto rest = collect(world, *process);
+  EXPECT_TRUE(corruptions(rest).empty()) << "reported twice";
+  EXPECT_EQ(exit_of(rest), killed_by(SIGKILL));
+}
+
+TEST(RealProcessStdin, AProcessThatExitsIsNotReportedForItsClosedStdin) {
+  // An exiting process closes its stdin an instant before its exit shows:
+  // that is an exit, not a broken protocol.
+  RealWorld world;
+  for (int i = 0; i < 20; ++i) {
+    auto process = start(world, sh("echo bye >&2; exit 3"));
+    ASSERT_TRUE(process);
+    const auto events = collect(world, *process);
+    EXPECT_TRUE(corruptions(events).empty()) << corruptions(events).front().message;
+    EXPECT_EQ(exit_of(events), exit_code(3));
+  }
+}
+
 TEST(RealProcessStdin, WritesNeverBlockAndFailOnceTheBufferLimitIsReached) {
   RealWorldConfig config;
   config.stdin_bytes_max = std::size_t{1} << 20;

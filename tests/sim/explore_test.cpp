@@ -282,7 +282,7 @@ TEST(Explore, DataDecisionsAreZeroSoTheTreeIsTheSchedulingTree) {
   EXPECT_EQ(report.schedules, 9U);
   ASSERT_FALSE(drawn->empty());
   EXPECT_TRUE(std::all_of(drawn->begin(), drawn->end(), [](std::uint64_t v) { return v == 0; }));
-  EXPECT_EQ(drawn->size(), 2 * report.schedules);
+  EXPECT_EQ(drawn->size(), 2 * report.runs);
 
   // A decision of 0 is the program's default: lock_order_deadlock crosses
   // its receives on 0 and deadlocks in the first schedule.
@@ -352,8 +352,8 @@ Scenario ticket_race() {
       (void)done->receive();
     }
     if (*next != *taken) {
-      ctx.world.fail("[ticket-unique] " + std::to_string(*taken) + " tickets taken, counter at " +
-                     std::to_string(*next));
+      ctx.world.fail(SEEDPOOL_INVARIANT("ticket-unique"),
+                     std::to_string(*taken) + " tickets taken, counter at " + std::to_string(*next));
     }
   };
   return scenario;

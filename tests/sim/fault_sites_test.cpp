@@ -68,7 +68,7 @@ SEEDPOOL_SCENARIO(user_ack_relay, "user-ack-relay", "clients whose acknowledgeme
     (void)done->receive();
   }
   if (relayed->lost > 0) {
-    ctx.world.fail("[every-ack] " + std::to_string(relayed->lost) + " message(s) never acknowledged");
+    ctx.world.fail(SEEDPOOL_INVARIANT("every-ack"), std::to_string(relayed->lost) + " message(s) never acknowledged");
   }
 }
 
@@ -148,7 +148,7 @@ TEST(FaultSites, ASiteAtRateZeroNeverFiresAndMakesNoDecision) {
   const Scenario with_site = scenario_of([](ScenarioContext& ctx) {
     for (int i = 0; i < 50; ++i) {
       if (SEEDPOOL_FAULT(ctx, "test.rate_zero", 0)) {
-        ctx.world.fail("[fired] a site at rate 0 fired");
+        ctx.world.fail(SEEDPOOL_INVARIANT("fired"), "a site at rate 0 fired");
       }
       (void)ctx.world.decide(1000);
     }
@@ -183,7 +183,7 @@ TEST(FaultSites, TheQuietPeriodMakesNoDecision) {
     ctx.faults.set_enabled(false);
     for (int i = 0; i < 50; ++i) {
       if (SEEDPOOL_FAULT(ctx, "test.quiet", ppm_one)) {
-        ctx.world.fail("[fired] a site fired in the quiet period");
+        ctx.world.fail(SEEDPOOL_INVARIANT("fired"), "a site fired in the quiet period");
       }
     }
     EXPECT_EQ(ctx.faults.pick({{SEEDPOOL_FAULT_SITE("test.quiet_a"), ppm_one}, {SEEDPOOL_FAULT_SITE("test.quiet_b")}}),

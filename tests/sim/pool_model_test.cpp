@@ -123,6 +123,56 @@ TEST(PoolModelRules, AMissingWorkerPastItsBackoffBreaksRestartPrompt) {
   EXPECT_EQ(rule_of(model), "restart-prompt");
 }
 
+// Exits of workers that served: each slot restarts at once, no backoff.
+TEST(PoolModelRules, ABurstOfHealthyExitsNotReplacedAtOnceBreaksRestartPrompt) {
+  PoolConfig config = config_of(2);
+  config.ready_exit_window = milliseconds(100);
+  PoolModel model(config);
+  for (const WorkerRef w : {WorkerRef{0, 1}, WorkerRef{1, 1}}) {
+    make_ready(model, w, at_ms(0));
+  }
+  for (const WorkerRef w : {WorkerRef{0, 1}, WorkerRef{1, 1}}) {
+    model.on_event({.kind = TelemetryKind::worker_exit, .at = at_ms(200), .worker = w});
+    model.on_event(state(w, WorkerState::ready, WorkerState::dead, at_ms(200)));
+  }
+  model.on_event(state(WorkerRef{0, 2}, WorkerState::dead, WorkerState::starting, at_ms(200)));
+  EXPECT_EQ(rule_of(model), "none");
+  model.before_time_advance(at_ms(200), at_ms(201));
+  EXPECT_EQ(rule_of(model), "restart-prompt") << "slot 1 served and was not restarted before time moved";
+}
+
+// A slot that failed keeps its backoff: its replacement does not move to a
+// free slot without one.
+TEST(PoolModelRules, AReplacementMovedPastABackingOffSlotBreaksRestartBackoff) {
+  PoolConfig config = config_of(2);
+  config.size = {2, 3};
+  PoolModel model(config);
+  make_ready(model, WorkerRef{0, 1}, at_ms(0));
+  make_ready(model, WorkerRef{1, 1}, at_ms(0));
+  model.on_event({.kind = TelemetryKind::worker_exit, .at = at_ms(5), .worker = WorkerRef{0, 1}});
+  model.on_event(state(WorkerRef{0, 1}, WorkerState::ready, WorkerState::dead, at_ms(5)));
+  model.on_event(state(WorkerRef{2, 1}, WorkerState::dead, WorkerState::starting, at_ms(5)));
+  EXPECT_EQ(rule_of(model), "restart-backoff");
+}
+
+// An exit within ready_exit_window after ready is a failed start: two of
+// them open a breaker of breaker_failures 2, though each worker got ready.
+TEST(PoolModelRules, ExitsSoonAfterReadyCountTowardTheBreaker) {
+  PoolConfig config = config_of(1);
+  config.breaker_failures = 2;
+  PoolModel model(config);
+  make_ready(model, WorkerRef{0, 1}, at_ms(0));
+  model.on_event({.kind = TelemetryKind::worker_exit, .at = at_ms(5), .worker = WorkerRef{0, 1}});
+  model.on_event(state(WorkerRef{0, 1}, WorkerState::ready, WorkerState::dead, at_ms(5)));
+  model.before_time_advance(at_ms(5), at_ms(15));
+  EXPECT_EQ(rule_of(model), "none");
+  make_ready(model, WorkerRef{0, 2}, at_ms(15));
+  model.on_event({.kind = TelemetryKind::worker_exit, .at = at_ms(20), .worker = WorkerRef{0, 2}});
+  model.on_event(state(WorkerRef{0, 2}, WorkerState::ready, WorkerState::dead, at_ms(20)));
+  model.before_time_advance(at_ms(20), at_ms(21));
+  EXPECT_EQ(rule_of(model), "breaker-opens");
+}
+
 TEST(PoolModelRules, AnIllegalTransitionBreaksStateTransition) {
   PoolModel model(config_of(1));
   const WorkerRef w{0, 1};
@@ -162,7 +212,7 @@ TEST(PoolModelRules, ASweepOfABrokenPoolFailsNamingTheRule) {
     Pool& pool = harness.make_pool(c);
     (void)harness.start_pool();
     // What a pool serving newest first would report, fed to the checker.
-    const WorkerRef w{7, 1};
+    const WorkerRef w{1, 1000};  // the free slot, a generation of its own
     const Instant now = ctx.world.now();
     harness.checker().on_event(request(1001, now, now + seconds(1)));
     harness.checker().on_event(request(1002, now, now + seconds(1)));

@@ -65,7 +65,7 @@ Scenario planted_bug() {
     Workload w{.callers = 4, .leases_per_caller = 3};
     run_workload(harness, pool, w);
     if (ctx.coverage["call:worker_crashed"] > 0) {
-      harness.checker().violation("planted", "a call saw its worker crash");
+      harness.checker().violation(SEEDPOOL_INVARIANT("planted"), "a call saw its worker crash");
     }
     harness.finish(2, seconds(30));
   };
@@ -255,7 +255,8 @@ TEST(ScenarioContextFinish, PassesOnceDoneHoldsAndFailsNamingTheRuleOtherwise) {
     s.name = "converging";
     s.body = [converges_after](ScenarioContext& ctx) {
       const Instant at = ctx.world.now() + converges_after;
-      const bool held = ctx.finish(seconds(1), [&ctx, at] { return ctx.world.now() >= at; }, "settled");
+      const bool held =
+          ctx.finish(seconds(1), [&ctx, at] { return ctx.world.now() >= at; }, SEEDPOOL_INVARIANT("settled"));
       EXPECT_FALSE(ctx.faults.enabled());
       EXPECT_EQ(held, converges_after <= seconds(1));
     };

@@ -200,7 +200,7 @@ Scenario one_in_ten() {
   s.name = "one-in-ten";
   s.body = [](ScenarioContext& ctx) {
     if (ctx.world.decide(10) == 3) {
-      ctx.world.fail("[three] drew a three");
+      ctx.world.fail(SEEDPOOL_INVARIANT("three"), "drew a three");
     }
   };
   return s;

@@ -159,8 +159,8 @@ Instant PoolActor::own_deadline() const {
   }
   next = std::min(next, restart_.half_open_at());
   next = std::min(next, workers_.earliest_timer());
-  if (!shutting_down_ && restart_.next_start_at() > now()) {
-    next = std::min(next, restart_.next_start_at());
+  if (!shutting_down_) {
+    next = std::min(next, restart_.next_start_after(now()));
   }
   if (shutting_down_) {
     next = std::min(next, grace_deadline_);

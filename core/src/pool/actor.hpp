@@ -75,7 +75,7 @@ class PoolActor {
   void on_frame(Worker& w, const Frame& frame);
   void on_exit(Worker& w, const ExitStatus& status);
   void start_workers();
-  void start_worker(std::uint32_t slot);
+  void spawn_worker_task(const Worker& w);
   void transition(Worker& w, WorkerState to);
   void stop_worker(Worker& w, bool graceful, std::string_view reason);
   void fail_worker(Worker& w, Error error);
@@ -84,6 +84,7 @@ class PoolActor {
   void take_back(Worker& w);
   void ping(Worker& w);
   void record_init_failure(Worker& w, Error error);
+  void breaker_opened(const Error& error);
   Error with_tail(const Worker& w, ErrorCode code, std::string message) const;
 
   // Time (actor.cpp).

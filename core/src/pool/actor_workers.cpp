@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <system_error>
 
 namespace seedpool::detail {
 
@@ -18,33 +19,57 @@ void PoolActor::start_workers() {
   if (shutting_down_ || restart_.breaker() == BreakerState::open) {
     return;
   }
-  const std::size_t floor = config_.init == InitMode::eager ? config_.size.min : 0;
-  const std::size_t serving = workers_.count_in(WorkerState::ready) + workers_.count_in(WorkerState::busy);
-  // Read with what the shelf's callers need to know to wake this task for
-  // a waiter of theirs: whether one more could start a worker.
-  const std::size_t waiting = shelf_.demand(workers_.count_active() < config_.size.max);
-  const std::size_t wanted = std::min(config_.size.max, std::max(floor, serving + waiting));
-  // Half-open, the probe starts whether or not anyone waits: checkouts fail
-  // fast while half-open, so demand alone would never start it, and a lazy
-  // pool would stay unavailable for good. The policy allows the one probe.
-  const std::size_t target = restart_.breaker() == BreakerState::half_open ? config_.size.max : wanted;
-  for (std::size_t active = workers_.count_active(); active < target; ++active) {
-    const std::uint32_t slot = workers_.free_slot();
-    if (!restart_.may_start(slot, now())) {
-      return;
+  // Decided and reported under the shelf's monitor, against the waiters it
+  // holds then: a release that serves a waiter meanwhile cannot make a start
+  // decided on the waiter before it look unneeded. The tasks are spawned
+  // after (a spawn is a scheduling point).
+  std::vector<WorkerRef> started;
+  shelf_.decide_starts(workers_.count_active() < config_.size.max, [&](std::size_t waiting) {
+    const std::size_t floor = config_.init == InitMode::eager ? config_.size.min : 0;
+    const std::size_t serving = workers_.count_in(WorkerState::ready) + workers_.count_in(WorkerState::busy);
+    const std::size_t wanted = std::min(config_.size.max, std::max(floor, serving + waiting));
+    // Half-open, the probe starts whether or not anyone waits: checkouts
+    // fail fast while half-open, so demand alone would never start it, and a
+    // lazy pool would stay unavailable for good. The policy allows the one
+    // probe.
+    const std::size_t target = restart_.breaker() == BreakerState::half_open ? config_.size.max : wanted;
+    // The missing workers belong to the lowest free slots, each started once
+    // its own backoff allows: a slot that keeps failing waits, and its
+    // replacement is not moved to a slot without a backoff.
+    const std::size_t active = workers_.count_active();
+    std::size_t missing = target > active ? target - active : 0;
+    std::vector<TelemetryEvent> events;
+    for (std::uint32_t slot = 0; slot < config_.size.max && missing > 0; ++slot) {
+      if (workers_.slot_active(slot)) {
+        continue;
+      }
+      --missing;
+      if (restart_.may_start(slot, now())) {
+        restart_.starting(slot, now());
+        started.push_back(workers_.add(slot, now()).ref);
+        events.push_back({.kind = TelemetryKind::worker_state, .at = now(), .worker = started.back(),
+                          .from = WorkerState::dead, .to = WorkerState::starting});
+      }
     }
-    start_worker(slot);
+    return events;
+  });
+  for (const WorkerRef ref : started) {
+    spawn_worker_task(*workers_.find(ref));
   }
 }
 
-void PoolActor::start_worker(std::uint32_t slot) {
-  SEEDPOOL_ASSERT(workers_.count_active() < config_.size.max);
-  restart_.starting(slot, now());
-  const Worker& w = workers_.add(slot, now());
-  emit({.kind = TelemetryKind::worker_state, .at = now(), .worker = w.ref, .from = WorkerState::dead,
-        .to = WorkerState::starting});
-  world_.spawn(fmt::format(FMT_COMPILE("{}/{}"), config_.name, w.ref.to_string()),
-               [shared = shared_, ref = w.ref, uid = w.uid] { run_worker_task(shared, ref, uid); });
+void PoolActor::spawn_worker_task(const Worker& w) {
+  const std::string task = fmt::format(FMT_COMPILE("{}/{}"), config_.name, w.ref.to_string());
+  try {
+    world_.spawn(task, [shared = shared_, ref = w.ref, uid = w.uid] { run_worker_task(shared, ref, uid); });
+  } catch (const std::system_error& e) {
+    // The task that would launch and watch the worker was refused (thread
+    // or memory limits): a failed start like a launch failure, so the slot
+    // backs off and repeated refusals open the breaker.
+    WorkerLaunchFailed failed{w.ref, Error{ErrorCode::launch_failed,
+                                           fmt::format("cannot start task '{}': {}", task, e.what()), {}}};
+    handle(failed);
+  }
 }
 
 void PoolActor::handle(WorkerLaunched& m) {
@@ -76,6 +101,7 @@ void PoolActor::handle(WorkerReady& m) {
     return;  // stopped while starting; its exit follows
   }
   emit({.kind = TelemetryKind::worker_init, .at = now(), .duration = now() - w->created_at, .worker = w->ref});
+  w->ready_at = now();
   if (restart_.ready(w->ref.slot)) {
     emit({.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::closed});
   }
@@ -109,12 +135,18 @@ void PoolActor::record_init_failure(Worker& w, Error error) {
   emit({.kind = TelemetryKind::worker_init, .at = now(), .duration = now() - w.created_at, .error = error.code,
         .worker = w.ref, .detail = error.message});
   if (restart_.start_failed(w.ref.slot, now(), error)) {
-    Deliveries out;
-    shelf_.breaker_opened(
-        {.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::open, .detail = error.message},
-        restart_.unavailable(), out);
-    out.send();
+    breaker_opened(error);
   }
+}
+
+// The shelf emits the opening and fails its waiters under one lock: no
+// checkout slips in between.
+void PoolActor::breaker_opened(const Error& error) {
+  Deliveries out;
+  shelf_.breaker_opened(
+      {.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::open, .detail = error.message},
+      restart_.unavailable(), out);
+  out.send();
 }
 
 // ---------------------------------------------------------------- process events
@@ -185,11 +217,13 @@ void PoolActor::on_exit(Worker& w, const ExitStatus& status) {
     take_call_records(w);
     w.process->set_router(nullptr);
   }
-  if (unexpected) {
-    restart_.serving_exited(w.ref.slot, now());
-  }
+  // Ready or busy: it was ready, and leaves its slot now.
+  const bool opened = unexpected && restart_.exited(w.ref.slot, *w.ready_at, now(), crashed);
   transition(w, WorkerState::dead);
   workers_.erase(w);
+  if (opened) {
+    breaker_opened(restart_.recent_failures().back());
+  }
 }
 
 // ---------------------------------------------------------------- states
@@ -249,6 +283,9 @@ void PoolActor::stop_worker(Worker& w, bool graceful, std::string_view reason) {
   }
   const bool started = w.state() != WorkerState::starting && w.state() != WorkerState::initializing;
   w.start_cancelled = !started;
+  if (started) {
+    restart_.stopped(w.ref.slot, *w.ready_at, now());
+  }
   transition(w, WorkerState::stopping);
   workers_.clear_ping(w);
   workers_.set_next_ping_at(w, Instant::max());

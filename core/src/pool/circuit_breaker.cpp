@@ -39,13 +39,15 @@ bool CircuitBreaker::record_failure(Instant now) {
   if (failures_.size() < failures_to_open_) {
     return false;
   }
+  // The window starts afresh: a breaker closed early again (a worker that
+  // was starting got ready) needs breaker_failures new failures to reopen.
+  failures_.clear();
   state_ = BreakerState::open;
   opened_at_ = now;
   return true;
 }
 
 bool CircuitBreaker::record_success() {
-  failures_.clear();
   if (state_ == BreakerState::closed) {
     return false;
   }

@@ -1,3 +1,4 @@
+#include <seedpool/core/codec.hpp>
 #include <seedpool/core/pool_config.hpp>
 
 #include <fmt/format.h>
@@ -54,6 +55,7 @@ Status check_durations(const PoolConfig& c) {
       {"max_lifetime", c.max_lifetime},
       {"max_lifetime_jitter", c.max_lifetime_jitter},
       {"shutdown_grace", c.shutdown_grace},
+      {"ready_exit_window", c.ready_exit_window},
   };
   for (const auto& [field, value] : non_negative) {
     if (value < Duration::zero()) {
@@ -104,6 +106,11 @@ Status PoolConfig::validate() const {
   }
   if (breaker_failures == 0) {
     return invalid("breaker_failures", "must be at least 1");
+  }
+  if (frame_bytes_max < kFrameHeaderBytes || frame_bytes_max > kFrameLengthBytes + std::uint64_t{UINT32_MAX}) {
+    return invalid("frame_bytes_max", fmt::format("{} is outside [{}, {}] (an empty frame .. the length field's range)",
+                                                  frame_bytes_max, kFrameHeaderBytes,
+                                                  kFrameLengthBytes + std::uint64_t{UINT32_MAX}));
   }
   return {};
 }

@@ -9,9 +9,11 @@
 namespace seedpool::detail {
 
 void LeaseTable::grant(std::uint64_t id, WorkerRef worker) {
+  SEEDPOOL_ASSERT(worker.slot < live_.size() && worker.generation != 0);
+  SEEDPOOL_ASSERT_MSG(live_[worker.slot].generation == 0, "a worker leased twice");
   SEEDPOOL_ASSERT_MSG(!contains(id), "a lease id granted twice");
-  SEEDPOOL_ASSERT_MSG(!live_lease_of(worker), "a worker leased twice");
   leases_.push_back(Lease{id, worker, std::nullopt});
+  live_[worker.slot] = Live{worker.generation, id};
 }
 
 bool LeaseTable::contains(std::uint64_t id) const noexcept { return find(id) != leases_.end(); }
@@ -25,15 +27,19 @@ std::optional<WorkerRef> LeaseTable::live_worker(std::uint64_t id) const noexcep
 }
 
 std::optional<std::uint64_t> LeaseTable::live_lease_of(WorkerRef worker) const noexcept {
-  const auto it = std::find_if(leases_.begin(), leases_.end(),
-                               [worker](const Lease& l) { return l.worker == worker && !l.lost; });
-  return it == leases_.end() ? std::nullopt : std::optional<std::uint64_t>(it->id);
+  if (worker.slot >= live_.size() || live_[worker.slot].generation != worker.generation) {
+    return std::nullopt;
+  }
+  return live_[worker.slot].id;
 }
 
 const Error& LeaseTable::lose(WorkerRef worker, Error error) {
-  const auto it = find_live(worker);
-  SEEDPOOL_ASSERT_MSG(it != leases_.end(), "a lease lost that is not live");
+  const std::optional<std::uint64_t> id = live_lease_of(worker);
+  SEEDPOOL_ASSERT_MSG(id.has_value(), "a lease lost that is not live");
+  const auto it = find(*id);
+  SEEDPOOL_ASSERT(it != leases_.end() && it->worker == worker && !it->lost);
   it->lost = std::move(error);
+  live_[worker.slot] = Live{};
   return *it->lost;
 }
 
@@ -43,6 +49,10 @@ std::optional<LeaseTable::Lease> LeaseTable::check_in(std::uint64_t id) {
     return std::nullopt;
   }
   Lease lease = std::move(*it);
+  if (!lease.lost) {
+    SEEDPOOL_ASSERT(live_[lease.worker.slot].id == id);
+    live_[lease.worker.slot] = Live{};
+  }
   if (it + 1 != leases_.end()) {
     *it = std::move(leases_.back());
   }
@@ -57,11 +67,6 @@ std::vector<LeaseTable::Lease>::iterator LeaseTable::find(std::uint64_t id) noex
 
 std::vector<LeaseTable::Lease>::const_iterator LeaseTable::find(std::uint64_t id) const noexcept {
   return std::find_if(leases_.begin(), leases_.end(), [id](const Lease& l) { return l.id == id; });
-}
-
-std::vector<LeaseTable::Lease>::iterator LeaseTable::find_live(WorkerRef worker) noexcept {
-  return std::find_if(leases_.begin(), leases_.end(),
-                      [worker](const Lease& l) { return l.worker == worker && !l.lost; });
 }
 
 }  // namespace seedpool::detail

@@ -6,9 +6,12 @@
 // The table is the one record of which worker a lease is on: a worker holds
 // at most one live (not lost) lease, and losing the lease ends that link.
 //
-// A handful of entries, about one per busy worker: searched in order, never
-// iterated for anything else, so their order is free (a removal swaps in the
-// last entry); a map cost an allocation and a free per lease.
+// A handful of entries, about one per busy worker: searched by id in order,
+// never iterated for anything else, so their order is free (a removal swaps in
+// the last entry); a map cost an allocation and a free per lease. Which lease
+// a worker holds is asked far more often than that, so the table also keeps,
+// per slot, the live lease of the slot's worker (a slot has at most one
+// serving worker, and a worker that stops serving loses its lease first).
 
 #include "shared.hpp"
 
@@ -21,6 +24,9 @@ namespace seedpool::detail {
 
 class LeaseTable {
  public:
+  // A table for workers in `slots` slots (size.max).
+  explicit LeaseTable(std::size_t slots) : live_(slots) {}
+
   struct Lease {
     std::uint64_t id = 0;  // the checkout's id
     WorkerRef worker;
@@ -49,11 +55,18 @@ class LeaseTable {
   std::size_t size() const noexcept { return leases_.size(); }
 
  private:
+  // The live lease of one slot's worker; generation 0 when none (a worker's
+  // generation starts at 1).
+  struct Live {
+    std::uint64_t generation = 0;
+    std::uint64_t id = 0;
+  };
+
   std::vector<Lease>::iterator find(std::uint64_t id) noexcept;
   std::vector<Lease>::const_iterator find(std::uint64_t id) const noexcept;
-  std::vector<Lease>::iterator find_live(WorkerRef worker) noexcept;
 
   std::vector<Lease> leases_;
+  std::vector<Live> live_;  // by slot
 };
 
 }  // namespace seedpool::detail

@@ -7,10 +7,12 @@
 #include "shelf.hpp"
 
 #include <seedpool/core/assert.hpp>
+#include <seedpool/core/codec.hpp>
 
 #include <fmt/format.h>
 
 #include <atomic>
+#include <system_error>
 
 namespace seedpool {
 
@@ -149,15 +151,28 @@ Result<std::string> Lease::call(std::string payload, std::optional<Instant> dead
   if (shared_ == nullptr) {
     return Error{ErrorCode::invalid_argument, "call on a lease that is not held", {}};
   }
+  const auto refused = [&](Error error) {
+    if (!shared_->post(detail::CallRefused{id_, worker_, error.code})) {
+      shared_->count_late_call(error.code);
+    }
+    return error;
+  };
+  if (const std::uint64_t frame = kFrameHeaderBytes + std::uint64_t{payload.size()};
+      frame > shared_->config.frame_bytes_max) {
+    // Refused here, never written: a worker that enforces the limit would
+    // fail on it and be restarted. The lease and the worker stay as they were.
+    return refused(Error{ErrorCode::invalid_argument,
+                         fmt::format("payload of {} bytes makes a call frame of {} bytes, over frame_bytes_max {} "
+                                     "of pool '{}'; the call was not sent",
+                                     payload.size(), frame, shared_->config.frame_bytes_max, shared_->config.name),
+                         {}});
+  }
   const Instant started = shared_->world.now();
   const Instant until = deadline.value_or(started + shared_->config.call_timeout);
   detail::CallLine& line = *line_;
   const Result<std::uint64_t> begun = line.begin();
   if (!begun) {
-    if (!shared_->post(detail::CallRefused{id_, worker_, begun.error().code})) {
-      shared_->count_late_call(begun.error().code);
-    }
-    return begun.error();
+    return refused(begun.error());
   }
   if (Status sent = line.send(begun.value(), std::move(payload)); !sent) {
     // The call stays waiting; the pool fails the worker, which answers it.
@@ -289,7 +304,12 @@ Status Pool::start(std::optional<Instant> deadline) {
     return shutting_down(*shared_);
   }
   World& world = shared_->world;
-  world.spawn(shared_->config.name, [shared = shared_] { detail::run_pool_task(shared); });
+  try {
+    world.spawn(shared_->config.name, [shared = shared_] { detail::run_pool_task(shared); });
+  } catch (const std::system_error& e) {
+    phase_.store(stopped_before_start);  // nothing runs: shutdown has nothing to stop
+    return Error{ErrorCode::launch_failed, fmt::format("cannot start the pool task: {}", e.what()), {}};
+  }
   const std::size_t min_ready = shared_->config.init == InitMode::eager ? shared_->config.min_ready : 0;
   const Instant until = deadline.value_or(world.now() + shared_->config.init_timeout);
   auto reply = std::make_shared<Channel<Status>>(world, "start-reply", 1);

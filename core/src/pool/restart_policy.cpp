@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace seedpool::detail {
 
@@ -23,7 +24,8 @@ Duration Backoff::delay(const PoolConfig& config, std::uint32_t failures, const 
   delay = std::min(delay, config.restart_backoff_max);
   const auto jitter_ns = delay.ns() / 100 * config.restart_backoff_jitter_percent;
   if (jitter_ns > 0) {
-    delay = delay - Duration::from_ns(static_cast<std::int64_t>(random_below(static_cast<std::uint64_t>(jitter_ns) + 1)));
+    const std::uint64_t jitter = random_below(static_cast<std::uint64_t>(jitter_ns) + 1);
+    delay = delay - Duration::from_ns(static_cast<std::int64_t>(jitter));
   }
   SEEDPOOL_ASSERT(delay >= Duration::zero() && delay <= config.restart_backoff_max);
   return delay;
@@ -33,40 +35,52 @@ RestartPolicy::RestartPolicy(const PoolConfig& config, RandomBelow random_below,
     : config_(config),
       random_below_(std::move(random_below)),
       breaker_(config.breaker_failures, config.breaker_window, config.breaker_cooldown),
-      backoff_(now) {
+      slots_(config.size.max, Backoff(now)) {
   SEEDPOOL_ASSERT(random_below_ != nullptr);
 }
 
-bool RestartPolicy::start_failed(std::uint32_t slot, Instant now, const Error& error) {
-  check_slot(slot);
+bool RestartPolicy::failed(Backoff& slot, Instant now, const Error& error) {
   recent_failures_.push_back(error);
   if (recent_failures_.size() > recent_failures_max) {
     recent_failures_.pop_front();
   }
-  backoff_.failed(now, config_, random_below_);
+  slot.failed(now, config_, random_below_);
   probe_started_ = false;
   return breaker_.record_failure(now);
 }
 
-// Only a failed start counts toward the breaker: a worker that served and
-// then died says nothing about whether the next one can start.
-void RestartPolicy::serving_exited(std::uint32_t slot, Instant now) {
-  check_slot(slot);
-  backoff_.failed(now, config_, random_below_);
+bool RestartPolicy::start_failed(std::uint32_t index, Instant now, const Error& error) {
+  return failed(slot(index), now, error);
 }
 
-bool RestartPolicy::ready(std::uint32_t slot) {
-  check_slot(slot);
-  backoff_.reset();
+bool RestartPolicy::ready(std::uint32_t index) {
+  (void)slot(index);
   probe_started_ = false;
   return breaker_.record_success();
 }
 
+void RestartPolicy::stopped(std::uint32_t index, Instant ready_at, Instant now) {
+  if (now - ready_at >= config_.ready_exit_window) {
+    slot(index).reset();
+  }
+}
+
+bool RestartPolicy::exited(std::uint32_t index, Instant ready_at, Instant now, const Error& error) {
+  Backoff& backoff = slot(index);
+  if (now - ready_at >= config_.ready_exit_window) {
+    backoff.reset();  // it served: the slot's run of failures is over
+    return false;
+  }
+  Error early = error;
+  early.message = fmt::format("{}, {} after ready (within ready_exit_window {}: a failed start)", error.message,
+                              ms(now - ready_at), ms(config_.ready_exit_window));
+  return failed(backoff, now, early);
+}
+
 bool RestartPolicy::poll(Instant now) { return breaker_.poll(now); }
 
-bool RestartPolicy::may_start(std::uint32_t slot, Instant now) const {
-  check_slot(slot);
-  if (now < backoff_.next_start_at()) {
+bool RestartPolicy::may_start(std::uint32_t index, Instant now) const {
+  if (now < slot(index).next_start_at()) {
     return false;
   }
   switch (breaker_.state()) {
@@ -78,12 +92,24 @@ bool RestartPolicy::may_start(std::uint32_t slot, Instant now) const {
   return false;
 }
 
-void RestartPolicy::starting(std::uint32_t slot, Instant now) {
-  SEEDPOOL_ASSERT(may_start(slot, now));
+void RestartPolicy::starting(std::uint32_t index, Instant now) {
+  SEEDPOOL_ASSERT(may_start(index, now));
   if (breaker_.state() == BreakerState::half_open) {
     probe_started_ = true;
   }
 }
+
+Instant RestartPolicy::next_start_after(Instant now) const noexcept {
+  Instant next = Instant::max();
+  for (const Backoff& backoff : slots_) {
+    if (backoff.next_start_at() > now) {
+      next = std::min(next, backoff.next_start_at());
+    }
+  }
+  return next;
+}
+
+std::uint32_t RestartPolicy::failures(std::uint32_t index) const { return slot(index).failures(); }
 
 Error RestartPolicy::unavailable() const {
   const Error* last = recent_failures_.empty() ? nullptr : &recent_failures_.back();
@@ -95,8 +121,14 @@ Error RestartPolicy::unavailable() const {
                last ? last->stderr_tail : std::string()};
 }
 
-void RestartPolicy::check_slot(std::uint32_t slot) const {
-  SEEDPOOL_ASSERT_MSG(slot < config_.size.max, "a worker slot beyond size.max");
+Backoff& RestartPolicy::slot(std::uint32_t index) {
+  SEEDPOOL_ASSERT_MSG(index < slots_.size(), "a worker slot beyond size.max");
+  return slots_[index];
+}
+
+const Backoff& RestartPolicy::slot(std::uint32_t index) const {
+  SEEDPOOL_ASSERT_MSG(index < slots_.size(), "a worker slot beyond size.max");
+  return slots_[index];
 }
 
 }  // namespace seedpool::detail

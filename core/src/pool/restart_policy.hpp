@@ -1,14 +1,20 @@
 #pragma once
 
-// When the pool may start a worker after failures: the restart backoff, the
-// circuit breaker and its half-open probe, and the failures that explain
-// them. The pool task tells it what happened to each worker and asks it,
-// slot by slot, whether a start may happen now; it decides nothing else.
+// When the pool may start a worker after failures: the restart backoff of
+// each worker slot, the circuit breaker and its half-open probe, and the
+// failures that explain them. The pool task tells it what happened to each
+// worker and asks it, slot by slot, whether a start may happen now; it
+// decides nothing else.
 //
-// Every slot shares one backoff today: a failure anywhere delays the next
-// start in every slot. The questions and the news are asked and told per slot
-// so that a backoff of each slot's own can replace the shared one without
-// changing the pool task (next_start_at() would then be the earliest of them).
+// Backoff belongs to the slot whose worker keeps failing. A failed start
+// (launch or init), or an exit within ready_exit_window after `ready`,
+// counts as a failure of its slot: the slot's next start waits
+// restart_backoff_base doubled per further failure (capped, less jitter),
+// and the breaker counts it. A worker that was ready for ready_exit_window
+// or longer ends its slot's run of failures when it leaves, whatever the
+// reason: a burst of deaths of healthy workers restarts each slot at once.
+// No jitter spreads those restarts: they are at most size.max, each a
+// process start the pool would make anyway.
 
 #include "shared.hpp"
 
@@ -18,7 +24,9 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 namespace seedpool::detail {
 
@@ -60,24 +68,33 @@ class RestartPolicy {
   // News. A start in `slot` failed (launch or init) at `now` with `error`.
   // Returns true when that opened the breaker.
   bool start_failed(std::uint32_t slot, Instant now, const Error& error);
-  // A worker in `slot` that was serving exited without being asked to.
-  void serving_exited(std::uint32_t slot, Instant now);
-  // A worker in `slot` became ready. Returns true when that closed the breaker.
+  // A worker in `slot` became ready. Returns true when that closed the
+  // breaker.
   bool ready(std::uint32_t slot);
+  // A worker of `slot`, ready since `ready_at`, leaves its slot at `now`:
+  // stopped by the pool, or (exited) of itself with `error`. One that was
+  // ready for ready_exit_window or longer ends its slot's run of failures;
+  // one that exited of itself sooner is a failed start (exited returns true
+  // when that opened the breaker).
+  void stopped(std::uint32_t slot, Instant ready_at, Instant now);
+  bool exited(std::uint32_t slot, Instant ready_at, Instant now, const Error& error);
   // Moves an open breaker to half-open once its cooldown has passed.
   // Returns true on that transition.
   bool poll(Instant now);
 
   // Questions. Whether a worker may start in `slot` at `now`: never while
   // the breaker is open, one probe while it is half-open, and none before
-  // the backoff has passed.
+  // the slot's backoff has passed.
   bool may_start(std::uint32_t slot, Instant now) const;
   // A worker starts in `slot` at `now`, as may_start allowed.
   void starting(std::uint32_t slot, Instant now);
 
   BreakerState breaker() const noexcept { return breaker_.state(); }
-  // When the backoff lets a start happen again.
-  Instant next_start_at() const noexcept { return backoff_.next_start_at(); }
+  // The earliest instant after `now` at which a slot's backoff ends;
+  // Instant::max() when none is pending.
+  Instant next_start_after(Instant now) const noexcept;
+  // The failures in a row of `slot`'s workers.
+  std::uint32_t failures(std::uint32_t slot) const;
   // When an open breaker goes half-open; Instant::max() unless open.
   Instant half_open_at() const noexcept { return breaker_.half_open_at(); }
 
@@ -89,12 +106,14 @@ class RestartPolicy {
   static constexpr std::size_t recent_failures_max = 16;
 
  private:
-  void check_slot(std::uint32_t slot) const;
+  Backoff& slot(std::uint32_t index);
+  const Backoff& slot(std::uint32_t index) const;
+  bool failed(Backoff& slot, Instant now, const Error& error);
 
   const PoolConfig& config_;
   RandomBelow random_below_;
   CircuitBreaker breaker_;
-  Backoff backoff_;  // every slot's, for now
+  std::vector<Backoff> slots_;  // one per slot: size.max
   bool probe_started_ = false;  // half-open: the one probe is under way
   std::deque<Error> recent_failures_;  // bounded by recent_failures_max
 };

@@ -51,7 +51,8 @@ Shelf::Shelf(World& world, const PoolConfig& config, const PoolHooks& hooks)
       config_(config),
       hooks_(hooks),
       monitor_(world.make_monitor(config.name + "/shelf")),
-      aggregator_(config.name) {
+      aggregator_(config.name),
+      leases_(config.size.max) {
   members_.reserve(config.size.max);
 }
 
@@ -418,10 +419,13 @@ Instant Shelf::earliest_deadline() const {
   return waiters_.earliest_deadline();
 }
 
-std::size_t Shelf::demand(bool may_grow) {
+void Shelf::decide_starts(bool may_grow,
+                          const std::function<std::vector<TelemetryEvent>(std::size_t waiting)>& decide) {
   MonitorLock lock(*monitor_);
   may_grow_ = may_grow;
-  return waiters_.size();
+  for (const TelemetryEvent& event : decide(waiters_.size())) {
+    emit_locked(event);
+  }
 }
 
 Instant Shelf::plan_wake(Instant others) {

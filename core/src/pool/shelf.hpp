@@ -67,6 +67,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -190,9 +191,10 @@ class Shelf {
   // before `now`.
   void expire(Instant now, const Error& error, Deliveries& out);
   Instant earliest_deadline() const;
-  // The pool task's start_workers: the number of waiters; `may_grow` says
-  // whether one more waiter could have it start a worker (rule 3).
-  std::size_t demand(bool may_grow);
+  // The pool task's start_workers: calls `decide` with the number of
+  // waiters and emits the events it returns, under the monitor. `may_grow`
+  // says whether one more waiter could have it start a worker (rule 3).
+  void decide_starts(bool may_grow, const std::function<std::vector<TelemetryEvent>(std::size_t waiting)>& decide);
   // The pool task sleeps until the earlier of `others` and the earliest
   // waiter deadline, which it returns; a waiter due before then wakes it.
   Instant plan_wake(Instant others);

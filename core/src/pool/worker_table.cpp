@@ -8,51 +8,39 @@
 
 namespace seedpool::detail {
 
-// Each timer is one plain comparison: std::min over an initializer list cost
-// about twice as many instructions in the pool loop (measured with callgrind).
-Instant Worker::next_timer() const noexcept {
-  Instant next = timers_.ping_deadline;
-  next = std::min(next, timers_.terminate_at);
-  next = std::min(next, timers_.kill_at);
-  if (state_ == WorkerState::ready && !timers_.ping_id) {
-    next = std::min(next, timers_.next_ping_at);
-  }
-  if (state_ == WorkerState::ready || state_ == WorkerState::busy) {
-    next = std::min(next, timers_.recycle_at);
-  }
-  return next;
-}
+WorkerTable::WorkerTable(const PoolConfig& config)
+    : config_(config), slot_generations_(config.size.max, 0), slot_active_(config.size.max, 0) {}
 
-WorkerTable::WorkerTable(const PoolConfig& config) : config_(config), slot_generations_(config.size.max, 0) {}
-
-std::uint32_t WorkerTable::free_slot() const {
-  SEEDPOOL_ASSERT(count_active() < slot_generations_.size());
-  std::uint32_t slot = 0;
-  while (std::any_of(workers_.begin(), workers_.end(), [slot](const auto& entry) {
-    return entry.first.slot == slot && is_active(entry.second.state_);
-  })) {
-    ++slot;
-  }
-  SEEDPOOL_ASSERT(slot < slot_generations_.size());
-  return slot;
+bool WorkerTable::slot_active(std::uint32_t slot) const {
+  SEEDPOOL_ASSERT(slot < slot_active_.size());
+  return slot_active_[slot] != 0;
 }
 
 Worker& WorkerTable::add(std::uint32_t slot, Instant now) {
-  SEEDPOOL_ASSERT(slot < slot_generations_.size());
+  SEEDPOOL_ASSERT(slot < slot_active_.size() && !slot_active_[slot]);
   const WorkerRef ref{slot, ++slot_generations_[slot]};
   const auto [it, inserted] = workers_.try_emplace(ref, ref, next_uid_++, now, config_);
   SEEDPOOL_ASSERT(inserted);
+  Worker& w = it->second;
+  w.table_ = this;
+  list_.push_back(&w);
+  slot_active_[slot] = 1;
   ++counts_[static_cast<std::size_t>(WorkerState::starting)];
-  SEEDPOOL_ASSERT(count_active() <= slot_generations_.size());
-  return it->second;  // no timer set: the cached earliest stands
+  SEEDPOOL_ASSERT(list_.size() == workers_.size() && count_active() <= slot_active_.size());
+  return w;  // no timer set: the cached earliest stands
 }
 
 void WorkerTable::erase(Worker& w) {
+  SEEDPOOL_ASSERT_MSG(w.table_ == this, "a worker the table does not hold");
   SEEDPOOL_ASSERT_MSG(w.state_ == WorkerState::dead, "a worker erased before it died");
   moved(w.next_timer(), Instant::max());
   --counts_[static_cast<std::size_t>(WorkerState::dead)];
+  const auto listed = std::find(list_.begin(), list_.end(), &w);
+  SEEDPOOL_ASSERT(listed != list_.end());
+  *listed = list_.back();
+  list_.pop_back();
   const std::size_t erased = workers_.erase(w.ref);
-  SEEDPOOL_ASSERT(erased == 1);
+  SEEDPOOL_ASSERT(erased == 1 && list_.size() == workers_.size());
 }
 
 Worker* WorkerTable::find(WorkerRef ref) noexcept {
@@ -71,6 +59,9 @@ void WorkerTable::set_state(Worker& w, WorkerState to) {
   change(w, [&](Worker& worker) {
     --counts_[static_cast<std::size_t>(worker.state_)];
     ++counts_[static_cast<std::size_t>(to)];
+    if (is_active(worker.state_) && !is_active(to)) {
+      slot_active_[worker.ref.slot] = 0;  // a worker never becomes active again
+    }
     worker.state_ = to;
   });
 }
@@ -109,8 +100,8 @@ void WorkerTable::set_kill_at(Worker& w, Instant at) {
 Instant WorkerTable::earliest_timer() const {
   if (earliest_stale_) {
     earliest_ = Instant::max();
-    for (const Worker& w : all()) {
-      earliest_ = std::min(earliest_, w.next_timer());
+    for (const Worker* const w : list_) {
+      earliest_ = std::min(earliest_, w->next_timer());
     }
     earliest_stale_ = false;
   }
@@ -120,7 +111,7 @@ Instant WorkerTable::earliest_timer() const {
 
 template <class Change>
 void WorkerTable::change(Worker& w, Change&& change) {
-  SEEDPOOL_ASSERT_MSG(find(w.ref) == &w, "a worker the table does not hold");
+  SEEDPOOL_ASSERT_MSG(w.table_ == this, "a worker the table does not hold");
   const Instant before = w.next_timer();
   change(w);
   moved(before, w.next_timer());

@@ -11,13 +11,15 @@
 // worker's next timer before and after the change. A change that brings the
 // worker's timer before the cached one moves the cache there; one that takes
 // the timer the cache holds away marks it for a rescan; any other change
-// leaves it as it is. The counts by state are kept by the same methods.
+// leaves it as it is. The counts by state, the slots in use and the list the
+// rescan walks are kept by the same methods.
 
 #include "call_line.hpp"
 #include "shared.hpp"
 
 #include <seedpool/core/stderr_ring.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +30,8 @@
 #include <vector>
 
 namespace seedpool::detail {
+
+class WorkerTable;
 
 // A worker's deadlines; Instant::max() when not set.
 struct WorkerTimers {
@@ -48,14 +52,28 @@ class Worker {
   const WorkerTimers& timers() const noexcept { return timers_; }
   // The earliest timer that matters in the worker's state: a ping is sent
   // only to an idle worker with none in flight, and max_lifetime recycles
-  // only a serving worker. Instant::max() when none.
-  Instant next_timer() const noexcept;
+  // only a serving worker. Instant::max() when none. Each timer is one plain
+  // comparison: std::min over an initializer list cost about twice as many
+  // instructions in the pool loop (measured with callgrind).
+  Instant next_timer() const noexcept {
+    Instant next = timers_.ping_deadline;
+    next = std::min(next, timers_.terminate_at);
+    next = std::min(next, timers_.kill_at);
+    if (state_ == WorkerState::ready && !timers_.ping_id) {
+      next = std::min(next, timers_.next_ping_at);
+    }
+    if (state_ == WorkerState::ready || state_ == WorkerState::busy) {
+      next = std::min(next, timers_.recycle_at);
+    }
+    return next;
+  }
 
   const WorkerRef ref;
   const std::uint64_t uid;  // unique for the pool's lifetime; told to the worker in its init frame
   const Instant created_at;
   std::shared_ptr<Process> process;  // from launch on
   std::shared_ptr<CallLine> line;    // from ready on
+  std::optional<Instant> ready_at;   // when it became ready
   bool recycle_due = false;      // max_lifetime passed while busy: recycled at checkin
   // On the shelf (idle or leased there) since the pool task made it ready:
   // its state here stays ready until the pool task takes it back.
@@ -65,6 +83,7 @@ class Worker {
 
  private:
   friend class WorkerTable;
+  const WorkerTable* table_ = nullptr;  // the table that holds it
   WorkerState state_ = WorkerState::starting;
   WorkerTimers timers_;
 };
@@ -74,9 +93,9 @@ class WorkerTable {
   // A table of `config.size.max` slots.
   explicit WorkerTable(const PoolConfig& config);
 
-  // The lowest slot that holds no active worker. Requires fewer active
-  // workers than slots.
-  std::uint32_t free_slot() const;
+  // Whether `slot` holds an active worker (starting to busy: a stopping
+  // worker has left its slot to its replacement).
+  bool slot_active(std::uint32_t slot) const;
   // Adds a worker in `slot`, which must be free, as starting, with the
   // slot's next generation and a new uid; no timer is set.
   Worker& add(std::uint32_t slot, Instant now);
@@ -90,9 +109,29 @@ class WorkerTable {
   std::size_t count_in(WorkerState state) const noexcept { return counts_[static_cast<std::size_t>(state)]; }
   // Starting, initializing, ready or busy: the workers counted against size.max.
   std::size_t count_active() const noexcept;
-  // Every worker, in slot then generation order (deterministic).
-  auto all() noexcept { return std::views::values(workers_); }
-  auto all() const noexcept { return std::views::values(workers_); }
+  // Every worker, in slot then generation order (deterministic). A plain
+  // view of the map's values: clang 14 cannot use libstdc++ 12's
+  // std::views::values, and the fuzz build compiles this with clang.
+  template <class It, class W>
+  struct Values {
+    struct iterator {
+      It at;
+      W& operator*() const { return at->second; }
+      iterator& operator++() {
+        ++at;
+        return *this;
+      }
+      bool operator!=(const iterator& other) const { return at != other.at; }
+    };
+    It first;
+    It last;
+    iterator begin() const { return {first}; }
+    iterator end() const { return {last}; }
+  };
+  auto all() noexcept { return Values<decltype(workers_)::iterator, Worker>{workers_.begin(), workers_.end()}; }
+  auto all() const noexcept {
+    return Values<decltype(workers_)::const_iterator, const Worker>{workers_.begin(), workers_.end()};
+  }
 
   // Moves `w` to `to` along a legal edge (never back to starting).
   void set_state(Worker& w, WorkerState to);
@@ -117,8 +156,13 @@ class WorkerTable {
 
   const PoolConfig& config_;
   std::map<WorkerRef, Worker> workers_;  // ordered: deterministic iteration
+  // The same workers in no particular order, for the rescan, whose result
+  // does not depend on order: walking the map node by node cost a library
+  // call per worker. Map nodes never move.
+  std::vector<const Worker*> list_;
   std::array<std::size_t, worker_state_count> counts_{};
   std::vector<std::uint64_t> slot_generations_;
+  std::vector<std::uint8_t> slot_active_;  // 1: the slot holds an active worker
   std::uint64_t next_uid_ = 1;
   mutable Instant earliest_ = Instant::max();  // valid unless earliest_stale_
   mutable bool earliest_stale_ = false;

@@ -149,6 +149,12 @@ class WaitReason {
 
 }  // namespace detail
 
+// Lifetime: a channel must outlive every call on it, also a send whose item
+// the receiver already has: send and receive wake the other side after
+// releasing the lock, so a receiver that destroys the channel as soon as it
+// has its item can pull it from under a sender still inside send. Share a
+// channel that either side may drop (std::shared_ptr, as the pool's reply
+// channels are), or join the senders before destroying it.
 template <class T>
 class Channel {
  public:

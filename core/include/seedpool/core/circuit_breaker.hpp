@@ -31,7 +31,10 @@ class CircuitBreaker {
   bool record_failure(Instant now);
 
   // Records a successful start. Returns true when it closed a half-open or
-  // open breaker.
+  // open breaker. Failures already in the window stay counted until they
+  // age out of it: a worker that becomes ready and dies at once, again and
+  // again, still opens the breaker (the pool counts such an exit as a
+  // failed start).
   bool record_success();
 
   // Moves open to half-open once the cooldown has passed. Returns true on

@@ -78,7 +78,10 @@ class Lease {
   // replaced: it has a reply in flight), worker_error (the worker answered
   // with an error frame; the worker stays), worker_crashed (exit status and
   // stderr tail), protocol_error, pool_shutting_down, invalid_argument (the
-  // lease is no longer held).
+  // lease is no longer held, or the call's frame would exceed
+  // PoolConfig::frame_bytes_max: then nothing is sent and the lease and its
+  // worker stay as they were). Every call is counted once in the stats under
+  // its outcome, refused ones included.
   Result<std::string> call(std::string payload, std::optional<Instant> deadline = {});
 
   // Checks the worker back in: straight to the longest waiting checkout, or

@@ -54,11 +54,20 @@ struct PoolConfig {
   Duration max_lifetime = Duration::zero(); // recycle after this long; zero: never
   Duration max_lifetime_jitter = Duration::zero();  // up to this much earlier, drawn per worker
 
+  // Restarts are per worker slot. A failed start (launch or init), or an
+  // exit within ready_exit_window after `ready`, is a failure of its slot:
+  // the slot's next start waits restart_backoff_base, doubled for each
+  // further failure in a row, capped at restart_backoff_max, less up to
+  // restart_backoff_jitter_percent; such failures also count toward the
+  // breaker. A worker that was ready for ready_exit_window or longer clears
+  // its slot's failures when it leaves, so a burst of deaths of healthy
+  // workers restarts each at once. Zero: no exit counts as a failed start.
   Duration restart_backoff_base = milliseconds(100);  // first delay after a failure
   Duration restart_backoff_max = seconds(30);         // the delay never grows beyond this
   std::uint32_t restart_backoff_jitter_percent = 20;  // delay reduced by up to this share
+  Duration ready_exit_window = seconds(1);
 
-  std::size_t breaker_failures = 5;         // init failures within the window that open the breaker
+  std::size_t breaker_failures = 5;         // failed starts within the window that open the breaker
   Duration breaker_window = seconds(60);
   Duration breaker_cooldown = seconds(30);  // open -> half-open after this
 
@@ -70,6 +79,13 @@ struct PoolConfig {
   Duration terminate_grace = seconds(5);    // after terminate, before kill
   std::size_t stderr_lines_kept = 100;      // per worker
   std::size_t stderr_line_bytes_max = 4096; // longer lines are cut
+
+  // The largest frame a worker accepts, length field included (the
+  // protocol's default, 16 MiB; docs/protocol.md). A call whose frame would
+  // be larger is refused by the pool with invalid_argument naming the limit,
+  // never written: the worker keeps serving. At least an empty frame (13
+  // bytes), at most 4 GiB + 3 (the length field's range).
+  std::uint64_t frame_bytes_max = 16 * 1024 * 1024;
 
   // Returns ok, or invalid_argument naming the first bad field, its value and
   // the rule it breaks.

@@ -46,7 +46,9 @@ struct StderrLine {
   std::string line;  // without the newline; bytes as written
 };
 struct OutputCorrupt {
-  Error error;  // protocol_error: the process's stdout broke the frame protocol
+  // protocol_error: the process's stdout broke the frame protocol, or the
+  // process closed its stdin and runs on (frames written to it are lost).
+  Error error;
 };
 struct Exited {
   ExitStatus status;

@@ -4,6 +4,7 @@
 // point time anywhere: a simulated run must replay bit for bit, and doubles
 // accumulated over hours of virtual time do not.
 
+#include <compare>
 #include <cstdint>
 #include <limits>
 

@@ -115,7 +115,9 @@ class World {
   // Starts a task running `body`. `name` identifies it in traces and deadlock
   // reports. Tasks are not joined: a task that must be waited for reports
   // completion through a channel, or is started with spawn_joinable. In
-  // simulation spawning is a scheduling point.
+  // simulation spawning is a scheduling point. Throws std::system_error
+  // when the task cannot be started (in production: a thread the kernel
+  // refuses), having started nothing.
   virtual void spawn(std::string name, std::function<void()> body) = 0;
 
   // Creates a monitor; `name` appears in wait reasons.

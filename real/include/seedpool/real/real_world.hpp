@@ -60,6 +60,10 @@ inline constexpr std::size_t stderr_line_bytes_max_default = std::size_t{64} * 1
 // (held by a descendant that left its process group) before they are closed
 // unread and Exited is delivered anyway.
 inline constexpr Duration drain_after_exit_max_default = milliseconds(200);
+// After a process closes its stdin, how long it has to exit before the closed
+// stdin is reported as a broken protocol (OutputCorrupt): an exiting process
+// closes its stdin an instant before its exit shows.
+inline constexpr Duration exit_after_stdin_closed_max_default = milliseconds(100);
 
 struct RealWorldConfig {
   std::size_t process_events_max = process_events_max_default;
@@ -68,6 +72,12 @@ struct RealWorldConfig {
   std::size_t frame_bytes_max = kFrameBytesMaxDefault;
   std::size_t stderr_line_bytes_max = stderr_line_bytes_max_default;
   Duration drain_after_exit_max = drain_after_exit_max_default;
+  // A process that closes its stdin and runs on can take no frame, not even
+  // shutdown, and a frame already in the pipe is lost unread: unless it
+  // exits within this, its events get an OutputCorrupt saying so, and the
+  // pool fails it (and the call it was given) at once rather than at the
+  // call's deadline.
+  Duration exit_after_stdin_closed_max = exit_after_stdin_closed_max_default;
   // Watch exits through a pidfd (Linux >= 5.3). When false, or when the kernel
   // refuses pidfd_open, the I/O loop polls waitid every few milliseconds.
   bool use_pidfd = true;

@@ -4,15 +4,26 @@
 // delay bound, in a fixed order, instead of a sample of seeds. Beside the
 // Sweeper, which samples.
 //
-// The search is an iterative depth-first walk of the decision tree of a
-// bounded strategy ("dfs:preemptions=P" or "delay:D", see strategy.hpp).
-// Each run replays a prefix of decisions, every later decision being 0 (the
-// default: no preemption, no delay); the strategy records its choice points,
-// and the next run's prefix is this run's decisions up to the deepest choice
-// point with an alternative left within the bound, that alternative taken.
-// So each schedule within the bound runs exactly once, in lexicographic
-// order of its decision list, and that list replays it like any other run's
-// (a seed file with the strategy and the decisions).
+// The search walks the decision tree of a bounded strategy
+// ("dfs:preemptions=P" or "delay:D", see strategy.hpp). A run replays a
+// prefix of decisions, every later decision being 0 (the default: no
+// preemption, no delay), and the strategy records its choice points. A
+// schedule's children are its decision list cut at one of its choice
+// points after its last deviation (a non-default choice), that point
+// taking another alternative within the bound; so every decision list
+// within the bound is reached exactly once, and replays like any other
+// run's (a seed file with the strategy and the decisions).
+//
+// Order: fewest deviations first. Level L runs every schedule with L
+// deviations, depth-first in lexicographic order of the decision lists,
+// after every schedule with fewer; the schedules of shallower levels run
+// again (not counted) only to give their children, which costs about one
+// run in the tree's branching factor. A bug a single preemption deep is
+// met within about (choice points x tasks) schedules, however many orders
+// of the rest of the run the bound allows — under preemption bounding a
+// switch at a block or an exit is free, so a program of n tasks that never
+// preempt still has up to n! schedules at bound 0. The search is exhausted
+// when a level has no schedule with children left.
 //
 // Decisions the program makes itself — SimWorld::decide, fault sites,
 // latencies, a workload drawn from the stream — are 0 in every schedule:
@@ -22,8 +33,8 @@
 // Every schedule's prefix is checked to have replayed exactly; a program
 // whose runs differ under the same decisions fails the search as
 // "nondeterministic". No state-space reduction is made (no sleep sets, no
-// partial-order reduction): schedules that differ only in the order of
-// independent steps are all run.
+// partial-order reduction, no symmetry): schedules that differ only in the
+// order of independent steps, or of identical tasks, are all run.
 
 #include <seedpool/sim/scenario.hpp>
 
@@ -49,6 +60,7 @@ struct ExploreFailure {
   std::uint64_t schedule = 0;  // 1-based, in the search's order
   std::string kind;            // failure_kind of the run, or "nondeterministic"
   std::string message;
+  bool invariant = false;      // the run broke the invariant named `kind`; `message` begins "[kind]"
   std::vector<std::uint64_t> decisions;
   std::uint64_t steps = 0;
   std::uint64_t trace_hash = 0;
@@ -56,7 +68,9 @@ struct ExploreFailure {
 
 struct ExploreReport {
   StrategySpec strategy;
-  std::uint64_t schedules = 0;  // schedules run
+  std::uint64_t schedules = 0;  // distinct schedules run and checked
+  std::uint64_t runs = 0;       // runs, with those that only gave children
+  std::uint64_t deviations_max = 0;  // the level the search reached
   bool exhausted = false;       // every schedule within the bound ran, none failed
   std::optional<ExploreFailure> failure;
   std::uint64_t steps = 0;          // over all schedules

@@ -1,13 +1,13 @@
 #pragma once
 
 // The pool checker: runs a PoolModel (the pool's contract, pool_model.hpp) in
-// lockstep with a simulated pool and fails the run at the first divergence,
-// naming the rule: "[fifo] checkout 7 was granted ...". It feeds the model
-// the pool's telemetry, what the scenario's callers report, and every advance
-// of virtual time; it also keeps the timeline and the coverage report (which
-// rules each run exercised, as "rule:<name>", and coincidences at one
-// instant, as "instant:<name>"), and runs the liveness checks after a quiet
-// period with faults off.
+// lockstep with a simulated pool and fails the run at the first divergence
+// with the rule's invariant (invariant_of): "[fifo] checkout 7 was granted
+// ...". It feeds the model the pool's telemetry, what the scenario's callers
+// report, and every advance of virtual time; it also keeps the timeline and
+// the coverage report (which rules each run exercised, as "rule:<name>", and
+// coincidences at one instant, as "instant:<name>"), and runs the liveness
+// checks after a quiet period with faults off.
 //
 // With the model switched off (ScenarioOptions::model) only the checks that
 // need no model run: lease exclusivity, replies, call outcomes, the telemetry
@@ -82,10 +82,10 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // `finished` of `callers` callers were done within `bound`.
   void workload_finished(std::size_t callers, std::size_t finished, Duration bound);
 
-  // Fails the run with "[rule] message".
+  // Fails the run with the rule's invariant: "[rule] message".
   void violation(Rule rule, const std::string& message);
-  // A scenario's own invariant, by name: "[name] message".
-  void violation(std::string_view invariant, const std::string& message);
+  // A scenario's own invariant: "[name] message".
+  void violation(Invariant invariant, const std::string& message);
   bool violated() const noexcept { return violated_; }
   // The rule of the first violation, when it was one of Rule.
   std::optional<Rule> violated_rule() const noexcept { return violated_rule_; }

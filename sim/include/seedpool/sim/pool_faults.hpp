@@ -62,12 +62,14 @@ inline constexpr FaultSite caller_short_deadline = FaultSite::reserved(17, "call
 inline constexpr FaultSite caller_vanish = FaultSite::reserved(18, "caller_vanish");
 // A chaos task SIGKILLs a random worker.
 inline constexpr FaultSite external_kill = FaultSite::reserved(19, "external_kill");
+// A chaos task SIGKILLs every live worker at once.
+inline constexpr FaultSite burst_kill = FaultSite::reserved(20, "burst_kill");
 
 // Every pool site, in index order: what the registry reserves.
-inline constexpr std::array<FaultSite, 20> all = {
+inline constexpr std::array<FaultSite, 21> all = {
     launch_failure, slow_start,   init_error,     init_crash,    init_hang,        init_garbage,  call_crash,
     call_hang,      call_garbage, call_truncated, call_wrong_id, call_error,       call_slow,     pings_ignored,
-    ignore_terminate, slow_shutdown, caller_cancel, caller_short_deadline, caller_vanish, external_kill,
+    ignore_terminate, slow_shutdown, caller_cancel, caller_short_deadline, caller_vanish, external_kill, burst_kill,
 };
 
 }  // namespace pool_faults

@@ -21,6 +21,7 @@
 #include <seedpool/core/result.hpp>
 #include <seedpool/core/telemetry.hpp>
 #include <seedpool/core/time.hpp>
+#include <seedpool/sim/invariant.hpp>
 
 #include <array>
 #include <cstddef>
@@ -34,7 +35,8 @@
 namespace seedpool::sim {
 
 // Every rule the pool checker enforces, the model's and the scenario-level
-// ones alike. rule_name() is the name a failure carries ("[fifo] ...").
+// ones alike. rule_name() names its invariant (invariant_of), which a
+// failure carries: RunResult::invariant, and "[fifo] ..." in the message.
 enum class Rule : std::uint8_t {
   // Leases and replies.
   lease_exclusive,       // a worker is never leased to two callers at once
@@ -55,8 +57,8 @@ enum class Rule : std::uint8_t {
   worker_count,          // never more than size.max active workers
   state_transition,      // worker states change along legal edges only
   start_on_demand,       // a worker starts only when below the floor or demand, never while the breaker is open
-  restart_backoff,       // no restart sooner than the smallest backoff after a failure
-  restart_prompt,        // a missing worker is started by the largest backoff after the last failure
+  restart_backoff,       // a slot restarts no sooner than the smallest backoff after its failures, in the lowest free slots
+  restart_prompt,        // a missing worker is started by its slot's largest backoff; a healthy death's at once
   init_timeout,          // a worker that has not answered init within init_timeout is failed then
   health_ping,           // an idle worker is pinged within health_interval
   health_timeout,        // a missed pong replaces the worker after health_timeout, never before
@@ -66,7 +68,7 @@ enum class Rule : std::uint8_t {
   crash_prompt,          // a call whose worker exits is answered at the exit, not at its deadline
   stop_escalation,       // a stopped worker is gone within two terminate_grace periods
   // Breaker.
-  breaker_opens,         // breaker_failures failed starts within breaker_window open it, fewer never do
+  breaker_opens,         // breaker_failures failed starts (exits within ready_exit_window included) within breaker_window open it, fewer never do
   breaker_fast_fail,     // while the breaker is not closed no checkout waits; pool_unavailable only then
   breaker_half_open,     // an open breaker goes half-open at breaker_cooldown, not before
   breaker_probe,         // half-open starts one probe by its backoff; its success closes the breaker
@@ -92,6 +94,8 @@ inline constexpr std::size_t rule_count = static_cast<std::size_t>(Rule::process
 std::string_view rule_name(Rule rule) noexcept;
 // The rule named `name`, or nullopt.
 std::optional<Rule> rule_from_name(std::string_view name) noexcept;
+// The invariant a violation of `rule` fails the run with (named rule_name).
+Invariant invariant_of(Rule rule);
 
 // Counts by outcome, indexed by seedpool::outcome_index.
 using OutcomeTally = std::array<std::uint64_t, outcome_count>;
@@ -199,7 +203,13 @@ class PoolModel {
   void on_recycle(const TelemetryEvent& e);
   void on_health(const TelemetryEvent& e);
   void on_breaker(const TelemetryEvent& e);
-  void record_failure(Instant at);
+  void record_failure(std::uint32_t slot, Instant at);
+  void count_failed_start(Instant at);
+  // Whether `w` had been ready for ready_exit_window at `t`.
+  bool served(const Worker& w, Instant t) const;
+  // The free slots (no active worker) a missing worker must take, lowest
+  // first: as many as the pool is short of what it wants.
+  std::vector<std::uint32_t> owed_slots() const;
 
   void check_waiters(Instant now, Instant next);
   void check_workers(Instant now, Instant next);
@@ -254,9 +264,12 @@ class PoolModel {
 
   // Restarts.
   bool started_ = false;
-  std::uint32_t consecutive_failures_ = 0;
-  std::optional<Instant> last_failure_;
-  Instant restart_due_ = Instant::zero();  // a missing worker must be starting by then
+  struct Slot {
+    std::uint32_t failures = 0;          // failed starts in a row
+    std::optional<Instant> last_failure;
+    Instant due = Instant::zero();       // a missing worker in it must be starting by then
+  };
+  std::vector<Slot> slots_;  // size.max
 
   // Breaker.
   BreakerState breaker_ = BreakerState::closed;

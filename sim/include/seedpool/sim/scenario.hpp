@@ -47,9 +47,10 @@ struct ScenarioContext {
 
   // The standard ending of a scenario of your own: quiet(), then `done` must
   // hold within `bound` of virtual time — checked now and every `bound`/64
-  // (at least 1 ms) — or the run fails as "[<rule>] not done within <bound>".
-  // Returns whether it held.
-  bool finish(Duration bound, const std::function<bool()>& done, std::string_view rule = "converged");
+  // (at least 1 ms) — or the run fails `invariant` (by default "converged"):
+  // "[converged] not done within <bound>". Returns whether it held.
+  bool finish(Duration bound, const std::function<bool()>& done);
+  bool finish(Duration bound, const std::function<bool()>& done, Invariant invariant);
 };
 
 // The injector a fault site asks: SEEDPOOL_FAULT(ctx, "name", ppm) works
@@ -57,7 +58,7 @@ struct ScenarioContext {
 inline FaultInjector& fault_injector(const ScenarioContext& ctx) noexcept { return ctx.faults; }
 
 // A named, runnable scenario. The body runs as the simulation's main task;
-// it fails the run through SimWorld::fail("[invariant] ...") (directly or
+// it fails the run through SimWorld::fail(invariant, message) (directly or
 // through a checker) and must leave no task or process behind.
 struct Scenario {
   std::string name;
@@ -99,7 +100,7 @@ struct ScenarioOptions {
 // One run of a scenario: the simulation's result and what the run exercised.
 struct ScenarioResult {
   RunResult run;
-  std::string failure_kind;  // "" when ok; the invariant name, or the run outcome ("deadlock")
+  std::string failure_kind;  // "" when ok; the invariant's name (RunResult::invariant), or the outcome's ("deadlock")
   FaultOptions faults;       // the sites this run met, at their rates in it (FaultInjector::in_effect)
   Coverage coverage;
   Timeline timeline{false};
@@ -110,7 +111,8 @@ struct ScenarioResult {
 // included; options.sim.decisions replays a recorded run.
 ScenarioResult run_scenario(const Scenario& scenario, const ScenarioOptions& options);
 
-// "[lease-exclusive] ..." -> "lease-exclusive"; otherwise the outcome's name.
+// The name of the invariant the run broke (RunResult::invariant,
+// "lease-exclusive"); otherwise the outcome's name ("deadlock"); "" when ok.
 std::string failure_kind(const RunResult& run);
 
 }  // namespace seedpool::sim

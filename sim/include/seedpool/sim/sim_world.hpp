@@ -11,6 +11,7 @@
 #include <seedpool/core/process.hpp>
 #include <seedpool/core/world.hpp>
 #include <seedpool/sim/decision.hpp>
+#include <seedpool/sim/invariant.hpp>
 #include <seedpool/sim/stack_pool.hpp>
 #include <seedpool/sim/strategy.hpp>
 #include <seedpool/sim/timer_queue.hpp>
@@ -24,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace seedpool::sim {
@@ -66,6 +68,9 @@ std::string_view to_string(Outcome outcome) noexcept;
 struct RunResult {
   Outcome outcome = Outcome::ok;
   std::string message;  // empty when ok; otherwise what failed, where and when
+  // The invariant a failure broke, when SimWorld::fail named one: the
+  // failure's kind, carried as a field and never read back out of `message`.
+  std::optional<Invariant> invariant;
   std::uint64_t steps = 0;
   Instant virtual_time;
   std::uint64_t trace_hash = 0;
@@ -165,6 +170,10 @@ class SimWorld final : public World {
   // run()). A task that returns before reaching one ends normally, its
   // frame gone before the tasks it spawned are torn down: a task whose frame
   // those tasks use should fail and then yield. Only the first failure is kept.
+  // The message reads "[name] message" and the result carries `invariant`.
+  void fail(Invariant invariant, std::string_view message);
+  // The same for a failure that names no invariant: its kind is the
+  // outcome's, "invariant".
   void fail(std::string message);
 
   // Records a labelled event in the trace (and its hash, which depends on
@@ -223,7 +232,7 @@ class SimWorld final : public World {
   [[noreturn]] void abandon(Task& task);
   void reclaim_stack(Task& task) noexcept;
   void run_task_body(Task& task);
-  void record_failure(Outcome outcome, std::string message);
+  void record_failure(Outcome outcome, std::string message, std::optional<Invariant> invariant = {});
   std::string deadlock_report() const;
   void teardown();
   static void on_assertion(const AssertionInfo& info);
@@ -248,6 +257,7 @@ class SimWorld final : public World {
   bool tearing_down_ = false;
   Outcome outcome_ = Outcome::ok;
   std::string failure_;
+  std::optional<Invariant> failed_invariant_;  // the invariant the kept failure named
   std::size_t abandoned_ = 0;
   std::size_t ended_ = 0;
   ProcessFactory process_factory_;

@@ -40,6 +40,7 @@ struct SeedOutcome {
   std::uint64_t seed = 0;
   std::string kind;  // "" when the run passed; the failure kind otherwise
   std::string message;
+  bool invariant = false;  // the run broke the invariant named `kind`; `message` begins "[kind]"
   std::uint64_t steps = 0;
   std::int64_t virtual_ns = 0;
   std::uint64_t trace_hash = 0;
@@ -47,6 +48,8 @@ struct SeedOutcome {
   std::string faults;  // the fault rates the run used
 
   bool ok() const noexcept { return kind.empty(); }
+  // "[kind] message", as a failure report prints it.
+  std::string describe() const;
 };
 
 struct SweepPlan {
