@@ -1,11 +1,13 @@
 #pragma once
 
-// RealWorld's Monitor: a std::mutex and a std::condition_variable.
+// RealWorld's Monitor: a std::mutex and a futex event count.
 
 #include <seedpool/core/world.hpp>
 #include <seedpool/real/real_world.hpp>
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string_view>
 
@@ -17,22 +19,29 @@ namespace seedpool::real::detail {
 // exactly when the deadline passed.
 bool wait_held(const RealWorld& world, std::condition_variable& condition, std::mutex& mutex, Instant deadline);
 
+// A std::mutex and an event count the waiters sleep on with a futex. A
+// notify bumps the count and wakes the sleepers only when there are any. A
+// woken waiter takes the mutex again as an ordinary lock: a
+// std::condition_variable's waiter takes it back marked contended, so its
+// next unlock is a futex wake for nobody, and a checkout handed from one
+// caller to another paid a third system call for it.
 class RealMonitor final : public Monitor {
  public:
   explicit RealMonitor(const RealWorld& world) : world_(world) {}
 
   void lock() override { mutex_.lock(); }
   void unlock() override { mutex_.unlock(); }
-  // Waits on the condition variable until notified or `deadline` on
-  // steady_clock; Instant::max() (or any instant beyond steady_clock's range)
-  // waits without a deadline. Returns false exactly when the deadline passed.
+  // Waits until notified or `deadline` on steady_clock; Instant::max() (or
+  // any instant beyond steady_clock's range) waits without a deadline.
+  // Returns false exactly when the deadline passed.
   bool wait_until(Instant deadline, std::string_view reason) override;
-  void notify_all() override { condition_.notify_all(); }
+  void notify_all() override;
 
  private:
   const RealWorld& world_;
   std::mutex mutex_;
-  std::condition_variable condition_;
+  std::atomic<std::uint32_t> notifications_{0};  // the event count, wrapping
+  std::atomic<std::uint32_t> sleepers_{0};       // waiters between registering and waking
 };
 
 }  // namespace seedpool::real::detail

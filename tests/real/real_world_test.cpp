@@ -251,6 +251,37 @@ TEST(RealWorldMonitor, AWaitWithoutDeadlineEndsWhenNotified) {
   EXPECT_FALSE(monitor->wait_until(world.now() + milliseconds(1), "nothing"));
 }
 
+// Channels notify after releasing the lock. A notify that lands between a
+// waiter's check and its sleep must still wake it: ping-pong between two
+// threads, each waiting for its turn without a deadline, hangs (and fails
+// at the bounded wait below) if one is lost.
+TEST(RealWorldMonitor, ANotifyOutsideTheLockIsNeverLost) {
+  RealWorld world;
+  std::unique_ptr<Monitor> monitor = world.make_monitor("turns");
+  constexpr int turns = 20'000;
+  int turn = 0;  // even: main's turn, odd: the other's
+  auto play = [&](int parity) {
+    for (;;) {
+      {
+        MonitorLock lock(*monitor);
+        while (turn % 2 != parity && turn < turns) {
+          const bool notified = monitor->wait_until(world.now() + seconds(20), "turn");
+          ASSERT_TRUE(notified || turn % 2 == parity) << "a wake-up was lost at turn " << turn;
+        }
+        if (turn >= turns) {
+          return;
+        }
+        ++turn;
+      }
+      monitor->notify_all();
+    }
+  };
+  std::unique_ptr<JoinableTask> other = world.spawn_joinable("other", [&] { play(1); });
+  play(0);
+  other->join();
+  EXPECT_EQ(turn, turns);
+}
+
 TEST(RealWorldRandom, RandomBelowStaysInRangeAndCoversIt) {
   RealWorld world;
   EXPECT_EQ(world.random_below(1), 0u);
