@@ -204,6 +204,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{{"--max-lifetime-ms", "-1"}, {"--max-lifetime-ms '-1'", "from 0 to 604800000 (milliseconds)"}},
         BadValue{{"--shutdown-grace-ms", "-1"}, {"--shutdown-grace-ms '-1'", "from 0 to 3600000 (milliseconds)"}},
         BadValue{{"--shutdown-grace-ms", "3600001"}, {"--shutdown-grace-ms '3600001'", "from 0 to 3600000"}},
+        BadValue{{"--ready-exit-window-ms", "-1"}, {"--ready-exit-window-ms '-1'", "from 0 to 86400000 (milliseconds)"}},
+        BadValue{{"--ready-exit-window-ms", "86400001"}, {"--ready-exit-window-ms '86400001'", "from 0 to 86400000"}},
         BadValue{{"--metrics-interval-ms", "0"}, {"--metrics-interval-ms '0'", "from 100 to 86400000 (milliseconds)"}},
         BadValue{{"--metrics-interval-ms", "-1"}, {"--metrics-interval-ms '-1'", "from 100 to 86400000"}},
         BadValue{{"--max-calls", "-1"}, {"--max-calls '-1'", "from 0 to 1000000000000 (calls)"}},
@@ -240,7 +242,8 @@ TEST(RunCommand, ValuesAtTheBoundsOfTheirRangesAreAccepted) {
   ToolProcess tool(run_args({"--workers", "1", "--max", "4096", "--min-ready", "1", "--init-timeout-ms", "86400000",
                              "--checkout-timeout-ms", "86400000", "--call-timeout-ms", "86400000",
                              "--health-interval-ms", "0", "--max-lifetime-ms", "0", "--shutdown-grace-ms", "0",
-                             "--metrics-interval-ms", "100", "--max-calls", "0", "--concurrency", "1"}));
+                             "--ready-exit-window-ms", "0", "--metrics-interval-ms", "100", "--max-calls", "0",
+                             "--concurrency", "1"}));
   ASSERT_TRUE(tool.write_stdin("one\ntwo\n"));
   tool.close_stdin();
   const ToolExit exit = finish(tool);
