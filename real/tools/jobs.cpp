@@ -285,20 +285,15 @@ Status start_pool(World& world, Pool& pool, const RunOptions& o) {
   }
 }
 
-// A failed start. The error's message names every worker, the failed ones
-// each with its own stderr tail; the error's stderr_tail is one worker's
-// again, and printed after the list it would read as the last worker's. So
-// it is left out, and the workers still starting get their tails from the
-// log, each under its own name.
-void print_start_failure(const Error& error, const WorkerLog& log) {
-  fmt::print(stderr, "seedpool: {}: {}\n{}", to_string(error.code), error.message, log.tails_of_starting_workers());
-}
+// A failed start: the error names every worker, each with its own stderr
+// tail (Pool::start says so).
+void print_start_failure(const Error& error) { fmt::print(stderr, "seedpool: {}\n", error.describe()); }
 
 // The job itself, from the start of the pool to its shutdown; the exit status.
-int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop, const WorkerLog& log) {
+int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop) {
   const auto started_at = Clock::now();
   if (Status started = start_pool(world, pool, o); !started) {
-    print_start_failure(started.error(), log);
+    print_start_failure(started.error());
     (void)pool.shutdown();
     return 1;
   }
@@ -344,7 +339,7 @@ int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& st
 
 int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
   WorkerLog log(!o.quiet_workers);
-  auto created = Pool::create(world, o.pool, PoolHooks{&log, &log});
+  auto created = Pool::create(world, o.pool, PoolHooks{.telemetry = nullptr, .log = &log});
   if (!created) {
     fmt::print(stderr, "seedpool: {}\n", created.error().describe());
     return 2;
@@ -354,7 +349,7 @@ int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
   try {
     StopRequest stop;
     const SignalWatcher watcher(pool, stop, stop_signals);
-    status = run_job(world, pool, o, stop, log);
+    status = run_job(world, pool, o, stop);
     // Interrupted: the shell's convention, so that a script sees the job
     // did not run to its end.
     status = stop.requested() ? 128 + stop.signal() : status;

@@ -165,28 +165,38 @@ void PoolActor::answer_start_waiters() {
   }
 }
 
+// Every stderr tail goes under the worker it came from. The workers still
+// starting come first, each followed by its own tail; then the failures,
+// oldest first, each with its tail, except the last, whose tail is the
+// error's stderr_tail, which describe() prints right after it.
 Error PoolActor::start_failure(std::string_view why) const {
   const std::deque<Error>& failures = restart_.recent_failures();
   std::string message = fmt::format("pool '{}' failed to start: {}", config_.name, why);
-  for (const Error& failure : failures) {
-    message += "\n  " + failure.describe();
-  }
   if (failures.empty()) {
     message += " (no worker failed; they were still starting)";
   }
-  std::string tail = failures.empty() ? std::string() : failures.back().stderr_tail;
   // start()'s default deadline is the workers' own init deadline, so a worker
   // that hangs in init has usually not been reported yet: say where it is.
   for (const Worker& w : workers_.all()) {
     if (w.state() == WorkerState::starting || w.state() == WorkerState::initializing) {
       message += fmt::format("\n  worker {} is still {} after {} (init_timeout {})", w.ref.to_string(),
                              to_string(w.state()), ms(now() - w.created_at), ms(config_.init_timeout));
-      if (tail.empty()) {
-        tail = w.stderr_lines.tail();
+      if (w.stderr_lines.size() > 0) {
+        message += fmt::format("\n--- stderr of worker {} (still {}), last {} line{} ---\n{}", w.ref.to_string(),
+                               to_string(w.state()), w.stderr_lines.size(), w.stderr_lines.size() == 1 ? "" : "s",
+                               w.stderr_lines.tail());
       }
     }
   }
-  return Error{ErrorCode::launch_failed, std::move(message), std::move(tail)};
+  for (std::size_t i = 0; i + 1 < failures.size(); ++i) {
+    message += "\n  " + failures[i].describe();
+  }
+  if (failures.empty()) {
+    return Error{ErrorCode::launch_failed, std::move(message), {}};
+  }
+  const Error& last = failures.back();
+  message += fmt::format("\n  {}: {}", to_string(last.code), last.message);
+  return Error{ErrorCode::launch_failed, std::move(message), last.stderr_tail};
 }
 
 // ---------------------------------------------------------------- waiters

@@ -186,9 +186,11 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   // Starts the pool task and, in eager mode, size.min workers concurrently,
-  // then waits until min_ready of them are ready. Fails with the reason and
-  // stderr tail of every worker that failed when the deadline (default:
-  // now + init_timeout) passes first or the circuit breaker opens. In lazy
+  // then waits until min_ready of them are ready. Fails when the deadline
+  // (default: now + init_timeout) passes first or the circuit breaker opens,
+  // naming every worker that failed or is still starting, each with its own
+  // stderr tail in the message (the last failure's is the error's
+  // stderr_tail, which describe() prints right after it). In lazy
   // mode it returns once the pool task runs. Callable once; after shutdown()
   // it starts nothing and fails with pool_shutting_down.
   Status start(std::optional<Instant> deadline = {});
