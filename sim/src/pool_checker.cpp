@@ -28,23 +28,27 @@ std::string_view outcome_of(std::size_t index) { return outcome_label(outcome_at
 
 // Coverage of the hand-over steps by who made them (StepBy): a caller on
 // the shelf or the pool task. Empty for every other step.
-std::string_view shelf_key(const TelemetryEvent& e) {
+constexpr std::string_view shelf_keys[] = {
+    "shelf:taken_by_caller",   "shelf:taken_by_pool_task", "shelf:grant_on_checkout",    "shelf:grant_on_release",
+    "shelf:grant_by_pool_task", "shelf:release_to_shelf",  "shelf:release_by_pool_task",
+};
+
+// The hand-over step an event reports (an index into shelf_keys), if any.
+std::optional<std::size_t> shelf_step(const TelemetryEvent& e) {
   const bool caller = e.by != StepBy::pool_task;
   switch (e.kind) {
-    case TelemetryKind::checkout_request: return caller ? "shelf:taken_by_caller" : "shelf:taken_by_pool_task";
+    case TelemetryKind::checkout_request: return caller ? 0 : 1;
     case TelemetryKind::checkout:
       if (e.error) {
-        return {};
+        return std::nullopt;
       }
-      return e.by == StepBy::checkout  ? "shelf:grant_on_checkout"
-             : e.by == StepBy::release ? "shelf:grant_on_release"
-                                       : "shelf:grant_by_pool_task";
+      return e.by == StepBy::checkout ? 2 : e.by == StepBy::release ? 3 : 4;
     case TelemetryKind::worker_state:
       if (e.from != WorkerState::busy || e.to != WorkerState::ready) {
-        return {};
+        return std::nullopt;
       }
-      return caller ? "shelf:release_to_shelf" : "shelf:release_by_pool_task";
-    default: return {};
+      return caller ? 5 : 6;
+    default: return std::nullopt;
   }
 }
 
@@ -63,7 +67,8 @@ PoolChecker::PoolChecker(SimWorld& world, const PoolConfig& config, Timeline& ti
       faults_(faults),
       paths_(coverage, &path_key),
       call_outcomes_(coverage, &call_key),
-      checkout_outcomes_(coverage, &checkout_key) {
+      checkout_outcomes_(coverage, &checkout_key),
+      shelf_steps_(coverage, &shelf_key) {
   if (model) {
     model_.emplace(config_);
     world_.set_time_observer(this);
@@ -100,6 +105,11 @@ Duration PoolChecker::recovery_bound(const PoolConfig& c) {
   const Duration round = c.terminate_grace * 2 + c.restart_backoff_max + c.breaker_cooldown + c.init_timeout;
   const Duration health = c.health_interval > Duration::zero() ? c.health_interval + c.health_timeout : Duration::zero();
   return round * 2 + health;
+}
+
+std::string PoolChecker::shelf_key(std::size_t step) {
+  static_assert(std::size(shelf_keys) == shelf_step_count);
+  return std::string(shelf_keys[step]);
 }
 
 std::string PoolChecker::path_key(std::size_t path) {
@@ -168,8 +178,8 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
     model_->on_event(event);
     report_model();
   }
-  if (const std::string_view key = shelf_key(event); !key.empty()) {
-    increment(coverage_, key);
+  if (const std::optional<std::size_t> step = shelf_step(event); step) {
+    shelf_steps_.increment(*step);
   }
   switch (event.kind) {
     case TelemetryKind::worker_state: {

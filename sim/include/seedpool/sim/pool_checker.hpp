@@ -107,6 +107,8 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   static std::string path_key(std::size_t path);
   static std::string call_key(std::size_t outcome);
   static std::string checkout_key(std::size_t outcome);
+  static constexpr std::size_t shelf_step_count = 7;  // hand-over steps on the shelf, "shelf:<step>"
+  static std::string shelf_key(std::size_t step);
 
   using Holders = std::vector<std::pair<WorkerRef, std::uint32_t>>;  // worker -> caller holding its lease
   Holders::iterator find_holder(WorkerRef worker);
@@ -123,6 +125,7 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   CoverageCounters<path_count> paths_;
   CoverageCounters<outcome_count> call_outcomes_;      // "call:<outcome>"
   CoverageCounters<outcome_count> checkout_outcomes_;  // "checkout:<outcome>"
+  CoverageCounters<shelf_step_count> shelf_steps_;
   std::uint64_t exits_ = 0;
   std::uint64_t returned_ = 0;  // checkout_returned events
   std::uint64_t next_call_ = 1;
