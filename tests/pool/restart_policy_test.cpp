@@ -5,6 +5,7 @@
 
 #include "pool/restart_policy.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -204,6 +205,24 @@ TEST(RestartPolicy, KeepsTheLatestFailuresForItsErrors) {
   EXPECT_NE(error.message.find("pool 'policy' is unavailable"), std::string::npos) << error.message;
   EXPECT_NE(error.message.find("last failure: boom 19"), std::string::npos) << error.message;
   EXPECT_EQ(error.stderr_tail, "Traceback");
+}
+
+// The error is made again whenever what it says changes: the breaker's
+// state as well as the last failure.
+TEST(RestartPolicy, TheUnavailableErrorFollowsTheBreakersState) {
+  const PoolConfig config = policy_config();
+  Draws draws;
+  RestartPolicy policy(config, draws.random_below(), at_ms(0));
+  for (std::uint32_t slot = 0; slot < 3; ++slot) {
+    (void)policy.start_failed(slot, at_ms(10), failure("boom"));
+  }
+  ASSERT_EQ(policy.breaker(), BreakerState::open);
+  const std::string open = fmt::format("the circuit breaker is {}", to_string(BreakerState::open));
+  EXPECT_NE(policy.unavailable().message.find(open), std::string::npos) << policy.unavailable().message;
+  ASSERT_TRUE(policy.poll(at_ms(10) + config.breaker_cooldown));
+  ASSERT_EQ(policy.breaker(), BreakerState::half_open);
+  const std::string half_open = fmt::format("the circuit breaker is {}", to_string(BreakerState::half_open));
+  EXPECT_NE(policy.unavailable().message.find(half_open), std::string::npos) << policy.unavailable().message;
 }
 
 TEST(RestartPolicyDeath, ASlotBeyondSizeMaxIsAMistake) {

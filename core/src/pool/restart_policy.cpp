@@ -41,6 +41,7 @@ RestartPolicy::RestartPolicy(const PoolConfig& config, RandomBelow random_below,
 
 bool RestartPolicy::failed(Backoff& slot, Instant now, const Error& error) {
   recent_failures_.push_back(error);
+  ++failures_recorded_;
   if (recent_failures_.size() > recent_failures_max) {
     recent_failures_.pop_front();
   }
@@ -112,13 +113,18 @@ Instant RestartPolicy::next_start_after(Instant now) const noexcept {
 std::uint32_t RestartPolicy::failures(std::uint32_t index) const { return slot(index).failures(); }
 
 Error RestartPolicy::unavailable() const {
+  if (unavailable_ && unavailable_->state == breaker_.state() && unavailable_->failures_recorded == failures_recorded_) {
+    return unavailable_->error;
+  }
   const Error* last = recent_failures_.empty() ? nullptr : &recent_failures_.back();
-  return Error{ErrorCode::pool_unavailable,
-               fmt::format("pool '{}' is unavailable: the circuit breaker is {} after {} failed worker starts "
-                           "within {}; last failure: {}",
-                           config_.name, to_string(breaker_.state()), config_.breaker_failures,
-                           ms(config_.breaker_window), last ? last->message : "none"),
-               last ? last->stderr_tail : std::string()};
+  Error error{ErrorCode::pool_unavailable,
+              fmt::format("pool '{}' is unavailable: the circuit breaker is {} after {} failed worker starts "
+                          "within {}; last failure: {}",
+                          config_.name, to_string(breaker_.state()), config_.breaker_failures,
+                          ms(config_.breaker_window), last ? last->message : "none"),
+              last ? last->stderr_tail : std::string()};
+  unavailable_ = Unavailable{breaker_.state(), failures_recorded_, error};
+  return error;
 }
 
 Backoff& RestartPolicy::slot(std::uint32_t index) {

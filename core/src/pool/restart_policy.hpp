@@ -116,6 +116,17 @@ class RestartPolicy {
   std::vector<Backoff> slots_;  // one per slot: size.max
   bool probe_started_ = false;  // half-open: the one probe is under way
   std::deque<Error> recent_failures_;  // bounded by recent_failures_max
+  std::uint64_t failures_recorded_ = 0;  // ever: tells whether recent_failures_ changed
+
+  // unavailable() formats a message for every checkout that fails fast
+  // while the breaker is open; it is made again only when what it says
+  // (the breaker's state, the last failure) has changed.
+  struct Unavailable {
+    BreakerState state;
+    std::uint64_t failures_recorded;
+    Error error;
+  };
+  mutable std::optional<Unavailable> unavailable_;
 };
 
 }  // namespace seedpool::detail
