@@ -11,6 +11,7 @@
 #include "integration/run_tool.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -319,9 +320,14 @@ TEST(RunCommandSignals, SigintUnderGeneratedLoadStopsWithinTheGrace) {
 // ---------------------------------------------------------------- threads
 
 // Runs the command with pthread_create refusing every thread after the
-// first `n`, as the kernel does at its thread or memory limits.
+// first `n`, as the kernel does at its thread or memory limits. In an
+// AddressSanitizer build the preloaded library comes before the sanitizer's
+// runtime, which it is told to accept.
 std::vector<std::string> threads_limited(int n) {
-  return {"/usr/bin/env", "LD_PRELOAD=" SEEDPOOL_THREAD_LIMIT_PRELOAD, "SEEDPOOL_TEST_THREADS_MAX=" + std::to_string(n)};
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return {"/usr/bin/env", "LD_PRELOAD=" SEEDPOOL_THREAD_LIMIT_PRELOAD,
+          "SEEDPOOL_TEST_THREADS_MAX=" + std::to_string(n),
+          std::string("ASAN_OPTIONS=") + (asan != nullptr ? std::string(asan) + ":" : "") + "verify_asan_link_order=0"};
 }
 
 TEST(RunCommandThreads, ACallerThreadTheKernelRefusesIsReportedAndThePoolStops) {
