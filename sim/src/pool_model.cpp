@@ -79,7 +79,8 @@ std::string describe(const OutcomeTally& tally) {
   return out.empty() ? std::string("none") : out;
 }
 
-PoolModel::PoolModel(const PoolConfig& config) : config_(config), slots_(config.size.max) {}
+PoolModel::PoolModel(const PoolConfig& config)
+    : config_(config), slots_(config.size.max), slot_active_(config.size.max) {}
 
 void PoolModel::fail(Rule rule, std::string message) {
   if (!violation_) {
@@ -146,6 +147,14 @@ std::size_t PoolModel::active() const {
 void PoolModel::set_state(Worker& w, WorkerState to) {
   --state_counts_[static_cast<std::size_t>(w.state)];
   ++state_counts_[static_cast<std::size_t>(to)];
+  if (is_active(w.state) != is_active(to)) {
+    SEEDPOOL_ASSERT(is_active(to) || slot_active_[w.ref.slot] > 0);
+    if (is_active(to)) {
+      ++slot_active_[w.ref.slot];
+    } else {
+      --slot_active_[w.ref.slot];
+    }
+  }
   w.state = to;
 }
 
@@ -503,7 +512,7 @@ void PoolModel::on_new_worker(const TelemetryEvent& e) {
     return;
   }
   if (breaker_ == BreakerState::closed) {
-    const std::vector<std::uint32_t> owed = owed_slots();
+    const std::vector<std::uint32_t>& owed = owed_slots();
     if (std::find(owed.begin(), owed.end(), e.worker->slot) == owed.end()) {
       fail(Rule::restart_backoff, fmt::format("worker {} started in slot {}, not one of the lowest free slots the "
                                               "missing workers belong to ({})", e.worker->to_string(),
@@ -534,6 +543,7 @@ void PoolModel::on_new_worker(const TelemetryEvent& e) {
   w.probe = probe;
   workers_.push_back(w);
   ++state_counts_[static_cast<std::size_t>(WorkerState::starting)];
+  ++slot_active_[w.ref.slot];
   SEEDPOOL_ASSERT(count(WorkerState::starting) <= workers_.size());
 }
 
@@ -593,20 +603,17 @@ void PoolModel::count_failed_start(Instant t) {
   }
 }
 
-std::vector<std::uint32_t> PoolModel::owed_slots() const {
+const std::vector<std::uint32_t>& PoolModel::owed_slots() {
   const std::size_t have = active();
   std::size_t missing = wanted() > have ? wanted() - have : 0;
-  std::vector<std::uint32_t> owed;
+  owed_.clear();
   for (std::uint32_t slot = 0; slot < slots_.size() && missing > 0; ++slot) {
-    const bool taken = std::any_of(workers_.begin(), workers_.end(), [slot](const Worker& w) {
-      return w.ref.slot == slot && is_active(w.state);
-    });
-    if (!taken) {
-      owed.push_back(slot);
+    if (slot_active_[slot] == 0) {
+      owed_.push_back(slot);
       --missing;
     }
   }
-  return owed;
+  return owed_;
 }
 
 void PoolModel::on_worker_init(const TelemetryEvent& e) {
@@ -1067,10 +1074,7 @@ void PoolModel::check_breaker_and_starts(Instant now, Instant next) {
     // The probe starts in a free slot once that slot's backoff is over.
     Instant due = Instant::max();
     for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
-      const bool taken = std::any_of(workers_.begin(), workers_.end(), [slot](const Worker& w) {
-        return w.ref.slot == slot && is_active(w.state);
-      });
-      due = taken ? due : std::min(due, slots_[slot].due);
+      due = slot_active_[slot] > 0 ? due : std::min(due, slots_[slot].due);
     }
     const bool probing = std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.probe; });
     if (!probing && active() < config_.size.max && next > due) {

@@ -208,8 +208,9 @@ class PoolModel {
   // Whether `w` had been ready for ready_exit_window at `t`.
   bool served(const Worker& w, Instant t) const;
   // The free slots (no active worker) a missing worker must take, lowest
-  // first: as many as the pool is short of what it wants.
-  std::vector<std::uint32_t> owed_slots() const;
+  // first: as many as the pool is short of what it wants. Valid until the
+  // next call.
+  const std::vector<std::uint32_t>& owed_slots();
 
   void check_waiters(Instant now, Instant next);
   void check_workers(Instant now, Instant next);
@@ -270,6 +271,8 @@ class PoolModel {
     Instant due = Instant::zero();       // a missing worker in it must be starting by then
   };
   std::vector<Slot> slots_;  // size.max
+  std::vector<std::uint32_t> slot_active_;  // active workers per slot, kept by set_state
+  std::vector<std::uint32_t> owed_;         // owed_slots()' answer, kept to reuse its buffer
 
   // Breaker.
   BreakerState breaker_ = BreakerState::closed;
