@@ -10,6 +10,7 @@ SEEDPOOL_PACKAGES=(
   cmake ninja-build g++ pkg-config python3 parallel
   libboost-context-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+  libgoogle-perftools-dev
 )
 
 seedpool_install_packages() {
