@@ -1,8 +1,9 @@
 // The shelf on its own: callers take idle workers and hand released ones to
 // the first waiter without the pool task, a release the caller cannot vouch
 // for is left to the pool task, every step is reported once with who made it,
-// and a failure is the pool's answer only if it settles the checkout before
-// its caller gives up (shelf.hpp states the rules).
+// a failure is the pool's answer only if it settles the checkout before its
+// caller gives up, and while the breaker is not closed a checkout fails fast
+// on the shelf unless an idle worker can take it (shelf.hpp states the rules).
 
 #include "pool/pool_test_support.hpp"
 #include "pool/shelf.hpp"
@@ -38,7 +39,7 @@ struct Bench {
     for (const WorkerRef w : {w0, w1}) {
       lines.push_back(std::make_shared<CallLine>(world, w, process));
     }
-    shelf.open_checkouts(true);
+    shelf.open_checkouts(true, std::nullopt);
   }
 
   void lend(std::size_t i) {
@@ -184,6 +185,42 @@ TEST(Shelf, AFailureSettlesTheCheckoutOrCountsWhatItsCallerSaw) {
     EXPECT_EQ(b.log.count(TelemetryKind::checkout, ErrorCode::pool_shutting_down), 1u);
     EXPECT_EQ(b.log.count(TelemetryKind::checkout, ErrorCode::cancelled), 1u);
     EXPECT_EQ(b.checkout(world, 3).kind, Shelf::Taken::not_here) << "closed: the pool task refuses it";
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(Shelf, WhileTheBreakerIsNotClosedACheckoutFailsFastUnlessAnIdleWorkerCanTakeIt) {
+  const auto run = run_sim([](sim::SimWorld& world, sim::SimProcessHost&) {
+    Bench b(world);
+    b.lend(0);
+    ASSERT_EQ(b.checkout(world, 1).kind, Shelf::Taken::granted);
+    ASSERT_EQ(b.checkout(world, 2).kind, Shelf::Taken::waiting);
+    const Error open{ErrorCode::pool_unavailable, "the breaker is open", {}};
+    Deliveries out;
+    b.shelf.breaker_opened({.kind = TelemetryKind::breaker, .at = world.now(), .breaker = BreakerState::open},
+                           open, out);
+    out.send();
+    EXPECT_EQ(b.log.count(TelemetryKind::checkout, ErrorCode::pool_unavailable), 1u) << "the waiter failed";
+
+    // Refused on the caller's step, answered and counted at once.
+    const Shelf::Taken refused = b.checkout(world, 3);
+    ASSERT_EQ(refused.kind, Shelf::Taken::refused);
+    EXPECT_EQ(refused.refusal->message, open.message);
+    EXPECT_EQ(b.log.count(TelemetryKind::checkout_request), 3u);
+    EXPECT_EQ(b.log.count(TelemetryKind::checkout, ErrorCode::pool_unavailable), 2u);
+
+    // An idle worker still serves whoever can take it.
+    EXPECT_EQ(b.release(1), Shelf::Released::done);
+    EXPECT_EQ(b.checkout(world, 4).kind, Shelf::Taken::granted);
+
+    // Half-open refuses with the pool task's new answer; closed refuses nobody.
+    b.shelf.breaker_moved({.kind = TelemetryKind::breaker, .at = world.now(), .breaker = BreakerState::half_open},
+                          Error{ErrorCode::pool_unavailable, "half-open", {}});
+    EXPECT_EQ(b.checkout(world, 5).refusal->message, "half-open");
+    b.shelf.breaker_moved({.kind = TelemetryKind::breaker, .at = world.now(), .breaker = BreakerState::closed},
+                          std::nullopt);
+    EXPECT_EQ(b.checkout(world, 6).kind, Shelf::Taken::not_here) << "closed to callers until the pool task opens it";
+    EXPECT_EQ(b.log.count(TelemetryKind::checkout, ErrorCode::pool_unavailable), 3u);
   });
   EXPECT_TRUE(run.ok()) << run.summary();
 }

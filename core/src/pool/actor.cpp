@@ -46,7 +46,9 @@ void PoolActor::run() {
     answer_start_waiters();
     // Closing is done where the breaker opens or shutdown begins, at once;
     // reopening may wait until here.
-    shelf_.open_checkouts(!shutting_down_ && restart_.breaker() == BreakerState::closed);
+    const bool closed = restart_.breaker() == BreakerState::closed;
+    shelf_.open_checkouts(!shutting_down_ && closed,
+                          shutting_down_ || closed ? std::nullopt : std::optional<Error>(restart_.unavailable()));
   }
   finish();
 }
@@ -68,7 +70,8 @@ void PoolActor::on_timers() {
     out.send();
   }
   if (restart_.poll(t)) {
-    emit({.kind = TelemetryKind::breaker, .at = t, .breaker = BreakerState::half_open});
+    shelf_.breaker_moved({.kind = TelemetryKind::breaker, .at = t, .breaker = BreakerState::half_open},
+                         restart_.unavailable());
   }
   for (Worker& w : workers_.all()) {
     check_worker_timers(w);  // never erases a worker

@@ -103,7 +103,7 @@ void PoolActor::handle(WorkerReady& m) {
   emit({.kind = TelemetryKind::worker_init, .at = now(), .duration = now() - w->created_at, .worker = w->ref});
   w->ready_at = now();
   if (restart_.ready(w->ref.slot)) {
-    emit({.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::closed});
+    shelf_.breaker_moved({.kind = TelemetryKind::breaker, .at = now(), .breaker = BreakerState::closed}, std::nullopt);
   }
   if (config_.max_lifetime > Duration::zero()) {
     const auto jitter = static_cast<std::int64_t>(

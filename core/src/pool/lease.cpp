@@ -127,6 +127,9 @@ Result<Lease> PendingCheckout::wait() {
   }
   s.waited = true;
   const auto cancelled = [] { return Error{ErrorCode::cancelled, "the checkout was cancelled", {}}; };
+  if (s.refused) {
+    return std::move(*s.refused);
+  }
   if (s.granted) {
     if (!s.settle(detail::PendingState::answered)) {
       return cancelled();  // cancel() came first; its CheckoutCancel gives the grant back

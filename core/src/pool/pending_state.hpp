@@ -67,6 +67,7 @@ struct PendingState {
   std::uint64_t id = 0;
   Instant deadline;
   std::optional<Grant> granted;              // taken on the shelf at once: no reply box
+  std::optional<Error> refused;              // failed on the shelf at once (counted so): no reply box
   std::shared_ptr<CheckoutReplyBox> box;     // otherwise, where the answer comes
   Channel<CheckoutReply>* reply = nullptr;   // box's channel
   std::atomic<int> own_phase{pending};       // the phase while there is no box

@@ -108,6 +108,10 @@ Result<PendingCheckout> Pool::begin_checkout(CheckoutOptions options) {
   out.send();
   switch (taken.kind) {
     case detail::Shelf::Taken::granted: state->granted = std::move(taken.grant); return PendingCheckout(std::move(state));
+    case detail::Shelf::Taken::refused:
+      state->refused = std::move(taken.refusal);
+      (void)state->settle(detail::PendingState::answered);  // nothing left to cancel
+      return PendingCheckout(std::move(state));
     case detail::Shelf::Taken::waiting:
       state->wait_on(std::move(taken.box));
       if (taken.wake) {

@@ -84,8 +84,8 @@ Shelf::Taken Shelf::checkout(Attempt& attempt, Deliveries& out) {
   MonitorLock lock(*monitor_);
   Taken taken;
   const Instant t = now();
-  if (!checkouts_open_ || t >= attempt.deadline) {
-    return taken;  // the pool task fails it, or decides what the breaker allows
+  if ((!checkouts_open_ && !refusal_) || t >= attempt.deadline) {
+    return taken;  // the pool task decides it
   }
   // Whatever the pool task changed since the last step is served first, in
   // order; then nobody queued can take an idle worker, and this checkout
@@ -102,6 +102,14 @@ Shelf::Taken Shelf::checkout(Attempt& attempt, Deliveries& out) {
     grant_locked(attempt.id, attempt.requested_at, attempt.affinity_key, *m, StepBy::checkout);
     taken.kind = Taken::granted;
     taken.grant = Grant{m->ref, m->line};
+    return taken;
+  }
+  if (!checkouts_open_) {
+    // The breaker is not closed: fail fast, as admit does.
+    emit_locked({.kind = TelemetryKind::checkout, .at = t, .duration = t - attempt.requested_at,
+                 .error = refusal_->code, .checkout = attempt.id, .by = StepBy::checkout});
+    taken.kind = Taken::refused;
+    taken.refusal = refusal_;
     return taken;
   }
   taken.kind = Taken::waiting;

@@ -28,11 +28,15 @@
 //  3. A checkout is taken on the shelf by its caller (checkout) only while
 //     the shelf is open to checkouts (the pool task runs, the breaker is
 //     closed, no shutdown) and before its deadline, and only when it can be
-//     granted at once or wait without exceeding waiters_max. Anything else
-//     goes to the pool task as a CheckoutRequest, which decides it here under
-//     the same monitor (admit), failures included. A waiter the pool task
-//     must hear of (it may start a worker for it, or its deadline comes
-//     before the pool task's next wake-up) is followed by a Wake message.
+//     granted at once or wait without exceeding waiters_max. While the
+//     breaker is not closed the shelf holds the pool task's refusal instead:
+//     the caller takes a checkout it can be granted at once, and fails any
+//     other with the refusal there, as the pool task would (admit), without
+//     a message to it. Anything else goes to the pool task as a
+//     CheckoutRequest, which decides it here under the same monitor (admit),
+//     failures included. A waiter the pool task must hear of (it may start
+//     a worker for it, or its deadline comes before the pool task's next
+//     wake-up) is followed by a Wake message.
 //
 //  4. A release puts its worker straight back (to the first waiter that can
 //     take it, else on the shelf) only when the caller can tell it is fit:
@@ -119,8 +123,9 @@ class Shelf {
     AffinityMode affinity_mode = AffinityMode::prefer;
   };
   struct Taken {
-    enum Kind { granted, waiting, not_here } kind = not_here;
+    enum Kind { granted, waiting, refused, not_here } kind = not_here;
     std::optional<Grant> grant;               // granted
+    std::optional<Error> refusal;             // refused: answered and counted so already
     std::shared_ptr<CheckoutReplyBox> box;    // waiting: the grant or failure comes on it
     bool wake = false;                        // waiting: the caller must post Wake
   };
@@ -199,11 +204,17 @@ class Shelf {
   // waiter deadline, which it returns; a waiter due before then wakes it.
   Instant plan_wake(Instant others);
 
-  // Opens or closes the shelf to callers' checkouts.
-  void open_checkouts(bool open);
-  // The breaker opened: emits `event`, closes the shelf to checkouts and
-  // fails every waiter, oldest first, with `error`.
+  // Opens or closes the shelf to callers' checkouts. `refusal`, while the
+  // breaker is not closed: what a checkout that cannot be granted at once
+  // fails with (rule 3); the latest one, as its last failure changes.
+  void open_checkouts(bool open, std::optional<Error> refusal);
+  // The breaker opened: emits `event`, closes the shelf to checkouts,
+  // refuses them with `error` from now on, and fails every waiter, oldest
+  // first, with it.
   void breaker_opened(const TelemetryEvent& event, const Error& error, Deliveries& out);
+  // The breaker went half-open or closed: emits `event` and refuses
+  // checkouts with `refusal` from now on (none once closed), in one step.
+  void breaker_moved(const TelemetryEvent& event, std::optional<Error> refusal);
   // Shutdown: closes the shelf for good (checkouts and releases go to the
   // pool task), emits `event` and fails every waiter with `error`.
   void close(const TelemetryEvent& event, const Error& error, Deliveries& out);
@@ -244,6 +255,7 @@ class Shelf {
   std::vector<CallRecord> call_records_;    // scratch for take_call_records
 
   bool checkouts_open_ = false;  // rule 3
+  std::optional<Error> refusal_;  // rule 3: the breaker is not closed
   bool closed_ = false;          // shutdown began
   bool may_grow_ = true;         // a new waiter may have the pool task start a worker
   Instant wake_at_ = Instant::max();  // when the pool task next wakes by itself

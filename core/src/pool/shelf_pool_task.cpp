@@ -176,22 +176,31 @@ Instant Shelf::plan_wake(Instant others) {
   return wake_at_;
 }
 
-void Shelf::open_checkouts(bool open) {
+void Shelf::open_checkouts(bool open, std::optional<Error> refusal) {
   MonitorLock lock(*monitor_);
   checkouts_open_ = open && !closed_;
+  refusal_ = closed_ ? std::nullopt : std::move(refusal);
 }
 
 void Shelf::breaker_opened(const TelemetryEvent& event, const Error& error, Deliveries& out) {
   MonitorLock lock(*monitor_);
   checkouts_open_ = false;
+  refusal_ = closed_ ? std::nullopt : std::optional<Error>(error);
   emit_locked(event);
   fail_all_locked(waiters_.take_all(), error, out);
+}
+
+void Shelf::breaker_moved(const TelemetryEvent& event, std::optional<Error> refusal) {
+  MonitorLock lock(*monitor_);
+  refusal_ = closed_ ? std::nullopt : std::move(refusal);
+  emit_locked(event);
 }
 
 void Shelf::close(const TelemetryEvent& event, const Error& error, Deliveries& out) {
   MonitorLock lock(*monitor_);
   closed_ = true;
   checkouts_open_ = false;
+  refusal_.reset();
   emit_locked(event);
   fail_all_locked(waiters_.take_all(), error, out);
 }
