@@ -101,7 +101,7 @@ PoolModel::Lease* PoolModel::find_lease(std::uint64_t id) {
 }
 
 std::vector<PoolModel::Waiter>::iterator PoolModel::find_waiter(std::uint64_t id) {
-  return std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id && !w.gone; });
+  return std::find_if(live_begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id && !w.gone; });
 }
 
 void PoolModel::erase_waiter(std::vector<Waiter>::iterator waiter) {
@@ -114,9 +114,14 @@ void PoolModel::erase_waiter(std::vector<Waiter>::iterator waiter) {
   // waiter. Compacted once the gone outnumber the waiting.
   waiter->gone = true;
   ++gone_waiters_;
+  // Most leave in the order they came: the scans start past them.
+  while (head_ < waiters_.size() && waiters_[head_].gone) {
+    ++head_;
+  }
   if (gone_waiters_ > 16 && gone_waiters_ * 2 > waiters_.size()) {
     std::erase_if(waiters_, [](const Waiter& w) { return w.gone; });
     gone_waiters_ = 0;
+    head_ = 0;
   }
 }
 
@@ -129,8 +134,8 @@ void PoolModel::caller_left(Lease& lease, Instant at) {
 Instant PoolModel::earliest_deadline() {
   if (earliest_stale_) {
     earliest_deadline_ = Instant::max();
-    for (const Waiter& w : waiters_) {
-      earliest_deadline_ = w.gone ? earliest_deadline_ : std::min(earliest_deadline_, w.deadline);
+    for (auto w = live_begin(); w != waiters_.end(); ++w) {
+      earliest_deadline_ = w->gone ? earliest_deadline_ : std::min(earliest_deadline_, w->deadline);
     }
     earliest_stale_ = false;
   }
@@ -147,9 +152,11 @@ std::size_t PoolModel::active() const {
 void PoolModel::set_state(Worker& w, WorkerState to) {
   --state_counts_[static_cast<std::size_t>(w.state)];
   ++state_counts_[static_cast<std::size_t>(to)];
-  if (is_active(w.state) != is_active(to)) {
-    SEEDPOOL_ASSERT(is_active(to) || slot_active_[w.ref.slot] > 0);
-    if (is_active(to)) {
+  const bool was_active = w.state != WorkerState::stopping && w.state != WorkerState::dead;
+  const bool now_active = to != WorkerState::stopping && to != WorkerState::dead;  // is_active, inline
+  if (was_active != now_active) {
+    SEEDPOOL_ASSERT(now_active || slot_active_[w.ref.slot] > 0);
+    if (now_active) {
       ++slot_active_[w.ref.slot];
     } else {
       --slot_active_[w.ref.slot];
@@ -311,7 +318,7 @@ void PoolModel::on_grant(const TelemetryEvent& e, std::vector<Waiter>::iterator 
   if (waiting() > 1) {
     exercise(Rule::fifo);
   }
-  for (auto it = waiters_.begin(); it != waiter; ++it) {
+  for (auto it = live_begin(); it != waiter; ++it) {
     if (!it->gone && e.at < it->deadline && eligible(*it)) {
       fail(Rule::fifo, fmt::format("checkout {} was granted worker {} while checkout {}, taken earlier, still waited "
                                    "and could take an idle worker",
@@ -927,7 +934,8 @@ void PoolModel::check_waiters(Instant now, Instant next) {
   const bool any_idle = count(WorkerState::ready) > 0;
   const bool owed = any_idle || cancelled_waiting_ > 0 || shutting_down_ || breaker_ != BreakerState::closed ||
                     earliest_deadline() < next;
-  for (const Waiter& w : waiters_) {
+  for (auto it = live_begin(); it != waiters_.end(); ++it) {
+    const Waiter& w = *it;
     if (!owed) {
       break;  // nothing can be owed to any of them
     }
@@ -983,6 +991,9 @@ void PoolModel::check_waiters(Instant now, Instant next) {
 
 void PoolModel::check_workers(Instant now, Instant next) {
   for (const Worker& w : workers_) {
+    if (w.state == WorkerState::busy && !w.exited && !w.reply_owed && !w.ping_at) {
+      continue;  // leased and owing nothing: the rules below cannot apply (the common case)
+    }
     if ((w.state == WorkerState::starting || w.state == WorkerState::initializing) &&
         w.created_at + config_.init_timeout < next) {
       fail(Rule::init_timeout, fmt::format("worker {} is still {} at {}, init_timeout after its start at {}", w.ref.to_string(),

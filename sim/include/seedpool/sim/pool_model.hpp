@@ -223,6 +223,8 @@ class PoolModel {
   // The caller of `lease` cancelled or gave up at `at`: the lease must come back.
   void caller_left(Lease& lease, Instant at);
   std::size_t waiting() const noexcept { return waiters_.size() - gone_waiters_; }
+  // The first entry of waiters_ that may still wait: every one before it is gone.
+  std::vector<Waiter>::iterator live_begin() { return waiters_.begin() + static_cast<std::ptrdiff_t>(head_); }
   Instant earliest_deadline();
   std::size_t count(WorkerState state) const;
   void set_state(Worker& w, WorkerState to);
@@ -244,6 +246,7 @@ class PoolModel {
   std::array<std::size_t, worker_state_count> state_counts_{};  // workers_ by state, kept by set_state
   std::vector<Waiter> waiters_;   // in the order the pool took them; a few dozen at most
   std::size_t gone_waiters_ = 0;                // entries of waiters_ marked gone
+  std::size_t head_ = 0;                        // waiters_ before it are all gone
   std::uint64_t highest_checkout_ = 0;          // the highest checkout id taken
   std::size_t cancelled_waiting_ = 0;           // waiters whose cancel() took effect
   Instant earliest_deadline_ = Instant::max();  // of waiters_, unless earliest_stale_
