@@ -131,6 +131,22 @@ void recycle(ScenarioContext& ctx) {
   harness.finish(4);
 }
 
+// Lifetimes short against the load, so that they run out under leases (the
+// worker is recycled at its checkin) as well as on idle workers, and no
+// max_calls to recycle them first; a small frame_bytes_max, so that a
+// caller's oversized call is refused on its own lease.
+void lifetime(ScenarioContext& ctx) {
+  PoolConfig config = base_config(4);
+  config.max_lifetime = milliseconds(100);
+  config.max_lifetime_jitter = milliseconds(40);
+  config.frame_bytes_max = 64;
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 8, .leases_per_caller = 10, .calls_per_lease_max = 3});
+  harness.finish(4);
+}
+
 void health(ScenarioContext& ctx) {
   PoolConfig config = base_config(4);
   config.health_interval = milliseconds(100);
@@ -279,6 +295,10 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 profile({{call_crash, 20'000}, {external_kill, 200'000}, {call_error, 20'000}, {caller_cancel, 30'000}}),
                 affinity});
   registry.add({"recycle", "recycling after max_calls and max_lifetime with jitter under load", light, recycle});
+  registry.add({"lifetime", "lifetimes running out under leases and on idle workers; calls over frame_bytes_max",
+                profile({{caller_oversized_call, 50'000}, {caller_vanish, 30'000}, {call_slow, 20'000},
+                         {call_crash, 10'000}, {caller_cancel, 20'000}}),
+                lifetime});
   registry.add({"health", "hung workers and ignored pings found by health checks",
                 profile({{pings_ignored, 200'000}, {call_hang, 30'000}, {ignore_terminate, 100'000}}), health});
   registry.add({"breaker", "a worker program that fails every init until it recovers", profile({{caller_cancel, 20'000}}),

@@ -1,4 +1,5 @@
 #include <seedpool/core/assert.hpp>
+#include <seedpool/core/codec.hpp>
 #include <seedpool/sim/pool_checker.hpp>
 #include <seedpool/sim/pool_faults.hpp>
 
@@ -309,6 +310,16 @@ void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::s
     model_->call_answered(call, error, world_.now());
     report_model();
   }
+  if (kFrameHeaderBytes + payload.size() > config_.frame_bytes_max) {
+    exercise(Rule::frame_limit);
+    if (error != ErrorCode::invalid_argument) {
+      violation(Rule::frame_limit, fmt::format("caller {} sent a call of {} bytes, a frame over frame_bytes_max {}, "
+                                               "and got {}: it must be refused invalid_argument, unsent",
+                                               caller, payload.size(), config_.frame_bytes_max,
+                                               answer.ok() ? std::string("a reply") : answer.error().describe()));
+    }
+    return;
+  }
   exercise(answer.ok() ? Rule::reply_mismatch : Rule::call_outcome);
   if (answer.ok()) {
     if (answer.value() != payload) {
@@ -333,6 +344,10 @@ void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::s
     case ErrorCode::worker_error:
     case ErrorCode::pool_shutting_down: return;
     case ErrorCode::invalid_argument:
+      violation(Rule::frame_limit, fmt::format("caller {} got invalid_argument for a call of {} bytes, within "
+                                               "frame_bytes_max {}: {}", caller, payload.size(),
+                                               config_.frame_bytes_max, answer.error().describe()));
+      return;
     case ErrorCode::launch_failed:
     case ErrorCode::cancelled:
     case ErrorCode::closed:

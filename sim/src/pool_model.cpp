@@ -14,7 +14,7 @@ namespace {
 
 constexpr std::array<std::string_view, rule_count> rule_names = {
     "lease-exclusive",   "grant-after-deadline", "grant-after-cancel", "reply-mismatch",    "call-outcome",
-    "call-deadline",
+    "call-deadline",     "frame-limit",
     "fifo",              "grant-prompt",         "expiry-prompt",      "cancel-prompt",     "saturation",
     "affinity-prefer",   "affinity-strict",      "worker-count",       "state-transition",  "start-on-demand",
     "restart-backoff",   "restart-prompt",       "init-timeout",       "health-ping",       "health-timeout",
@@ -307,6 +307,11 @@ void PoolModel::on_grant(const TelemetryEvent& e, std::vector<Waiter>::iterator 
                                              "owe that reply", w.id, worker->ref.to_string()));
     return;
   }
+  if (config_.max_lifetime > Duration::zero() && e.at > worker->ready_at + config_.max_lifetime) {
+    fail(Rule::recycle_lifetime, fmt::format("checkout {} was granted worker {} at {}, past its max_lifetime (ready "
+                                             "at {})", w.id, worker->ref.to_string(), at(e.at), at(worker->ready_at)));
+    return;
+  }
   if (config_.max_calls > 0 && worker->answered_calls >= config_.max_calls) {
     fail(Rule::recycle_max_calls, fmt::format("checkout {} was granted worker {}, which has answered {} calls "
                                               "(max_calls {})", w.id, worker->ref.to_string(),
@@ -571,7 +576,12 @@ void PoolModel::on_checkin(Worker& w, const TelemetryEvent& e) {
   if (e.to != WorkerState::ready) {
     return;
   }
-  if (w.reply_owed) {
+  if (config_.max_lifetime > Duration::zero() && e.at > w.ready_at + config_.max_lifetime) {
+    exercise(Rule::recycle_lifetime);
+    fail(Rule::recycle_lifetime, fmt::format("worker {} went back to idle at {}, past its max_lifetime (ready at {}): "
+                                             "it must be recycled at the checkin",
+                                             w.ref.to_string(), at(e.at), at(w.ready_at)));
+  } else if (w.reply_owed) {
     fail(Rule::timeout_replaces, fmt::format("worker {} went back to idle after a call on it timed out or broke the protocol", w.ref.to_string()));
   } else if (shutting_down_) {
     fail(Rule::shutdown_answers, fmt::format("worker {} went back to idle during shutdown", w.ref.to_string()));
@@ -875,6 +885,15 @@ void PoolModel::call_answered(std::uint64_t call, const std::optional<ErrorCode>
     if (now < deadline && (w == nullptr || !w->reply_owed) && !violation_) {
       fail(Rule::call_deadline, fmt::format("a call on worker {} timed out at {}, before its deadline {}",
                                             ref.to_string(), at(now), at(deadline)));
+    }
+  }
+  if (error && *error == ErrorCode::pool_shutting_down) {
+    // Only the grace deadline cuts a lease during shutdown.
+    exercise(Rule::shutdown_grace);
+    if ((!shutting_down_ || now < grace_deadline_) && !violation_) {
+      fail(Rule::shutdown_grace, fmt::format("a call on worker {} was cut at {} with pool_shutting_down, before the "
+                                             "shutdown's grace deadline {}", ref.to_string(), at(now),
+                                             shutting_down_ ? at(grace_deadline_) : std::string("(no shutdown)")));
     }
   }
   if (exited && error && *error == ErrorCode::timeout && *exited < now && !violation_) {

@@ -1,5 +1,6 @@
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/channel.hpp>
+#include <seedpool/core/codec.hpp>
 #include <seedpool/sim/pool_scenario.hpp>
 
 #include <fmt/compile.h>
@@ -59,7 +60,14 @@ void one_lease(ScenarioContext& ctx, PoolChecker& checker, Lease& lease, std::ui
     // call's own string, which the checker's copy used to cost an allocation.
     std::array<char, payload_bytes_max> buffer{};
     const char* const end = fmt::format_to(buffer.data(), FMT_COMPILE("caller {} call {}"), caller, sequence++);
-    const std::string_view payload(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+    std::string_view payload(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+    std::string oversized;
+    if (ctx.faults.fire(pool_faults::caller_oversized_call, 0)) {
+      // Its frame is 1 to 16 bytes over the limit: the pool must refuse it.
+      const std::size_t limit = checker.config().frame_bytes_max;
+      oversized.assign(limit - kFrameHeaderBytes + 1 + ctx.world.decide(16), 'x');
+      payload = oversized;
+    }
     if (ctx.timeline.enabled()) {
       ctx.timeline.begin(fmt::format("caller {}", caller), fmt::format("call on {}", lease.worker().to_string()),
                          ctx.world.now());
@@ -71,7 +79,9 @@ void one_lease(ScenarioContext& ctx, PoolChecker& checker, Lease& lease, std::ui
       ctx.timeline.end(fmt::format("caller {}", caller), ctx.world.now());
     }
     checker.call_answered(call, caller, payload, answer);
-    if (!answer.ok() && answer.error().code != ErrorCode::worker_error) {
+    const bool lease_kept = answer.ok() || answer.error().code == ErrorCode::worker_error ||
+                            answer.error().code == ErrorCode::invalid_argument;  // refused unsent
+    if (!lease_kept) {
       return;  // the worker is gone; a new lease is needed
     }
   }

@@ -95,6 +95,7 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // largest backoff, the breaker's cooldown, a probe's init, a hung idle
   // worker found by its health check), one after another.
   static Duration recovery_bound(const PoolConfig& config);
+  const PoolConfig& config() const noexcept { return config_; }
 
  private:
   void report_model();

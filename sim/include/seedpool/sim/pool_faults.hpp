@@ -64,12 +64,16 @@ inline constexpr FaultSite caller_vanish = FaultSite::reserved(18, "caller_vanis
 inline constexpr FaultSite external_kill = FaultSite::reserved(19, "external_kill");
 // A chaos task SIGKILLs every live worker at once.
 inline constexpr FaultSite burst_kill = FaultSite::reserved(20, "burst_kill");
+// A caller sends a call whose frame is over frame_bytes_max. Off unless a
+// scenario's profile names it (its use site declares rate 0).
+inline constexpr FaultSite caller_oversized_call = FaultSite::reserved(21, "caller_oversized_call");
 
 // Every pool site, in index order: what the registry reserves.
-inline constexpr std::array<FaultSite, 21> all = {
+inline constexpr std::array<FaultSite, 22> all = {
     launch_failure, slow_start,   init_error,     init_crash,    init_hang,        init_garbage,  call_crash,
     call_hang,      call_garbage, call_truncated, call_wrong_id, call_error,       call_slow,     pings_ignored,
     ignore_terminate, slow_shutdown, caller_cancel, caller_short_deadline, caller_vanish, external_kill, burst_kill,
+    caller_oversized_call,
 };
 
 }  // namespace pool_faults

@@ -45,6 +45,7 @@ enum class Rule : std::uint8_t {
   reply_mismatch,        // a reply only ever reaches the caller whose call it answers
   call_outcome,          // every call ends in its reply or an error its situation allows
   call_deadline,         // a call times out at its deadline, not before
+  frame_limit,           // a call over frame_bytes_max is refused invalid_argument, unsent; no other call is
   // Waiters.
   fifo,                  // waiters are served first come, first served
   grant_prompt,          // no waiter waits while an idle worker could serve it
@@ -63,7 +64,7 @@ enum class Rule : std::uint8_t {
   health_ping,           // an idle worker is pinged within health_interval
   health_timeout,        // a missed pong replaces the worker after health_timeout, never before
   recycle_max_calls,     // a worker is recycled at the checkin that completes max_calls calls
-  recycle_lifetime,      // an idle worker past max_lifetime is recycled then, never before its jittered lifetime
+  recycle_lifetime,      // a worker past max_lifetime is recycled when idle or at its checkin, never before its jittered lifetime
   timeout_replaces,      // a worker whose call timed out or broke the protocol never serves again, stopped at once
   crash_prompt,          // a call whose worker exits is answered at the exit, not at its deadline
   stop_escalation,       // a stopped worker is gone within two terminate_grace periods
@@ -78,7 +79,7 @@ enum class Rule : std::uint8_t {
   start_error,           // a failed start() says why
   shutdown_refuses,      // after shutdown begins no checkout is granted and no worker starts
   shutdown_answers,      // shutdown answers every waiter and stops every idle worker at once
-  shutdown_grace,        // leases still held at the grace deadline are stopped then
+  shutdown_grace,        // leases still held at the grace deadline are stopped then, and none before
   shutdown,              // shutdown() succeeds
   // Accounting.
   checkout_accounting,   // every checkout is counted once, under the outcome its caller saw
