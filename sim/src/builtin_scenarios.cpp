@@ -65,7 +65,8 @@ void startup(ScenarioContext& ctx) {
   Pool& pool = harness.make_pool(config);
   // start() answers by its deadline, even with workers hanging in init: init
   // runs beside the pool loop, never inside it (checked by start-deadline).
-  const Status started = harness.start_pool();
+  // Without a deadline of its own: start() defaults to init_timeout.
+  const Status started = harness.start_pool(std::nullopt, true);
   increment(ctx.coverage, started ? "start:ok" : "start:failed");
   run_workload(harness, pool, Workload{.callers = 8, .leases_per_caller = 3});
   harness.finish(4);
@@ -116,6 +117,29 @@ void affinity(ScenarioContext& ctx) {
   const AffinityMode mode = ctx.world.decide(2) == 0 ? AffinityMode::prefer : AffinityMode::strict;
   run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 6, .affinity_keys = 6,
                                    .affinity_mode = mode, .external_kills = true});
+  harness.finish(4);
+}
+
+// The affinity workload through the pool's other doors: a quarter of the
+// leases are Pool::execute() calls (which must check out as the caller
+// asked, strict included), half the cancels are a new checkout assigned over
+// the pending one (which must drop it), and with prefer the pool keeps fewer
+// bindings than there are keys (affinity_keys_max: the oldest binding goes
+// first). Not with strict: an eviction lets a strict waiter on the evicted
+// key take any idle worker, which the pool grants only at its next grant
+// pass (a stranded waiter the model rightly reports).
+void affinity_limits(ScenarioContext& ctx) {
+  const AffinityMode mode = ctx.world.decide(2) == 0 ? AffinityMode::prefer : AffinityMode::strict;
+  PoolConfig config = base_config(4);
+  if (mode == AffinityMode::prefer) {
+    config.affinity_keys_max = 1 + ctx.world.decide(5);
+  }
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 6, .affinity_keys = 6,
+                                   .affinity_mode = mode, .external_kills = true, .execute_one_in = 4,
+                                   .reassign_one_in = 2});
   harness.finish(4);
 }
 
@@ -174,6 +198,7 @@ void breaker(ScenarioContext& ctx) {
   });
   PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(base_config(4));
+  harness.checker().expect_failure_stderr("ImportError: No module named 'numpy'");
   (void)harness.start_pool();
   // Callers during the outage must be answered quickly, never left to hang.
   run_workload(harness, pool, Workload{.callers = 8, .leases_per_caller = 4, .checkout_timeout_min = seconds(1),
@@ -203,6 +228,7 @@ void breaker_window(ScenarioContext& ctx) {
   config.breaker_cooldown = seconds(5);
   PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(config);
+  harness.checker().expect_failure_stderr("RuntimeError: database not reachable yet");
   (void)harness.start_pool();
   run_workload(harness, pool, Workload{.callers = 2, .leases_per_caller = 3, .checkout_timeout_min = seconds(2),
                                    .checkout_timeout_max = seconds(20), .think_time_max = seconds(3)});
@@ -230,19 +256,25 @@ void shutdown(ScenarioContext& ctx) {
 
 // Workers that now and then answer a call with a stale duplicate of their
 // previous reply (that call's request id and payload), as a worker does that
-// flushed a buffered answer twice; others answer late. A stale reply must
-// never reach a caller: it does not answer the call in flight.
+// flushed a buffered answer twice; others answer late, or write a pong
+// nobody asked for before their reply. A stale reply must never reach a
+// caller: it does not answer the call in flight; and a worker that wrote a
+// frame nobody asked for is replaced at once.
 void stale_reply(ScenarioContext& ctx) {
-  ctx.host.set_behavior_for_launch([&ctx](std::uint64_t, const ProcessSpec&) {
+  PoolHarness harness(ctx);
+  ctx.host.set_behavior_for_launch([&ctx, &harness](std::uint64_t, const ProcessSpec&) {
     WorkerBehavior b;
     b.startup = ctx.faults.latency(milliseconds(5), milliseconds(80));
     auto previous = std::make_shared<std::optional<Frame>>();
-    b.on_call = [&ctx, previous](std::uint64_t, const Frame& call) {
+    b.on_call = [&ctx, &harness, previous](std::uint64_t, const Frame& call) {
       CallAction action;
       if (previous->has_value() && ctx.faults.fire(pool_faults::call_wrong_id)) {
         action.kind = CallAction::Kind::wrong_request_id;
         action.request_id = (*previous)->request_id;
         action.payload = (*previous)->payload;
+      } else if (ctx.faults.fire(pool_faults::call_stray_pong)) {
+        action.kind = CallAction::Kind::stray_pong;
+        harness.checker().expect_protocol_break(call.payload);
       } else if (ctx.faults.fire(pool_faults::call_slow)) {
         action.latency = ctx.faults.latency(milliseconds(5), seconds(3));
       }
@@ -251,7 +283,6 @@ void stale_reply(ScenarioContext& ctx) {
     };
     return b;
   });
-  PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(base_config(4));
   (void)harness.start_pool();
   run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 6, .calls_per_lease_max = 3});
@@ -294,6 +325,10 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
   registry.add({"affinity", "affinity keys (prefer or strict, per seed) while workers crash and get killed",
                 profile({{call_crash, 20'000}, {external_kill, 200'000}, {call_error, 20'000}, {caller_cancel, 30'000}}),
                 affinity});
+  registry.add({"affinity-limits",
+                "affinity through execute(), checkouts assigned over pending ones, and (prefer) fewer bindings than keys",
+                profile({{call_crash, 20'000}, {external_kill, 200'000}, {call_error, 20'000}, {caller_cancel, 100'000}}),
+                affinity_limits});
   registry.add({"recycle", "recycling after max_calls and max_lifetime with jitter under load", light, recycle});
   registry.add({"lifetime", "lifetimes running out under leases and on idle workers; calls over frame_bytes_max",
                 profile({{caller_oversized_call, 50'000}, {caller_vanish, 30'000}, {call_slow, 20'000},
@@ -311,7 +346,9 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 shutdown});
   registry.add({"lazy", "a lazy pool under concurrent demand never exceeds size.max", light, lazy});
   registry.add({"stale-reply", "workers that resend an earlier reply or answer late; no caller gets another's reply",
-                profile({{call_wrong_id, 30'000}, {call_slow, 20'000}, {caller_cancel, 20'000}}), stale_reply});
+                profile({{call_wrong_id, 30'000}, {call_stray_pong, 2'000}, {call_slow, 20'000},
+                         {caller_cancel, 20'000}}),
+                stale_reply});
   registry.mark_builtin(first);
 }
 

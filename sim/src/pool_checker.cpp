@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <tuple>
 
 namespace seedpool::sim {
 namespace {
@@ -55,7 +56,8 @@ std::optional<std::size_t> shelf_step(const TelemetryEvent& e) {
 
 // Faults after which a caller may rightly see protocol_error.
 constexpr FaultSite protocol_faults[] = {pool_faults::call_garbage, pool_faults::call_truncated,
-                                         pool_faults::call_wrong_id, pool_faults::init_garbage};
+                                         pool_faults::call_wrong_id, pool_faults::init_garbage,
+                                         pool_faults::call_stray_pong};
 
 }  // namespace
 
@@ -140,6 +142,30 @@ void PoolChecker::violation(Rule rule, const std::string& message) {
   violation(invariant_of(rule), message);
 }
 
+// An observation of d counts in every bucket whose bound is at or above it
+// (Prometheus "le"); a negative duration counts as zero.
+void PoolChecker::Buckets::observe(Duration d) {
+  const std::int64_t ns = std::max<std::int64_t>(d.ns(), 0);
+  for (std::size_t i = 0; i < le.size(); ++i) {
+    le[i] += ns <= Histogram::bounds_ns[i] ? 1U : 0U;
+  }
+  ++count;
+  sum_ns += ns;
+}
+
+std::string PoolChecker::Buckets::compare(const Histogram& h) const {
+  if (h.count() != count || h.sum_ns() != sum_ns) {
+    return fmt::format("count {} sum {} ns; the events say count {} sum {} ns", h.count(), h.sum_ns(), count, sum_ns);
+  }
+  for (std::size_t i = 0; i < le.size(); ++i) {
+    if (h.cumulative(i) != le[i]) {
+      return fmt::format("{} observations <= {} ns; the events say {}", h.cumulative(i), Histogram::bounds_ns[i],
+                         le[i]);
+    }
+  }
+  return {};
+}
+
 void PoolChecker::shutdown_returned(const Status& status) {
   exercise(Rule::shutdown);
   if (!status) {
@@ -194,13 +220,19 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
       }
       break;
     }
-    case TelemetryKind::checkout: ++checkouts_[outcome_index(event.error)]; break;
+    case TelemetryKind::checkout:
+      ++checkouts_[outcome_index(event.error)];
+      checkout_wait_.observe(event.duration);
+      break;
     case TelemetryKind::checkout_returned:
       ++returned_;
       --checkouts_[outcome_index(std::nullopt)];
       ++checkouts_[outcome_index(event.error)];
       break;
-    case TelemetryKind::call: ++calls_[outcome_index(event.error)]; break;
+    case TelemetryKind::call:
+      ++calls_[outcome_index(event.error)];
+      call_duration_.observe(event.duration);
+      break;
     case TelemetryKind::worker_exit:
       ++exits_;
       paths_.increment(static_cast<std::size_t>(Path::worker_exit));
@@ -209,6 +241,7 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
       }
       break;
     case TelemetryKind::worker_init:
+      init_duration_.observe(event.duration);
       paths_.increment(static_cast<std::size_t>(event.error ? Path::init_failed : Path::init_ok));
       break;
     case TelemetryKind::worker_recycle: paths_.increment(static_cast<std::size_t>(Path::recycle)); break;
@@ -223,9 +256,32 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
       timeline_.instant("breaker", to_string(event.breaker), event.at);
       break;
     case TelemetryKind::checkout_request:
+      if (affinity_mode_ && !event.detail.empty()) {
+        const bool strict = *affinity_mode_ == AffinityMode::strict;
+        exercise(strict ? Rule::affinity_strict : Rule::affinity_prefer);
+        if (event.affinity_strict != strict) {
+          violation(strict ? Rule::affinity_strict : Rule::affinity_prefer,
+                    fmt::format("checkout {} (key '{}') was taken as {}, but its caller asked for {}", event.checkout,
+                                event.detail, event.affinity_strict ? "affinity-strict" : "affinity (prefer)",
+                                strict ? "affinity-strict" : "affinity (prefer)"));
+        }
+      }
+      break;
     case TelemetryKind::health_ping:
     case TelemetryKind::health_pong:
     case TelemetryKind::pool_shutdown: break;
+  }
+}
+
+void PoolChecker::execute_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer) {
+  const std::optional<ErrorCode> error = answer.ok() ? std::nullopt : std::optional<ErrorCode>(answer.error().code);
+  call_outcomes_.increment(outcome_index(error));
+  if (model_) {
+    model_->execute_answered(error);
+  }
+  if (answer.ok() && answer.value() != payload) {
+    violation(Rule::reply_mismatch, fmt::format("caller {} executed '{}' and got the reply '{}'", caller, payload,
+                                                answer.value()));
   }
 }
 
@@ -241,6 +297,12 @@ void PoolChecker::start_returned(const Status& status) {
   if (!status && status.error().code != ErrorCode::pool_shutting_down &&
       status.error().message.find("failed to start") == std::string::npos) {
     violation(Rule::start_error, "start failed without saying why: " + status.error().describe());
+  }
+  if (failure_stderr_ && !status && status.error().code != ErrorCode::pool_shutting_down &&
+      status.error().message.find("no worker failed") == std::string::npos &&
+      status.error().describe().find(*failure_stderr_) == std::string::npos) {
+    violation(Rule::start_error, fmt::format("start failed without the failed workers' stderr ('{}'): {}",
+                                             *failure_stderr_, status.error().describe()));
   }
   if (model_) {
     model_->start_returned(world_.now(), status.ok());
@@ -260,11 +322,33 @@ void PoolChecker::cancel_returned(std::uint64_t checkout, bool took_effect) {
   }
 }
 
+void PoolChecker::checkout_dropped(std::uint64_t checkout, const CheckoutCancelToken& token) {
+  exercise(Rule::cancel_prompt);
+  if (model_) {
+    model_->checkout_dropped(checkout, world_.now());
+    report_model();
+  }
+  if (token.cancel()) {
+    violation(Rule::cancel_prompt, fmt::format("checkout {} could still be cancelled after its PendingCheckout was "
+                                               "assigned over: the assignment must drop (cancel) it", checkout));
+  }
+}
+
 void PoolChecker::checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error) {
   checkout_outcomes_.increment(outcome_index(error));
   if (model_ && checkout != 0) {
     model_->checkout_answered(checkout, error, world_.now());
     report_model();
+  }
+}
+
+void PoolChecker::checkout_failed(const Error& error) {
+  if (failure_stderr_ && error.code == ErrorCode::pool_unavailable) {
+    exercise(Rule::breaker_fast_fail);
+    if (error.stderr_tail.find(*failure_stderr_) == std::string::npos) {
+      violation(Rule::breaker_fast_fail, fmt::format("a checkout was refused pool_unavailable without the last failed "
+                                                     "start's stderr ('{}'): {}", *failure_stderr_, error.describe()));
+    }
   }
 }
 
@@ -306,6 +390,13 @@ void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::s
                                 const Result<std::string>& answer) {
   const std::optional<ErrorCode> error = answer.ok() ? std::nullopt : std::optional<ErrorCode>(answer.error().code);
   call_outcomes_.increment(outcome_index(error));
+  if (const auto broke = std::find(protocol_breaks_.begin(), protocol_breaks_.end(), payload);
+      broke != protocol_breaks_.end()) {
+    protocol_breaks_.erase(broke);
+    if (model_) {
+      model_->protocol_broken(call);
+    }
+  }
   if (model_) {
     model_->call_answered(call, error, world_.now());
     report_model();
@@ -413,6 +504,14 @@ void PoolChecker::expect_counts_match(const PoolStats& stats) {
                           describe(checkouts), describe(calls), stats.worker_exits, describe(checkouts_),
                           describe(calls_), exits_));
     return;
+  }
+  for (const auto& [name, mine, theirs] : {std::tuple{"checkout_wait", &checkout_wait_, &stats.checkout_wait},
+                                           std::tuple{"call_duration", &call_duration_, &stats.call_duration},
+                                           std::tuple{"init_duration", &init_duration_, &stats.init_duration}}) {
+    if (const std::string differs = mine->compare(*theirs); !differs.empty()) {
+      violation(Rule::telemetry_counts, fmt::format("the {} histogram disagrees with the events: {}", name, differs));
+      return;
+    }
   }
   if (model_ && callers_complete_) {
     model_->check_accounting(stats);

@@ -368,6 +368,12 @@ void PoolModel::on_grant(const TelemetryEvent& e, std::vector<Waiter>::iterator 
 
 void PoolModel::on_checkout_error(const TelemetryEvent& e, const Waiter& w) {
   const ErrorCode code = *e.error;
+  if (code != ErrorCode::cancelled) {
+    failed_ids_.emplace_back(w.id, code);
+    if (failed_ids_.size() > cancelled_ids_max) {
+      failed_ids_.erase(failed_ids_.begin());
+    }
+  }
   switch (code) {
     case ErrorCode::timeout:
       exercise(Rule::expiry_prompt);
@@ -476,11 +482,19 @@ void PoolModel::on_worker_state(const TelemetryEvent& e) {
       }
       break;
     case WorkerState::dead:
+      // A worker whose process was launched dies with that process: its
+      // exit is reported first (worker_exits_total counts every exit).
+      exercise(Rule::telemetry_counts);
+      if (w->launched && !w->exited) {
+        fail(Rule::telemetry_counts, fmt::format("worker {} went {} -> dead at {} without the exit of its process "
+                                                 "being reported", ref.to_string(), to_string(e.from), at(e.at)));
+        return;
+      }
       --state_counts_[static_cast<std::size_t>(WorkerState::dead)];
       workers_.erase(workers_.begin() + (w - workers_.data()));
       break;
+    case WorkerState::initializing: w->launched = true; break;
     case WorkerState::starting:
-    case WorkerState::initializing:
     case WorkerState::busy:
     case WorkerState::stopping: break;
   }
@@ -661,6 +675,19 @@ void PoolModel::on_worker_exit(const TelemetryEvent& e) {
     fail(Rule::state_transition, fmt::format("worker {} exited, but it is not a live worker", e.worker->to_string()));
     return;
   }
+  // Only the pool sends terminate, and only to a worker that has been
+  // stopping for terminate_grace (it sent the shutdown frame first): a
+  // worker that dies of SIGTERM sooner got it too early.
+  if (e.detail == "killed by signal 15") {
+    exercise(Rule::stop_escalation);
+    if (w->state != WorkerState::stopping || e.at < w->state_since + config_.terminate_grace) {
+      fail(Rule::stop_escalation, fmt::format("worker {} died of SIGTERM at {}, {} since {}: terminate is due only "
+                                              "terminate_grace ({} ns) after the stop", w->ref.to_string(), at(e.at),
+                                              to_string(w->state), at(w->state_since),
+                                              config_.terminate_grace.ns()));
+      return;
+    }
+  }
   w->exited = true;
   w->exited_at = e.at;
   for (Call& call : calls_) {
@@ -750,6 +777,7 @@ void PoolModel::on_breaker(const TelemetryEvent& e) {
       }
       must_open_ = false;
       opened_at_ = e.at;
+      start_breaker_opened_ = start_breaker_opened_ || start_pending_;
       init_failures_.clear();
       break;
     case BreakerState::half_open:
@@ -779,6 +807,7 @@ void PoolModel::on_breaker(const TelemetryEvent& e) {
 void PoolModel::start_requested(Instant deadline, std::size_t min_ready) {
   started_ = true;
   start_pending_ = true;
+  start_breaker_opened_ = false;
   start_deadline_ = deadline;
   start_min_ready_ = min_ready;
 }
@@ -795,6 +824,10 @@ void PoolModel::start_returned(Instant now, bool ok) {
   } else if (ok && count(WorkerState::ready) + count(WorkerState::busy) < start_min_ready_) {
     fail(Rule::start_prompt, fmt::format("start() succeeded with {} workers ready, min_ready is {}",
                                          count(WorkerState::ready) + count(WorkerState::busy), start_min_ready_));
+  } else if (!ok && now < start_deadline_ && !start_breaker_opened_ && !shutting_down_) {
+    // It fails early only when the breaker opens or shutdown begins.
+    fail(Rule::start_prompt, fmt::format("start() failed at {}, before its deadline {}, with the breaker {} and no "
+                                         "shutdown", at(now), at(start_deadline_), to_string(breaker_)));
   }
 }
 
@@ -839,6 +872,34 @@ void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instan
   }
 }
 
+void PoolModel::checkout_dropped(std::uint64_t checkout, Instant now) {
+  std::erase(cancel_requests_, checkout);
+  const auto failed = std::find_if(failed_ids_.begin(), failed_ids_.end(),
+                                   [checkout](const auto& f) { return f.first == checkout; });
+  if (failed != failed_ids_.end()) {
+    ++caller_checkouts_[outcome_index(failed->second)];  // the pool had answered: the drop changed nothing
+    failed_ids_.erase(failed);
+    return;
+  }
+  ++caller_checkouts_[outcome_index(ErrorCode::cancelled)];
+  if (violation_) {
+    return;
+  }
+  exercise(Rule::grant_after_cancel);
+  cancelled_ids_.push_back(checkout);
+  if (cancelled_ids_.size() > cancelled_ids_max) {
+    cancelled_ids_.erase(cancelled_ids_.begin());
+  }
+  if (const auto w = find_waiter(checkout); w != waiters_.end()) {
+    cancelled_waiting_ += w->cancelled ? 0U : 1U;
+    w->cancelled = true;
+    w->cancelled_at = now;
+  }
+  if (Lease* lease = find_lease(checkout); lease != nullptr) {
+    caller_left(*lease, now);  // granted and never taken: it must come back
+  }
+}
+
 void PoolModel::checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error, Instant now) {
   ++caller_checkouts_[outcome_index(error)];
   if (violation_) {
@@ -857,6 +918,26 @@ void PoolModel::checkout_answered(std::uint64_t checkout, const std::optional<Er
       ++instants_.grant_crossed_deadline;
     }
   }
+}
+
+void PoolModel::protocol_broken(std::uint64_t call) {
+  const auto it = std::find_if(calls_.begin(), calls_.end(), [call](const Call& c) { return c.id == call; });
+  SEEDPOOL_ASSERT(it != calls_.end());
+  if (Worker* w = find(it->worker); w != nullptr) {
+    exercise(Rule::timeout_replaces);
+    w->broke_protocol = true;
+  }
+}
+
+void PoolModel::execute_answered(const std::optional<ErrorCode>& error) {
+  const bool checkout_failed = error && (*error == ErrorCode::pool_unavailable || *error == ErrorCode::pool_saturated ||
+                                         *error == ErrorCode::cancelled);
+  if (checkout_failed) {
+    ++caller_checkouts_[outcome_index(error)];
+    return;
+  }
+  ++caller_checkouts_[outcome_index(std::nullopt)];
+  ++caller_calls_[outcome_index(error)];
 }
 
 void PoolModel::call_begun(std::uint64_t call, WorkerRef worker, Instant now, Instant deadline) {
@@ -1010,7 +1091,7 @@ void PoolModel::check_waiters(Instant now, Instant next) {
 
 void PoolModel::check_workers(Instant now, Instant next) {
   for (const Worker& w : workers_) {
-    if (w.state == WorkerState::busy && !w.exited && !w.reply_owed && !w.ping_at) {
+    if (w.state == WorkerState::busy && !w.exited && !w.reply_owed && !w.ping_at && !w.broke_protocol) {
       continue;  // leased and owing nothing: the rules below cannot apply (the common case)
     }
     if ((w.state == WorkerState::starting || w.state == WorkerState::initializing) &&
@@ -1031,6 +1112,12 @@ void PoolModel::check_workers(Instant now, Instant next) {
     if (w.exited) {
       fail(Rule::crash_prompt, fmt::format("worker {} exited at {} and is still {} at {}", w.ref.to_string(), at(w.exited_at),
                                            to_string(w.state), at(now)));
+      return;
+    }
+    if (w.broke_protocol && (w.state == WorkerState::ready || w.state == WorkerState::busy)) {
+      fail(Rule::timeout_replaces, fmt::format("worker {} is still {} at {} after it wrote a frame nobody asked for: "
+                                               "it must be replaced at once", w.ref.to_string(), to_string(w.state),
+                                               at(now)));
       return;
     }
     if (w.reply_owed && (w.state == WorkerState::ready || w.state == WorkerState::busy)) {

@@ -26,12 +26,14 @@ PoolChecker& PoolHarness::checker() {
   return *checker_;
 }
 
-Status PoolHarness::start_pool(std::optional<Instant> deadline) {
+Status PoolHarness::start_pool(std::optional<Instant> deadline, bool pool_default) {
   SEEDPOOL_ASSERT(pool_ != nullptr);
   const PoolConfig& config = pool_->config();
   const Instant until = deadline.value_or(ctx.world.now() + config.init_timeout);
   checker().start_requested(until, config.init == InitMode::eager ? config.min_ready : 0);
-  Status started = pool_->start(until);
+  // start()'s own default is init_timeout from now (pool.hpp): the same
+  // instant.
+  Status started = pool_default && !deadline ? pool_->start() : pool_->start(until);
   checker().start_returned(started);
   return started;
 }
@@ -101,11 +103,44 @@ void caller_body(ScenarioContext& ctx, PoolChecker& checker, Pool& pool, const W
       options.affinity_key = fmt::format("key-{}", ctx.world.decide(w.affinity_keys));
       options.affinity_mode = w.affinity_mode;
     }
+    if (w.execute_one_in > 0 && ctx.world.decide(w.execute_one_in) == 0) {
+      // checkout + call + release in one: the same checkout, with an hour
+      // for the checkout and the call together.
+      std::array<char, payload_bytes_max> buffer{};
+      const char* const end = fmt::format_to(buffer.data(), FMT_COMPILE("caller {} call {}"), caller, sequence++);
+      const std::string_view payload(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+      ctx.timeline.begin(lane, "execute", ctx.world.now());
+      const Result<std::string> answer =
+          pool.execute(std::string(payload), ExecuteOptions{.deadline = ctx.world.now() + hours(1),
+                                                            .affinity_key = std::move(options.affinity_key),
+                                                            .affinity_mode = options.affinity_mode});
+      ctx.timeline.end(lane, ctx.world.now());
+      checker.execute_answered(caller, payload, answer);
+      continue;
+    }
     const Instant deadline = *options.deadline;
     ctx.timeline.begin(lane, "checkout", ctx.world.now());
+    const CheckoutOptions again = options;
     Result<PendingCheckout> pending = pool.begin_checkout(std::move(options));
-    const std::uint64_t id = pending.ok() ? pending.value().id() : 0;
-    if (pending.ok() && ctx.faults.fire(pool_faults::caller_cancel)) {
+    std::uint64_t id = pending.ok() ? pending.value().id() : 0;
+    const bool cancel = pending.ok() && ctx.faults.fire(pool_faults::caller_cancel);
+    if (cancel && w.reassign_one_in > 0 && ctx.world.decide(w.reassign_one_in) == 0) {
+      // The caller asks again and assigns the new checkout over the old
+      // one, which drops (cancels) it.
+      const CheckoutCancelToken old = pending.value().cancel_token();
+      checker.cancel_requested(id);
+      Result<PendingCheckout> next = pool.begin_checkout(again);
+      if (next.ok()) {
+        const std::uint64_t next_id = next.value().id();
+        pending.value() = std::move(next.value());
+        increment(ctx.coverage, "caller:checkout_assigned_over");
+        checker.checkout_dropped(id, old);
+        id = next_id;
+      } else {
+        checker.cancel_returned(id, false);  // nothing was dropped
+        checker.checkout_answered(0, next.error().code);
+      }
+    } else if (cancel) {
       const Duration after = ctx.faults.latency(Duration::zero(), milliseconds(5));
       ctx.world.spawn(fmt::format(FMT_COMPILE("canceller {}"), caller),
                       [&world = ctx.world, &checker, token = pending.value().cancel_token(), after, id] {
@@ -118,6 +153,7 @@ void caller_body(ScenarioContext& ctx, PoolChecker& checker, Pool& pool, const W
     ctx.timeline.end(lane, ctx.world.now());
     checker.checkout_answered(id, lease.ok() ? std::nullopt : std::optional<ErrorCode>(lease.error().code));
     if (!lease.ok()) {
+      checker.checkout_failed(lease.error());
       continue;
     }
     const WorkerRef worker = lease.value().worker();
@@ -154,6 +190,9 @@ void run_workload(PoolHarness& harness, Pool& pool, const Workload& workload, Du
   ScenarioContext& ctx = harness.ctx;
   PoolChecker& checker = harness.checker();
   checker.set_callers_complete(true);
+  if (workload.affinity_keys > 0) {
+    checker.expect_affinity_mode(workload.affinity_mode);
+  }
   auto done = std::make_shared<Channel<std::uint32_t>>(ctx.world, "callers-done", workload.callers + 1);
   auto running = std::make_shared<bool>(true);
   if (workload.external_kills) {

@@ -696,6 +696,10 @@ bool SimProgram::act(const CallAction& action, Frame& call) {
       write_frame(Frame{FrameKind::reply, action.request_id.value_or(call.request_id + 1),
                         reply_payload(action, call)});
       return true;
+    case CallAction::Kind::stray_pong:
+      write_frame(Frame{FrameKind::pong, action.request_id.value_or(call.request_id + 1000), {}});
+      write_frame(Frame{FrameKind::reply, call.request_id, reply_payload(action, call)});
+      return true;
     case CallAction::Kind::stderr_only:
       return true;
   }

@@ -54,6 +54,18 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   void start_returned(const Status& status);
   void cancel_requested(std::uint64_t checkout);
   void cancel_returned(std::uint64_t checkout, bool took_effect);
+  // Every checkout with an affinity key in this run asks for `mode` (the
+  // workload's): the pool's checkout_request must say so.
+  void expect_affinity_mode(AffinityMode mode) { affinity_mode_ = mode; }
+  // The worker serving the call of `payload` wrote a frame nobody asked
+  // for while serving it: it must be replaced at once, whatever the call got.
+  void expect_protocol_break(std::string payload) { protocol_breaks_.push_back(std::move(payload)); }
+  // A caller's Pool::execute(payload) returned `answer`.
+  void execute_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer);
+  // The caller assigned another checkout over the PendingCheckout of
+  // `checkout` (after cancel_requested), which drops it: `token`, taken
+  // from it before, must find it ended.
+  void checkout_dropped(std::uint64_t checkout, const CheckoutCancelToken& token);
   // `checkout` 0: begin_checkout failed, the pool never took it.
   void checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error);
   void lease_acquired(std::uint32_t caller, WorkerRef worker, Instant deadline);
@@ -66,6 +78,13 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // every one of them was reported (run_workload does; a scenario that also
   // calls the pool directly says so here).
   void set_callers_complete(bool complete) noexcept { callers_complete_ = complete; }
+  // Every start that fails in this run writes `line` to stderr first (a
+  // scenario whose worker program fails one way): a failed start() must name
+  // it, and so must the pool_unavailable a checkout gets from the breaker
+  // (the last failure's stderr tail).
+  void expect_failure_stderr(std::string line) { failure_stderr_ = std::move(line); }
+  // A checkout the caller saw fail, with the error it got.
+  void checkout_failed(const Error& error);
 
   // Liveness after the workload: polls the pool until it has `ready` ready
   // workers (any number when nullopt) and none busy or starting, for at most
@@ -127,10 +146,26 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   CoverageCounters<outcome_count> call_outcomes_;      // "call:<outcome>"
   CoverageCounters<outcome_count> checkout_outcomes_;  // "checkout:<outcome>"
   CoverageCounters<shelf_step_count> shelf_steps_;
+  // The latency histograms as documented (cumulative "<= bound" buckets),
+  // rebuilt from the events independently of seedpool::Histogram.
+  struct Buckets {
+    std::array<std::uint64_t, Histogram::bounds_ns.size()> le{};  // cumulative
+    std::uint64_t count = 0;
+    std::int64_t sum_ns = 0;
+    void observe(Duration d);
+    // "" when `h` agrees, else what differs.
+    std::string compare(const Histogram& h) const;
+  };
+  Buckets checkout_wait_;
+  Buckets call_duration_;
+  Buckets init_duration_;
   std::uint64_t exits_ = 0;
   std::uint64_t returned_ = 0;  // checkout_returned events
   std::uint64_t next_call_ = 1;
   bool callers_complete_ = false;
+  std::optional<std::string> failure_stderr_;
+  std::optional<AffinityMode> affinity_mode_;
+  std::vector<std::string> protocol_breaks_;  // payloads of calls whose worker broke the protocol
   bool violated_ = false;
   std::optional<Rule> violated_rule_;
   std::array<std::uint64_t, rule_count> exercised_{};  // the checker's own rules, then the model's added

@@ -68,12 +68,17 @@ inline constexpr FaultSite burst_kill = FaultSite::reserved(20, "burst_kill");
 // scenario's profile names it (its use site declares rate 0).
 inline constexpr FaultSite caller_oversized_call = FaultSite::reserved(21, "caller_oversized_call");
 
+// A worker writes a pong nobody pinged for before its reply (a frame the
+// protocol forbids; the pool must replace the worker). Off unless a
+// scenario's profile names it.
+inline constexpr FaultSite call_stray_pong = FaultSite::reserved(22, "call_stray_pong");
+
 // Every pool site, in index order: what the registry reserves.
-inline constexpr std::array<FaultSite, 22> all = {
+inline constexpr std::array<FaultSite, 23> all = {
     launch_failure, slow_start,   init_error,     init_crash,    init_hang,        init_garbage,  call_crash,
     call_hang,      call_garbage, call_truncated, call_wrong_id, call_error,       call_slow,     pings_ignored,
     ignore_terminate, slow_shutdown, caller_cancel, caller_short_deadline, caller_vanish, external_kill, burst_kill,
-    caller_oversized_call,
+    caller_oversized_call, call_stray_pong,
 };
 
 }  // namespace pool_faults

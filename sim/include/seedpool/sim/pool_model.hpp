@@ -136,9 +136,23 @@ class PoolModel {
   void start_returned(Instant now, bool ok);
   void cancel_requested(std::uint64_t checkout);
   void cancel_returned(std::uint64_t checkout, bool took_effect, Instant now);
+  // The caller dropped the checkout without waiting for it (its
+  // PendingCheckout was assigned over or destroyed), after cancel_requested:
+  // a cancel, which takes effect unless the pool had already failed the
+  // checkout. Also counts what the caller saw of it.
+  void checkout_dropped(std::uint64_t checkout, Instant now);
   void checkout_answered(std::uint64_t checkout, const std::optional<ErrorCode>& error, Instant now);
   void call_begun(std::uint64_t call, WorkerRef worker, Instant now, Instant deadline);
   void call_answered(std::uint64_t call, const std::optional<ErrorCode>& error, Instant now);
+  // The worker of `call` (begun, not yet answered) wrote a frame nobody
+  // asked for while serving it: the pool must have stopped it by the next
+  // advance of time (the call itself may still have got its reply, and the
+  // worker may have gone back to idle meanwhile).
+  void protocol_broken(std::uint64_t call);
+  // A Pool::execute() returned `error` (nullopt: its reply): counted as the
+  // checkout and the call the caller saw (a checkout's error, or a grant
+  // then the call's outcome).
+  void execute_answered(const std::optional<ErrorCode>& error);
 
   // Every task has run to a wait at `now`; time moves to `next`.
   void before_time_advance(Instant now, Instant next);
@@ -164,6 +178,8 @@ class PoolModel {
     bool exited = false;
     Instant exited_at;
     bool probe = false;                   // started while the breaker was half-open
+    bool launched = false;                // reached initializing: a process exists until its exit
+    bool broke_protocol = false;          // wrote a frame nobody asked for: stopped by the next time advance
   };
   struct Waiter {
     std::uint64_t id = 0;
@@ -265,6 +281,9 @@ class PoolModel {
   std::vector<std::uint64_t> cancel_requests_;  // cancel() under way
   std::vector<std::uint64_t> leased_ids_;       // of those, the ones whose caller already got the lease
   std::vector<std::uint64_t> cancelled_ids_;    // cancel() took effect (the latest cancelled_ids_max)
+  // Checkouts the pool failed with another error than cancelled (the latest
+  // cancelled_ids_max): a later drop of one has no effect.
+  std::vector<std::pair<std::uint64_t, ErrorCode>> failed_ids_;
   static constexpr std::size_t cancelled_ids_max = 4096;
 
   // Restarts.
@@ -287,6 +306,7 @@ class PoolModel {
 
   // start() and shutdown.
   bool start_pending_ = false;
+  bool start_breaker_opened_ = false;  // the breaker opened while start() waited
   Instant start_deadline_;
   std::size_t start_min_ready_ = 0;
   bool shutting_down_ = false;

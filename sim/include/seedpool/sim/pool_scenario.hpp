@@ -39,8 +39,10 @@ class PoolHarness {
   // The checker of the pool make_pool created. Requires make_pool first.
   PoolChecker& checker();
   // pool.start(deadline), reported to the checker (start() must return once
-  // min_ready workers are ready, and by its deadline).
-  Status start_pool(std::optional<Instant> deadline = {});
+  // min_ready workers are ready, and by its deadline). `pool_default` with
+  // no deadline: start() is called without one, and its own default
+  // (init_timeout from now) is the deadline the checker holds it to.
+  Status start_pool(std::optional<Instant> deadline = {}, bool pool_default = false);
 
   // The pool's ending: quiet (faults off), then the pool must be back to
   // `ready` ready workers (any number when nullopt, as in a lazy pool) with
@@ -68,6 +70,13 @@ struct Workload {
   std::size_t affinity_keys = 0;  // 0: anonymous checkouts
   AffinityMode affinity_mode = AffinityMode::prefer;
   bool external_kills = false;     // a chaos task kills random workers while faults are on
+  // One lease in this many is a Pool::execute() instead (checkout, one call,
+  // release, with a deadline of an hour for both); 0: never.
+  std::size_t execute_one_in = 0;
+  // One caller_cancel in this many is done by asking again and assigning the
+  // new PendingCheckout over the old one (which drops, so cancels, it); 0:
+  // never.
+  std::size_t reassign_one_in = 0;
 };
 
 // Runs `workload` against `pool` and returns when every caller finished; a

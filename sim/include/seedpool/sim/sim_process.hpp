@@ -73,6 +73,7 @@ struct CallAction {
     garbage,              // non-frame bytes on stdout (OutputCorrupt), then hangs
     truncated_then_exit,  // half of a reply frame on stdout, then exit_code_on_crash
     wrong_request_id,     // a reply frame whose request id is not the call's
+    stray_pong,           // a pong nobody pinged for (request_id, nullopt: the call's id + 1000), then the reply
     stderr_only,          // no reply at all; the worker goes on serving later frames
   };
 
