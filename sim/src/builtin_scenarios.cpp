@@ -123,17 +123,13 @@ void affinity(ScenarioContext& ctx) {
 // The affinity workload through the pool's other doors: a quarter of the
 // leases are Pool::execute() calls (which must check out as the caller
 // asked, strict included), half the cancels are a new checkout assigned over
-// the pending one (which must drop it), and with prefer the pool keeps fewer
-// bindings than there are keys (affinity_keys_max: the oldest binding goes
-// first). Not with strict: an eviction lets a strict waiter on the evicted
-// key take any idle worker, which the pool grants only at its next grant
-// pass (a stranded waiter the model rightly reports).
+// the pending one (which must drop it), and the pool keeps fewer bindings
+// than there are keys (affinity_keys_max: the oldest binding goes first; a
+// strict waiter whose key's binding goes may take any idle worker at once).
 void affinity_limits(ScenarioContext& ctx) {
   const AffinityMode mode = ctx.world.decide(2) == 0 ? AffinityMode::prefer : AffinityMode::strict;
   PoolConfig config = base_config(4);
-  if (mode == AffinityMode::prefer) {
-    config.affinity_keys_max = 1 + ctx.world.decide(5);
-  }
+  config.affinity_keys_max = 1 + ctx.world.decide(5);
   PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(config);
   (void)harness.start_pool();

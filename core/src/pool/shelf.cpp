@@ -99,9 +99,13 @@ Shelf::Taken Shelf::checkout(Attempt& attempt, Deliveries& out) {
                .checkout = attempt.id, .deadline = attempt.deadline,
                .affinity_strict = attempt.affinity_mode == AffinityMode::strict, .by = StepBy::checkout});
   if (m != nullptr) {
+    evicted_ = false;
     grant_locked(attempt.id, attempt.requested_at, attempt.affinity_key, *m, StepBy::checkout);
     taken.kind = Taken::granted;
     taken.grant = Grant{m->ref, m->line};
+    if (evicted_) {
+      grant_waiters_locked(StepBy::checkout, out);  // a strict waiter on the evicted key may take any worker now
+    }
     return taken;
   }
   if (!checkouts_open_) {
@@ -209,9 +213,13 @@ void Shelf::grant_waiters_locked(StepBy by, Deliveries& out) {
       it = waiters_.erase(it);
       continue;
     }
+    evicted_ = false;
     grant_locked(it->id, it->requested_at, it->affinity_key, *m, by);
     out.add(it->reply, CheckoutReply(Grant{m->ref, m->line}));
     it = waiters_.erase(it);
+    if (evicted_) {
+      it = waiters_.begin();  // an earlier strict waiter on the evicted key may take any worker now
+    }
   }
 }
 
@@ -266,6 +274,7 @@ void Shelf::bind_affinity_locked(const std::string& key, WorkerRef worker) {
   if (affinity_order_.size() > config_.affinity_keys_max) {
     affinity_.erase(affinity_order_.front());
     affinity_order_.pop_front();
+    evicted_ = true;
   }
   SEEDPOOL_ASSERT(affinity_.size() <= config_.affinity_keys_max);
 }

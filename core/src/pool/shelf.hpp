@@ -257,6 +257,7 @@ class Shelf {
   bool checkouts_open_ = false;  // rule 3
   std::optional<Error> refusal_;  // rule 3: the breaker is not closed
   bool closed_ = false;          // shutdown began
+  bool evicted_ = false;         // a binding was evicted since the flag was cleared
   bool may_grow_ = true;         // a new waiter may have the pool task start a worker
   Instant wake_at_ = Instant::max();  // when the pool task next wakes by itself
 };
