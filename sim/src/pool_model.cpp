@@ -852,6 +852,17 @@ void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instan
     }
     return;
   }
+  if (Lease* lease = record_cancel(checkout, now); lease != nullptr) {
+    // The grant was sent and the cancel still took effect: they crossed,
+    // at one instant (the caller would otherwise have taken the grant
+    // before time moved on).
+    SEEDPOOL_ASSERT(lease->granted_at == now);
+    caller_left(*lease, now);
+    ++instants_.grant_crossed_cancel;
+  }
+}
+
+PoolModel::Lease* PoolModel::record_cancel(std::uint64_t checkout, Instant now) {
   exercise(Rule::grant_after_cancel);
   cancelled_ids_.push_back(checkout);
   if (cancelled_ids_.size() > cancelled_ids_max) {
@@ -862,14 +873,7 @@ void PoolModel::cancel_returned(std::uint64_t checkout, bool took_effect, Instan
     w->cancelled = true;
     w->cancelled_at = now;
   }
-  if (Lease* lease = find_lease(checkout); lease != nullptr) {
-    // The grant was sent and the cancel still took effect: they crossed,
-    // at one instant (the caller would otherwise have taken the grant
-    // before time moved on).
-    SEEDPOOL_ASSERT(lease->granted_at == now);
-    caller_left(*lease, now);
-    ++instants_.grant_crossed_cancel;
-  }
+  return find_lease(checkout);
 }
 
 void PoolModel::checkout_dropped(std::uint64_t checkout, Instant now) {
@@ -885,17 +889,7 @@ void PoolModel::checkout_dropped(std::uint64_t checkout, Instant now) {
   if (violation_) {
     return;
   }
-  exercise(Rule::grant_after_cancel);
-  cancelled_ids_.push_back(checkout);
-  if (cancelled_ids_.size() > cancelled_ids_max) {
-    cancelled_ids_.erase(cancelled_ids_.begin());
-  }
-  if (const auto w = find_waiter(checkout); w != waiters_.end()) {
-    cancelled_waiting_ += w->cancelled ? 0U : 1U;
-    w->cancelled = true;
-    w->cancelled_at = now;
-  }
-  if (Lease* lease = find_lease(checkout); lease != nullptr) {
+  if (Lease* lease = record_cancel(checkout, now); lease != nullptr) {
     caller_left(*lease, now);  // granted and never taken: it must come back
   }
 }

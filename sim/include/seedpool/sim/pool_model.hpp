@@ -239,6 +239,9 @@ class PoolModel {
   void erase_waiter(std::vector<Waiter>::iterator waiter);
   // The caller of `lease` cancelled or gave up at `at`: the lease must come back.
   void caller_left(Lease& lease, Instant at);
+  // A cancel of `checkout` took effect at `now`: a waiter still queued must
+  // leave at once. Returns its lease when the grant had been made already.
+  Lease* record_cancel(std::uint64_t checkout, Instant now);
   std::size_t waiting() const noexcept { return waiters_.size() - gone_waiters_; }
   // The first entry of waiters_ that may still wait: every one before it is gone.
   std::vector<Waiter>::iterator live_begin() { return waiters_.begin() + static_cast<std::ptrdiff_t>(head_); }
