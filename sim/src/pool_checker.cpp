@@ -142,12 +142,17 @@ void PoolChecker::violation(Rule rule, const std::string& message) {
   violation(invariant_of(rule), message);
 }
 
-// An observation of d counts in every bucket whose bound is at or above it
-// (Prometheus "le"); a negative duration counts as zero.
+// An observation of d belongs to the first bucket whose bound is at or
+// above it (Prometheus "le" counts it in that one and every later one); a
+// negative duration counts as zero.
 void PoolChecker::Buckets::observe(Duration d) {
   const std::int64_t ns = std::max<std::int64_t>(d.ns(), 0);
-  for (std::size_t i = 0; i < le.size(); ++i) {
-    le[i] += ns <= Histogram::bounds_ns[i] ? 1U : 0U;
+  std::size_t i = 0;
+  while (i < at.size() && ns > Histogram::bounds_ns[i]) {
+    ++i;
+  }
+  if (i < at.size()) {
+    ++at[i];
   }
   ++count;
   sum_ns += ns;
@@ -157,10 +162,11 @@ std::string PoolChecker::Buckets::compare(const Histogram& h) const {
   if (h.count() != count || h.sum_ns() != sum_ns) {
     return fmt::format("count {} sum {} ns; the events say count {} sum {} ns", h.count(), h.sum_ns(), count, sum_ns);
   }
-  for (std::size_t i = 0; i < le.size(); ++i) {
-    if (h.cumulative(i) != le[i]) {
-      return fmt::format("{} observations <= {} ns; the events say {}", h.cumulative(i), Histogram::bounds_ns[i],
-                         le[i]);
+  std::uint64_t le = 0;
+  for (std::size_t i = 0; i < at.size(); ++i) {
+    le += at[i];
+    if (h.cumulative(i) != le) {
+      return fmt::format("{} observations <= {} ns; the events say {}", h.cumulative(i), Histogram::bounds_ns[i], le);
     }
   }
   return {};

@@ -53,16 +53,21 @@ namespace {
 // A payload, "caller {} call {}" of two 32-bit numbers, is at most 33 bytes:
 // it is formatted without a bound check into a buffer of this size.
 constexpr std::size_t payload_bytes_max = 48;
+using PayloadBuffer = std::array<char, payload_bytes_max>;
+
+// The next payload of `caller`, formatted into `buffer`. Formats compiled
+// in: one payload per call is among the hottest formatting of a sweep, and
+// on the stack it costs no allocation until the call's own string.
+std::string_view next_payload(PayloadBuffer& buffer, std::uint32_t caller, std::uint32_t& sequence) {
+  const char* const end = fmt::format_to(buffer.data(), FMT_COMPILE("caller {} call {}"), caller, sequence++);
+  return {buffer.data(), static_cast<std::size_t>(end - buffer.data())};
+}
 
 void one_lease(ScenarioContext& ctx, PoolChecker& checker, Lease& lease, std::uint32_t caller,
                std::uint32_t& sequence, std::size_t calls, Duration call_timeout) {
   for (std::size_t i = 0; i < calls; ++i) {
-    // Formats compiled in: one payload per call is among the hottest
-    // formatting of a sweep. Formatted on the stack and copied once into the
-    // call's own string, which the checker's copy used to cost an allocation.
-    std::array<char, payload_bytes_max> buffer{};
-    const char* const end = fmt::format_to(buffer.data(), FMT_COMPILE("caller {} call {}"), caller, sequence++);
-    std::string_view payload(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+    PayloadBuffer buffer{};
+    std::string_view payload = next_payload(buffer, caller, sequence);
     std::string oversized;
     if (ctx.faults.fire(pool_faults::caller_oversized_call, 0)) {
       // Its frame is 1 to 16 bytes over the limit: the pool must refuse it.
@@ -106,9 +111,8 @@ void caller_body(ScenarioContext& ctx, PoolChecker& checker, Pool& pool, const W
     if (w.execute_one_in > 0 && ctx.world.decide(w.execute_one_in) == 0) {
       // checkout + call + release in one: the same checkout, with an hour
       // for the checkout and the call together.
-      std::array<char, payload_bytes_max> buffer{};
-      const char* const end = fmt::format_to(buffer.data(), FMT_COMPILE("caller {} call {}"), caller, sequence++);
-      const std::string_view payload(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+      PayloadBuffer buffer{};
+      const std::string_view payload = next_payload(buffer, caller, sequence);
       ctx.timeline.begin(lane, "execute", ctx.world.now());
       const Result<std::string> answer =
           pool.execute(std::string(payload), ExecuteOptions{.deadline = ctx.world.now() + hours(1),

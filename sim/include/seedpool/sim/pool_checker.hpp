@@ -149,7 +149,7 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // The latency histograms as documented (cumulative "<= bound" buckets),
   // rebuilt from the events independently of seedpool::Histogram.
   struct Buckets {
-    std::array<std::uint64_t, Histogram::bounds_ns.size()> le{};  // cumulative
+    std::array<std::uint64_t, Histogram::bounds_ns.size()> at{};  // in the first bucket whose bound is >= it
     std::uint64_t count = 0;
     std::int64_t sum_ns = 0;
     void observe(Duration d);
