@@ -260,6 +260,8 @@ const std::vector<Classic>& all() {
        "delay:2"},
       {"twostage_20", "a reader between two stages", 21, 2, 1, [](World& w, bool fixed) { twostage(w, fixed, 20); },
        "delay:2"},
+      {"twostage_100", "the same with a hundred writers", 101, 2, 1,
+       [](World& w, bool fixed) { twostage(w, fixed, 100); }, "delay:2"},
       {"wronglock", "two locks for one value", 3, 2, 1, wronglock},
       {"token_ring", "the token is handed on before the pass is counted", 3, 2, 1, token_ring},
       {"circular_buffer", "an item count updated without atomicity", 2, 2, 1, circular_buffer},

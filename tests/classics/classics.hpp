@@ -23,9 +23,9 @@ struct Classic {
   std::function<void(World&, bool fixed)> program;
   // The bounded search that exhausts the fixed variant; empty:
   // dfs:preemptions=<preemptions>, the search that finds the bug. Programs
-  // of a dozen tasks take a delay bound: under preemption bounding a switch
+  // of a dozen tasks or more take a delay bound: under preemption bounding a switch
   // at a block or an exit is free, so every order in which the tasks run is
-  // a schedule at bound 0 (11! and 21! of them here), and no reduction the
+  // a schedule at bound 0 (11!, 21! and 101! of them here), and no reduction the
   // search makes (none: see explore.hpp) brings that down.
   std::string proof = {};
 };

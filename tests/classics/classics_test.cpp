@@ -134,8 +134,15 @@ std::uint64_t failures_of(const Classic& c, const std::string& strategy, std::ui
 // 2000, the old default), over the same seeds. The programs of a dozen
 // tasks fail in about 1 seed in 2,000 to 5,000, so they get 100,000 seeds:
 // with 20,000 the counts are a handful and the comparison is noise.
+// twostage_100 is left out: at depth 3 its guarantee is 1 / (n k^2), about
+// one seed in six million, and 100,000 seeds gave 0 or 1 failure at every
+// K of the range, so no comparison can be made (its depth-2 bound is
+// checked by the Classics test above).
 TEST(ClassicsAutoK, FindsEachBugAtLeastHalfAsOftenAsTheBestHandChosenK) {
   for (const Classic& c : all()) {
+    if (c.threads > 50) {
+      continue;
+    }
     // Enough seeds for a few failures at the program's PCT bound.
     const std::uint64_t seeds = c.threads > 10 ? 100'000 : 2'000;
     const std::string pct = "pct:3";
