@@ -247,24 +247,108 @@ void circular_buffer(World& world, bool fixed) {
   SEEDPOOL_ASSERT_MSG(count.load() == 0, "circular_buffer: the item count drifted");
 }
 
+// A driver's stop routine against an I/O request (after the model of a
+// Windows bluetooth driver that checkers of the KISS line used): a request
+// checks the stopping flag, then counts itself in; the stopper raises the
+// flag, counts its own reference out, waits for the count to reach zero and
+// marks the device stopped. The buggy request checks and counts in two
+// steps, so the stopper can finish between them and the request then runs
+// on a stopped device. Fixed: the check and the count under one lock.
+void bluetooth_driver(World& world, bool fixed) {
+  Mutex lock(world, "device");
+  ConditionVariable idle(world, "device");
+  Atomic<bool> stopping(world, false);
+  Atomic<bool> stopped(world, false);
+  int pending = 1;  // the stopper's own reference; under `lock`
+  const auto count_in = [&] {
+    std::unique_lock<Mutex> held(lock, std::defer_lock);
+    if (fixed) {
+      held.lock();
+    }
+    if (stopping.load()) {
+      return false;
+    }
+    if (!fixed) {
+      held.lock();
+    }
+    ++pending;
+    return true;
+  };
+  const auto count_out = [&] {
+    std::lock_guard<Mutex> held(lock);
+    if (--pending == 0) {
+      idle.notify_all();
+    }
+  };
+  Thread request(world, "request", [&] {
+    if (count_in()) {
+      SEEDPOOL_ASSERT_MSG(!stopped.load(), "bluetooth_driver: a request ran on a stopped device");
+      count_out();
+    }
+  });
+  Thread stopper(world, "stopper", [&] {
+    stopping.store(true);
+    count_out();
+    std::unique_lock<Mutex> held(lock);
+    idle.wait(held, [&] { return pending == 0; });
+    stopped.store(true);
+  });
+  request.join();
+  stopper.join();
+}
+
+// A consumer waits for a flag that a producer sets under a lock and
+// notifies. The buggy consumer tests the flag before it takes the lock, so
+// the notification can fall between its test and its wait and is lost: the
+// consumer sleeps for ever, and the run ends in a deadlock. Fixed: the test
+// under the lock, as the predicate of the wait.
+void lost_wakeup(World& world, bool fixed) {
+  Mutex lock(world, "flag");
+  ConditionVariable set(world, "flag");
+  Atomic<bool> ready(world, false);
+  Thread consumer(world, "consumer", [&] {
+    if (fixed) {
+      std::unique_lock<Mutex> held(lock);
+      set.wait(held, [&] { return ready.load(); });
+    } else if (!ready.load()) {
+      std::unique_lock<Mutex> held(lock);
+      set.wait(held);
+    }
+  });
+  Thread producer(world, "producer", [&] {
+    std::lock_guard<Mutex> held(lock);
+    ready.store(true);
+    set.notify_one();
+  });
+  consumer.join();
+  producer.join();
+}
+
 }  // namespace
 
 const std::vector<Classic>& all() {
   static const std::vector<Classic> suite = {
-      {"account", "an update of the balance is lost", 3, 2, 1, account},
-      {"deadlock01", "two locks taken in opposite orders", 2, 2, 1, deadlock01},
-      {"lazy01", "a check runs after both writers", 3, 1, 0, lazy01},
-      {"reorder_3", "a checker reads between a setter's two stores", 4, 2, 1,
-       [](World& w, bool fixed) { reorder(w, fixed, 3); }},
-      {"reorder_10", "the same with ten setters", 11, 2, 1, [](World& w, bool fixed) { reorder(w, fixed, 10); },
-       "delay:2"},
-      {"twostage_20", "a reader between two stages", 21, 2, 1, [](World& w, bool fixed) { twostage(w, fixed, 20); },
-       "delay:2"},
-      {"twostage_100", "the same with a hundred writers", 101, 2, 1,
+      {"account", "an update of the balance is lost", "account: an update was lost", 3, 2, 1, account},
+      {"deadlock01", "two locks taken in opposite orders", "lock cycle:", 2, 2, 1, deadlock01},
+      {"lazy01", "a check runs after both writers", "lazy01: both writers ran first", 3, 1, 0, lazy01},
+      {"reorder_3", "a checker reads between a setter's two stores", "reorder: the checker saw half a write", 4, 2,
+       1, [](World& w, bool fixed) { reorder(w, fixed, 3); }},
+      {"reorder_10", "the same with ten setters", "reorder: the checker saw half a write", 11, 2, 1,
+       [](World& w, bool fixed) { reorder(w, fixed, 10); }, "delay:2"},
+      {"twostage_20", "a reader between two stages", "twostage: the second stage was not done", 21, 2, 1,
+       [](World& w, bool fixed) { twostage(w, fixed, 20); }, "delay:2"},
+      {"twostage_100", "the same with a hundred writers", "twostage: the second stage was not done", 101, 2, 1,
        [](World& w, bool fixed) { twostage(w, fixed, 100); }, "delay:2"},
-      {"wronglock", "two locks for one value", 3, 2, 1, wronglock},
-      {"token_ring", "the token is handed on before the pass is counted", 3, 2, 1, token_ring},
-      {"circular_buffer", "an item count updated without atomicity", 2, 2, 1, circular_buffer},
+      {"wronglock", "two locks for one value", "wronglock: the value changed under the reader's lock", 3, 2, 1,
+       wronglock},
+      {"token_ring", "the token is handed on before the pass is counted",
+       "token_ring: the token came back before every pass was counted", 3, 2, 1, token_ring},
+      {"circular_buffer", "an item count updated without atomicity", "circular_buffer: the item count drifted", 2, 2,
+       1, circular_buffer},
+      {"bluetooth_driver", "the device stops between a request's check and its count",
+       "bluetooth_driver: a request ran on a stopped device", 2, 2, 1, bluetooth_driver},
+      {"lost_wakeup", "a notification between the consumer's test and its wait", "deadlock:", 2, 2, 1,
+       lost_wakeup},
   };
   return suite;
 }

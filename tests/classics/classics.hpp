@@ -2,7 +2,8 @@
 
 // Small textbook concurrency bugs, written for this suite in the style of
 // the SCTBench "CS" programs (account, deadlock01, lazy01, reorder_N,
-// twostage_N, wronglock, token_ring, circular_buffer): thread-style code on
+// twostage_N, wronglock, token_ring, circular_buffer, bluetooth_driver)
+// and a lost wake-up: thread-style code on
 // seedpool's primitives (<seedpool/core/sync.hpp>), each with a fixed
 // variant. A bug shows as a failed SEEDPOOL_ASSERT or a deadlock.
 
@@ -17,6 +18,7 @@ namespace seedpool::classics {
 struct Classic {
   std::string name;
   std::string bug;          // what goes wrong
+  std::string shows;        // what the failure message of the bug says
   unsigned threads = 0;     // tasks the program starts besides main
   unsigned depth = 0;       // the bug's depth d (PCT: d - 1 change points needed)
   unsigned preemptions = 0; // preemptions a schedule needs to show the bug

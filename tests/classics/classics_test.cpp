@@ -50,6 +50,9 @@ Swept first_failing(const Classic& c, const std::string& strategy, std::uint64_t
   swept.strategy = resolved.to_string();
   if (!report.failed.empty()) {
     swept.first = report.failed.front().seed;
+    // It is the program's bug, not some other failure.
+    EXPECT_NE(report.failed.front().message.find(c.shows), std::string::npos)
+        << c.name << " under " << strategy << ": " << report.failed.front().message;
     // The failure replays: the same seed, the same hash.
     config.strategy = resolved;
     config.seed = swept.first;
@@ -104,6 +107,8 @@ TEST_P(Classics, FoundWithinTheBoundsAndTheFixExhausted) {
                            << " seeds";
   EXPECT_TRUE(fixed.exhausted) << c.name << ": " << fixed.describe();
   ASSERT_TRUE(buggy.failure.has_value()) << c.name << ": " << buggy.describe();
+
+  EXPECT_NE(buggy.failure->message.find(c.shows), std::string::npos) << c.name << ": " << buggy.failure->message;
 
   // The systematic failure replays from its decision list.
   sim::SimConfig replay;
