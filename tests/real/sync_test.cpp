@@ -4,6 +4,7 @@
 
 #include "real_test_support.hpp"
 #include "support/guide_inbox.hpp"
+#include "support/ported_idioms.hpp"
 
 #include <seedpool/core/sync.hpp>
 #include <seedpool/real/real_world.hpp>
@@ -220,6 +221,13 @@ TEST(RealSyncGuide, ThePortedProgramOfTheGuideRunsOnThreads) {
   for (int i = 0; i < 50; ++i) {
     RealWorld world;
     seedpool::test::run_inbox(world);
+  }
+}
+
+TEST(RealSyncPorting, TheStandardLibrarysIdiomsRunOnThreads) {
+  for (int i = 0; i < 50; ++i) {
+    RealWorld world;
+    seedpool::test::run_ported_idioms(world);
   }
 }
 

@@ -7,6 +7,7 @@
 // bugs found by bounded systematic search.
 
 #include "support/guide_inbox.hpp"
+#include "support/ported_idioms.hpp"
 
 #include <seedpool/core/sync.hpp>
 #include <seedpool/sim/determinism.hpp>
@@ -17,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -748,6 +750,66 @@ TEST(SimSyncGuide, ThePortedProgramOfTheGuidePassesEverySeed) {
       ASSERT_TRUE(run.ok()) << strategy.to_string() << " seed " << seed << ": " << run.summary();
     }
   }
+}
+
+// Thread code's idioms compile and run as they are: memory orders, an
+// atomic enum and double, threads with arguments, a std::chrono timeout.
+TEST(SimSyncPorting, TheStandardLibrarysIdiomsPassEverySeed) {
+  for (const StrategySpec& strategy : {StrategySpec{}, pct3()}) {
+    for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+      const RunResult run =
+          simulate(seeded(seed, strategy), [](SimWorld& world) { seedpool::test::run_ported_idioms(world); });
+      ASSERT_TRUE(run.ok()) << strategy.to_string() << " seed " << seed << ": " << run.summary();
+    }
+  }
+}
+
+TEST(SimSyncPorting, AStdChronoTimeoutIsTheSameVirtualWait) {
+  using namespace std::chrono_literals;
+  const RunResult run = simulate(seeded(1), [](SimWorld& world) {
+    Mutex mutex(world, "m");
+    ConditionVariable never(world, "never");
+    std::unique_lock<Mutex> held(mutex);
+    const Instant start = world.now();
+    EXPECT_EQ(never.wait_for(held, 30ms), CvStatus::timeout);
+    EXPECT_EQ(world.now(), start + milliseconds(30));
+    EXPECT_FALSE(never.wait_for(held, std::chrono::microseconds(250), [] { return false; }));
+    EXPECT_EQ(world.now(), start + milliseconds(30) + microseconds(250));
+  });
+  ASSERT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(SimSyncPorting, StdChronoDurationsConvertExactlyOrSaturate) {
+  using namespace std::chrono_literals;
+  static_assert(to_duration(3ms) == milliseconds(3));
+  static_assert(to_duration(2h) == hours(2));
+  static_assert(to_duration(std::chrono::duration<std::int64_t, std::pico>(1500)) == nanoseconds(1));
+  static_assert(to_duration(std::chrono::hours::max()) == Duration::max());
+  static_assert(to_duration(std::chrono::hours::min()) == Duration::from_ns(std::numeric_limits<std::int64_t>::min()));
+  EXPECT_EQ(to_duration(-5s), Duration::zero() - seconds(5));
+}
+
+TEST(SimSyncPorting, AnAtomicEnumAndAStructSwapWholeAndCompareByValue) {
+  struct Pair {
+    int a;
+    int b;
+  };
+  const RunResult run = simulate(seeded(1), [](SimWorld& world) {
+    Atomic<seedpool::test::Phase> phase(world, seedpool::test::Phase::starting);
+    auto expected = seedpool::test::Phase::running;
+    EXPECT_FALSE(phase.compare_exchange_weak(expected, seedpool::test::Phase::stopped, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed));
+    EXPECT_EQ(expected, seedpool::test::Phase::starting);
+    Atomic<Pair> pair(world, Pair{1, 2});
+    const Pair old = pair.exchange(Pair{3, 4}, std::memory_order_acq_rel);
+    EXPECT_EQ(old.a + old.b, 3);
+    EXPECT_EQ(pair.load().b, 4);
+    Atomic<int> bits(world, 0b1100);
+    EXPECT_EQ(bits &= 0b0100, 0b0100);
+    EXPECT_EQ(bits |= 0b0001, 0b0101);
+    EXPECT_EQ(bits ^= 0b0101, 0);
+  });
+  ASSERT_TRUE(run.ok()) << run.summary();
 }
 
 }  // namespace

@@ -28,17 +28,47 @@
 #include <seedpool/core/world.hpp>
 
 #include <atomic>
+// For std::chrono::duration only: timeouts given as the standard library's
+// durations (wait_for(lock, 10ms)) convert to Duration. No clock is read here.
+#include <chrono>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <memory>
 // For std::unique_lock and std::lock_guard, which take any Lockable type;
 // nothing in core uses the kernel-backed types declared beside them.
 #include <mutex>
+#include <ratio>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
 namespace seedpool {
+
+// A standard library duration as a Duration, truncated to whole nanoseconds
+// and saturated at Duration's range (std::chrono::hours::max() is "never").
+// Integral counts only: time in seedpool has no floating point.
+template <class Rep, class Period>
+constexpr Duration to_duration(std::chrono::duration<Rep, Period> d) {
+  static_assert(std::is_integral_v<Rep>, "to_duration takes an integral std::chrono::duration");
+  using Ratio = std::ratio_divide<Period, std::nano>;
+  constexpr std::int64_t top = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t bottom = std::numeric_limits<std::int64_t>::min();
+  const Rep raw = d.count();
+  if (std::cmp_greater(raw, top)) {
+    return Duration::max();
+  }
+  const auto count = static_cast<std::int64_t>(raw);
+  // count * num / den without overflow: whole multiples of den, then the rest.
+  std::int64_t whole = 0;
+  std::int64_t rest = 0;
+  if (__builtin_mul_overflow(count / Ratio::den, Ratio::num, &whole) ||
+      __builtin_mul_overflow(count % Ratio::den, Ratio::num, &rest)) {
+    return Duration::from_ns(count < 0 ? bottom : top);
+  }
+  return Duration::from_ns(Duration::saturating_add(whole, rest / Ratio::den));
+}
 
 // A mutual-exclusion lock with the shape of the standard library's mutex
 // (Lockable): std::lock_guard<Mutex>, std::unique_lock<Mutex>,
@@ -130,6 +160,17 @@ class ConditionVariable {
   bool wait_for(std::unique_lock<Mutex>& lock, Duration timeout, Predicate ready) {
     return wait_until(lock, world_->now() + timeout, std::move(ready));
   }
+  // The same with the standard library's durations (wait_for(lock, 10ms)).
+  // A deadline is an Instant of the World's clock: there is no wait_until
+  // taking a std::chrono time point, whose clock a simulated run cannot read.
+  template <class Rep, class Period>
+  CvStatus wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> timeout) {
+    return wait_for(lock, to_duration(timeout));
+  }
+  template <class Rep, class Period, class Predicate>
+  bool wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> timeout, Predicate ready) {
+    return wait_for(lock, to_duration(timeout), std::move(ready));
+  }
 
   // Not scheduling points; callable with or without the mutex held.
   void notify_one() { backend_->notify_one(); }
@@ -140,70 +181,96 @@ class ConditionVariable {
   std::unique_ptr<ConditionBackend> backend_;
 };
 
-// An atomic integer or pointer, with the standard library's std::atomic
-// operations. Every operation is sequentially consistent (there is no
-// memory_order argument): on a real World the value is a std::atomic<T> and
-// each operation uses memory_order_seq_cst. In simulation each operation is
-// a scheduling point taken before it (World::yield), so the interleavings of
-// a read-modify-write split into a load and a store are explored, while a
-// fetch_add happens at one point.
+// An atomic value with the standard library's std::atomic operations, for
+// the same types: any trivially copyable T (integers, bool, pointers,
+// enums, small structs), with fetch_add/fetch_sub for integers, pointers and
+// floating point, and the bitwise ones for integers.
+//
+// Every operation is sequentially consistent. The memory_order arguments of
+// std::atomic are accepted, so that ported code compiles unchanged, and
+// ignored: on a real World each operation uses memory_order_seq_cst, and the
+// simulator explores interleavings of sequentially consistent operations,
+// not the reorderings a weaker order allows (a bug that needs one is not
+// found here). In simulation each operation is a scheduling point taken
+// before it (World::yield), so the interleavings of a read-modify-write
+// split into a load and a store are explored, while a fetch_add happens at
+// one point. compare_exchange_weak never fails spuriously.
 template <class T>
 class Atomic {
-  static_assert(std::is_integral_v<T> || std::is_pointer_v<T>, "Atomic<T> holds an integer or a pointer");
-  static constexpr bool arithmetic = (std::is_integral_v<T> && !std::is_same_v<T, bool>) || std::is_pointer_v<T>;
+  static_assert(std::is_trivially_copyable_v<T> && std::is_copy_constructible_v<T> &&
+                    std::is_move_constructible_v<T> && std::is_copy_assignable_v<T> &&
+                    std::is_move_assignable_v<T>,
+                "Atomic<T> holds a trivially copyable type, as std::atomic<T> does");
+  static constexpr bool integral = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+  static constexpr bool addable = integral || std::is_pointer_v<T> || std::is_floating_point_v<T>;
+  static constexpr bool countable = integral || std::is_pointer_v<T>;
   using Difference = std::conditional_t<std::is_pointer_v<T>, std::ptrdiff_t, T>;
+  static constexpr std::memory_order seq_cst = std::memory_order_seq_cst;
 
  public:
+  static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
+
   explicit Atomic(World& world, T initial = T{}) noexcept : world_(&world), value_(initial) {}
   Atomic(const Atomic&) = delete;
   Atomic& operator=(const Atomic&) = delete;
 
-  T load() const {
+  bool is_lock_free() const noexcept { return value_.is_lock_free(); }
+
+  T load(std::memory_order /*order*/ = seq_cst) const {
     world_->yield();
     return value_.load();
   }
-  void store(T desired) {
+  void store(T desired, std::memory_order /*order*/ = seq_cst) {
     world_->yield();
     value_.store(desired);
   }
-  T exchange(T desired) {
+  T exchange(T desired, std::memory_order /*order*/ = seq_cst) {
     world_->yield();
     return value_.exchange(desired);
   }
-  // On failure, `expected` receives the value found. Never fails spuriously.
-  bool compare_exchange_strong(T& expected, T desired) {
+  // On failure, `expected` receives the value found.
+  bool compare_exchange_strong(T& expected, T desired, std::memory_order /*order*/ = seq_cst) {
     world_->yield();
     return value_.compare_exchange_strong(expected, desired);
   }
+  bool compare_exchange_strong(T& expected, T desired, std::memory_order /*success*/,
+                               std::memory_order /*failure*/) {
+    return compare_exchange_strong(expected, desired);
+  }
   // The same as compare_exchange_strong: ported loops work unchanged.
-  bool compare_exchange_weak(T& expected, T desired) { return compare_exchange_strong(expected, desired); }
+  bool compare_exchange_weak(T& expected, T desired, std::memory_order /*order*/ = seq_cst) {
+    return compare_exchange_strong(expected, desired);
+  }
+  bool compare_exchange_weak(T& expected, T desired, std::memory_order /*success*/, std::memory_order /*failure*/) {
+    return compare_exchange_strong(expected, desired);
+  }
 
-  T fetch_add(Difference delta)
-    requires arithmetic
+  T fetch_add(Difference delta, std::memory_order /*order*/ = seq_cst)
+    requires addable
   {
     world_->yield();
     return value_.fetch_add(delta);
   }
-  T fetch_sub(Difference delta)
-    requires arithmetic
+  T fetch_sub(Difference delta, std::memory_order /*order*/ = seq_cst)
+    requires addable
   {
     world_->yield();
     return value_.fetch_sub(delta);
   }
-  T fetch_and(T mask)
-    requires std::is_integral_v<T>
+  T fetch_and(T mask, std::memory_order /*order*/ = seq_cst)
+    requires integral
   {
     world_->yield();
     return value_.fetch_and(mask);
   }
-  T fetch_or(T mask)
-    requires std::is_integral_v<T>
+  T fetch_or(T mask, std::memory_order /*order*/ = seq_cst)
+    requires integral
   {
     world_->yield();
     return value_.fetch_or(mask);
   }
-  T fetch_xor(T mask)
-    requires std::is_integral_v<T>
+  T fetch_xor(T mask, std::memory_order /*order*/ = seq_cst)
+    requires integral
   {
     world_->yield();
     return value_.fetch_xor(mask);
@@ -216,34 +283,49 @@ class Atomic {
     return desired;
   }
   T operator++()
-    requires arithmetic
+    requires countable
   {
     return fetch_add(1) + 1;
   }
   T operator++(int)
-    requires arithmetic
+    requires countable
   {
     return fetch_add(1);
   }
   T operator--()
-    requires arithmetic
+    requires countable
   {
     return fetch_sub(1) - 1;
   }
   T operator--(int)
-    requires arithmetic
+    requires countable
   {
     return fetch_sub(1);
   }
   T operator+=(Difference delta)
-    requires arithmetic
+    requires addable
   {
     return fetch_add(delta) + delta;
   }
   T operator-=(Difference delta)
-    requires arithmetic
+    requires addable
   {
     return fetch_sub(delta) - delta;
+  }
+  T operator&=(T mask)
+    requires integral
+  {
+    return fetch_and(mask) & mask;
+  }
+  T operator|=(T mask)
+    requires integral
+  {
+    return fetch_or(mask) | mask;
+  }
+  T operator^=(T mask)
+    requires integral
+  {
+    return fetch_xor(mask) ^ mask;
   }
 
  private:
@@ -266,6 +348,18 @@ class Thread {
   // Starts `body` as a task named `name`.
   Thread(World& world, std::string name, std::function<void()> body)
       : world_(&world), name_(name), task_(world.spawn_joinable(std::move(name), std::move(body))) {}
+  // Starts f(args...), as the standard library's thread does: `f` and
+  // `args` are copied or moved into the task (decayed; std::ref passes a
+  // reference), which calls f with them as rvalues. Move-only arguments work.
+  template <class F, class... Args>
+    requires(sizeof...(Args) > 0 && std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>)
+  Thread(World& world, std::string name, F&& f, Args&&... args)
+      : Thread(world, std::move(name),
+               [bound = std::make_shared<std::tuple<std::decay_t<F>, std::decay_t<Args>...>>(
+                    std::forward<F>(f), std::forward<Args>(args)...)] {
+                 std::apply([](auto&& fn, auto&&... in) { std::invoke(std::move(fn), std::move(in)...); },
+                            std::move(*bound));
+               }) {}
   Thread(Thread&& other) noexcept = default;
   Thread& operator=(Thread&& other) noexcept {
     require_not_joinable();
