@@ -3,9 +3,11 @@
 // automatic K within ceil(3 / p) seeds, where p = 1 / (n k^(d-1)) is PCT's
 // guarantee for n tasks, k steps and depth d, and by dfs:preemptions=P at
 // the program's preemption count; the fixed variant is exhausted by that
-// search, or by the program's proof bound (Classic::proof). The random walk's seeds to the
-// first failure are measured and printed, not required. Every failure found
-// replays. The table of figures is printed for the README.
+// search, or by the program's proof bound (Classic::proof). The random
+// walk's seeds to the first failure are measured and printed, not required.
+// Every failure found is the program's own bug (Classic::shows) and replays,
+// from its seed and from its decision list. The table of figures is printed
+// for the README.
 
 #include "classics.hpp"
 
@@ -58,6 +60,11 @@ Swept first_failing(const Classic& c, const std::string& strategy, std::uint64_t
     config.seed = swept.first;
     const sim::RunResult again = sim::simulate(config, body_of(c, false));
     EXPECT_EQ(again.trace_hash, report.failed.front().trace_hash) << c.name;
+    // And from its decision list alone.
+    sim::SimConfig from_list;
+    from_list.strategy = resolved;
+    from_list.decisions = again.decisions;
+    EXPECT_EQ(sim::simulate(from_list, body_of(c, false)).trace_hash, again.trace_hash) << c.name;
   }
   return swept;
 }
