@@ -1,6 +1,7 @@
 #include "jobs.hpp"
 
 #include "line_reader.hpp"
+#include "say.hpp"
 #include "stop_request.hpp"
 #include "worker_log.hpp"
 
@@ -13,8 +14,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -41,11 +45,13 @@ std::string one_line(const Error& e) {
 }
 
 // Writes `text` and a newline to stdout, every byte of it: a reply may hold
-// NUL bytes, which the C string functions would cut it at.
-void write_line(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+// NUL bytes, which the C string functions would cut it at. Returns 0, or
+// the errno of the write that failed.
+int write_line(const std::string& text) {
+  errno = 0;
+  const bool written = std::fwrite(text.data(), 1, text.size(), stdout) == text.size() &&
+                       std::fputc('\n', stdout) != EOF && std::fflush(stdout) == 0;
+  return written ? 0 : (errno != 0 ? errno : EIO);
 }
 
 ExecuteOptions execute_options(const RunOptions& o) {
@@ -133,21 +139,41 @@ using Item = std::pair<std::uint64_t, std::string>;
 using Answer = std::pair<std::uint64_t, Result<std::string>>;
 
 // Prints the answers in input order; at most concurrency * 3 wait in `early`.
-void print_answers(Channel<Answer>& output, const RunOptions& o, const Tick& tick) {
+// Once stdout cannot be written (a reader that went away, a full disk) the
+// job stops as a SIGPIPE would have it stop, but without losing track: no
+// more input is read, the calls in flight finish and are counted, and the
+// error says how many answers were not written.
+Status print_answers(Channel<Answer>& output, const RunOptions& o, StopRequest& stop, const Tick& tick) {
   std::map<std::uint64_t, Result<std::string>> early;
   std::uint64_t next = 0;
+  int write_error = 0;
+  std::uint64_t unwritten = 0;
   while (Received<Answer> answer = output.receive()) {
     early.emplace(answer.value->first, std::move(answer.value->second));
     for (auto it = early.find(next); it != early.end(); it = early.find(++next)) {
-      write_line(it->second ? it->second.value() : one_line(it->second.error()));
-      if (!it->second && o.quiet_workers) {
+      if (write_error == 0) {
+        write_error = write_line(it->second ? it->second.value() : one_line(it->second.error()));
+        if (write_error != 0) {
+          stop.request(write_error == EPIPE ? SIGPIPE : StopRequest::no_signal);
+        }
+      }
+      unwritten += write_error != 0 ? 1U : 0U;
+      if (!it->second && o.quiet_workers && write_error == 0) {
         // The stderr tail was not shown as it happened: show it now.
-        fmt::print(stderr, "line {}: {}\n", next + 1, it->second.error().describe());
+        say("line {}: {}\n", next + 1, it->second.error().describe());
       }
       early.erase(it);
     }
     tick();
   }
+  if (write_error != 0) {
+    return Error{ErrorCode::io_error,
+                 fmt::format("cannot write to stdout: {}; stopped reading input; {} answer(s) not written, from "
+                             "line {} on",
+                             std::strerror(write_error), unwritten, next - unwritten + 1),
+                 {}};
+  }
+  return {};
 }
 
 // Feeds stdin's lines to `input` until the end of input or a stop.
@@ -167,15 +193,16 @@ Status read_lines(Channel<Item>& input, const StopRequest& stop) {
 
 // Payloads from stdin, one per line; replies printed in input order. A stop
 // ends the reading at once; lines already read still get their answer.
-Status run_stdin(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop, Counts& counts,
+Status run_stdin(World& world, Pool& pool, const RunOptions& o, StopRequest& stop, Counts& counts,
                  const Tick& tick) {
   const std::uint64_t concurrency = o.concurrency != 0 ? o.concurrency : o.pool.size.max;
   Channel<Item> input(world, "stdin-lines", concurrency);
   Channel<Answer> output(world, "replies", concurrency * 2);
   Channel<int> done(world, "callers-done", concurrency + 1);
   JobTasks tasks(world);
+  Status printed;
   Status status = tasks.start("printer", [&] {
-    print_answers(output, o, tick);
+    printed = print_answers(output, o, stop, tick);
     (void)done.send(2);
   }, "--concurrency");
   if (!status) {
@@ -203,7 +230,7 @@ Status run_stdin(World& world, Pool& pool, const RunOptions& o, const StopReques
   output.close();
   (void)done.receive();  // the printer
   tasks.join_all();
-  return status;
+  return status ? printed : status;
 }
 
 // The latency quantiles, "p50 <= 500 us, p99 <= 2500 us": "-" when there
@@ -224,15 +251,14 @@ std::string latency(const Histogram& h) {
 void print_stats(const PoolStats& stats, double wall_seconds) {
   const std::uint64_t calls = stats.total(stats.calls);
   const double rate = wall_seconds > 0 ? static_cast<double>(calls) / wall_seconds : 0.0;
-  fmt::print(stderr,
-             "seedpool: {} calls ({} ok) in {:.2f}s = {:.0f} calls/s; call latency {}\n"
-             "seedpool: checkouts {} ({} ok); worker starts {} ({} ok); exits {}; recycles {}; health failures {}\n",
-             calls, stats.count(stats.calls, "ok"), wall_seconds, rate, latency(stats.call_duration),
-             stats.total(stats.checkouts), stats.count(stats.checkouts, "ok"), stats.total(stats.inits),
-             stats.count(stats.inits, "ok"), stats.worker_exits, stats.recycles, stats.health_failures);
+  say("seedpool: {} calls ({} ok) in {:.2f}s = {:.0f} calls/s; call latency {}\n"
+      "seedpool: checkouts {} ({} ok); worker starts {} ({} ok); exits {}; recycles {}; health failures {}\n",
+      calls, stats.count(stats.calls, "ok"), wall_seconds, rate, latency(stats.call_duration),
+      stats.total(stats.checkouts), stats.count(stats.checkouts, "ok"), stats.total(stats.inits),
+      stats.count(stats.inits, "ok"), stats.worker_exits, stats.recycles, stats.health_failures);
   for (const auto& [outcome, n] : stats.calls) {
     if (outcome != "ok") {
-      fmt::print(stderr, "seedpool:   calls {}: {}\n", outcome, n);
+      say("seedpool:   calls {}: {}\n", outcome, n);
     }
   }
 }
@@ -255,7 +281,7 @@ class SignalWatcher {
           int received = 0;
           if (sigwait(&signals, &received) == 0 && received != SIGUSR2) {
             stop.request(received);
-            fmt::print(stderr, "\nseedpool: signal {}: shutting down\n", received);
+            say("\nseedpool: signal {}: shutting down\n", received);
             (void)pool.shutdown();
           }
         }) {}
@@ -287,17 +313,17 @@ Status start_pool(World& world, Pool& pool, const RunOptions& o) {
 
 // A failed start: the error names every worker, each with its own stderr
 // tail (Pool::start says so).
-void print_start_failure(const Error& error) { fmt::print(stderr, "seedpool: {}\n", error.describe()); }
+void print_start_failure(const Error& error) { say("seedpool: {}\n", error.describe()); }
 
 // The job itself, from the start of the pool to its shutdown; the exit status.
-int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& stop) {
+int run_job(World& world, Pool& pool, const RunOptions& o, StopRequest& stop) {
   const auto started_at = Clock::now();
   if (Status started = start_pool(world, pool, o); !started) {
     print_start_failure(started.error());
     (void)pool.shutdown();
     return 1;
   }
-  fmt::print(stderr, "seedpool: {} workers of '{}' ready in {:.0f} ms\n", o.pool.min_ready, o.pool.command.program,
+  say("seedpool: {} workers of '{}' ready in {:.0f} ms\n", o.pool.min_ready, o.pool.command.program,
              std::chrono::duration<double, std::milli>(Clock::now() - started_at).count());
   Counts counts;
   const bool tty = isatty(STDERR_FILENO) != 0;
@@ -310,7 +336,7 @@ int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& st
     }
     if (o.status_line) {
       const double t = std::chrono::duration<double>(Clock::now() - job_start).count();
-      fmt::print(stderr, "{}calls ok {}  failed {}  {:.0f}/s{}", tty ? "\r" : "", counts.ok.load(),
+      say("{}calls ok {}  failed {}  {:.0f}/s{}", tty ? "\r" : "", counts.ok.load(),
                  counts.failed.load(), static_cast<double>(counts.ok.load() + counts.failed.load()) / t,
                  tty ? "   " : "\n");
     }
@@ -319,10 +345,10 @@ int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& st
                                       : run_stdin(world, pool, o, stop, counts, tick);
   const double wall = std::chrono::duration<double>(Clock::now() - job_start).count();
   if (o.status_line && tty) {
-    fmt::print(stderr, "\n");
+    say("\n");
   }
   if (!job) {
-    fmt::print(stderr, "seedpool: {}\n", job.error().message);
+    say("seedpool: {}\n", job.error().message);
   }
   const Status stopped = pool.shutdown();
   print_stats(pool.stats(), wall);
@@ -330,7 +356,7 @@ int run_job(World& world, Pool& pool, const RunOptions& o, const StopRequest& st
     write_metrics(pool, o.metrics_path);
   }
   if (!stopped) {
-    fmt::print(stderr, "seedpool: shutdown: {}\n", stopped.error().describe());
+    say("seedpool: shutdown: {}\n", stopped.error().describe());
   }
   return job && stopped && counts.failed.load() == 0 ? 0 : 1;
 }
@@ -341,7 +367,7 @@ int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
   WorkerLog log(!o.quiet_workers);
   auto created = Pool::create(world, o.pool, PoolHooks{.telemetry = nullptr, .log = &log});
   if (!created) {
-    fmt::print(stderr, "seedpool: {}\n", created.error().describe());
+    say("seedpool: {}\n", created.error().describe());
     return 2;
   }
   Pool& pool = *created.value();
@@ -350,11 +376,12 @@ int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
     StopRequest stop;
     const SignalWatcher watcher(pool, stop, stop_signals);
     status = run_job(world, pool, o, stop);
-    // Interrupted: the shell's convention, so that a script sees the job
+    // Interrupted, or stdout went away: the shell's convention (128 + the
+    // signal; SIGPIPE for a closed stdout), so that a script sees the job
     // did not run to its end.
-    status = stop.requested() ? 128 + stop.signal() : status;
+    status = stop.signal() != 0 ? 128 + stop.signal() : status;
   } catch (const std::system_error& e) {
-    fmt::print(stderr, "seedpool: cannot watch for signals: {}\n", e.what());
+    say("seedpool: cannot watch for signals: {}\n", e.what());
   }
   (void)pool.shutdown();
   return status;

@@ -14,6 +14,7 @@
 
 #include "jobs.hpp"
 #include "options.hpp"
+#include "say.hpp"
 
 #include <seedpool/real/real_world.hpp>
 
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
   seedpool::tool::RunArguments arguments;
   seedpool::tool::add_run_options(*run, arguments);
   if (std::optional<std::string> unknown = seedpool::tool::unknown_option(*run, argc, argv)) {
-    fmt::print(stderr, "seedpool run: unknown option '{}' (see seedpool run --help)\n", *unknown);
+    seedpool::tool::say("seedpool run: unknown option '{}' (see seedpool run --help)\n", *unknown);
     return 2;
   }
   try {
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
   }
   seedpool::Result<seedpool::tool::RunOptions> options = seedpool::tool::finish_run_options(*run, arguments);
   if (!options) {
-    fmt::print(stderr, "seedpool run: {}\n", options.error().message);
+    seedpool::tool::say("seedpool run: {}\n", options.error().message);
     return 2;
   }
 
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
     return seedpool::tool::run_pool(world, options.value(), stop_signals);
   } catch (const std::system_error& e) {
     // The RealWorld's own descriptors or I/O thread were refused.
-    fmt::print(stderr, "seedpool: cannot start: {}\n", e.what());
+    seedpool::tool::say("seedpool: cannot start: {}\n", e.what());
     return 1;
   }
 }

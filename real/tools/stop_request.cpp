@@ -21,9 +21,9 @@ StopRequest::~StopRequest() {
   ::close(write_fd_);
 }
 
-void StopRequest::request(int signal) noexcept {
+void StopRequest::request(int reason) noexcept {
   int none = 0;
-  if (signal_.compare_exchange_strong(none, signal, std::memory_order_acq_rel)) {
+  if (signal_.compare_exchange_strong(none, reason, std::memory_order_acq_rel)) {
     // One byte, never read: the pipe stays readable. Non-blocking, and the
     // pipe is empty, so it cannot fail for want of room.
     static_cast<void>(::write(write_fd_, "x", 1));

@@ -1,9 +1,11 @@
 #pragma once
 
-// The stop a SIGINT or SIGTERM asks for, as the parts of `seedpool run` see
-// it: a flag every loop of the job checks, and a descriptor that becomes
-// readable, so that a thread waiting in poll() for stdin wakes up too.
+// The stop a SIGINT or SIGTERM asks for, or a stdout that can no longer be
+// written, as the parts of `seedpool run` see it: a flag every loop of the
+// job checks, and a descriptor that becomes readable, so that a thread
+// waiting in poll() for stdin wakes up too.
 
+#include <algorithm>
 #include <atomic>
 
 namespace seedpool::tool {
@@ -16,13 +18,17 @@ class StopRequest {
   StopRequest(const StopRequest&) = delete;
   StopRequest& operator=(const StopRequest&) = delete;
 
-  // Any thread. Records `signal` (the first one wins) and makes wake_fd()
-  // readable for good.
-  void request(int signal) noexcept;
+  // A stop that no signal asked for (a write to stdout failed other than
+  // with EPIPE, which stops as SIGPIPE would).
+  static constexpr int no_signal = -1;
+
+  // Any thread. Records `reason`, a signal number or no_signal (the first
+  // one wins), and makes wake_fd() readable for good.
+  void request(int reason) noexcept;
 
   bool requested() const noexcept { return signal_.load(std::memory_order_acquire) != 0; }
-  // The signal that asked for the stop; 0 while none has.
-  int signal() const noexcept { return signal_.load(std::memory_order_acquire); }
+  // The signal that asked for the stop; 0 while none has, or for no_signal.
+  int signal() const noexcept { return std::max(signal_.load(std::memory_order_acquire), 0); }
   // Readable once a stop was requested; never read from.
   int wake_fd() const noexcept { return read_fd_; }
 

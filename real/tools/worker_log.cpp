@@ -1,5 +1,7 @@
 #include "worker_log.hpp"
 
+#include "say.hpp"
+
 #include <fmt/format.h>
 
 namespace seedpool::tool {
@@ -9,7 +11,7 @@ void WorkerLog::on_stderr(std::string_view pool, WorkerRef worker, std::string_v
     return;
   }
   std::lock_guard lock(mutex_);
-  fmt::print(stderr, "[{}/{}] {}\n", pool, worker.to_string(), line);
+  say("[{}/{}] {}\n", pool, worker.to_string(), line);
 }
 
 }  // namespace seedpool::tool

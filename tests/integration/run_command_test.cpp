@@ -57,6 +57,53 @@ TEST(RunCommand, RepliesAreWrittenWholeNulBytesIncluded) {
   EXPECT_EQ(tool.out(), "a\0b\n\0\nplain\nlast without newline\n"s);
 }
 
+// `count` lines of `width` bytes each: more than a pipe holds, so that a
+// reader that went away is met by a write, not by a full buffer.
+std::string wide_lines(int count, std::size_t width) {
+  std::string lines;
+  for (int i = 0; i < count; ++i) {
+    lines += std::string(width, static_cast<char>('a' + i % 26)) + "\n";
+  }
+  return lines;
+}
+
+// A reader of stdout that takes one line and goes away: the command stops as
+// a SIGPIPE would stop it (status 141, through the pipeline's status), but
+// it stops reading input, says how many answers were not written, and
+// shuts its pool down.
+TEST(RunCommand, AStdoutThatGoesAwayStopsTheJobWithStatus141AndSaysWhatWasNotWritten) {
+  ToolProcess tool(run_args({"--workers", "2"}), true, {"/bin/bash", "-c", "set -o pipefail; \"$@\" | head -n 1", "sh"});
+  static_cast<void>(tool.write_stdin(wide_lines(2000, 1024)));
+  tool.close_stdin();
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 141) << exit.describe() << "\n" << tool.err();
+  EXPECT_EQ(tool.out(), std::string(1024, 'a') + "\n");
+  EXPECT_TRUE(contains(tool.err(), "cannot write to stdout: Broken pipe; stopped reading input;")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "answer(s) not written")) << tool.err();
+  EXPECT_FALSE(contains(tool.err(), "2000 calls")) << "the command read all of its input:\n" << tool.err();
+}
+
+// The same with stderr gone too: nothing to say things to, but no abort.
+TEST(RunCommand, AStderrThatGoesAwayTooIsNoAbort) {
+  ToolProcess tool(run_args({"--workers", "2"}), true,
+                   {"/bin/bash", "-c", "set -o pipefail; \"$@\" 2>&1 | head -n 1 >/dev/null", "sh"});
+  static_cast<void>(tool.write_stdin(wide_lines(2000, 1024)));
+  tool.close_stdin();
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 141) << exit.describe() << "\n" << tool.err();
+}
+
+// A stdout that refuses writes (a full disk): status 1, and every answer
+// counted as not written.
+TEST(RunCommand, AStdoutThatRefusesWritesIsAnErrorNamingIt) {
+  ToolProcess tool(run_args({"--workers", "1"}), true, {"/bin/sh", "-c", "exec \"$@\" >/dev/full", "sh"});
+  ASSERT_TRUE(tool.write_stdin("1\n2\n3\n"));
+  tool.close_stdin();
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "cannot write to stdout: No space left on device")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "3 answer(s) not written, from line 1 on")) << tool.err();
+}
 
 // ---------------------------------------------------------------- statistics
 
