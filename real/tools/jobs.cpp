@@ -269,7 +269,7 @@ void write_metrics(Pool& pool, const std::string& path) {
   std::rename(temporary.c_str(), path.c_str());
 }
 
-// Takes SIGINT and SIGTERM (blocked in every thread) for the whole run,
+// Takes SIGINT, SIGTERM and SIGHUP (blocked in every thread) for the whole run,
 // start included: records the stop, which wakes the stdin reader, and shuts
 // the pool down, which ends a start in progress and lets calls in flight
 // finish within the shutdown grace. SIGUSR2 only ends the watcher.

@@ -8,9 +8,10 @@
 // generates calls. On exit it prints the pool's statistics to stderr.
 // Exit status: 0 every call succeeded, 1 a call or the pool failed, 2 bad
 // command line (an unknown option, or a value outside its range: see
-// options.hpp), 128 + N after signal N. SIGINT or SIGTERM shuts the pool down
-// cleanly in every phase (while it starts, while stdin is idle, under load):
-// calls in flight get --shutdown-grace-ms to finish.
+// options.hpp), 128 + N after signal N. SIGINT, SIGTERM or SIGHUP (the
+// terminal went away) shuts the pool down cleanly in every phase (while it
+// starts, while stdin is idle, under load): calls in flight get
+// --shutdown-grace-ms to finish.
 
 #include "jobs.hpp"
 #include "options.hpp"
@@ -49,13 +50,14 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // SIGINT and SIGTERM are taken by one thread (every other thread, the
-  // World's included, inherits the blocked mask) and shut the pool down;
+  // SIGINT, SIGTERM and SIGHUP are taken by one thread (every other thread,
+  // the World's included, inherits the blocked mask) and shut the pool down;
   // SIGUSR2 only tells that thread to end.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   sigaddset(&stop_signals, SIGUSR2);  // sent by run_pool to end the watcher
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 

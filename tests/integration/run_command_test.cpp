@@ -364,6 +364,18 @@ TEST(RunCommandSignals, SigintUnderGeneratedLoadStopsWithinTheGrace) {
   EXPECT_TRUE(contains(tool.err(), "worker starts 2")) << "no statistics:\n" << tool.err();
 }
 
+// A hang-up (the terminal went away) is a stop like the others, not the
+// default death that would leave no statistics and no clean shutdown.
+TEST(RunCommandSignals, SighupWhileStdinIsOpenStopsCleanlyWithinTheGrace) {
+  ToolProcess tool(run_args({"--workers", "2", "--shutdown-grace-ms", grace_option}));
+  ASSERT_TRUE(tool.wait_for_stderr("ready in")) << tool.err();
+  std::chrono::milliseconds took{};
+  const ToolExit exit = stop_with(tool, SIGHUP, took);
+  EXPECT_LT(took, stop_bound) << tool.err();
+  EXPECT_TRUE(exit.exited && exit.status == 128 + SIGHUP) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "worker starts 2")) << "no statistics:\n" << tool.err();
+}
+
 // ---------------------------------------------------------------- threads
 
 // Runs the command with pthread_create refusing every thread after the
