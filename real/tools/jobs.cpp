@@ -6,6 +6,7 @@
 #include "worker_log.hpp"
 
 #include <seedpool/core/channel.hpp>
+#include <seedpool/core/codec.hpp>
 #include <seedpool/core/pool.hpp>
 
 #include <fmt/format.h>
@@ -135,7 +136,13 @@ Status run_load(World& world, Pool& pool, const RunOptions& o, const StopRequest
   return spawned;
 }
 
-using Item = std::pair<std::uint64_t, std::string>;
+// A line of stdin: its index, its payload, and whether it was longer than
+// any call can be (its payload is then its start, one byte over the limit).
+struct Item {
+  std::uint64_t index = 0;
+  std::string payload;
+  bool cut = false;
+};
 using Answer = std::pair<std::uint64_t, Result<std::string>>;
 
 // Prints the answers in input order; at most concurrency * 3 wait in `early`.
@@ -176,12 +183,14 @@ Status print_answers(Channel<Answer>& output, const RunOptions& o, StopRequest& 
   return {};
 }
 
-// Feeds stdin's lines to `input` until the end of input or a stop.
-Status read_lines(Channel<Item>& input, const StopRequest& stop) {
-  LineReader reader(STDIN_FILENO, stop.wake_fd());
+// Feeds stdin's lines to `input` until the end of input or a stop. A line
+// is kept up to the largest payload a call frame holds: of a longer one only
+// its start is kept, enough for the pool to refuse it naming the limit.
+Status read_lines(Channel<Item>& input, const RunOptions& o, const StopRequest& stop) {
+  LineReader reader(STDIN_FILENO, stop.wake_fd(), static_cast<std::size_t>(o.pool.frame_bytes_max) - kFrameHeaderBytes);
   std::uint64_t index = 0;
   for (std::optional<std::string> line; !stop.requested() && (line = reader.next());) {
-    if (input.send(Item{index++, std::move(*line)}) != ChannelStatus::ok) {
+    if (input.send(Item{index++, std::move(*line), reader.cut()}) != ChannelStatus::ok) {
       break;
     }
   }
@@ -212,16 +221,22 @@ Status run_stdin(World& world, Pool& pool, const RunOptions& o, StopRequest& sto
   while (callers < concurrency && status) {
     status = tasks.start(fmt::format("caller-{}", callers), [&] {
       while (Received<Item> item = input.receive()) {
-        Result<std::string> reply = pool.execute(std::move(item.value->second), execute_options(o));
+        const std::size_t kept = item.value->payload.size();
+        Result<std::string> reply = pool.execute(std::move(item.value->payload), execute_options(o));
+        if (item.value->cut && !reply) {
+          Error said = reply.error();
+          said.message = fmt::format("a line of at least {} bytes (read no further): {}", kept, said.message);
+          reply = std::move(said);
+        }
         (reply ? counts.ok : counts.failed).fetch_add(1);
-        (void)output.send(Answer{item.value->first, std::move(reply)});
+        (void)output.send(Answer{item.value->index, std::move(reply)});
       }
       (void)done.send(1);
     }, "--concurrency");
     callers += status ? 1U : 0U;
   }
   if (status) {
-    status = read_lines(input, stop);
+    status = read_lines(input, o, stop);
   }
   input.close();
   for (std::uint64_t finished = 0; finished < callers;) {

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <poll.h>
 #include <unistd.h>
 
@@ -16,22 +17,37 @@ constexpr std::size_t read_bytes_max = std::size_t{64} * 1024;
 }  // namespace
 
 std::optional<std::string> LineReader::next() {
+  cut_ = false;
   for (;;) {
     const std::size_t newline = buffer_.find('\n', scanned_);
-    if (newline != std::string::npos) {
+    if (long_line_) {
+      // Reading past the rest of a line over the limit.
+      if (newline != std::string::npos || ended_) {
+        start_ = scanned_ = newline != std::string::npos ? newline + 1 : buffer_.size();
+        cut_ = true;
+        return std::exchange(long_line_, std::nullopt);
+      }
+      start_ = scanned_ = buffer_.size();
+    } else if (newline != std::string::npos && newline - start_ <= line_bytes_max_) {
       std::string line = buffer_.substr(start_, newline - start_);
       start_ = newline + 1;
       scanned_ = start_;
       return line;
-    }
-    scanned_ = buffer_.size();
-    if (ended_) {
-      if (start_ == buffer_.size()) {
-        return std::nullopt;
+    } else if (newline != std::string::npos || buffer_.size() - start_ > line_bytes_max_) {
+      // Over the limit: keep its start, read past the rest.
+      long_line_ = buffer_.substr(start_, line_bytes_max_ + 1);
+      start_ = scanned_ = start_ + line_bytes_max_ + 1;
+      continue;
+    } else {
+      scanned_ = buffer_.size();
+      if (ended_) {
+        if (start_ == buffer_.size()) {
+          return std::nullopt;
+        }
+        std::string line = buffer_.substr(start_);
+        start_ = scanned_ = buffer_.size();
+        return line;
       }
-      std::string line = buffer_.substr(start_);
-      start_ = scanned_ = buffer_.size();
-      return line;
     }
     // Drop what earlier lines used before the buffer grows.
     buffer_.erase(0, start_);

@@ -105,6 +105,27 @@ TEST(RunCommand, AStdoutThatRefusesWritesIsAnErrorNamingIt) {
   EXPECT_TRUE(contains(tool.err(), "3 answer(s) not written, from line 1 on")) << tool.err();
 }
 
+// A line longer than any call can carry is read past, not held whole
+// (stdin could be /dev/zero): it is answered with the limit named, and the
+// lines around it are served as usual. A line of exactly the largest payload
+// still goes through.
+TEST(RunCommand, ALineLongerThanAnyCallIsReadPastAndRefusedNamingTheLimit) {
+  constexpr std::size_t payload_max = 16 * 1024 * 1024 - 13;  // the default frame_bytes_max, less the header
+  ToolProcess tool(run_args({"--workers", "1"}));
+  const std::string longest(payload_max, 'y');
+  ASSERT_TRUE(tool.write_stdin("first\n" + std::string(payload_max + 100000, 'x') + "\nsecond\n" + longest + "\n"));
+  tool.close_stdin();
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
+  const std::string refused = "ERROR invalid_argument: a line of at least " + std::to_string(payload_max + 1) +
+                              " bytes (read no further): payload of " + std::to_string(payload_max + 1) +
+                              " bytes makes a call frame of 16777217 bytes, over frame_bytes_max 16777216";
+  EXPECT_EQ(tool.out().substr(0, 6 + refused.size()), "first\n" + refused) << tool.out().substr(0, 300);
+  EXPECT_TRUE(contains(tool.out(), "\nsecond\n" + longest + "\n")) << tool.out().substr(0, 300);
+  EXPECT_TRUE(contains(tool.err(), "4 calls (3 ok)")) << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "calls invalid_argument: 1")) << tool.err();
+}
+
 // ---------------------------------------------------------------- statistics
 
 TEST(RunCommand, NoCallsMeansNoLatencyFigures) {
