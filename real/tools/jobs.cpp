@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -278,11 +279,60 @@ void print_stats(const PoolStats& stats, double wall_seconds) {
   }
 }
 
-void write_metrics(Pool& pool, const std::string& path) {
+// Writes the pool's metrics to `path` through a temporary file renamed over
+// it, so that a reader never sees half a file. Returns "" or what failed.
+std::string write_metrics(Pool& pool, const std::string& path) {
+  // The rename replaces whatever has the name: only a regular file may.
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+    const char* what = S_ISDIR(existing.st_mode)   ? "directory"
+                       : S_ISLNK(existing.st_mode) ? "symbolic link"
+                                                   : "device, pipe or socket";
+    return fmt::format("the --metrics file '{}' exists and is not a regular file (a {}); it is replaced at every "
+                       "interval, so name a file",
+                       path, what);
+  }
   const std::string temporary = path + ".tmp";
-  std::ofstream(temporary) << pool.stats().to_prometheus();
-  std::rename(temporary.c_str(), path.c_str());
+  std::ofstream out(temporary, std::ios::trunc);
+  out << pool.stats().to_prometheus();
+  out.close();
+  if (!out) {
+    const int error = errno;
+    std::remove(temporary.c_str());
+    return fmt::format("cannot write the --metrics file '{}': {}", temporary,
+                       error != 0 ? std::strerror(error) : "the write failed");
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    std::remove(temporary.c_str());
+    return fmt::format("cannot put the --metrics file in place as '{}': {}", path, std::strerror(error));
+  }
+  return {};
 }
+
+// The periodic metrics file: says when writing it starts failing and when
+// it works again, not at every interval.
+class MetricsWriter {
+ public:
+  MetricsWriter(Pool& pool, const std::string& path) : pool_(pool), path_(path) {}
+
+  // Writes the file; false (and said once) when it failed.
+  bool write() {
+    const std::string failed = write_metrics(pool_, path_);
+    if (failed.empty() && failing_) {
+      say("seedpool: the --metrics file '{}' is written again\n", path_);
+    } else if (!failed.empty() && !failing_) {
+      say("seedpool: {}; tried again at every interval\n", failed);
+    }
+    failing_ = !failed.empty();
+    return !failing_;
+  }
+
+ private:
+  Pool& pool_;
+  const std::string& path_;
+  bool failing_ = false;
+};
 
 // Takes SIGINT, SIGTERM and SIGHUP (blocked in every thread) for the whole run,
 // start included: records the stop, which wakes the stdin reader, and shuts
@@ -339,21 +389,21 @@ int run_job(World& world, Pool& pool, const RunOptions& o, StopRequest& stop) {
     return 1;
   }
   say("seedpool: {} workers of '{}' ready in {:.0f} ms\n", o.pool.min_ready, o.pool.command.program,
-             std::chrono::duration<double, std::milli>(Clock::now() - started_at).count());
+      std::chrono::duration<double, std::milli>(Clock::now() - started_at).count());
   Counts counts;
   const bool tty = isatty(STDERR_FILENO) != 0;
+  MetricsWriter metrics(pool, o.metrics_path);
   auto last_metrics = Clock::now();
   const auto job_start = Clock::now();
   auto tick = [&] {
     if (!o.metrics_path.empty() && Clock::now() - last_metrics >= std::chrono::nanoseconds(o.metrics_interval.ns())) {
-      write_metrics(pool, o.metrics_path);
+      (void)metrics.write();
       last_metrics = Clock::now();
     }
     if (o.status_line) {
       const double t = std::chrono::duration<double>(Clock::now() - job_start).count();
-      say("{}calls ok {}  failed {}  {:.0f}/s{}", tty ? "\r" : "", counts.ok.load(),
-                 counts.failed.load(), static_cast<double>(counts.ok.load() + counts.failed.load()) / t,
-                 tty ? "   " : "\n");
+      say("{}calls ok {}  failed {}  {:.0f}/s{}", tty ? "\r" : "", counts.ok.load(), counts.failed.load(),
+          static_cast<double>(counts.ok.load() + counts.failed.load()) / t, tty ? "   " : "\n");
     }
   };
   const Status job = o.load.calls > 0 ? run_load(world, pool, o, stop, counts, tick)
@@ -367,13 +417,12 @@ int run_job(World& world, Pool& pool, const RunOptions& o, StopRequest& stop) {
   }
   const Status stopped = pool.shutdown();
   print_stats(pool.stats(), wall);
-  if (!o.metrics_path.empty()) {
-    write_metrics(pool, o.metrics_path);
-  }
+  // The last figures must reach the file: a failure here fails the run.
+  const bool metrics_written = o.metrics_path.empty() || metrics.write();
   if (!stopped) {
     say("seedpool: shutdown: {}\n", stopped.error().describe());
   }
-  return job && stopped && counts.failed.load() == 0 ? 0 : 1;
+  return job && stopped && metrics_written && counts.failed.load() == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -386,6 +435,14 @@ int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
     return 2;
   }
   Pool& pool = *created.value();
+  // A --metrics file that cannot be written is found before any worker
+  // starts (a missing directory, a directory given as the file).
+  if (!o.metrics_path.empty()) {
+    if (const std::string failed = write_metrics(pool, o.metrics_path); !failed.empty()) {
+      say("seedpool run: {}\n", failed);
+      return 2;
+    }
+  }
   int status = 1;
   try {
     StopRequest stop;

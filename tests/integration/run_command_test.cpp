@@ -10,9 +10,12 @@
 #include "integration/integration_support.hpp"
 #include "integration/run_tool.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cctype>
+#include <cstdio>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -124,6 +127,42 @@ TEST(RunCommand, ALineLongerThanAnyCallIsReadPastAndRefusedNamingTheLimit) {
   EXPECT_TRUE(contains(tool.out(), "\nsecond\n" + longest + "\n")) << tool.out().substr(0, 300);
   EXPECT_TRUE(contains(tool.err(), "4 calls (3 ok)")) << tool.err();
   EXPECT_TRUE(contains(tool.err(), "calls invalid_argument: 1")) << tool.err();
+}
+
+// ---------------------------------------------------------------- metrics
+
+// A --metrics file the command cannot keep writing is refused before any
+// worker starts, with what is wrong with it; a device is never replaced.
+TEST(RunCommand, AMetricsFileThatCannotBeWrittenIsRefusedBeforeAnyWorkerStarts) {
+  const std::string missing = ::testing::TempDir() + "no-such-directory/metrics.prom";
+  for (const auto& [path, says] : std::vector<std::pair<std::string, std::string>>{
+           {missing, "No such file or directory"},
+           {::testing::TempDir(), "(a directory)"},
+           {"/dev/null", "(a device, pipe or socket)"}}) {
+    ToolProcess tool(run_args({"--workers", "1", "--metrics", path}), false);
+    const ToolExit exit = finish(tool);
+    EXPECT_TRUE(exit.exited && exit.status == 2) << path << ": " << exit.describe() << "\n" << tool.err();
+    EXPECT_TRUE(contains(tool.err(), "--metrics file '")) << tool.err();
+    EXPECT_TRUE(contains(tool.err(), says)) << tool.err();
+    EXPECT_FALSE(contains(tool.err(), "ready in")) << "a worker started:\n" << tool.err();
+  }
+  struct stat null_device {};
+  ASSERT_EQ(::stat("/dev/null", &null_device), 0);
+  EXPECT_TRUE(S_ISCHR(null_device.st_mode)) << "/dev/null was replaced";
+}
+
+// The file holds the run's last figures once the command exits.
+TEST(RunCommand, TheMetricsFileHoldsTheLastFigures) {
+  const std::string path = ::testing::TempDir() + "run-command-metrics.prom";
+  std::remove(path.c_str());
+  ToolProcess tool(run_args({"--workers", "1", "--metrics", path}));
+  ASSERT_TRUE(tool.write_stdin("1\n2\n3\n"));
+  tool.close_stdin();
+  const ToolExit exit = finish(tool);
+  EXPECT_TRUE(exit.exited && exit.status == 0) << exit.describe() << "\n" << tool.err();
+  const std::string metrics = testing::read_text(path);
+  EXPECT_TRUE(contains(metrics, "outcome=\"ok\"} 3")) << metrics;
+  std::remove(path.c_str());
 }
 
 // ---------------------------------------------------------------- statistics
