@@ -388,8 +388,12 @@ int run_job(World& world, Pool& pool, const RunOptions& o, StopRequest& stop) {
     (void)pool.shutdown();
     return 1;
   }
-  say("seedpool: {} workers of '{}' ready in {:.0f} ms\n", o.pool.min_ready, o.pool.command.program,
-      std::chrono::duration<double, std::milli>(Clock::now() - started_at).count());
+  if (o.pool.init == InitMode::lazy) {
+    say("seedpool: pool of '{}' started; lazy init: workers start with the first calls\n", o.pool.command.program);
+  } else {
+    say("seedpool: {} workers of '{}' ready in {:.0f} ms\n", o.pool.min_ready, o.pool.command.program,
+        std::chrono::duration<double, std::milli>(Clock::now() - started_at).count());
+  }
   Counts counts;
   const bool tty = isatty(STDERR_FILENO) != 0;
   MetricsWriter metrics(pool, o.metrics_path);

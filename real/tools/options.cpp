@@ -113,6 +113,11 @@ Status check_sizes(const CLI::App& run, const RunOptions& o) {
   if (o.pool.size.max < o.pool.size.min) {
     return invalid(fmt::format("--max {} is below --workers {}", o.pool.size.max, o.pool.size.min));
   }
+  if (given(run, "--concurrency") && o.load.calls > 0) {
+    return invalid(fmt::format("--concurrency is for calls read from stdin; with --load, give concurrency=C in it "
+                               "(--load calls={},concurrency={})",
+                               o.load.calls, o.concurrency));
+  }
   if (given(run, "--min-ready") && o.pool.init == InitMode::eager && o.pool.min_ready > o.pool.size.min) {
     return invalid(fmt::format("--min-ready {} exceeds --workers {} (an eager start launches --workers workers)",
                                o.pool.min_ready, o.pool.size.min));
@@ -146,6 +151,8 @@ Result<LoadSpec> parse_load(const std::string& text) {
     return bad_load(text, "the spec is empty");
   }
   LoadSpec spec;
+  bool calls_given = false;
+  bool concurrency_given = false;
   std::string_view rest = text;
   while (!rest.empty()) {
     // payload= takes the rest of the text: a JSON payload contains commas.
@@ -166,6 +173,11 @@ Result<LoadSpec> parse_load(const std::string& text) {
     if (key != calls.name && key != concurrency.name) {
       return bad_load(text, fmt::format("unknown key '{}'", key));
     }
+    bool& seen = key == calls.name ? calls_given : concurrency_given;
+    if (seen) {
+      return bad_load(text, fmt::format("'{}' is given twice", key));
+    }
+    seen = true;
     Result<std::uint64_t> number = parse_integer(key == calls.name ? calls : concurrency, item.substr(eq + 1));
     if (!number) {
       return bad_load(text, number.error().message);
