@@ -334,22 +334,17 @@ class MetricsWriter {
   bool failing_ = false;
 };
 
-// Takes SIGINT, SIGTERM and SIGHUP (blocked in every thread) for the whole run,
-// start included: records the stop, which wakes the stdin reader, and shuts
-// the pool down, which ends a start in progress and lets calls in flight
-// finish within the shutdown grace. SIGUSR2 only ends the watcher.
+// Takes SIGINT, SIGTERM and SIGHUP (blocked in every thread) for the whole
+// run, start included: the first records the stop, which wakes the stdin
+// reader, and shuts the pool down, which ends a start in progress and lets
+// calls in flight finish within the shutdown grace; a second one ends the
+// grace at once (the calls in flight fail with pool_shutting_down, the
+// workers are stopped). SIGUSR2 only ends the watcher.
 class SignalWatcher {
  public:
   // Throws std::system_error when the thread cannot be created.
-  SignalWatcher(Pool& pool, StopRequest& stop, const sigset_t& signals)
-      : thread_([&pool, &stop, signals] {
-          int received = 0;
-          if (sigwait(&signals, &received) == 0 && received != SIGUSR2) {
-            stop.request(received);
-            say("\nseedpool: signal {}: shutting down\n", received);
-            (void)pool.shutdown();
-          }
-        }) {}
+  SignalWatcher(World& world, Pool& pool, StopRequest& stop, const sigset_t& signals)
+      : thread_([&world, &pool, &stop, signals] { watch(world, pool, stop, signals); }) {}
   ~SignalWatcher() {
     pthread_kill(thread_.native_handle(), SIGUSR2);
     thread_.join();
@@ -358,6 +353,27 @@ class SignalWatcher {
   SignalWatcher& operator=(const SignalWatcher&) = delete;
 
  private:
+  static void watch(World& world, Pool& pool, StopRequest& stop, const sigset_t& signals) {
+    int received = 0;
+    if (sigwait(&signals, &received) != 0 || received == SIGUSR2) {
+      return;
+    }
+    stop.request(received);
+    say("\nseedpool: signal {}: shutting down (another signal ends the calls in flight at once)\n", received);
+    std::thread shutdown;
+    try {
+      shutdown = std::thread([&pool] { (void)pool.shutdown(); });
+    } catch (const std::system_error&) {
+      (void)pool.shutdown();  // no thread to spare: the grace runs its course
+      return;
+    }
+    if (sigwait(&signals, &received) == 0 && received != SIGUSR2) {
+      say("\nseedpool: signal {} again: ending the calls in flight now\n", received);
+      (void)pool.shutdown(world.now());
+    }
+    shutdown.join();
+  }
+
   std::thread thread_;
 };
 
@@ -450,7 +466,7 @@ int run_pool(World& world, const RunOptions& o, const sigset_t& stop_signals) {
   int status = 1;
   try {
     StopRequest stop;
-    const SignalWatcher watcher(pool, stop, stop_signals);
+    const SignalWatcher watcher(world, pool, stop, stop_signals);
     status = run_job(world, pool, o, stop);
     // Interrupted, or stdout went away: the shell's convention (128 + the
     // signal; SIGPIPE for a closed stdout), so that a script sees the job

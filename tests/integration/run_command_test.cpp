@@ -427,6 +427,24 @@ TEST(RunCommandSignals, SigintUnderGeneratedLoadStopsWithinTheGrace) {
   EXPECT_TRUE(contains(tool.err(), "worker starts 2")) << "no statistics:\n" << tool.err();
 }
 
+// A second interrupt does not wait out the grace: the call hung in its
+// lease is ended at once, and the command exits with the first signal's
+// status, nothing left running.
+TEST(RunCommandSignals, ASecondSigintEndsTheCallsInFlightWithoutWaitingOutTheGrace) {
+  ToolProcess tool(run_args({"--workers", "1", "--shutdown-grace-ms", "600000", "--call-timeout-ms", "600000"},
+                            {echo_worker, "--hang-after", "1"}));
+  ASSERT_TRUE(tool.write_stdin("hangs\n"));
+  ASSERT_TRUE(tool.wait_for_stderr("answering nothing from now on")) << tool.err();
+  tool.signal(SIGINT);
+  ASSERT_TRUE(tool.wait_for_stderr("shutting down")) << tool.err();
+  std::chrono::milliseconds took{};
+  const ToolExit exit = stop_with(tool, SIGINT, took);
+  EXPECT_LT(took, stop_bound) << "waited out the grace of 10 minutes?\n" << tool.err();
+  EXPECT_TRUE(exit.exited && exit.status == 128 + SIGINT) << exit.describe() << "\n" << tool.err();
+  EXPECT_TRUE(contains(tool.err(), "again: ending the calls in flight now")) << tool.err();
+  EXPECT_EQ(tool.out(), "ERROR pool_shutting_down: worker w0.1 was stopped under the lease: shutdown grace period over\n");
+}
+
 // A hang-up (the terminal went away) is a stop like the others, not the
 // default death that would leave no statistics and no clean shutdown.
 TEST(RunCommandSignals, SighupWhileStdinIsOpenStopsCleanlyWithinTheGrace) {

@@ -223,6 +223,56 @@ TEST(Shutdown, ConcurrentCallersAllWaitForTheEnd) {
   EXPECT_TRUE(run.ok()) << run.summary();
 }
 
+// A second shutdown with an earlier grace deadline ends the grace then: a
+// call hung in its lease is cut at the second deadline, not the first, and
+// a third with a later deadline does not lengthen it again.
+TEST(Shutdown, ALaterShutdownCanEndTheGraceSoonerNeverLater) {
+  EventLog log;
+  const auto run = run_sim([&](sim::SimWorld& world, sim::SimProcessHost& host) {
+    sim::WorkerBehavior behavior;
+    behavior.on_call = [](std::uint64_t, const Frame&) {
+      sim::CallAction action;
+      action.kind = sim::CallAction::Kind::hang;
+      return action;
+    };
+    host.set_behavior(behavior);
+    PoolConfig config = base_config();
+    config.call_timeout = seconds(100);
+    auto pool = make_pool(world, config, {.telemetry = &log});
+    ASSERT_NE(pool, nullptr);
+    ASSERT_TRUE(pool->start().ok());
+    TaskGroup tasks(world);
+    Instant answered_at;
+    tasks.spawn("hung-caller", [&] {
+      Result<Lease> lease = pool->checkout();
+      ASSERT_TRUE(lease.ok());
+      const Result<std::string> hung = lease.value().call("never answered");
+      EXPECT_EQ(hung.error().code, ErrorCode::pool_shutting_down) << hung.error().describe();
+      answered_at = world.now();
+    });
+    const Instant first = in(world, milliseconds(10));
+    Instant second;
+    tasks.spawn("first-shutdown", [&] {
+      world.sleep_until(first);
+      EXPECT_TRUE(pool->shutdown(first + seconds(60)).ok());
+    });
+    tasks.spawn("second-shutdown", [&] {
+      world.sleep_until(first + seconds(1));
+      second = world.now() + milliseconds(200);
+      EXPECT_TRUE(pool->shutdown(second).ok());
+    });
+    tasks.spawn("third-shutdown", [&] {
+      world.sleep_until(first + seconds(1) + milliseconds(50));
+      EXPECT_TRUE(pool->shutdown(world.now() + seconds(30)).ok());
+    });
+    tasks.join();
+    EXPECT_EQ(host.alive(), 0u);
+    EXPECT_EQ(answered_at, second);
+  });
+  EXPECT_TRUE(run.ok()) << run.summary();
+  EXPECT_EQ(log.count(TelemetryKind::pool_shutdown), 2u) << "the first shutdown and the one that shortened it";
+}
+
 // Shutdown while workers are still launching and initializing: start() is
 // answered, and every process, however far it got, is reaped.
 TEST(Shutdown, WhileWorkersAreStartingReapsEveryProcess) {

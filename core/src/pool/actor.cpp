@@ -78,6 +78,7 @@ void PoolActor::on_timers() {
   }
   if (shutting_down_ && t >= grace_deadline_) {
     grace_deadline_ = Instant::max();
+    grace_over_ = true;
     for (Worker& w : workers_.all()) {
       if (w.state() == WorkerState::busy) {
         stop_worker(w, false, "shutdown grace period over");
@@ -175,6 +176,13 @@ Instant PoolActor::own_deadline() const {
 
 void PoolActor::begin_shutdown(Instant grace_deadline) {
   if (shutting_down_) {
+    // A later shutdown may end the grace sooner (a second interrupt from a
+    // user who will not wait for it), never later; reported as a shutdown
+    // with the new deadline.
+    if (!grace_over_ && grace_deadline < grace_deadline_) {
+      grace_deadline_ = grace_deadline;
+      emit({.kind = TelemetryKind::pool_shutdown, .at = now(), .deadline = grace_deadline});
+    }
     return;
   }
   shutting_down_ = true;

@@ -113,6 +113,7 @@ class PoolActor {
 
   bool shutting_down_ = false;
   Instant grace_deadline_ = Instant::max();
+  bool grace_over_ = false;  // the grace deadline passed: busy workers were stopped
   std::vector<std::shared_ptr<Channel<Status>>> shutdown_waiters_;
 };
 

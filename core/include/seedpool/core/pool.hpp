@@ -213,7 +213,9 @@ class Pool {
   // waiters are answered), lets leases finish until the grace period ends
   // (default: now + shutdown_grace), then terminates and finally kills every
   // worker's process group, and returns once every process is reaped.
-  // Idempotent; concurrent callers all wait for the end.
+  // Idempotent; concurrent callers all wait for the end. A later call with
+  // an earlier grace deadline ends the grace then (a second interrupt);
+  // one with a later deadline changes nothing.
   Status shutdown(std::optional<Instant> grace_deadline = {});
 
   const PoolConfig& config() const noexcept;
