@@ -188,7 +188,8 @@ Status print_answers(Channel<Answer>& output, const RunOptions& o, StopRequest& 
 // is kept up to the largest payload a call frame holds: of a longer one only
 // its start is kept, enough for the pool to refuse it naming the limit.
 Status read_lines(Channel<Item>& input, const RunOptions& o, const StopRequest& stop) {
-  LineReader reader(STDIN_FILENO, stop.wake_fd(), static_cast<std::size_t>(o.pool.frame_bytes_max) - kFrameHeaderBytes);
+  const std::size_t payload_bytes_max = static_cast<std::size_t>(o.pool.frame_bytes_max) - kFrameHeaderBytes;
+  LineReader reader(STDIN_FILENO, stop.wake_fd(), payload_bytes_max);
   std::uint64_t index = 0;
   for (std::optional<std::string> line; !stop.requested() && (line = reader.next());) {
     if (input.send(Item{index++, std::move(*line), reader.cut()}) != ChannelStatus::ok) {

@@ -75,7 +75,8 @@ std::string wide_lines(int count, std::size_t width) {
 // it stops reading input, says how many answers were not written, and
 // shuts its pool down.
 TEST(RunCommand, AStdoutThatGoesAwayStopsTheJobWithStatus141AndSaysWhatWasNotWritten) {
-  ToolProcess tool(run_args({"--workers", "2"}), true, {"/bin/bash", "-c", "set -o pipefail; \"$@\" | head -n 1", "sh"});
+  ToolProcess tool(run_args({"--workers", "2"}), true,
+                   {"/bin/bash", "-c", "set -o pipefail; \"$@\" | head -n 1", "sh"});
   static_cast<void>(tool.write_stdin(wide_lines(2000, 1024)));
   tool.close_stdin();
   const ToolExit exit = finish(tool);
@@ -442,7 +443,8 @@ TEST(RunCommandSignals, ASecondSigintEndsTheCallsInFlightWithoutWaitingOutTheGra
   EXPECT_LT(took, stop_bound) << "waited out the grace of 10 minutes?\n" << tool.err();
   EXPECT_TRUE(exit.exited && exit.status == 128 + SIGINT) << exit.describe() << "\n" << tool.err();
   EXPECT_TRUE(contains(tool.err(), "again: ending the calls in flight now")) << tool.err();
-  EXPECT_EQ(tool.out(), "ERROR pool_shutting_down: worker w0.1 was stopped under the lease: shutdown grace period over\n");
+  EXPECT_EQ(tool.out(),
+            "ERROR pool_shutting_down: worker w0.1 was stopped under the lease: shutdown grace period over\n");
 }
 
 // A hang-up (the terminal went away) is a stop like the others, not the
