@@ -23,6 +23,17 @@ PoolConfig two_workers() {
   return config;
 }
 
+// Workers that never answer a call.
+sim::WorkerBehavior hanging_on_calls() {
+  sim::WorkerBehavior behavior;
+  behavior.on_call = [](std::uint64_t, const Frame&) {
+    sim::CallAction action;
+    action.kind = sim::CallAction::Kind::hang;
+    return action;
+  };
+  return behavior;
+}
+
 TEST(Shutdown, WithLeasesOutAndWaitersQueued) {
   EventLog log;
   const auto run = run_sim([&](sim::SimWorld& world, sim::SimProcessHost& host) {
@@ -154,13 +165,7 @@ TEST(Shutdown, WorkerThatMissesTheShutdownFrameIsTerminated) {
 // the call it was waiting for is answered with pool_shutting_down.
 TEST(Shutdown, CallStillInFlightAtTheEndOfGraceIsAnswered) {
   const auto run = run_sim([&](sim::SimWorld& world, sim::SimProcessHost& host) {
-    sim::WorkerBehavior behavior;
-    behavior.on_call = [](std::uint64_t, const Frame&) {
-      sim::CallAction action;
-      action.kind = sim::CallAction::Kind::hang;
-      return action;
-    };
-    host.set_behavior(behavior);
+    host.set_behavior(hanging_on_calls());
     PoolConfig config = base_config();
     config.shutdown_grace = milliseconds(300);
     config.call_timeout = seconds(10);
@@ -229,13 +234,7 @@ TEST(Shutdown, ConcurrentCallersAllWaitForTheEnd) {
 TEST(Shutdown, ALaterShutdownCanEndTheGraceSoonerNeverLater) {
   EventLog log;
   const auto run = run_sim([&](sim::SimWorld& world, sim::SimProcessHost& host) {
-    sim::WorkerBehavior behavior;
-    behavior.on_call = [](std::uint64_t, const Frame&) {
-      sim::CallAction action;
-      action.kind = sim::CallAction::Kind::hang;
-      return action;
-    };
-    host.set_behavior(behavior);
+    host.set_behavior(hanging_on_calls());
     PoolConfig config = base_config();
     config.call_timeout = seconds(100);
     auto pool = make_pool(world, config, {.telemetry = &log});
