@@ -22,13 +22,37 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <array>
+#include <cerrno>
 #include <csignal>
+#include <fcntl.h>
 #include <optional>
 #include <pthread.h>
 #include <string>
 #include <system_error>
 
+namespace {
+
+// Descriptors 0, 1 and 2 that are closed are held by /dev/null, so that none
+// of the command's own descriptors (a worker's pipe, the epoll set) takes
+// their number and gets read as stdin or written as output. Returns which
+// were closed.
+std::array<bool, 3> hold_standard_descriptors() {
+  std::array<bool, 3> closed{};
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      closed[static_cast<std::size_t>(fd)] = true;
+      // The lowest free descriptor: fd itself, as those below it are open.
+      static_cast<void>(::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY));
+    }
+  }
+  return closed;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  const std::array<bool, 3> closed = hold_standard_descriptors();
   CLI::App app{"seedpool: a pool of external worker processes"};
   app.require_subcommand(1);
   auto* run = app.add_subcommand("run", "start a pool, send it calls, print the results and the statistics");
@@ -47,6 +71,16 @@ int main(int argc, char** argv) {
   seedpool::Result<seedpool::tool::RunOptions> options = seedpool::tool::finish_run_options(*run, arguments);
   if (!options) {
     seedpool::tool::say("seedpool run: {}\n", options.error().message);
+    return 2;
+  }
+  if (options.value().load.calls == 0 && closed[0]) {
+    seedpool::tool::say("seedpool run: stdin is closed: give the payloads on stdin, one per line, or generate calls "
+                        "with --load\n");
+    return 2;
+  }
+  if (options.value().load.calls == 0 && closed[1]) {
+    seedpool::tool::say("seedpool run: stdout is closed, so the answers would be lost: redirect it (to /dev/null "
+                        "to drop them)\n");
     return 2;
   }
 

@@ -97,6 +97,25 @@ TEST(RunCommand, AStderrThatGoesAwayTooIsNoAbort) {
   EXPECT_TRUE(exit.exited && exit.status == 141) << exit.describe() << "\n" << tool.err();
 }
 
+// Closed standard descriptors are not taken by the command's own pipes:
+// without stdin (or stdout) there is nothing to do in stdin mode, and the
+// command says so before any worker starts; --load needs neither.
+TEST(RunCommand, AClosedStdinOrStdoutIsRefusedBeforeAnyWorkerStarts) {
+  for (const auto& [redirect, says] : std::vector<std::pair<std::string, std::string>>{
+           {"<&-", "stdin is closed"}, {">&-", "stdout is closed, so the answers would be lost"}}) {
+    ToolProcess tool(run_args({"--workers", "1"}), false, {"/bin/sh", "-c", "exec \"$@\" " + redirect, "sh"});
+    const ToolExit exit = finish(tool, 30s);
+    EXPECT_TRUE(exit.exited && exit.status == 2) << redirect << ": " << exit.describe() << "\n" << tool.err();
+    EXPECT_TRUE(contains(tool.err(), says)) << tool.err();
+    EXPECT_FALSE(contains(tool.err(), "ready in")) << "a worker started:\n" << tool.err();
+  }
+  ToolProcess load(run_args({"--workers", "1", "--load", "calls=10"}), false,
+                   {"/bin/sh", "-c", "exec \"$@\" <&- >&-", "sh"});
+  const ToolExit exit = finish(load, 30s);
+  EXPECT_TRUE(exit.exited && exit.status == 0) << exit.describe() << "\n" << load.err();
+  EXPECT_TRUE(contains(load.err(), "10 calls (10 ok)")) << load.err();
+}
+
 // A stdout that refuses writes (a full disk): status 1, and every answer
 // counted as not written.
 TEST(RunCommand, AStdoutThatRefusesWritesIsAnErrorNamingIt) {
