@@ -152,13 +152,17 @@ TEST(RunCommand, ALineLongerThanAnyCallIsReadPastAndRefusedNamingTheLimit) {
 // ---------------------------------------------------------------- metrics
 
 // A --metrics file the command cannot keep writing is refused before any
-// worker starts, with what is wrong with it; a device is never replaced.
+// worker starts, with what is wrong with it; a file that is not a regular
+// one (here a FIFO of the test's own) is never replaced.
 TEST(RunCommand, AMetricsFileThatCannotBeWrittenIsRefusedBeforeAnyWorkerStarts) {
   const std::string missing = ::testing::TempDir() + "no-such-directory/metrics.prom";
+  const std::string fifo = ::testing::TempDir() + "run-command-metrics.fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   for (const auto& [path, says] : std::vector<std::pair<std::string, std::string>>{
            {missing, "No such file or directory"},
            {::testing::TempDir(), "(a directory)"},
-           {"/dev/null", "(a device, pipe or socket)"}}) {
+           {fifo, "(a device, pipe or socket)"}}) {
     ToolProcess tool(run_args({"--workers", "1", "--metrics", path}), false);
     const ToolExit exit = finish(tool);
     EXPECT_TRUE(exit.exited && exit.status == 2) << path << ": " << exit.describe() << "\n" << tool.err();
@@ -166,9 +170,10 @@ TEST(RunCommand, AMetricsFileThatCannotBeWrittenIsRefusedBeforeAnyWorkerStarts) 
     EXPECT_TRUE(contains(tool.err(), says)) << tool.err();
     EXPECT_FALSE(contains(tool.err(), "ready in")) << "a worker started:\n" << tool.err();
   }
-  struct stat null_device {};
-  ASSERT_EQ(::stat("/dev/null", &null_device), 0);
-  EXPECT_TRUE(S_ISCHR(null_device.st_mode)) << "/dev/null was replaced";
+  struct stat kept {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &kept), 0);
+  EXPECT_TRUE(S_ISFIFO(kept.st_mode)) << "the FIFO was replaced";
+  std::remove(fifo.c_str());
 }
 
 // The file holds the run's last figures once the command exits.
