@@ -60,14 +60,22 @@ TEST(RunCommand, RepliesAreWrittenWholeNulBytesIncluded) {
   EXPECT_EQ(tool.out(), "a\0b\n\0\nplain\nlast without newline\n"s);
 }
 
-// `count` lines of `width` bytes each: more than a pipe holds, so that a
-// reader that went away is met by a write, not by a full buffer.
-std::string wide_lines(int count, std::size_t width) {
+// Runs `seedpool run --workers 2` as "$@" of the bash `pipeline` (with
+// pipefail: the status is the command's), feeds it 2000 lines of 1 KiB each
+// (more than a pipe holds, so that a reader that went away is met by a
+// write, not by a full buffer), and waits for the end.
+ToolExit run_in_pipeline(ToolProcess& tool) {
   std::string lines;
-  for (int i = 0; i < count; ++i) {
-    lines += std::string(width, static_cast<char>('a' + i % 26)) + "\n";
+  for (int i = 0; i < 2000; ++i) {
+    lines += std::string(1024, static_cast<char>('a' + i % 26)) + "\n";
   }
-  return lines;
+  static_cast<void>(tool.write_stdin(lines));
+  tool.close_stdin();
+  return finish(tool);
+}
+
+std::vector<std::string> in_pipeline(const std::string& pipeline) {
+  return {"/bin/bash", "-c", "set -o pipefail; " + pipeline, "sh"};
 }
 
 // A reader of stdout that takes one line and goes away: the command stops as
@@ -75,11 +83,8 @@ std::string wide_lines(int count, std::size_t width) {
 // it stops reading input, says how many answers were not written, and
 // shuts its pool down.
 TEST(RunCommand, AStdoutThatGoesAwayStopsTheJobWithStatus141AndSaysWhatWasNotWritten) {
-  ToolProcess tool(run_args({"--workers", "2"}), true,
-                   {"/bin/bash", "-c", "set -o pipefail; \"$@\" | head -n 1", "sh"});
-  static_cast<void>(tool.write_stdin(wide_lines(2000, 1024)));
-  tool.close_stdin();
-  const ToolExit exit = finish(tool);
+  ToolProcess tool(run_args({"--workers", "2"}), true, in_pipeline("\"$@\" | head -n 1"));
+  const ToolExit exit = run_in_pipeline(tool);
   EXPECT_TRUE(exit.exited && exit.status == 141) << exit.describe() << "\n" << tool.err();
   EXPECT_EQ(tool.out(), std::string(1024, 'a') + "\n");
   EXPECT_TRUE(contains(tool.err(), "cannot write to stdout: Broken pipe; stopped reading input;")) << tool.err();
@@ -89,11 +94,8 @@ TEST(RunCommand, AStdoutThatGoesAwayStopsTheJobWithStatus141AndSaysWhatWasNotWri
 
 // The same with stderr gone too: nothing to say things to, but no abort.
 TEST(RunCommand, AStderrThatGoesAwayTooIsNoAbort) {
-  ToolProcess tool(run_args({"--workers", "2"}), true,
-                   {"/bin/bash", "-c", "set -o pipefail; \"$@\" 2>&1 | head -n 1 >/dev/null", "sh"});
-  static_cast<void>(tool.write_stdin(wide_lines(2000, 1024)));
-  tool.close_stdin();
-  const ToolExit exit = finish(tool);
+  ToolProcess tool(run_args({"--workers", "2"}), true, in_pipeline("\"$@\" 2>&1 | head -n 1 >/dev/null"));
+  const ToolExit exit = run_in_pipeline(tool);
   EXPECT_TRUE(exit.exited && exit.status == 141) << exit.describe() << "\n" << tool.err();
 }
 
