@@ -3,6 +3,7 @@
 #include "real_monitor.hpp"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -37,10 +38,8 @@ std::uint32_t* futex_word(std::atomic<std::uint32_t>& word) { return reinterpret
 }  // namespace
 
 bool RealMonitor::wait_until(Instant deadline, std::string_view /*reason: for deadlock reports in sim*/) {
-  // The caller holds mutex_ through Monitor::lock(). Registered before the
-  // unlock: a notify after it either sees the sleeper or bumped the count
-  // before it was read, and then the futex does not sleep.
-  sleepers_.fetch_add(1);
+  // The caller holds mutex_ through Monitor::lock(): a notify comes after
+  // `seen` is read.
   const std::uint32_t seen = notifications_.load();
   std::chrono::steady_clock::time_point at;
   const bool timed = world_.to_time_point(deadline, at);
@@ -51,6 +50,22 @@ bool RealMonitor::wait_until(Instant deadline, std::string_view /*reason: for de
     until.tv_nsec = static_cast<long>(ns % 1'000'000'000);
   }
   mutex_.unlock();
+  // Yield first: a hand-off between callers (a released worker granted to a
+  // waiting checkout) usually lands within a few yields, and a futex sleep
+  // and wake-up cost more CPU than the yields on a busy machine. A notify
+  // during the yields bumps the count without a futex call: the waiter is
+  // not registered as a sleeper yet.
+  for (int spin = 0; spin < yields_before_sleep; ++spin) {
+    if (notifications_.load() != seen) {
+      mutex_.lock();
+      return true;
+    }
+    ::sched_yield();
+  }
+  // Registered before the futex reads the count: a notify after the
+  // registration sees the sleeper, one before it moved the count, and then
+  // the futex does not sleep.
+  sleepers_.fetch_add(1);
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, steady_clock's.
   const long rc = ::syscall(SYS_futex, futex_word(notifications_), FUTEX_WAIT_BITSET_PRIVATE, seen,
                             timed ? &until : nullptr, nullptr, FUTEX_BITSET_MATCH_ANY);

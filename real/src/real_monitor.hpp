@@ -27,6 +27,13 @@ bool wait_held(const RealWorld& world, std::condition_variable& condition, std::
 // caller to another paid a third system call for it.
 class RealMonitor final : public Monitor {
  public:
+  // How many times a waiter yields the CPU, checking for a notify between,
+  // before it sleeps on the futex. With 8 callers taking turns at 4 Python
+  // workers on 2 CPUs, 10 yields raised Pool::execute throughput by 7-11%
+  // over none in interleaved runs (5 and 20 yields on the reply's poll made
+  // it worse: a worker's reply takes longer than a hand-off).
+  static constexpr int yields_before_sleep = 10;
+
   explicit RealMonitor(const RealWorld& world) : world_(world) {}
 
   void lock() override { mutex_.lock(); }
