@@ -30,7 +30,8 @@
 //                                compute, overlap whatever the CPU count
 //
 // Round-trip benchmarks also report this process's context switches and CPU
-// time per call (getrusage), which show where a pool call's time goes.
+// time per call (getrusage), which show where a pool call's time goes; the
+// throughput benchmarks report the workers' too (/proc).
 //
 // Every latency is taken per call with steady_clock, so percentiles come from
 // the samples themselves. Repetitions of all benchmarks are interleaved in
@@ -74,12 +75,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <latch>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -256,12 +259,56 @@ Usage process_usage() {
                micros(usage.ru_utime) + micros(usage.ru_stime)};
 }
 
-// Sets the per-call usage counters from the usage at the start and `calls`.
-void report_usage_per_call(benchmark::State& state, const Usage& before, std::size_t calls) {
+// What this process's children (the pool's workers, running) have used so
+// far, read from /proc: CPU time from each child's schedstat (nanoseconds,
+// where getrusage would see a child only once it is reaped) and context
+// switches from its status. A child that starts or ends in between skews the
+// difference: measured over a batch of calls on one set of workers.
+Usage children_usage() {
+  Usage total;
+  const std::string parent = std::to_string(::getpid());
+  for (const std::filesystem::directory_entry& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream status(entry.path() / "status");
+    std::string line;
+    bool child = false;
+    std::int64_t switches = 0;
+    while (std::getline(status, line)) {
+      std::istringstream fields(line);
+      std::string key;
+      std::string value;
+      fields >> key >> value;
+      if (key == "PPid:") {
+        child = value == parent;
+      } else if (key == "voluntary_ctxt_switches:" || key == "nonvoluntary_ctxt_switches:") {
+        switches += std::stoll(value);
+      }
+    }
+    double ns = 0;
+    if (child && (std::ifstream(entry.path() / "schedstat") >> ns)) {
+      total.switches += switches;
+      total.cpu_us += ns / 1e3;
+    }
+  }
+  return total;
+}
+
+// Sets the per-call usage counters from the usage at the start and `calls`;
+// with `workers_before`, the workers' too.
+void report_usage_per_call(benchmark::State& state, const Usage& before, std::size_t calls,
+                           const std::optional<Usage>& workers_before = std::nullopt) {
   const Usage after = process_usage();
   const auto n = static_cast<double>(calls);
   state.counters["switches_per_call"] = static_cast<double>(after.switches - before.switches) / n;
   state.counters["cpu_us_per_call"] = (after.cpu_us - before.cpu_us) / n;
+  if (workers_before) {
+    const Usage workers = children_usage();
+    state.counters["worker_switches_per_call"] = static_cast<double>(workers.switches - workers_before->switches) / n;
+    state.counters["worker_cpu_us_per_call"] = (workers.cpu_us - workers_before->cpu_us) / n;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -479,6 +526,7 @@ void BM_SeedpoolThroughput(benchmark::State& state, const WorkerKind& kind, std:
   }
   double calls_per_second = 0;
   const Usage before = process_usage();
+  const Usage workers_before = children_usage();
   for (auto _ : state) {
     const Batch batch = run_calls(*pool.value(), calls, callers, mode);
     if (batch.failure) {
@@ -489,7 +537,7 @@ void BM_SeedpoolThroughput(benchmark::State& state, const WorkerKind& kind, std:
     calls_per_second = static_cast<double>(calls) / batch.seconds;
   }
   state.counters["calls_per_second"] = calls_per_second;
-  report_usage_per_call(state, before, calls);
+  report_usage_per_call(state, before, calls, workers_before);
   (void)pool.value()->shutdown();
 }
 
@@ -693,9 +741,11 @@ std::string throughput_lines(const FiguresReporter& r, const Plan& plan) {
     const std::string target =
         fmt::format("target >= {}: {}", target_ratio, verdict(ratio >= target_ratio));
     out += fmt::format("    seedpool, {}: {:.0f} calls/s, ratio {:.2f} ({}); per repetition [{}]; this process per "
-                       "call: {:.1f} us CPU, {:.1f} context switches\n",
+                       "call: {:.1f} us CPU, {:.1f} context switches; the workers: {:.1f} us CPU, {:.1f} context switches\n",
                        how, *ours, ratio, target, r.values(name + ":calls_per_second", 1),
-                       r.median(name + ":cpu_us_per_call").value_or(0), r.median(name + ":switches_per_call").value_or(0));
+                       r.median(name + ":cpu_us_per_call").value_or(0), r.median(name + ":switches_per_call").value_or(0),
+                       r.median(name + ":worker_cpu_us_per_call").value_or(0),
+                       r.median(name + ":worker_switches_per_call").value_or(0));
   };
   line("BM_SeedpoolThroughput/lease", fmt::format("calls on {} held leases, one per caller thread", throughput_workers),
        lease_throughput_ratio_target);
