@@ -231,24 +231,41 @@ void breaker_window(ScenarioContext& ctx) {
   harness.finish(1);
 }
 
-void shutdown(ScenarioContext& ctx) {
+// Shutdown under load; with `twice`, a second shutdown comes while the
+// first one's grace may still run, its deadline before or after the first's.
+void shutdown_under_load(ScenarioContext& ctx, bool twice) {
   PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(base_config(4));
   (void)harness.start_pool();
-  auto stopped = std::make_shared<Channel<int>>(ctx.world, "shutdown-done", 1);
+  auto stopped = std::make_shared<Channel<int>>(ctx.world, "shutdown-done", 2);
   const Duration after = ctx.faults.latency(milliseconds(1), milliseconds(300));
   const Duration grace = ctx.faults.latency(Duration::zero(), seconds(1));
-  ctx.world.spawn("shutdown", [&ctx, &harness, &pool, stopped, after, grace] {
+  ctx.world.spawn("shutdown", [&ctx, &harness, stopped, after, grace] {
     ctx.world.sleep_for(after);
-    harness.checker().shutdown_returned(pool.shutdown(ctx.world.now() + grace));
+    harness.shutdown_pool(ctx.world.now() + grace);
     (void)stopped->send(1);
   });
+  if (twice) {
+    // Half of the second deadlines come before the first's, on average.
+    const Duration again = after + ctx.faults.latency(Duration::zero(), grace);
+    const Duration second_grace = ctx.faults.latency(Duration::zero(), grace);
+    ctx.world.spawn("shutdown-again", [&ctx, &harness, stopped, again, second_grace] {
+      ctx.world.sleep_for(again);
+      harness.shutdown_pool(ctx.world.now() + second_grace);
+      (void)stopped->send(1);
+    });
+  }
   run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 6});
-  (void)stopped->receive();
+  for (int i = 0; i < (twice ? 2 : 1); ++i) {
+    (void)stopped->receive();
+  }
   ctx.faults.set_enabled(false);
   harness.checker().expect_counts_match(pool.stats());
   harness.checker().expect_reaped(ctx.host);
 }
+
+void shutdown(ScenarioContext& ctx) { shutdown_under_load(ctx, false); }
+void shutdown_twice(ScenarioContext& ctx) { shutdown_under_load(ctx, true); }
 
 // Workers that now and then answer a call with a stale duplicate of their
 // previous reply (that call's request id and payload), as a worker does that
@@ -340,6 +357,12 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 profile({{ignore_terminate, 300'000}, {slow_shutdown, 300'000}, {call_slow, 100'000},
                          {call_hang, 20'000}, {caller_vanish, 50'000}}),
                 shutdown});
+  registry.add({"shutdown-twice",
+                "a second shutdown during the first one's grace: an earlier deadline ends the grace then, a later one "
+                "changes nothing",
+                profile({{ignore_terminate, 300'000}, {slow_shutdown, 300'000}, {call_slow, 300'000},
+                         {call_hang, 50'000}, {caller_vanish, 50'000}}),
+                shutdown_twice});
   registry.add({"lazy", "a lazy pool under concurrent demand never exceeds size.max", light, lazy});
   registry.add({"stale-reply", "workers that resend an earlier reply or answer late; no caller gets another's reply",
                 profile({{call_wrong_id, 30'000}, {call_stray_pong, 2'000}, {call_slow, 20'000},

@@ -172,6 +172,12 @@ std::string PoolChecker::Buckets::compare(const Histogram& h) const {
   return {};
 }
 
+void PoolChecker::shutdown_requested(Instant deadline) {
+  if (model_) {
+    model_->shutdown_requested(deadline);
+  }
+}
+
 void PoolChecker::shutdown_returned(const Status& status) {
   exercise(Rule::shutdown);
   if (!status) {

@@ -237,12 +237,38 @@ void PoolModel::on_event(const TelemetryEvent& e) {
     case TelemetryKind::health_pong:
     case TelemetryKind::health_failure: on_health(e); break;
     case TelemetryKind::breaker: on_breaker(e); break;
-    case TelemetryKind::pool_shutdown:
-      shutting_down_ = true;
-      grace_deadline_ = e.deadline;
-      exercise(Rule::shutdown_answers);
-      break;
+    case TelemetryKind::pool_shutdown: on_shutdown(e); break;
   }
+}
+
+void PoolModel::shutdown_requested(Instant deadline) {
+  asked_deadline_ = std::min(asked_deadline_, deadline);
+  if (shutting_down_) {
+    grace_deadline_ = std::min(grace_deadline_, deadline);
+  }
+}
+
+// A first pool_shutdown begins the shutdown; another may only report a
+// grace shortened by a later shutdown, and no grace ends before a caller
+// asked for it to.
+void PoolModel::on_shutdown(const TelemetryEvent& e) {
+  exercise(Rule::shutdown_answers);
+  if (shutting_down_) {
+    exercise(Rule::shutdown_grace);
+    if (e.deadline >= reported_deadline_) {
+      fail(Rule::shutdown_grace, fmt::format("a later shutdown reported the grace deadline {} where it was {}: it may "
+                                             "only end the grace sooner", at(e.deadline), at(reported_deadline_)));
+      return;
+    }
+  }
+  if (asked_deadline_ != Instant::max() && e.deadline < asked_deadline_) {
+    fail(Rule::shutdown_grace, fmt::format("the shutdown reported the grace deadline {}, before the earliest one asked "
+                                           "for ({})", at(e.deadline), at(asked_deadline_)));
+    return;
+  }
+  shutting_down_ = true;
+  reported_deadline_ = e.deadline;
+  grace_deadline_ = std::min(e.deadline, asked_deadline_);
 }
 
 void PoolModel::on_checkout_request(const TelemetryEvent& e) {

@@ -38,11 +38,19 @@ Status PoolHarness::start_pool(std::optional<Instant> deadline, bool pool_defaul
   return started;
 }
 
+void PoolHarness::shutdown_pool(std::optional<Instant> deadline) {
+  SEEDPOOL_ASSERT(pool_ != nullptr);
+  // shutdown()'s own default is shutdown_grace from now (pool.hpp): the same
+  // instant.
+  checker().shutdown_requested(deadline.value_or(ctx.world.now() + pool_->config().shutdown_grace));
+  checker().shutdown_returned(deadline ? pool_->shutdown(*deadline) : pool_->shutdown());
+}
+
 void PoolHarness::finish(std::optional<std::size_t> ready, std::optional<Duration> bound) {
   SEEDPOOL_ASSERT(pool_ != nullptr);
   ctx.quiet();
   checker().expect_recovered(*pool_, ready, bound.value_or(PoolChecker::recovery_bound(pool_->config())));
-  checker().shutdown_returned(pool_->shutdown());
+  shutdown_pool();
   // After shutdown every event has been delivered: the final counts must agree.
   checker().expect_counts_match(pool_->stats());
   checker().expect_reaped(ctx.host);

@@ -198,6 +198,62 @@ TEST(PoolModelRules, CountsThatDifferFromTheCallersBreakAccounting) {
   EXPECT_EQ(rule_of(model), "checkout-accounting");
 }
 
+TelemetryEvent shutdown_event(Instant t, Instant deadline) {
+  return {.kind = TelemetryKind::pool_shutdown, .at = t, .deadline = deadline};
+}
+
+// Leases `w` (ready) to checkout `id` at `t`.
+void lease(PoolModel& model, WorkerRef w, std::uint64_t id, Instant t) {
+  model.on_event(request(id, t, t + milliseconds(100)));
+  model.on_event(grant(id, w, t));
+  model.on_event(state(w, WorkerState::ready, WorkerState::busy, t));
+}
+
+TEST(PoolModelRules, ALeaseHeldPastTheEarliestAskedDeadlineBreaksShutdownGrace) {
+  PoolModel model(config_of(1));
+  const WorkerRef w{0, 1};
+  make_ready(model, w, at_ms(0));
+  lease(model, w, 1, at_ms(1));
+  model.shutdown_requested(at_ms(100));
+  model.on_event(shutdown_event(at_ms(2), at_ms(100)));
+  // A second shutdown asks for an earlier end, and the pool ignores it.
+  model.shutdown_requested(at_ms(20));
+  model.before_time_advance(at_ms(2), at_ms(20));
+  EXPECT_EQ(rule_of(model), "none") << "not yet past the earlier deadline";
+  model.before_time_advance(at_ms(20), at_ms(21));
+  EXPECT_EQ(rule_of(model), "shutdown-grace");
+}
+
+TEST(PoolModelRules, ALaterShutdownThatLengthensTheGraceBreaksShutdownGrace) {
+  PoolModel model(config_of(1));
+  model.shutdown_requested(at_ms(100));
+  model.on_event(shutdown_event(at_ms(0), at_ms(100)));
+  model.shutdown_requested(at_ms(200));
+  model.on_event(shutdown_event(at_ms(1), at_ms(200)));
+  EXPECT_EQ(rule_of(model), "shutdown-grace");
+}
+
+TEST(PoolModelRules, AGraceEndingBeforeAnyAskedDeadlineBreaksShutdownGrace) {
+  PoolModel model(config_of(1));
+  model.shutdown_requested(at_ms(100));
+  model.on_event(shutdown_event(at_ms(0), at_ms(50)));
+  EXPECT_EQ(rule_of(model), "shutdown-grace");
+}
+
+TEST(PoolModelRules, AShorterGraceFromALaterShutdownIsKept) {
+  PoolModel model(config_of(1));
+  const WorkerRef w{0, 1};
+  make_ready(model, w, at_ms(0));
+  lease(model, w, 1, at_ms(1));
+  model.shutdown_requested(at_ms(100));
+  model.on_event(shutdown_event(at_ms(2), at_ms(100)));
+  model.shutdown_requested(at_ms(20));
+  model.on_event(shutdown_event(at_ms(3), at_ms(20)));
+  EXPECT_EQ(rule_of(model), "none");
+  model.before_time_advance(at_ms(3), at_ms(20));
+  EXPECT_EQ(rule_of(model), "none");
+}
+
 // A pool whose telemetry says it served a later waiter first: the sweep
 // fails, and its failure names the rule.
 TEST(PoolModelRules, ASweepOfABrokenPoolFailsNamingTheRule) {

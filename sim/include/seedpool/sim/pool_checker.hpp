@@ -96,6 +96,8 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // what the callers saw.
   void expect_counts_match(const PoolStats& stats);
 
+  // A caller is about to call shutdown() with grace until `deadline`.
+  void shutdown_requested(Instant deadline);
   // shutdown() returned `status`: it must succeed.
   void shutdown_returned(const Status& status);
   // `finished` of `callers` callers were done within `bound`.

@@ -134,6 +134,10 @@ class PoolModel {
   // `cancel_returned` after it: the pool may act on the cancel in between.
   void start_requested(Instant deadline, std::size_t min_ready);
   void start_returned(Instant now, bool ok);
+  // A caller asks for shutdown with grace until `deadline`: the grace ends
+  // at the earliest deadline asked (a later shutdown may shorten it, never
+  // lengthen it). Without asks, the pool_shutdown events' deadlines count.
+  void shutdown_requested(Instant deadline);
   void cancel_requested(std::uint64_t checkout);
   void cancel_returned(std::uint64_t checkout, bool took_effect, Instant now);
   // The caller dropped the checkout without waiting for it (its
@@ -220,6 +224,7 @@ class PoolModel {
   void on_recycle(const TelemetryEvent& e);
   void on_health(const TelemetryEvent& e);
   void on_breaker(const TelemetryEvent& e);
+  void on_shutdown(const TelemetryEvent& e);
   void record_failure(std::uint32_t slot, Instant at);
   void count_failed_start(Instant at);
   // Whether `w` had been ready for ready_exit_window at `t`.
@@ -313,7 +318,9 @@ class PoolModel {
   Instant start_deadline_;
   std::size_t start_min_ready_ = 0;
   bool shutting_down_ = false;
-  Instant grace_deadline_ = Instant::max();
+  Instant grace_deadline_ = Instant::max();     // the earliest of asked_deadline_ and the reported one
+  Instant asked_deadline_ = Instant::max();     // the earliest a caller asked for
+  Instant reported_deadline_ = Instant::max();  // the last pool_shutdown event's
 
   // Accounting: the callers' view, and the pool's by checkout.
   OutcomeTally caller_checkouts_{};

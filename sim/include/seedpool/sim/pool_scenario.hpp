@@ -43,6 +43,11 @@ class PoolHarness {
   // no deadline: start() is called without one, and its own default
   // (init_timeout from now) is the deadline the checker holds it to.
   Status start_pool(std::optional<Instant> deadline = {}, bool pool_default = false);
+  // pool.shutdown(deadline), reported to the checker: the grace ends at the
+  // earliest deadline any shutdown asked for, and shutdown() must succeed.
+  // No deadline: shutdown() is called without one, and its own default
+  // (shutdown_grace from now) is the deadline the checker holds it to.
+  void shutdown_pool(std::optional<Instant> deadline = {});
 
   // The pool's ending: quiet (faults off), then the pool must be back to
   // `ready` ready workers (any number when nullopt, as in a lazy pool) with
