@@ -261,7 +261,6 @@ void shutdown_under_load(ScenarioContext& ctx, bool twice) {
   }
   ctx.faults.set_enabled(false);
   harness.checker().expect_counts_match(pool.stats());
-  harness.checker().expect_reaped(ctx.host);
 }
 
 void shutdown(ScenarioContext& ctx) { shutdown_under_load(ctx, false); }

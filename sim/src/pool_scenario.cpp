@@ -44,6 +44,8 @@ void PoolHarness::shutdown_pool(std::optional<Instant> deadline) {
   // instant.
   checker().shutdown_requested(deadline.value_or(ctx.world.now() + pool_->config().shutdown_grace));
   checker().shutdown_returned(deadline ? pool_->shutdown(*deadline) : pool_->shutdown());
+  // Whichever caller it was: shutdown() returns once every process is reaped.
+  checker().expect_reaped(ctx.host);
 }
 
 void PoolHarness::finish(std::optional<std::size_t> ready, std::optional<Duration> bound) {
@@ -53,7 +55,6 @@ void PoolHarness::finish(std::optional<std::size_t> ready, std::optional<Duratio
   shutdown_pool();
   // After shutdown every event has been delivered: the final counts must agree.
   checker().expect_counts_match(pool_->stats());
-  checker().expect_reaped(ctx.host);
 }
 
 namespace {

@@ -44,7 +44,8 @@ class PoolHarness {
   // (init_timeout from now) is the deadline the checker holds it to.
   Status start_pool(std::optional<Instant> deadline = {}, bool pool_default = false);
   // pool.shutdown(deadline), reported to the checker: the grace ends at the
-  // earliest deadline any shutdown asked for, and shutdown() must succeed.
+  // earliest deadline any shutdown asked for, and shutdown() must succeed
+  // and return only once every process is reaped.
   // No deadline: shutdown() is called without one, and its own default
   // (shutdown_grace from now) is the deadline the checker holds it to.
   void shutdown_pool(std::optional<Instant> deadline = {});
