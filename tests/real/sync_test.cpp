@@ -1,9 +1,11 @@
 // The primitives for code written as threads (<seedpool/core/sync.hpp>) on
 // RealWorld: mutual exclusion and atomics under real contention, notify_one,
-// join, latch, exit, and misuse as a failed assertion that names the task.
+// join, latch, semaphores, a reader-writer lock and a barrier, exit, and
+// misuse as a failed assertion that names the task.
 
 #include "real_test_support.hpp"
 #include "support/guide_inbox.hpp"
+#include "support/ported_coordination.hpp"
 #include "support/ported_idioms.hpp"
 
 #include <seedpool/core/sync.hpp>
@@ -228,6 +230,13 @@ TEST(RealSyncPorting, TheStandardLibrarysIdiomsRunOnThreads) {
   for (int i = 0; i < 50; ++i) {
     RealWorld world;
     seedpool::test::run_ported_idioms(world);
+  }
+}
+
+TEST(RealSyncPorting, SemaphoresASharedMutexAndABarrierRunOnThreads) {
+  for (int i = 0; i < 50; ++i) {
+    RealWorld world;
+    seedpool::test::run_ported_coordination(world);
   }
 }
 

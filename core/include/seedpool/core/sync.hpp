@@ -1,23 +1,27 @@
 #pragma once
 
 // Primitives for code written as threads: a mutex, a condition variable,
-// atomics, joinable tasks, a latch, with the names and shapes of the
-// standard library's. A program written with the standard ones runs on any
+// atomics, joinable tasks, a latch, a semaphore, a reader-writer lock and a
+// barrier, with the names and shapes of the standard library's. A program written with the standard ones runs on any
 // World once its types are changed (and each object is given its World and
 // a name): the same code runs on real threads and, explored seed by seed,
 // in simulation.
 //
 // Cost and scheduling points. In simulation each of these operations is one
 // scheduling point: Mutex::lock and try_lock, ConditionVariable::wait*, every
-// Atomic operation, Thread's constructor (a spawn) and join, and each Latch
-// operation. Unlocking and notifying are not: like every plain instruction
-// they run atomically as far as other tasks can tell. A task blocked on a
-// held mutex, a condition, a join or a latch is not runnable until what it
-// waits for happens, so waiting costs no steps.
+// Atomic operation, Thread's constructor (a spawn) and join, and every
+// operation of a Latch, a CountingSemaphore, a SharedMutex or a Barrier
+// (each takes the object's own Mutex). Mutex::unlock and notifying are not:
+// like every plain instruction they run atomically as far as other tasks
+// can tell. A task blocked on a held mutex, a condition, a join or anything
+// built on them is not runnable until what it waits for happens, so waiting
+// costs no steps.
 //
 // Misuse is a failure, never undefined behaviour: unlocking a mutex the
 // caller does not hold, locking one it already holds, destroying a held
-// mutex, destroying a joinable Thread. In simulation the run fails with a
+// mutex, destroying a joinable Thread, releasing a semaphore past its max(),
+// unlocking a SharedMutex in a mode nobody holds it in, arriving at a
+// Barrier more times than its phase waits for. In simulation the run fails with a
 // message naming the task and the object; on a real World the assertion
 // handler reports it and aborts.
 //
@@ -32,6 +36,7 @@
 // durations (wait_for(lock, 10ms)) convert to Duration. No clock is read here.
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -459,6 +464,266 @@ class Latch {
   Mutex mutex_;
   ConditionVariable zero_;
   std::ptrdiff_t count_;
+};
+
+// A counting semaphore with the standard library's counting_semaphore shape
+// (BinarySemaphore is its binary_semaphore):
+// acquire() waits until the count is above zero and lowers it, release(n)
+// raises it by n. Each operation is one scheduling point in simulation (it
+// takes the semaphore's mutex); a task in acquire() is not runnable until a
+// release. Releasing past max() fails the run (undefined behaviour in the
+// standard library); try_acquire never fails spuriously.
+template <std::ptrdiff_t LeastMaxValue = std::numeric_limits<std::ptrdiff_t>::max()>
+class CountingSemaphore {
+  static_assert(LeastMaxValue >= 0, "CountingSemaphore needs a max() >= 0");
+
+ public:
+  static constexpr std::ptrdiff_t max() noexcept { return LeastMaxValue; }
+
+  // Requires 0 <= desired <= max(). `name` names its mutex and its
+  // condition in deadlock reports.
+  CountingSemaphore(World& world, const std::string& name, std::ptrdiff_t desired)
+      : world_(&world), mutex_(world, name), positive_(world, name), count_(desired) {
+    SEEDPOOL_ASSERT_MSG(desired >= 0 && desired <= max(), "CountingSemaphore needs 0 <= desired <= max()");
+  }
+  CountingSemaphore(const CountingSemaphore&) = delete;
+  CountingSemaphore& operator=(const CountingSemaphore&) = delete;
+
+  // Raises the count by `update`. Requires 0 <= update <= max() - the count.
+  void release(std::ptrdiff_t update = 1) {
+    std::lock_guard<Mutex> held(mutex_);
+    SEEDPOOL_ASSERT_MSG(update >= 0, "CountingSemaphore::release by a negative amount");
+    SEEDPOOL_ASSERT_MSG(update <= max() - count_, "CountingSemaphore::release past max()");
+    count_ += update;
+    if (update == 1) {
+      positive_.notify_one();
+    } else if (update > 1) {
+      positive_.notify_all();
+    }
+  }
+
+  // Waits until the count is above zero, then lowers it by one.
+  void acquire() {
+    std::unique_lock<Mutex> held(mutex_);
+    positive_.wait(held, [this] { return count_ > 0; });
+    --count_;
+  }
+
+  // Lowers the count by one if it is above zero; never waits.
+  bool try_acquire() {
+    std::lock_guard<Mutex> held(mutex_);
+    return take_one();
+  }
+
+  // As acquire(), but gives up at `deadline` of the World's clock.
+  bool try_acquire_until(Instant deadline) {
+    std::unique_lock<Mutex> held(mutex_);
+    return positive_.wait_until(held, deadline, [this] { return count_ > 0; }) && take_one();
+  }
+  bool try_acquire_for(Duration timeout) { return try_acquire_until(world_->now() + timeout); }
+  template <class Rep, class Period>
+  bool try_acquire_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_acquire_for(to_duration(timeout));
+  }
+
+ private:
+  bool take_one() {
+    if (count_ == 0) {
+      return false;
+    }
+    --count_;
+    return true;
+  }
+
+  World* world_;
+  Mutex mutex_;
+  ConditionVariable positive_;
+  std::ptrdiff_t count_;
+};
+
+using BinarySemaphore = CountingSemaphore<1>;
+
+// A reader-writer lock with the standard library's shared_mutex shape:
+// lock()/unlock() for one writer, lock_shared()/unlock_shared() for any
+// number of readers; std::lock_guard, std::unique_lock and std::shared_lock
+// work on it as they are. A writer waits until nobody holds it; a reader
+// waits while a writer holds it or waits for it, so that a stream of readers
+// cannot starve a writer. Each operation is one scheduling point in
+// simulation, and a waiting task is not runnable until an unlock lets it in.
+//
+// Taking it again while holding it is undefined behaviour in the standard
+// library. Here it waits forever — a writer for itself, or a reader behind a
+// writer that waits for the reader, as on writer-preferring implementations
+// — and the deadlock report names "NAME (writer)" or "NAME (readers)".
+// Unlocking it in a mode nobody holds it in fails the run.
+class SharedMutex {
+ public:
+  SharedMutex(World& world, const std::string& name)
+      : name_(name), mutex_(world, name), writer_turn_(world, name + " (writer)"),
+        readers_turn_(world, name + " (readers)") {}
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+
+  void lock() {
+    std::unique_lock<Mutex> held(mutex_);
+    ++writers_waiting_;
+    writer_turn_.wait(held, [this] { return !writer_ && readers_ == 0; });
+    --writers_waiting_;
+    writer_ = true;
+  }
+
+  bool try_lock() {
+    std::lock_guard<Mutex> held(mutex_);
+    if (writer_ || readers_ > 0) {
+      return false;
+    }
+    writer_ = true;
+    return true;
+  }
+
+  // Requires a writer to hold it.
+  void unlock() {
+    std::lock_guard<Mutex> held(mutex_);
+    const std::string why = "SharedMutex '" + name_ + "' unlocked while no writer holds it";
+    SEEDPOOL_ASSERT_MSG(writer_, why.c_str());
+    writer_ = false;
+    let_next_in();
+  }
+
+  void lock_shared() {
+    std::unique_lock<Mutex> held(mutex_);
+    readers_turn_.wait(held, [this] { return !writer_ && writers_waiting_ == 0; });
+    ++readers_;
+  }
+
+  bool try_lock_shared() {
+    std::lock_guard<Mutex> held(mutex_);
+    if (writer_ || writers_waiting_ > 0) {
+      return false;
+    }
+    ++readers_;
+    return true;
+  }
+
+  // Requires a reader to hold it.
+  void unlock_shared() {
+    std::lock_guard<Mutex> held(mutex_);
+    const std::string why = "SharedMutex '" + name_ + "' unlock_shared while no reader holds it";
+    SEEDPOOL_ASSERT_MSG(readers_ > 0, why.c_str());
+    --readers_;
+    if (readers_ == 0) {
+      let_next_in();
+    }
+  }
+
+ private:
+  // With the lock free: a waiting writer first, else every waiting reader.
+  void let_next_in() {
+    if (writers_waiting_ > 0) {
+      writer_turn_.notify_one();
+    } else {
+      readers_turn_.notify_all();
+    }
+  }
+
+  std::string name_;
+  Mutex mutex_;
+  ConditionVariable writer_turn_;
+  ConditionVariable readers_turn_;
+  bool writer_ = false;
+  std::ptrdiff_t readers_ = 0;
+  std::ptrdiff_t writers_waiting_ = 0;
+};
+
+namespace detail {
+struct NoCompletion {
+  void operator()() noexcept {}
+};
+}  // namespace detail
+
+// A reusable barrier with the standard library's barrier shape: a
+// phase ends when `expected` arrivals have come; then the completion
+// function runs once, on the task that arrived last, before the phase's
+// waiters are let go, and the next phase begins with the expected count.
+// arrive_and_drop() arrives and lowers the expected count of the phases
+// after. Each operation is one scheduling point in simulation; a task in
+// wait() is not runnable until its phase ends.
+template <class CompletionFunction = detail::NoCompletion>
+class Barrier {
+ public:
+  // What arrive() returns, for wait(): the phase it arrived in.
+  class ArrivalToken {
+   public:
+    ArrivalToken(ArrivalToken&&) noexcept = default;
+    ArrivalToken& operator=(ArrivalToken&&) noexcept = default;
+
+   private:
+    friend class Barrier;
+    explicit ArrivalToken(std::uint64_t phase) noexcept : phase_(phase) {}
+    std::uint64_t phase_;
+  };
+
+  // Requires expected >= 0. `name` names its mutex and its condition in
+  // deadlock reports.
+  Barrier(World& world, const std::string& name, std::ptrdiff_t expected,
+          CompletionFunction completion = CompletionFunction())
+      : mutex_(world, name), phase_done_(world, name), expected_(expected), pending_(expected),
+        completion_(std::move(completion)) {
+    SEEDPOOL_ASSERT_MSG(expected >= 0, "Barrier needs an expected count >= 0");
+  }
+  Barrier(const Barrier&) = delete;
+  Barrier& operator=(const Barrier&) = delete;
+
+  // Arrives `n` times in the current phase. Requires 0 < n <= the arrivals
+  // the phase still waits for.
+  [[nodiscard]] ArrivalToken arrive(std::ptrdiff_t n = 1) {
+    std::lock_guard<Mutex> held(mutex_);
+    const std::uint64_t phase = phase_;
+    arrive_locked(n);
+    return ArrivalToken(phase);
+  }
+
+  // Waits until the phase `token` arrived in has ended.
+  void wait(ArrivalToken&& token) {
+    std::unique_lock<Mutex> held(mutex_);
+    phase_done_.wait(held, [this, phase = token.phase_] { return phase_ != phase; });
+  }
+
+  // arrive(), then wait(), as one operation.
+  void arrive_and_wait() {
+    std::unique_lock<Mutex> held(mutex_);
+    const std::uint64_t phase = phase_;
+    arrive_locked(1);
+    phase_done_.wait(held, [this, phase] { return phase_ != phase; });
+  }
+
+  // Arrives once, and lowers the expected count of the next phases by one.
+  void arrive_and_drop() {
+    std::lock_guard<Mutex> held(mutex_);
+    SEEDPOOL_ASSERT_MSG(expected_ > 0, "Barrier::arrive_and_drop with no arrival expected");
+    --expected_;
+    arrive_locked(1);
+  }
+
+ private:
+  void arrive_locked(std::ptrdiff_t n) {
+    SEEDPOOL_ASSERT_MSG(n > 0, "Barrier::arrive needs a count > 0");
+    SEEDPOOL_ASSERT_MSG(n <= pending_, "Barrier::arrive more times than the phase waits for");
+    pending_ -= n;
+    if (pending_ == 0) {
+      completion_();
+      ++phase_;
+      pending_ = expected_;
+      phase_done_.notify_all();
+    }
+  }
+
+  Mutex mutex_;
+  ConditionVariable phase_done_;
+  std::ptrdiff_t expected_;  // arrivals each phase waits for
+  std::ptrdiff_t pending_;   // arrivals the current phase still waits for
+  std::uint64_t phase_ = 0;
+  CompletionFunction completion_;
 };
 
 }  // namespace seedpool

@@ -1,0 +1,84 @@
+#pragma once
+
+// A program written against std::counting_semaphore, std::binary_semaphore,
+// std::shared_mutex (with std::shared_lock) and std::barrier, ported by
+// changing types: workers wait for a start signal, enter a section at most
+// `Slots` at a time, write their own cell of a table under the writer lock
+// while readers check that no writer is inside, and meet at a barrier after
+// each round, whose completion counts the rounds. Run on threads by
+// tests/real/sync_test.cpp and seed by seed by
+// tests/sim/sync_coordination_test.cpp; `slots_granted` above `Slots`
+// plants the bug the semaphore is there to prevent.
+
+#include <seedpool/core/assert.hpp>
+#include <seedpool/core/sync.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace seedpool::test {
+
+constexpr std::size_t coordination_workers = 3;
+constexpr int coordination_rounds = 2;
+constexpr std::ptrdiff_t coordination_slots = 2;
+
+inline void run_ported_coordination(seedpool::World& world, std::ptrdiff_t slots_granted = coordination_slots) {
+  using namespace std::chrono_literals;
+  seedpool::CountingSemaphore<3> slots(world, "slots", slots_granted);
+  seedpool::BinarySemaphore go(world, "go", 0);
+  seedpool::SharedMutex table_lock(world, "table");
+  seedpool::Atomic<int> in_section(world, 0);
+  seedpool::Atomic<int> writers_in(world, 0);
+  seedpool::Atomic<int> readers_in(world, 0);
+  std::vector<int> table(coordination_workers, 0);  // under table_lock
+  int rounds_done = 0;                              // by the barrier's completion only
+  seedpool::Barrier round_end(world, "round", coordination_workers, [&rounds_done]() noexcept { ++rounds_done; });
+
+  const auto work = [&](std::size_t id) {
+    go.acquire();
+    go.release();  // pass the start signal on
+    for (int round = 0; round < coordination_rounds; ++round) {
+      slots.acquire();
+      SEEDPOOL_ASSERT_MSG(in_section.fetch_add(1) < coordination_slots, "more workers in the section than slots");
+      {
+        std::lock_guard<seedpool::SharedMutex> write(table_lock);
+        SEEDPOOL_ASSERT_MSG(writers_in.fetch_add(1) == 0 && readers_in.load() == 0, "a writer was not alone");
+        table[id] += 1;
+        writers_in.fetch_sub(1);
+      }
+      in_section.fetch_sub(1);
+      slots.release();
+      {
+        std::shared_lock<seedpool::SharedMutex> read(table_lock);
+        readers_in.fetch_add(1);
+        SEEDPOOL_ASSERT_MSG(writers_in.load() == 0, "a reader met a writer");
+        SEEDPOOL_ASSERT(table[id] == round + 1);
+        readers_in.fetch_sub(1);
+      }
+      round_end.arrive_and_wait();
+      SEEDPOOL_ASSERT_MSG(rounds_done == round + 1, "the barrier let a worker go before its completion ran");
+      std::shared_lock<seedpool::SharedMutex> read(table_lock);
+      for (const int cell : table) {
+        SEEDPOOL_ASSERT_MSG(cell >= round + 1, "the barrier let a worker go before every worker arrived");
+      }
+    }
+  };
+  std::vector<seedpool::Thread> threads;
+  for (std::size_t id = 0; id < coordination_workers; ++id) {
+    threads.emplace_back(world, "worker " + std::to_string(id), work, id);
+  }
+  go.release();
+  for (seedpool::Thread& thread : threads) {
+    thread.join();
+  }
+  SEEDPOOL_ASSERT(rounds_done == coordination_rounds);
+  SEEDPOOL_ASSERT((table == std::vector<int>(coordination_workers, coordination_rounds)));
+  SEEDPOOL_ASSERT(go.try_acquire());          // the signal the last worker passed on
+  SEEDPOOL_ASSERT(!go.try_acquire_for(1ms));  // and nothing else
+}
+
+}  // namespace seedpool::test
