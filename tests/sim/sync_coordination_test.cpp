@@ -1,5 +1,5 @@
 // Tests of the coordination primitives of <seedpool/core/sync.hpp> on the
-// simulated World: CountingSemaphore, SharedMutex and Barrier keep their
+// simulated World: CountingSemaphore, SharedMutex, Barrier and call_once keep their
 // promises over many seeds and both strategies, a planted bug in a program
 // using them is found and replays, misuse fails the run naming the object,
 // a reader taking the lock again behind a waiting writer is a reported
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -213,6 +214,23 @@ TEST(SimBarrier, ArrivingMoreTimesThanThePhaseWaitsForFailsTheRun) {
   });
   EXPECT_EQ(run.outcome, Outcome::assertion) << run.summary();
   EXPECT_PRED2(has_text, run.message, "Barrier::arrive more times than the phase waits for");
+}
+
+// A setup that throws lets the next call_once run it; one that returns ends
+// the flag's work for every later caller.
+TEST(SimCallOnce, AThrowingCallLetsTheNextOneRunAndASuccessfulOneIsFinal) {
+  const RunResult run = simulate(seeded(1), [](SimWorld& world) {
+    OnceFlag flag(world, "init");
+    int attempts = 0;
+    EXPECT_THROW(call_once(flag, [&] {
+      ++attempts;
+      throw std::runtime_error("not yet");
+    }), std::runtime_error);
+    call_once(flag, [&] { ++attempts; });
+    call_once(flag, [&] { ++attempts; });
+    EXPECT_EQ(attempts, 2);
+  });
+  ASSERT_TRUE(run.ok()) << run.summary();
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 #pragma once
 
 // A program written against std::counting_semaphore, std::binary_semaphore,
-// std::shared_mutex (with std::shared_lock) and std::barrier, ported by
-// changing types: workers wait for a start signal, enter a section at most
+// std::shared_mutex (with std::shared_lock), std::barrier and
+// std::call_once, ported by changing types: workers wait for a start
+// signal, set up a shared setting once (call_once), enter a section at most
 // `Slots` at a time, write their own cell of a table under the writer lock
 // while readers check that no writer is inside, and meet at a barrier after
 // each round, whose completion counts the rounds. Run on threads by
@@ -38,9 +39,18 @@ inline void run_ported_coordination(seedpool::World& world, std::ptrdiff_t slots
   int rounds_done = 0;                              // by the barrier's completion only
   seedpool::Barrier round_end(world, "round", coordination_workers, [&rounds_done]() noexcept { ++rounds_done; });
 
+  seedpool::OnceFlag setup_once(world, "setup");
+  int setups = 0;
+  int setting = 0;  // written once, by the setup
   const auto work = [&](std::size_t id) {
     go.acquire();
     go.release();  // pass the start signal on
+    seedpool::call_once(setup_once, [&](int value) {
+      ++setups;
+      world.yield();  // a setup that takes a while: the others wait for it
+      setting = value;
+    }, 42);
+    SEEDPOOL_ASSERT_MSG(setting == 42, "call_once returned before the setup was done");
     for (int round = 0; round < coordination_rounds; ++round) {
       slots.acquire();
       SEEDPOOL_ASSERT_MSG(in_section.fetch_add(1) < coordination_slots, "more workers in the section than slots");
@@ -75,6 +85,7 @@ inline void run_ported_coordination(seedpool::World& world, std::ptrdiff_t slots
   for (seedpool::Thread& thread : threads) {
     thread.join();
   }
+  SEEDPOOL_ASSERT(setups == 1);
   SEEDPOOL_ASSERT(rounds_done == coordination_rounds);
   SEEDPOOL_ASSERT((table == std::vector<int>(coordination_workers, coordination_rounds)));
   SEEDPOOL_ASSERT(go.try_acquire());          // the signal the last worker passed on

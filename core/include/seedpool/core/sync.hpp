@@ -1,8 +1,9 @@
 #pragma once
 
 // Primitives for code written as threads: a mutex, a condition variable,
-// atomics, joinable tasks, a latch, a semaphore, a reader-writer lock and a
-// barrier, with the names and shapes of the standard library's. A program written with the standard ones runs on any
+// atomics, joinable tasks, a latch, a semaphore, a reader-writer lock, a
+// barrier and call_once, with the names and shapes of the standard
+// library's. A program written with the standard ones runs on any
 // World once its types are changed (and each object is given its World and
 // a name): the same code runs on real threads and, explored seed by seed,
 // in simulation.
@@ -10,8 +11,8 @@
 // Cost and scheduling points. In simulation each of these operations is one
 // scheduling point: Mutex::lock and try_lock, ConditionVariable::wait*, every
 // Atomic operation, Thread's constructor (a spawn) and join, and every
-// operation of a Latch, a CountingSemaphore, a SharedMutex or a Barrier
-// (each takes the object's own Mutex). Mutex::unlock and notifying are not:
+// operation of a Latch, a CountingSemaphore, a SharedMutex, a Barrier or a
+// OnceFlag (each takes the object's own Mutex). Mutex::unlock and notifying are not:
 // like every plain instruction they run atomically as far as other tasks
 // can tell. A task blocked on a held mutex, a condition, a join or anything
 // built on them is not runnable until what it waits for happens, so waiting
@@ -634,6 +635,62 @@ class SharedMutex {
   std::ptrdiff_t readers_ = 0;
   std::ptrdiff_t writers_waiting_ = 0;
 };
+
+// A flag for call_once, with the standard library's once_flag shape: of
+// every call_once on the same flag, one runs its function; the others wait
+// until it has returned, then return without running theirs. A function
+// that throws lets a later call_once try again, as in the standard library.
+class OnceFlag {
+ public:
+  // `name` names its mutex and its condition in deadlock reports.
+  OnceFlag(World& world, const std::string& name) : mutex_(world, name), settled_(world, name) {}
+  OnceFlag(const OnceFlag&) = delete;
+  OnceFlag& operator=(const OnceFlag&) = delete;
+
+ private:
+  enum class State { idle, running, done };
+  template <class F, class... Args>
+  friend void call_once(OnceFlag& flag, F&& f, Args&&... args);
+
+  // Whether the caller is to run the function: it waits while another runs
+  // one, and claims the flag when none has completed.
+  bool claim() {
+    std::unique_lock<Mutex> held(mutex_);
+    settled_.wait(held, [this] { return state_ != State::running; });
+    if (state_ == State::done) {
+      return false;
+    }
+    state_ = State::running;
+    return true;
+  }
+
+  void settle(State to) {
+    std::lock_guard<Mutex> held(mutex_);
+    state_ = to;
+    settled_.notify_all();
+  }
+
+  Mutex mutex_;
+  ConditionVariable settled_;
+  State state_ = State::idle;
+};
+
+// Runs f(args...) unless a call_once on `flag` has already run it to its
+// end; waits while another runs. In simulation, taking the flag is a
+// scheduling point, and so is settling it after the function.
+template <class F, class... Args>
+void call_once(OnceFlag& flag, F&& f, Args&&... args) {
+  if (!flag.claim()) {
+    return;
+  }
+  try {
+    std::invoke(std::forward<F>(f), std::forward<Args>(args)...);
+  } catch (...) {
+    flag.settle(OnceFlag::State::idle);
+    throw;
+  }
+  flag.settle(OnceFlag::State::done);
+}
 
 namespace detail {
 struct NoCompletion {
