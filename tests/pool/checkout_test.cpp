@@ -417,6 +417,55 @@ TEST(Checkout, FullWaiterQueueFailsFastWithPoolSaturated) {
   EXPECT_EQ(log.count(TelemetryKind::checkout, ErrorCode::pool_saturated), 1u);
 }
 
+// mailbox_depth_max bounds the pool task's mailbox: a caller that must
+// reach the pool task (the waiter queue is full) and finds the mailbox full
+// waits for room until its deadline, then fails with a timeout that names
+// the mailbox; one whose deadline is already due fails at once. Whether the
+// pool task reads between the callers' sends is the schedule's choice: the
+// seeds must include ones where it does not.
+TEST(Checkout, AFullMailboxTurnsAwayWhatItCannotHoldAndSaysSo) {
+  constexpr int callers = 40;
+  constexpr int depth = 16;  // the smallest mailbox allowed
+  int seeds_with_a_full_mailbox = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    int mailbox_full = 0;
+    int answered_by_pool = 0;
+    const auto run = run_sim(
+        [&](sim::SimWorld& world, sim::SimProcessHost&) {
+          PoolConfig config = base_config();
+          config.waiters_max = 1;
+          config.mailbox_depth_max = depth;
+          auto pool = started_pool(world, config);
+          ASSERT_NE(pool, nullptr);
+          Result<Lease> holder = pool->checkout();
+          ASSERT_TRUE(holder.ok());
+          TaskGroup group(world);
+          group.spawn("waiter", [&] { (void)pool->checkout({.deadline = in(world, seconds(1))}); });
+          world.sleep_for(milliseconds(1));  // the waiter fills the queue
+          const Instant due = world.now();
+          for (int i = 0; i < callers; ++i) {
+            group.spawn(fmt::format("caller-{}", i), [&] {
+              Result<Lease> lease = pool->checkout({.deadline = due});
+              ASSERT_FALSE(lease.ok());
+              EXPECT_EQ(lease.error().code, ErrorCode::timeout) << lease.error().describe();
+              EXPECT_EQ(world.now(), due) << "a due checkout fails at once";
+              ++(contains(lease.error().message, "mailbox full") ? mailbox_full : answered_by_pool);
+            });
+          }
+          world.sleep_for(milliseconds(10));
+          holder.value().release();
+          group.join();
+          EXPECT_TRUE(pool->shutdown().ok());
+        },
+        seed);
+    ASSERT_TRUE(run.ok()) << "seed " << seed << ": " << run.summary();
+    EXPECT_EQ(mailbox_full + answered_by_pool, callers);
+    EXPECT_GE(answered_by_pool, depth) << "the mailbox turned callers away before it held " << depth;
+    seeds_with_a_full_mailbox += mailbox_full > 0 ? 1 : 0;
+  }
+  EXPECT_GT(seeds_with_a_full_mailbox, 0) << "no seed sent faster than the pool task read";
+}
+
 // A full queue of strict waiters, each waiting for its own busy worker,
 // does not stop a caller that an idle worker can serve right now.
 TEST(Checkout, SaturationRefusesOnlyCallersThatWouldHaveToWait) {
