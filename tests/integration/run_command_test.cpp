@@ -485,6 +485,33 @@ TEST(RunCommandSignals, SighupWhileStdinIsOpenStopsCleanlyWithinTheGrace) {
   EXPECT_TRUE(contains(tool.err(), "worker starts 2")) << "no statistics:\n" << tool.err();
 }
 
+// The command killed outright (SIGKILL, as the OOM killer does) while a
+// Python worker is inside a call that never returns, having started a child
+// process of its own: nothing will read that worker's pipes again, and it
+// does not read stdin while it is in the call. It notices that its parent is
+// gone and exits with its process group, the handler's child included.
+TEST(RunCommandSignals, AKilledCommandLeavesNoPythonWorkerBehindEvenInsideAHungCall) {
+  const std::string code = "import subprocess, sys, time\n"
+                           "sys.path.insert(0, " + sh_quote(python_workers) + ")\n"
+                           "from seedpool_worker import Worker\n"
+                           "worker = Worker()\n"
+                           "@worker.handler('hang')\n"
+                           "def hang(args):\n"
+                           "    subprocess.Popen(['sleep', '3600'])\n"
+                           "    print('inside the hung call', file=sys.stderr, flush=True)\n"
+                           "    time.sleep(3600)\n"
+                           "worker.run()\n";
+  ToolProcess tool(run_args({"--workers", "2", "--call-timeout-ms", "600000"}, {python, "-c", code, "seedpool-hang"}));
+  ASSERT_TRUE(tool.write_stdin("{\"handler\":\"hang\",\"args\":{}}\n"));
+  ASSERT_TRUE(tool.wait_for_stderr("inside the hung call")) << tool.err();
+  ASSERT_GE(tool.marked_processes().size(), 4U) << "the command, two workers and the handler's child";
+  tool.signal(SIGKILL);
+  const ToolExit exit = tool.wait();
+  EXPECT_TRUE(!exit.exited && exit.signal == SIGKILL) << exit.describe();
+  EXPECT_TRUE(tool.none_left(5s)) << "outlived the killed command:" << describe(tool.marked_processes());
+  tool.kill_left();
+}
+
 // ---------------------------------------------------------------- threads
 
 // Runs the command with pthread_create refusing every thread after the

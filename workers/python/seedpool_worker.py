@@ -51,7 +51,10 @@ sent to stderr instead, from the moment run() starts: module-level code that
 prints before run() still writes to the pool's stream, so keep it quiet or
 move it into the init hook); logging goes to stderr; every call is answered once
 with its request id; pings are answered; a shutdown frame, SIGTERM, or the
-pool closing stdin ends the process with exit code 0.
+pool closing stdin ends the process with exit code 0; and a worker whose
+pool's process died (killed, say, by SIGKILL or the OOM killer) exits within
+about PARENT_CHECK_SECONDS, even in the middle of a call that would never
+return, taking its process group (a handler's child processes) with it.
 
 Logging. When the program has imported the ``logging`` module (at module
 level, in the init hook, or in a handler), the worker sends ``logging``'s
@@ -87,7 +90,8 @@ interpreter's own start, and two things outside this module:
 Exit codes: 0 shutdown frame, SIGTERM or stdin closed; 1 the init hook
 failed; 2 the init frame was unacceptable (another protocol version, or a
 malformed payload); 4 the bytes on stdin broke the protocol; 5 stdin or
-stdout failed.
+stdout failed, or the pool's process died (when the worker does not lead
+its own process group; otherwise the group is killed).
 """
 
 from __future__ import annotations
@@ -97,10 +101,10 @@ import sys
 from struct import Struct
 
 try:  # the signal module itself wraps _signal in enums, which cost an import of enum
-    from _signal import SIG_DFL, SIGTERM
+    from _signal import SIG_DFL, SIGKILL, SIGTERM
     from _signal import signal as _set_signal
 except ImportError:  # an interpreter without it
-    from signal import SIG_DFL, SIGTERM
+    from signal import SIG_DFL, SIGKILL, SIGTERM
     from signal import signal as _set_signal
 
 TYPE_CHECKING = False
@@ -575,6 +579,44 @@ def _claim_stdio() -> Tuple[int, int]:
     return frames_in, frames_out
 
 
+#: How often the worker checks that the pool's process is still its parent.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _watch_parent(log: _Log) -> None:
+    """Exit, with this process group, soon after the pool's process dies.
+
+    A worker in the middle of a call does not read stdin, so it would not see
+    the end of input a dead pool leaves, and a call that never returns would
+    keep it running for good. A thread checks every PARENT_CHECK_SECONDS
+    whether the process has a new parent (it was re-parented because the
+    pool's process died), and then kills the worker's process group (so that
+    a handler's child processes go too) when the worker leads one, as the
+    pool starts it, or exits the process otherwise. Started by serve() on the
+    process's own stdin and stdout only; ``_thread`` and ``time`` are built
+    in, so it costs no import.
+    """
+    import _thread
+    import time
+
+    parent = os.getppid()
+    if parent <= 1:
+        return  # no pool to outlive: started by init, or already orphaned
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        try:
+            log.error("the pool's process (pid %s) is gone; exiting", parent)
+        except Exception:  # stderr went with the pool
+            pass
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), SIGKILL)
+        os._exit(EXIT_IO)
+
+    _thread.start_new_thread(watch, ())
+
+
 def _stream_io(frames_in: BinaryIO, frames_out: BinaryIO) -> Tuple[Any, Any, Any]:
     """read(source, n), readinto(source, view) and write(sink, data) over binary streams."""
     read_some = getattr(frames_in, "read1", frames_in.read)
@@ -710,6 +752,8 @@ class Worker:
         except (OSError, ValueError, AttributeError) as exc:
             log.error("cannot use stdin and stdout for frames: %s", exc)
             return EXIT_IO
+        if frames_in is None or frames_out is None:
+            _watch_parent(log)
         try:
             return self._serve_frames(log, read, readinto, source, write, sink)
         except _Exit as exit_:
