@@ -22,6 +22,20 @@ std::string_view to_string(FrameKind kind) noexcept {
   return "unknown";
 }
 
+std::string_view with_article(FrameKind kind) noexcept {
+  switch (kind) {
+    case FrameKind::init: return "an init";
+    case FrameKind::ready: return "a ready";
+    case FrameKind::call: return "a call";
+    case FrameKind::reply: return "a reply";
+    case FrameKind::error: return "an error";
+    case FrameKind::ping: return "a ping";
+    case FrameKind::pong: return "a pong";
+    case FrameKind::shutdown: return "a shutdown";
+  }
+  return "an unknown";
+}
+
 std::string_view to_string(ChannelStatus status) noexcept {
   switch (status) {
     case ChannelStatus::ok: return "ok";

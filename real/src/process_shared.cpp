@@ -96,7 +96,7 @@ ProcessShared::ProcessShared(World& world, std::uint64_t key_in, pid_t pid_in, s
 
 Error ProcessShared::write_refused(const Frame& frame, const std::string& why) const {
   return Error{ErrorCode::closed,
-               fmt::format("cannot write a {} frame to process '{}' (pid {}): {}", to_string(frame.kind), name, pid,
+               fmt::format("cannot write {} frame to process '{}' (pid {}): {}", with_article(frame.kind), name, pid,
                            why),
                {}};
 }

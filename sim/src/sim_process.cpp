@@ -200,15 +200,15 @@ Status write_stdin(ProcessState& state, Frame frame) {
   MonitorLock lock(*state.monitor);
   if (state.stdin_closed) {
     return Error{ErrorCode::closed,
-                 fmt::format("cannot write a {} frame to process '{}' (pid {}): it has exited or been killed",
-                             to_string(frame.kind), state.name, state.pid),
+                 fmt::format("cannot write {} frame to process '{}' (pid {}): it has exited or been killed",
+                             with_article(frame.kind), state.name, state.pid),
                  {}};
   }
   if (state.stdin_frames.size() >= stdin_frames_max) {
     return Error{ErrorCode::closed,
-                 fmt::format("cannot write a {} frame to process '{}' (pid {}): {} frames are unread "
+                 fmt::format("cannot write {} frame to process '{}' (pid {}): {} frames are unread "
                              "(stdin_frames_max); the process has stopped reading",
-                             to_string(frame.kind), state.name, state.pid, state.stdin_frames.size()),
+                             with_article(frame.kind), state.name, state.pid, state.stdin_frames.size()),
                  {}};
   }
   state.stdin_frames.push_back(std::move(frame));
@@ -359,7 +359,7 @@ bool SimProcess::read_output(Instant deadline) {
 // init frame, or nullopt when it is one.
 std::optional<std::string> init_problem(const Frame& frame) {
   if (frame.kind != FrameKind::init) {
-    return fmt::format("expected an init frame first, got a {} frame", to_string(frame.kind));
+    return fmt::format("expected an init frame first, got {} frame", with_article(frame.kind));
   }
   Result<InitInfo> info = parse_init_payload(frame.payload);
   if (!info.ok()) {

@@ -39,8 +39,8 @@ class Handshake {
       return failed(ErrorCode::worker_error, fmt::format("answered init with an error: {}", frame.payload));
     }
     return failed(ErrorCode::protocol_error,
-                  fmt::format("sent a {} frame with request id {} instead of ready to init (request id {})",
-                              to_string(frame.kind), frame.request_id, init_request_id));
+                  fmt::format("sent {} frame with request id {} instead of ready to init (request id {})",
+                              with_article(frame.kind), frame.request_id, init_request_id));
   }
 
   HandshakeStep operator()(const StderrLine& event) const {
