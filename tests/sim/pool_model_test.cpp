@@ -202,22 +202,22 @@ TelemetryEvent shutdown_event(Instant t, Instant deadline) {
   return {.kind = TelemetryKind::pool_shutdown, .at = t, .deadline = deadline};
 }
 
-// Leases `w` (ready) to checkout `id` at `t`.
-void lease(PoolModel& model, WorkerRef w, std::uint64_t id, Instant t) {
-  model.on_event(request(id, t, t + milliseconds(100)));
-  model.on_event(grant(id, w, t));
-  model.on_event(state(w, WorkerState::ready, WorkerState::busy, t));
+// A worker leased at 1 ms; a shutdown with grace until 100 ms begins at
+// 2 ms; then a second shutdown asks for an end at 20 ms.
+void lease_then_shut_down_twice(PoolModel& model) {
+  const WorkerRef w{0, 1};
+  make_ready(model, w, at_ms(0));
+  model.on_event(request(1, at_ms(1), at_ms(100)));
+  model.on_event(grant(1, w, at_ms(1)));
+  model.on_event(state(w, WorkerState::ready, WorkerState::busy, at_ms(1)));
+  model.shutdown_requested(at_ms(100));
+  model.on_event(shutdown_event(at_ms(2), at_ms(100)));
+  model.shutdown_requested(at_ms(20));
 }
 
 TEST(PoolModelRules, ALeaseHeldPastTheEarliestAskedDeadlineBreaksShutdownGrace) {
   PoolModel model(config_of(1));
-  const WorkerRef w{0, 1};
-  make_ready(model, w, at_ms(0));
-  lease(model, w, 1, at_ms(1));
-  model.shutdown_requested(at_ms(100));
-  model.on_event(shutdown_event(at_ms(2), at_ms(100)));
-  // A second shutdown asks for an earlier end, and the pool ignores it.
-  model.shutdown_requested(at_ms(20));
+  lease_then_shut_down_twice(model);  // and the pool ignores the second
   model.before_time_advance(at_ms(2), at_ms(20));
   EXPECT_EQ(rule_of(model), "none") << "not yet past the earlier deadline";
   model.before_time_advance(at_ms(20), at_ms(21));
@@ -242,12 +242,7 @@ TEST(PoolModelRules, AGraceEndingBeforeAnyAskedDeadlineBreaksShutdownGrace) {
 
 TEST(PoolModelRules, AShorterGraceFromALaterShutdownIsKept) {
   PoolModel model(config_of(1));
-  const WorkerRef w{0, 1};
-  make_ready(model, w, at_ms(0));
-  lease(model, w, 1, at_ms(1));
-  model.shutdown_requested(at_ms(100));
-  model.on_event(shutdown_event(at_ms(2), at_ms(100)));
-  model.shutdown_requested(at_ms(20));
+  lease_then_shut_down_twice(model);
   model.on_event(shutdown_event(at_ms(3), at_ms(20)));
   EXPECT_EQ(rule_of(model), "none");
   model.before_time_advance(at_ms(3), at_ms(20));
