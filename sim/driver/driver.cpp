@@ -11,16 +11,36 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cstdint>
 #include <filesystem>
+#include <limits>
+#include <string>
 
 namespace seedpool::sim {
 namespace {
+
+// A seed, or a count as large: digits only, within 64 bits. CLI11 alone
+// reads "-5" into an unsigned option as a wrapped value and clamps one past
+// 2^64 - 1.
+const CLI::Validator any_seed(
+    [](std::string& text) -> std::string {
+      std::uint64_t value = 0;
+      const char* end = text.data() + text.size();
+      const auto [stop, error] = std::from_chars(text.data(), end, value);
+      if (text.empty() || error != std::errc() || stop != end) {
+        return "'" + text + "' is not a whole number in 0.." +
+               std::to_string(std::numeric_limits<std::uint64_t>::max());
+      }
+      return {};
+    },
+    "UINT64");
 
 // The options of a sweep, shared by `run` and `check-determinism`.
 void add_sweep_options(CLI::App& cmd, tool::RunArgs& run) {
   cmd.add_option("scenario", run.scenario, "scenario name (see list)")->required();
   cmd.add_option("--seeds", run.seeds, "number of seeds")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
-  cmd.add_option("--first-seed", run.first_seed, "first seed of the range");
+  cmd.add_option("--first-seed", run.first_seed, "first seed of the range")->check(any_seed);
   cmd.add_option("--strategy", run.strategy,
                  "random | pct:D (K estimated from a warm-up) | pct:D:K | dfs:preemptions=P | delay:D "
                  "(the last two search every schedule within the bound instead of sweeping seeds)");
@@ -30,7 +50,8 @@ void add_sweep_options(CLI::App& cmd, tool::RunArgs& run) {
   cmd.add_option("--shard", run.shard, "run only slice I of N of the seeds (I/N, from 0)");
   cmd.add_option("--json", run.json_path, "write the results as JSON");
   cmd.add_option("--save-failures", run.save_failures_dir, "write a seed file per failure into DIR");
-  cmd.add_option("--max-failures", run.max_failures, "stop after this many failures (0: run every seed)");
+  cmd.add_option("--max-failures", run.max_failures, "stop after this many failures (0: run every seed)")
+      ->check(any_seed);
   cmd.add_option("--time-budget", run.time_budget_s, "start no seed after this many seconds (0: no limit)")
       ->check(CLI::Range(0.0, 1e7));
   cmd.add_flag("--quiet", run.quiet, "no progress output");
@@ -71,7 +92,7 @@ int main(int argc, char** argv) {
   ReplayArgs replay;
   auto* replay_cmd = app.add_subcommand("replay", "re-run one seed, a seed file, or every seed file of a folder");
   replay_cmd->add_option("target", replay.target, "scenario name, seed file or folder of seed files")->required();
-  replay_cmd->add_option("--seed", replay.seed, "the seed (with a scenario name)");
+  replay_cmd->add_option("--seed", replay.seed, "the seed (with a scenario name)")->check(any_seed);
   replay_cmd->add_option("--strategy", replay.strategy,
                          "random | pct:D:K | dfs:preemptions=P | delay:D (with a scenario name)");
   replay_cmd->add_flag("--swarm", replay.swarm, "swarm mode (with a scenario name)");

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 namespace seedpool::sim::tool {
 namespace {
@@ -147,6 +148,11 @@ int run_command(const RunArgs& args) {
   options.swarm = args.swarm;
   if (options.sim.strategy.systematic()) {
     return explore_command(args, *scenario, options);
+  }
+  if (args.first_seed > std::numeric_limits<std::uint64_t>::max() - (args.seeds - 1)) {
+    fmt::print(stderr, "{}: --first-seed {} with --seeds {} runs past the largest seed, {}\n", program_name(),
+               args.first_seed, args.seeds, std::numeric_limits<std::uint64_t>::max());
+    return 2;
   }
   SweepPlan plan;
   plan.first_seed = args.first_seed;

@@ -121,6 +121,11 @@ check "a bad shard is refused (exit 2)" run_status 2 badshard.txt run quiet-coun
 check "the refusal names the shard" grep -q "invalid shard '4/4'" badshard.txt
 check "an unknown scenario is refused (exit 2)" run_status 2 unknown.txt run no-such-scenario
 check "the refusal lists the known scenarios" grep -q 'known scenarios: ticket-race' unknown.txt
+check "a negative seed is refused, not wrapped (exit 2)" run_status 2 negseed.txt run quiet-counter --first-seed -5
+check "the refusal names the value and the range" grep -q "'-5' is not a whole number in 0..18446744073709551615" negseed.txt
+check "a seed past 64 bits is refused, not clamped (exit 2)" run_status 2 bigseed.txt replay quiet-counter --seed 18446744073709551616
+check "a range running past the largest seed is refused (exit 2)" run_status 2 wrap.txt run quiet-counter --first-seed 18446744073709551615 --seeds 2
+check "the refusal says so" grep -q 'runs past the largest seed' wrap.txt
 
 # ---- 4 shards through GNU parallel, merged, equal one process
 if command -v parallel >/dev/null; then
