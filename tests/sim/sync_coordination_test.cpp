@@ -1,13 +1,15 @@
 // Tests of the coordination primitives of <seedpool/core/sync.hpp> on the
-// simulated World: CountingSemaphore, SharedMutex, Barrier and call_once keep their
-// promises over many seeds and both strategies, a planted bug in a program
-// using them is found and replays, misuse fails the run naming the object,
-// a reader taking the lock again behind a waiting writer is a reported
-// deadlock, and timed waits are virtual.
+// simulated World: CountingSemaphore, SharedMutex, Barrier and call_once
+// keep their promises over many seeds and both strategies, a planted bug in
+// a program using them is found and replays, misuse fails the run naming the
+// object, a reader taking the lock again behind a waiting writer is a
+// reported deadlock, timed waits are virtual, and a bounded systematic
+// search exhausts the program and finds the bug.
 
 #include "support/ported_coordination.hpp"
 
 #include <seedpool/core/sync.hpp>
+#include <seedpool/sim/explore.hpp>
 #include <seedpool/sim/sim_world.hpp>
 
 #include <gtest/gtest.h>
@@ -60,6 +62,21 @@ TEST(SimCoordination, ASemaphoreGrantingOneSlotTooManyIsFoundAndReplays) {
     return;
   }
   FAIL() << "no seed of 2000 let a third worker into the section";
+}
+
+// Systematic search over the same program: within one preemption the fixed
+// program has no failing schedule left unexplored, and the planted bug is
+// found, its schedule replaying.
+TEST(SimCoordination, BoundedSearchExhaustsTheProgramAndFindsThePlantedBug) {
+  ExploreSpec spec;
+  spec.strategy = parse_strategy("dfs:preemptions=1").value();
+  const ExploreReport fixed =
+      explore_program(SimConfig{}, [](SimWorld& world) { seedpool::test::run_ported_coordination(world); }, spec);
+  EXPECT_TRUE(fixed.ok() && fixed.exhausted) << fixed.describe();
+  const ExploreReport planted =
+      explore_program(SimConfig{}, [](SimWorld& world) { seedpool::test::run_ported_coordination(world, 3); }, spec);
+  ASSERT_FALSE(planted.ok()) << planted.describe();
+  EXPECT_PRED2(has_text, planted.failure->message, "more workers in the section than slots");
 }
 
 TEST(SimSemaphore, ReleaseWakesAWaiterAndTimedAcquireWaitsVirtualTime) {
