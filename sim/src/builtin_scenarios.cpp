@@ -266,6 +266,35 @@ void shutdown_under_load(ScenarioContext& ctx, bool twice) {
 void shutdown(ScenarioContext& ctx) { shutdown_under_load(ctx, false); }
 void shutdown_twice(ScenarioContext& ctx) { shutdown_under_load(ctx, true); }
 
+// Workers that flood stderr: before a crash, at init and with calls, bursts
+// of up to three rings' worth of lines, up to three times longer than a line
+// may be. Every error a caller or start() sees carries a tail that fits the
+// ring (stderr-tail).
+void stderr_flood(ScenarioContext& ctx) {
+  PoolConfig config = base_config(4);
+  config.stderr_lines_kept = 5;
+  config.stderr_line_bytes_max = 64;
+  const auto burst = [&ctx, &config](const char* what) {
+    std::vector<std::string> lines(1 + ctx.world.decide(3 * config.stderr_lines_kept));
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      lines[i] = fmt::format("{} line {} ", what, i);
+      lines[i].resize(lines[i].size() + ctx.world.decide(3 * config.stderr_line_bytes_max), '.');
+    }
+    return lines;
+  };
+  ctx.host.set_behavior_for_launch([&ctx, burst](std::uint64_t, const ProcessSpec&) {
+    WorkerBehavior b = faulty_worker(ctx.faults);
+    b.stderr_on_init = burst("init");
+    b.stderr_before_crash = burst("crash");
+    return b;
+  });
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 5, .external_kills = true});
+  harness.finish(4);
+}
+
 // Workers that now and then answer a call with a stale duplicate of their
 // previous reply (that call's request id and payload), as a worker does that
 // flushed a buffered answer twice; others answer late, or write a pong
@@ -362,6 +391,11 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 profile({{ignore_terminate, 300'000}, {slow_shutdown, 300'000}, {call_slow, 300'000},
                          {call_hang, 50'000}, {caller_vanish, 50'000}}),
                 shutdown_twice});
+  registry.add({"stderr-flood", "workers that flood stderr before crashes, at init and in calls; error tails fit the ring",
+                profile({{init_crash, 100'000}, {init_error, 50'000}, {init_hang, 20'000}, {call_crash, 100'000},
+                         {call_hang, 20'000}, {call_error, 50'000}, {caller_short_deadline, 50'000},
+                         {external_kill, 100'000}}),
+                stderr_flood});
   registry.add({"lazy", "a lazy pool under concurrent demand never exceeds size.max", light, lazy});
   registry.add({"stale-reply", "workers that resend an earlier reply or answer late; no caller gets another's reply",
                 profile({{call_wrong_id, 30'000}, {call_stray_pong, 2'000}, {call_slow, 20'000},

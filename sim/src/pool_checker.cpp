@@ -287,6 +287,9 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
 
 void PoolChecker::execute_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer) {
   const std::optional<ErrorCode> error = answer.ok() ? std::nullopt : std::optional<ErrorCode>(answer.error().code);
+  if (!answer.ok()) {
+    check_stderr_tail(answer.error());
+  }
   call_outcomes_.increment(outcome_index(error));
   if (model_) {
     model_->execute_answered(error);
@@ -306,6 +309,9 @@ void PoolChecker::start_requested(Instant deadline, std::size_t min_ready) {
 void PoolChecker::start_returned(const Status& status) {
   exercise(Rule::start_error);
   exercise(Rule::start_deadline);
+  if (!status) {
+    check_stderr_tail(status.error());
+  }
   if (!status && status.error().code != ErrorCode::pool_shutting_down &&
       status.error().message.find("failed to start") == std::string::npos) {
     violation(Rule::start_error, "start failed without saying why: " + status.error().describe());
@@ -355,12 +361,38 @@ void PoolChecker::checkout_answered(std::uint64_t checkout, const std::optional<
 }
 
 void PoolChecker::checkout_failed(const Error& error) {
+  check_stderr_tail(error);
   if (failure_stderr_ && error.code == ErrorCode::pool_unavailable) {
     exercise(Rule::breaker_fast_fail);
     if (error.stderr_tail.find(*failure_stderr_) == std::string::npos) {
       violation(Rule::breaker_fast_fail, fmt::format("a checkout was refused pool_unavailable without the last failed "
                                                      "start's stderr ('{}'): {}", *failure_stderr_, error.describe()));
     }
+  }
+}
+
+// The stderr tail an error carries is the worker's ring: at most
+// stderr_lines_kept lines, each at most stderr_line_bytes_max bytes plus the
+// mark of a cut.
+void PoolChecker::check_stderr_tail(const Error& error) {
+  if (error.stderr_tail.empty()) {
+    return;
+  }
+  exercise(Rule::stderr_tail);
+  constexpr std::string_view cut_mark = "…[cut]";
+  std::size_t lines = 0;
+  for (std::size_t at = 0; at <= error.stderr_tail.size(); ++lines) {
+    const std::size_t end = std::min(error.stderr_tail.find('\n', at), error.stderr_tail.size());
+    if (end - at > config_.stderr_line_bytes_max + cut_mark.size()) {
+      violation(Rule::stderr_tail, fmt::format("a stderr line of {} bytes in an error, stderr_line_bytes_max is {}: {}",
+                                               end - at, config_.stderr_line_bytes_max, error.describe()));
+      return;
+    }
+    at = end + 1;
+  }
+  if (lines > config_.stderr_lines_kept) {
+    violation(Rule::stderr_tail, fmt::format("an error's stderr tail has {} lines, stderr_lines_kept is {}: {}", lines,
+                                             config_.stderr_lines_kept, error.describe()));
   }
 }
 
@@ -401,6 +433,9 @@ std::uint64_t PoolChecker::call_begun(WorkerRef worker, Instant deadline) {
 void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::string_view payload,
                                 const Result<std::string>& answer) {
   const std::optional<ErrorCode> error = answer.ok() ? std::nullopt : std::optional<ErrorCode>(answer.error().code);
+  if (!answer.ok()) {
+    check_stderr_tail(answer.error());
+  }
   call_outcomes_.increment(outcome_index(error));
   if (const auto broke = std::find(protocol_breaks_.begin(), protocol_breaks_.end(), payload);
       broke != protocol_breaks_.end()) {

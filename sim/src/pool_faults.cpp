@@ -41,7 +41,9 @@ CallAction call_action(FaultInjector& faults) {
   return action;
 }
 
-WorkerBehavior behavior_for_launch(FaultInjector& faults) {
+}  // namespace
+
+WorkerBehavior faulty_worker(FaultInjector& faults) {
   const FaultOptions& knobs = faults.profile();
   WorkerBehavior b;
   b.startup = faults.fire(pool_faults::slow_start) ? faults.latency(knobs.startup_max, knobs.startup_tail_max)
@@ -61,8 +63,6 @@ WorkerBehavior behavior_for_launch(FaultInjector& faults) {
   return b;
 }
 
-}  // namespace
-
 void install_pool_faults(FaultInjector& faults, SimProcessHost& host) {
   host.set_launch_failure([&faults](std::uint64_t, const ProcessSpec&) -> std::optional<std::string> {
     if (faults.fire(pool_faults::launch_failure)) {
@@ -70,7 +70,7 @@ void install_pool_faults(FaultInjector& faults, SimProcessHost& host) {
     }
     return std::nullopt;
   });
-  host.set_behavior_for_launch([&faults](std::uint64_t, const ProcessSpec&) { return behavior_for_launch(faults); });
+  host.set_behavior_for_launch([&faults](std::uint64_t, const ProcessSpec&) { return faulty_worker(faults); });
 }
 
 }  // namespace seedpool::sim

@@ -76,8 +76,8 @@ TEST(ScenarioRegistry, UserScenarioIsRegisteredBesideTheBuiltIns) {
   const ScenarioRegistry& registry = ScenarioRegistry::instance();
   ASSERT_NE(registry.find("user-small-pool"), nullptr);
   for (const char* name : {"startup", "churn", "burst", "cancel-storm", "affinity", "affinity-limits", "recycle",
-                           "lifetime", "health", "breaker", "breaker-window", "shutdown", "shutdown-twice", "lazy",
-                           "stale-reply"}) {
+                           "lifetime", "health", "breaker", "breaker-window", "shutdown", "shutdown-twice",
+                           "stderr-flood", "lazy", "stale-reply"}) {
     EXPECT_NE(registry.find(name), nullptr) << name;
   }
 }

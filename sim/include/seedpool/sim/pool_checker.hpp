@@ -120,6 +120,7 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
 
  private:
   void report_model();
+  void check_stderr_tail(const Error& error);
   void exercise(Rule rule);
 
 

@@ -19,6 +19,7 @@
 namespace seedpool::sim {
 
 class SimProcessHost;
+struct WorkerBehavior;
 
 namespace pool_faults {
 
@@ -88,5 +89,9 @@ inline constexpr std::array<FaultSite, 23> all = {
 // pings_ignored, ignore_terminate and slow_shutdown, with latencies on the
 // run's grid. `faults` must outlive the host's processes.
 void install_pool_faults(FaultInjector& faults, SimProcessHost& host);
+
+// The behaviour install_pool_faults gives each launch, for a scenario that
+// changes part of it. `faults` must outlive the process.
+WorkerBehavior faulty_worker(FaultInjector& faults);
 
 }  // namespace seedpool::sim
