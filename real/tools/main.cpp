@@ -58,8 +58,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "start a pool, send it calls, print the results and the statistics");
   seedpool::tool::RunArguments arguments;
   seedpool::tool::add_run_options(*run, arguments);
-  if (std::optional<std::string> unknown = seedpool::tool::unknown_option(*run, argc, argv)) {
-    seedpool::tool::say("seedpool run: unknown option '{}' (see seedpool run --help)\n", *unknown);
+  if (std::optional<std::string> misused = seedpool::tool::misused_option(*run, argc, argv)) {
+    seedpool::tool::say("seedpool run: {}\n", *misused);
     return 2;
   }
   try {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <map>
 
 namespace seedpool::tool {
 namespace {
@@ -214,11 +215,12 @@ void add_run_options(CLI::App& run, RunArguments& arguments) {
   run.add_option("command", arguments.command, "-- PROGRAM ARGS...")->required();
 }
 
-std::optional<std::string> unknown_option(const CLI::App& run, int argc, const char* const* argv) {
+std::optional<std::string> misused_option(const CLI::App& run, int argc, const char* const* argv) {
   int at = 1;
   while (at < argc && std::string_view(argv[at]) != run.get_name()) {
     ++at;
   }
+  std::map<const CLI::Option*, std::string_view> values;  // of the options with a value seen so far
   for (++at; at < argc; ++at) {
     const std::string_view word = argv[at];
     if (word == "--") {
@@ -227,17 +229,28 @@ std::optional<std::string> unknown_option(const CLI::App& run, int argc, const c
     if (word.size() < 2 || word.front() != '-') {
       continue;  // the program, before a "--" the user left out
     }
-    const std::string name(word.substr(0, word.find('=')));
+    const std::size_t equals = word.find('=');
+    const std::string name(word.substr(0, equals));
     if (name == "-h" || name == "--help") {
       continue;
     }
     const CLI::Option* option = run.get_option_no_throw(name);
     if (option == nullptr) {
-      return name;
+      return fmt::format("unknown option '{}' (see seedpool run --help)", name);
     }
-    if (name.size() == word.size() && option->get_items_expected_max() > 0) {
-      ++at;  // its value, which may begin with '-'
+    if (option->get_items_expected_max() == 0) {
+      continue;  // a flag: giving it twice says the same
     }
+    std::string_view value;
+    if (equals != std::string_view::npos) {
+      value = word.substr(equals + 1);
+    } else if (at + 1 < argc) {
+      value = argv[++at];  // its value, which may begin with '-'
+    }
+    if (const auto seen = values.find(option); seen != values.end()) {
+      return fmt::format("{} is given twice ('{}' and '{}'); give it once", name, seen->second, value);
+    }
+    values.emplace(option, value);
   }
   return std::nullopt;
 }

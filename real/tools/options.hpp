@@ -80,10 +80,12 @@ struct RunArguments {
 // Declares every option of `seedpool run` on `run`, storing into `arguments`.
 void add_run_options(CLI::App& run, RunArguments& arguments);
 
-// The first option between "run" and "--" in `argv` that `run` does not
-// declare. CLI11 reports one as an unexpected argument far from it (the
-// worker program), so the command looks for it first.
-std::optional<std::string> unknown_option(const CLI::App& run, int argc, const char* const* argv);
+// What is wrong with the first option between "run" and "--" in `argv`
+// that `run` does not declare, or that takes a value and is given twice.
+// CLI11 reports the first as an unexpected argument far from it (the
+// worker program), and the second as "At Most 1 required but received 2",
+// so the command looks for both first.
+std::optional<std::string> misused_option(const CLI::App& run, int argc, const char* const* argv);
 
 // Checks every option `run` parsed into `arguments` and builds the options.
 Result<RunOptions> finish_run_options(const CLI::App& run, const RunArguments& arguments);

@@ -376,6 +376,22 @@ TEST(RunCommand, AnUnknownOptionIsNamed) {
   }
 }
 
+// CLI11 alone reports "--workers: At Most 1 required but received 2".
+TEST(RunCommand, AnOptionGivenTwiceIsNamedWithBothValues) {
+  struct Case {
+    std::vector<std::string> options;
+    std::string said;
+  };
+  for (const Case& c : {Case{{"--workers", "1", "--workers", "2"}, "--workers is given twice ('1' and '2')"},
+                        Case{{"--workers=1", "--call-timeout-ms", "5", "--call-timeout-ms=7"},
+                             "--call-timeout-ms is given twice ('5' and '7')"}}) {
+    ToolProcess tool(run_args(c.options), false);
+    const ToolExit exit = finish(tool, 30s);
+    EXPECT_TRUE(exit.exited && exit.status == 2) << exit.describe() << "\n" << tool.err();
+    EXPECT_TRUE(contains(tool.err(), c.said)) << tool.err();
+  }
+}
+
 TEST(RunCommand, ValuesAtTheBoundsOfTheirRangesAreAccepted) {
   ToolProcess tool(run_args({"--workers", "1", "--max", "4096", "--min-ready", "1", "--init-timeout-ms", "86400000",
                              "--checkout-timeout-ms", "86400000", "--call-timeout-ms", "86400000",
