@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace seedpool::sim {
 
@@ -43,6 +44,14 @@ struct SimWorld::Task {
   SimMutex* condition_mutex = nullptr;
   // The task blocked in a join of this one, if any.
   Task* joiner = nullptr;
+  // Spin detection (SimWorld::atomic_accessed): the atomics the task has
+  // read unchanged since atomic_changes_ was spin_changes, with no other
+  // scheduling point of its own between (other_points counts them).
+  std::vector<const void*> spin_reads;
+  std::uint64_t spin_changes = 0;
+  std::uint64_t other_points = 0;
+  bool spinning = false;  // parked at its next atomic access
+  bool parked = false;    // in SimWorld::parked_ rather than the run queue
 };
 
 // An intrusive list of tasks in the order they joined it, linked through

@@ -26,6 +26,12 @@
 namespace seedpool::sim {
 namespace {
 
+// The wait reason of a task parked as spinning (SimWorld::park).
+constexpr std::string_view spin_reason = "spin on atomics nobody changes";
+// The distinct atomics a task's spin record keeps: a loop reading more
+// without reading one again is not taken for a spin.
+constexpr std::size_t spin_reads_max = 64;
+
 namespace ctx = boost::context;
 
 // The SimWorld whose run() is executing on this thread; assertion failures
@@ -329,6 +335,22 @@ SEEDPOOL_SWITCH_PATH SimWorld::Task& SimWorld::take_next() {
 // then. Returns false when the run is over: all tasks done, a deadlock, or
 // the virtual-time budget.
 bool SimWorld::advance_time() {
+  if (!parked_.empty()) {
+    // Only spinners are left to run. With a timer pending, time moves on
+    // to it, as it would were they blocked, and they run again with the
+    // tasks it wakes (a spin may wait for a time). Otherwise they run again
+    // by themselves (a bounded spin ends), up to spin_rounds_max times.
+    if (timers_.empty()) {
+      if (spin_rounds_ >= config_.spin_rounds_max) {
+        record_failure(Outcome::deadlock, livelock_report());
+        return false;
+      }
+      ++spin_rounds_;
+      unpark_all();
+      return true;
+    }
+    unpark_all();
+  }
   if (timers_.empty()) {
     const bool all_done = std::all_of(tasks_.begin(), tasks_.end(), [](const auto& t) {
       return t->state == TaskState::done;
@@ -355,6 +377,21 @@ bool SimWorld::advance_time() {
     make_runnable(*tasks_[timers_.pop()], true);
   }
   return true;
+}
+
+std::string SimWorld::livelock_report() const {
+  std::string list;
+  for (const TaskId id : parked_) {
+    list += fmt::format("\n  task '{}' (#{}) spins", tasks_[id]->name, id);
+  }
+  for (const auto& task : tasks_) {
+    if (task->state == TaskState::blocked) {
+      list += fmt::format("\n  task '{}' (#{}) waits: {}", task->name, task->id, task->wait_reason);
+    }
+  }
+  return fmt::format("livelock: {} task(s) spin on atomics that no task changes, nothing else runnable and no "
+                     "timer pending, {} times in a row (spin_rounds_max){}{}",
+                     parked_.size(), spin_rounds_, list, lock_report());
 }
 
 std::string SimWorld::deadlock_report() const {
@@ -486,6 +523,8 @@ SEEDPOOL_SWITCH_PATH void SimWorld::make_runnable(Task& task, bool by_timeout) {
 
 SEEDPOOL_SWITCH_PATH void SimWorld::block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline) {
   Task& task = *current_;
+  ++task.other_points;
+  task.spinning = false;
   task.state = TaskState::blocked;
   task.woke_by_timeout = false;
   task.waiting_on = monitor_id;
@@ -589,6 +628,10 @@ void SimWorld::abandon_suspended(Task& task) {
       runnable_.pop_back();
     }
   }
+  if (task.parked) {
+    parked_.erase(std::find(parked_.begin(), parked_.end(), task.id));
+    task.parked = false;
+  }
   timers_.cancel(task.id);
   task.state = TaskState::abandoned;
   ++abandoned_;
@@ -626,14 +669,23 @@ void SimWorld::sleep_until(Instant deadline) {
   block_current(0, "sleep", deadline);
 }
 
-// yield()'s body, inlined into the scheduling points that run it.
-SEEDPOOL_SWITCH_PATH void SimWorld::yield_point() {
+// yield()'s body, inlined into the scheduling points that run it, and an
+// atomic's (`atomic`): a task found spinning parks there instead.
+SEEDPOOL_SWITCH_PATH void SimWorld::step_point(bool atomic) {
   Task* task = current_;
   if (task == nullptr || tearing_down_) {
     if (task != nullptr) {
       teardown_point(*task, false);
     }
     return;
+  }
+  if (atomic && task->spinning) {
+    park(*task);
+    return;
+  }
+  if (!atomic) {
+    task->spinning = false;
+    ++task->other_points;
   }
   if (runnable_.empty() && config_.strategy.kind == StrategySpec::Kind::random_walk && !stop_ &&
       !decisions_.overflowed() && steps_ < config_.steps_max) {
@@ -650,7 +702,59 @@ SEEDPOOL_SWITCH_PATH void SimWorld::yield_point() {
   switch_away(*task);
 }
 
+SEEDPOOL_SWITCH_PATH void SimWorld::yield_point() { step_point(false); }
 void SimWorld::yield() { yield_point(); }
+void SimWorld::atomic_point() { step_point(true); }
+
+// The running task, found spinning by its last atomic access, waits at
+// its next one's scheduling point, runnable but not offered to the strategy, until
+// unpark_all. Returns when it runs again.
+void SimWorld::park(Task& task) {
+  task.spinning = false;
+  task.parked = true;
+  task.state = TaskState::runnable;
+  parked_.push_back(task.id);
+  trace_.record(steps_, now_, task.id, EventKind::block, 0, spin_reason);
+  switch_away(task);
+}
+
+void SimWorld::unpark_all() {
+  for (const TaskId id : parked_) {
+    tasks_[id]->parked = false;
+    runnable_.push_back(id);
+    trace_.record(steps_, now_, id, EventKind::wake, 0);
+  }
+  parked_.clear();
+}
+
+void SimWorld::atomic_accessed(const void* object, bool changed) {
+  Task* const task = current_;
+  if (task == nullptr || tearing_down_) {
+    return;
+  }
+  const bool only_atomics = task->other_points == 0;
+  task->other_points = 0;
+  if (changed) {
+    ++atomic_changes_;
+    spin_rounds_ = 0;
+    task->spin_reads.clear();
+    unpark_all();
+    return;
+  }
+  if (!only_atomics || task->spin_changes != atomic_changes_) {
+    if (!only_atomics) {
+      spin_rounds_ = 0;  // the task did something else since: not a livelock
+    }
+    task->spin_reads.clear();
+    task->spin_changes = atomic_changes_;
+  }
+  if (std::find(task->spin_reads.begin(), task->spin_reads.end(), object) != task->spin_reads.end()) {
+    task->spinning = true;
+    task->spin_reads.clear();
+  } else if (task->spin_reads.size() < spin_reads_max) {
+    task->spin_reads.push_back(object);
+  }
+}
 
 // Mutex::lock's scheduling point, then the mutex taken. The yield is
 // inlined here rather than called, so that a lock has no more frames
@@ -844,11 +948,13 @@ void SimWorld::teardown() {
       continue;
     }
     task.woke_by_timeout = true;
+    task.parked = false;
     while (task.state != TaskState::done && task.state != TaskState::abandoned) {
       resume(task);
     }
   }
   runnable_.clear();
+  parked_.clear();
 }
 
 RunResult simulate(const SimConfig& config, const std::function<void(SimWorld&)>& body) {

@@ -324,6 +324,61 @@ void lost_wakeup(World& world, bool fixed) {
   producer.join();
 }
 
+// Peterson's lock for two threads, which spin on atomics while the other
+// is inside. The buggy variant writes `turn` before its own flag: a thread
+// preempted between the two lets the other in, and then enters too.
+void peterson(World& world, bool fixed) {
+  Atomic<bool> flag0(world, false);
+  Atomic<bool> flag1(world, false);
+  Atomic<int> turn(world, 0);
+  int inside = 0;
+  run_threads(world, "peterson", 2, [&](int me) {
+    Atomic<bool>& mine = me == 0 ? flag0 : flag1;
+    const Atomic<bool>& other = me == 0 ? flag1 : flag0;
+    for (int round = 0; round < 2; ++round) {
+      if (fixed) {
+        mine.store(true);
+        turn.store(1 - me);
+      } else {
+        turn.store(1 - me);
+        mine.store(true);
+      }
+      while (other.load() && turn.load() == 1 - me) {
+      }
+      ++inside;
+      world.yield();
+      SEEDPOOL_ASSERT_MSG(inside == 1, "peterson: both threads in the critical section");
+      --inside;
+      mine.store(false);
+    }
+  });
+}
+
+// A spinlock. The buggy variant tests the flag and sets it in two steps,
+// so both threads can find it clear; the fixed one spins on exchange(true),
+// which writes the value already there while the lock is held.
+void spinlock(World& world, bool fixed) {
+  Atomic<bool> locked(world, false);
+  int inside = 0;
+  run_threads(world, "spinner", 2, [&](int) {
+    for (int round = 0; round < 2; ++round) {
+      if (fixed) {
+        while (locked.exchange(true)) {
+        }
+      } else {
+        while (locked.load()) {
+        }
+        locked.store(true);
+      }
+      ++inside;
+      world.yield();
+      SEEDPOOL_ASSERT_MSG(inside == 1, "spinlock: two threads hold it");
+      --inside;
+      locked.store(false);
+    }
+  });
+}
+
 }  // namespace
 
 const std::vector<Classic>& all() {
@@ -349,6 +404,10 @@ const std::vector<Classic>& all() {
        "bluetooth_driver: a request ran on a stopped device", 2, 2, 1, bluetooth_driver},
       {"lost_wakeup", "a notification between the consumer's test and its wait", "deadlock:", 2, 2, 1,
        lost_wakeup},
+      {"peterson", "turn written before the thread's own flag", "peterson: both threads in the critical section",
+       2, 3, 2, peterson},
+      {"spinlock", "the lock's flag tested and set in two steps", "spinlock: two threads hold it", 2, 3, 2,
+       spinlock},
   };
   return suite;
 }

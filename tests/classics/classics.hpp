@@ -2,8 +2,9 @@
 
 // Small textbook concurrency bugs, written for this suite in the style of
 // the SCTBench "CS" programs (account, deadlock01, lazy01, reorder_N,
-// twostage_N, wronglock, token_ring, circular_buffer, bluetooth_driver)
-// and a lost wake-up: thread-style code on
+// twostage_N, wronglock, token_ring, circular_buffer, bluetooth_driver),
+// a lost wake-up, and two locks whose threads spin on atomics (Peterson's,
+// a spinlock): thread-style code on
 // seedpool's primitives (<seedpool/core/sync.hpp>), each with a fixed
 // variant. A bug shows as a failed SEEDPOOL_ASSERT or a deadlock.
 

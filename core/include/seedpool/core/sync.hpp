@@ -38,6 +38,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -198,9 +199,12 @@ class ConditionVariable {
 // simulator explores interleavings of sequentially consistent operations,
 // not the reorderings a weaker order allows (a bug that needs one is not
 // found here). In simulation each operation is a scheduling point taken
-// before it (World::yield), so the interleavings of a read-modify-write
+// before it (World::atomic_point), so the interleavings of a read-modify-write
 // split into a load and a store are explored, while a fetch_add happens at
-// one point. compare_exchange_weak never fails spuriously.
+// one point. compare_exchange_weak never fails spuriously. After each
+// operation the World hears whether it changed the value
+// (World::atomic_accessed): a simulated World parks a task that spins on
+// values nobody changes until one changes, as a blocked task waits.
 template <class T>
 class Atomic {
   static_assert(std::is_trivially_copyable_v<T> && std::is_copy_constructible_v<T> &&
@@ -223,21 +227,22 @@ class Atomic {
   bool is_lock_free() const noexcept { return value_.is_lock_free(); }
 
   T load(std::memory_order /*order*/ = seq_cst) const {
-    world_->yield();
-    return value_.load();
+    world_->atomic_point();
+    return accessed(value_.load(), false);
   }
-  void store(T desired, std::memory_order /*order*/ = seq_cst) {
-    world_->yield();
-    value_.store(desired);
-  }
+  void store(T desired, std::memory_order /*order*/ = seq_cst) { static_cast<void>(exchange(desired)); }
   T exchange(T desired, std::memory_order /*order*/ = seq_cst) {
-    world_->yield();
-    return value_.exchange(desired);
+    world_->atomic_point();
+    const T old = value_.exchange(desired);
+    return accessed(old, !same(old, desired));
   }
   // On failure, `expected` receives the value found.
   bool compare_exchange_strong(T& expected, T desired, std::memory_order /*order*/ = seq_cst) {
-    world_->yield();
-    return value_.compare_exchange_strong(expected, desired);
+    world_->atomic_point();
+    const T wanted = expected;
+    const bool exchanged = value_.compare_exchange_strong(expected, desired);
+    accessed(expected, exchanged && !same(wanted, desired));
+    return exchanged;
   }
   bool compare_exchange_strong(T& expected, T desired, std::memory_order /*success*/,
                                std::memory_order /*failure*/) {
@@ -254,32 +259,34 @@ class Atomic {
   T fetch_add(Difference delta, std::memory_order /*order*/ = seq_cst)
     requires addable
   {
-    world_->yield();
-    return value_.fetch_add(delta);
+    world_->atomic_point();
+    return accessed(value_.fetch_add(delta), delta != Difference{});
   }
   T fetch_sub(Difference delta, std::memory_order /*order*/ = seq_cst)
     requires addable
   {
-    world_->yield();
-    return value_.fetch_sub(delta);
+    world_->atomic_point();
+    return accessed(value_.fetch_sub(delta), delta != Difference{});
   }
   T fetch_and(T mask, std::memory_order /*order*/ = seq_cst)
     requires integral
   {
-    world_->yield();
-    return value_.fetch_and(mask);
+    world_->atomic_point();
+    const T old = value_.fetch_and(mask);
+    return accessed(old, (old & mask) != old);
   }
   T fetch_or(T mask, std::memory_order /*order*/ = seq_cst)
     requires integral
   {
-    world_->yield();
-    return value_.fetch_or(mask);
+    world_->atomic_point();
+    const T old = value_.fetch_or(mask);
+    return accessed(old, (old | mask) != old);
   }
   T fetch_xor(T mask, std::memory_order /*order*/ = seq_cst)
     requires integral
   {
-    world_->yield();
-    return value_.fetch_xor(mask);
+    world_->atomic_point();
+    return accessed(value_.fetch_xor(mask), mask != T{});
   }
 
   // The operators of std::atomic, each one operation (one scheduling point).
@@ -335,6 +342,14 @@ class Atomic {
   }
 
  private:
+  // Tells the World whether the operation changed the value (see
+  // World::atomic_accessed) and passes `old` on.
+  T accessed(T old, bool changed) const {
+    world_->atomic_accessed(this, changed);
+    return old;
+  }
+  static bool same(const T& a, const T& b) noexcept { return std::memcmp(&a, &b, sizeof(T)) == 0; }
+
   World* world_;
   std::atomic<T> value_;
 };

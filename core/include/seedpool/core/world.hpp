@@ -112,6 +112,17 @@ class World {
   // in simulation every call is a point where the interleaving may change.
   virtual void yield() = 0;
 
+  // An Atomic's operation: atomic_point() is its scheduling point, before
+  // it, as yield() is for anything else; atomic_accessed() follows it, with
+  // the atomic and whether the operation changed its value. A simulated
+  // World parks a task that spins on atomics nobody changes (see SimWorld);
+  // a real one does nothing.
+  virtual void atomic_point() { yield(); }
+  virtual void atomic_accessed(const void* object, bool changed) {
+    static_cast<void>(object);
+    static_cast<void>(changed);
+  }
+
   // Starts a task running `body`. `name` identifies it in traces and deadlock
   // reports. Tasks are not joined: a task that must be waited for reports
   // completion through a channel, or is started with spawn_joinable. In

@@ -123,6 +123,7 @@ class RealWorld final : public World {
 
   // A no-op: real threads are preempted by the kernel.
   void yield() override {}
+  void atomic_point() override {}
 
   // True once the destructor has begun, before it joins the tasks: a loop
   // that checks it ends and lets the destructor return.

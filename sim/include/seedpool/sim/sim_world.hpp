@@ -49,6 +49,12 @@ struct SimConfig {
   // periodic loop that does not check World::stopping() gets there within a
   // few turns; a task shutting down in order seldom waits that often.
   std::uint64_t teardown_timed_waits_max = 16;
+  // Spinning on atomics (see SimWorld::atomic_accessed): how many times in a
+  // row the parked spinners may be run again, with nothing else runnable
+  // and no timer pending, before the run fails as a livelock (a deadlock
+  // whose message begins "livelock:"). Each time lets every spinner read
+  // its atomics over again; a change to any atomic starts the count afresh.
+  std::uint64_t spin_rounds_max = 10'000;
 };
 
 enum class Outcome {
@@ -137,6 +143,24 @@ class SimWorld final : public World {
   bool stopping() const noexcept override { return tearing_down_; }
   void sleep_until(Instant deadline) override;
   void yield() override;
+  // A task spins when it reads an atomic again, unchanged, with nothing in
+  // between but accesses to atomics that changed none of them (a failed
+  // compare-exchange, an exchange or fetch_or that writes the value already
+  // there count as reads). Its next scheduling point parks it: it is not
+  // offered to the strategy, as a blocked task is not, until an atomic
+  // changes (any task's, any atomic: the loop's condition may read
+  // several), time advances, or nothing else can run. So a spin-wait
+  // (Peterson's lock, a spinlock, a flag polled in a loop) costs no steps
+  // while its writer is runnable, and a strategy that favours the spinner
+  // (PCT's highest priority, a search that does not preempt it) lets the
+  // writer run instead of spinning until the step budget; switching away
+  // from a parked task is not a preemption. When only parked tasks are left
+  // and no timer is pending they run again (a bounded spin may end), up to
+  // SimConfig::spin_rounds_max times, after which the run fails as a
+  // livelock naming them. A loop that does anything else in each turn (a
+  // lock, a channel, a sleep, World::yield) is never parked.
+  void atomic_point() override;
+  void atomic_accessed(const void* object, bool changed) override;
   void spawn(std::string name, std::function<void()> body) override;
   std::unique_ptr<Monitor> make_monitor(std::string name) override;
   std::uint64_t random_below(std::uint64_t bound) override;
@@ -217,6 +241,10 @@ class SimWorld final : public World {
   void make_runnable(Task& task, bool by_timeout);
   void block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline);
   void yield_point();
+  void step_point(bool atomic);
+  void park(Task& task);
+  void unpark_all();
+  std::string livelock_report() const;
   void lock_point(SimMutex& mutex, Task& task);
   // block_current and make_runnable for the objects of sim_sync.cpp.
   void block_on(std::uint64_t object_id, std::string_view reason, Instant deadline);
@@ -245,6 +273,9 @@ class SimWorld final : public World {
   Trace trace_;
   std::vector<std::unique_ptr<Task>> tasks_;
   std::vector<TaskId> runnable_;
+  std::vector<TaskId> parked_;     // runnable tasks parked as spinning (atomic_accessed)
+  std::uint64_t atomic_changes_ = 0;  // changes to any atomic so far
+  std::uint64_t spin_rounds_ = 0;     // parked tasks run again with nothing else to run, in a row
   TimerQueue timers_;  // the deadlines of blocked tasks' waits
   std::uint64_t monitor_ids_ = 0;
   Task* current_ = nullptr;

@@ -1,0 +1,184 @@
+// Tasks that spin on atomics (SimWorld::atomic_accessed): a spin-wait
+// costs no steps while its writer can run, under every strategy; one that
+// waits for a time sees time advance; a bounded spin ends; two tasks that
+// spin on each other fail the run as a livelock naming them; an access
+// that writes the value already there counts as a read; a loop that does
+// anything else is never parked; and all of it is deterministic.
+
+#include <seedpool/core/sync.hpp>
+#include <seedpool/sim/explore.hpp>
+#include <seedpool/sim/sim_world.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+namespace seedpool::sim {
+namespace {
+
+bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+SimConfig seeded(std::uint64_t seed, const char* strategy) {
+  SimConfig config;
+  config.seed = seed;
+  config.strategy = parse_strategy(strategy).value();
+  return config;
+}
+
+// A waiter spins on a flag that a setter raises after `setter_steps` steps
+// of its own work.
+void flag_wait(SimWorld& world, int setter_steps) {
+  Atomic<bool> flag(world, false);
+  Atomic<int> work(world, 0);
+  Thread waiter(world, "waiter", [&] {
+    while (!flag.load()) {
+    }
+  });
+  Thread setter(world, "setter", [&] {
+    for (int i = 0; i < setter_steps; ++i) {
+      work.fetch_add(1);
+    }
+    flag.store(true);
+  });
+  waiter.join();
+  setter.join();
+}
+
+TEST(SimSpin, ASpinWaitCostsNoStepsWhileItsWriterCanRunUnderEveryStrategy) {
+  // PCT at depth 1 runs the task of highest priority whenever it can: a
+  // waiter above the setter spun until the step budget before spins parked.
+  for (const char* strategy : {"random", "pct:1:200", "pct:2:200", "pct:3:200"}) {
+    for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+      const RunResult run = simulate(seeded(seed, strategy), [](SimWorld& world) { flag_wait(world, 50); });
+      ASSERT_EQ(run.outcome, Outcome::ok) << strategy << " seed " << seed << ": " << run.summary();
+      // The setter's 51 operations, the waiter's few reads before each
+      // park, spawns and joins: far below the thousands a spin would take.
+      EXPECT_LT(run.steps, 400U) << strategy << " seed " << seed;
+    }
+  }
+  ExploreSpec spec;
+  spec.strategy = parse_strategy("dfs:preemptions=2").value();
+  const ExploreReport search = explore_program(SimConfig{}, [](SimWorld& world) { flag_wait(world, 3); }, spec);
+  EXPECT_TRUE(search.exhausted) << search.describe();
+}
+
+TEST(SimSpin, ASpinThatWaitsForATimeSeesTimeAdvance) {
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    const RunResult run = simulate(seeded(seed, "pct:2:100"), [](SimWorld& world) {
+      Atomic<bool> flag(world, false);
+      Thread sleeper(world, "sleeper", [&] {
+        world.sleep_for(milliseconds(10));
+        flag.store(true);
+      });
+      while (!flag.load()) {
+      }
+      EXPECT_EQ(world.now(), Instant::zero() + milliseconds(10));
+      sleeper.join();
+    });
+    ASSERT_EQ(run.outcome, Outcome::ok) << run.summary();
+  }
+}
+
+TEST(SimSpin, ABoundedSpinThatNobodyEndsRunsOutAndGoesOn) {
+  const RunResult run = simulate(seeded(1, "pct:2:100"), [](SimWorld& world) {
+    Atomic<bool> flag(world, false);
+    int turns = 0;
+    while (!flag.load() && turns < 500) {
+      ++turns;
+    }
+    EXPECT_EQ(turns, 500);
+  });
+  EXPECT_EQ(run.outcome, Outcome::ok) << run.summary();
+}
+
+TEST(SimSpin, TwoTasksSpinningOnEachOtherAreALivelockThatNamesThem) {
+  SimConfig config = seeded(1, "random");
+  config.spin_rounds_max = 100;
+  const RunResult run = simulate(config, [](SimWorld& world) {
+    Atomic<bool> a(world, false);
+    Atomic<bool> b(world, false);
+    Thread left(world, "left", [&] {
+      while (!b.load()) {
+      }
+      a.store(true);
+    });
+    Thread right(world, "right", [&] {
+      while (!a.load()) {
+      }
+      b.store(true);
+    });
+    left.join();
+    right.join();
+  });
+  ASSERT_EQ(run.outcome, Outcome::deadlock) << run.summary();
+  EXPECT_TRUE(has_text(run.message, "livelock: 2 task(s) spin on atomics that no task changes")) << run.message;
+  EXPECT_TRUE(has_text(run.message, "task 'left'")) << run.message;
+  EXPECT_TRUE(has_text(run.message, "task 'right'")) << run.message;
+  EXPECT_TRUE(has_text(run.message, "waits: join 'left'")) << run.message;
+  // Each round lets both spinners read twice more: a few hundred steps,
+  // not the step budget.
+  EXPECT_LT(run.steps, 100U * 10U) << run.summary();
+}
+
+TEST(SimSpin, AWriteOfTheValueAlreadyThereIsARead) {
+  // A test-and-set lock spins on exchange(true) while the lock is held; a
+  // holder that works 50 steps inside must not be starved by it.
+  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+    const RunResult run = simulate(seeded(seed, "pct:1:200"), [](SimWorld& world) {
+      Atomic<bool> locked(world, false);
+      Atomic<int> work(world, 0);
+      const auto hold = [&] {
+        while (locked.exchange(true)) {
+        }
+        for (int i = 0; i < 50; ++i) {
+          work.fetch_add(1);
+        }
+        locked.store(false);
+      };
+      Thread a(world, "a", hold);
+      Thread b(world, "b", hold);
+      a.join();
+      b.join();
+      EXPECT_EQ(work.load(), 100);
+    });
+    ASSERT_EQ(run.outcome, Outcome::ok) << "seed " << seed << ": " << run.summary();
+    EXPECT_LT(run.steps, 400U) << "seed " << seed;
+  }
+}
+
+TEST(SimSpin, ALoopThatDoesAnythingElseInEachTurnIsNeverParked) {
+  // A poller that takes a mutex in every turn is not a spin on atomics: it
+  // keeps running as any task does, so PCT at depth 1 with the poller on
+  // top runs it to the step budget rather than park it.
+  SimConfig config = seeded(1, "pct:1:200");
+  config.steps_max = 20'000;
+  std::uint64_t failed = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    config.seed = seed;
+    const RunResult run = simulate(config, [](SimWorld& world) {
+      Mutex guard(world, "guard");
+      Atomic<bool> flag(world, false);
+      Thread poller(world, "poller", [&] {
+        while (!flag.load()) {
+          std::lock_guard<Mutex> held(guard);
+        }
+      });
+      Thread setter(world, "setter", [&] { flag.store(true); });
+      poller.join();
+      setter.join();
+    });
+    failed += run.outcome == Outcome::step_budget ? 1 : 0;
+  }
+  EXPECT_GT(failed, 0U) << "the poller was parked in every seed";
+}
+
+TEST(SimSpin, TheSameSeedGivesTheSameTrace) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const auto body = [](SimWorld& world) { flag_wait(world, 20); };
+    EXPECT_EQ(simulate(seeded(seed, "pct:3:200"), body).trace_hash, simulate(seeded(seed, "pct:3:200"), body).trace_hash);
+  }
+}
+
+}  // namespace
+}  // namespace seedpool::sim
