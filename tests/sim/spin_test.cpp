@@ -3,7 +3,8 @@
 // waits for a time sees time advance; a bounded spin ends; two tasks that
 // spin on each other fail the run as a livelock naming them; an access
 // that writes the value already there counts as a read; a loop that does
-// anything else is never parked; and all of it is deterministic.
+// anything else is never parked; and all of it is deterministic. And
+// C++20's Atomic::wait, which waits for a notify rather than spinning.
 
 #include <seedpool/core/sync.hpp>
 #include <seedpool/sim/explore.hpp>
@@ -171,6 +172,47 @@ TEST(SimSpin, ALoopThatDoesAnythingElseInEachTurnIsNeverParked) {
     failed += run.outcome == Outcome::step_budget ? 1 : 0;
   }
   EXPECT_GT(failed, 0U) << "the poller was parked in every seed";
+}
+
+// C++20's Atomic::wait: a waiter wakes at a notify after the change, and
+// only then; one never notified is a deadlock naming the wait.
+void handshake(SimWorld& world, bool notify) {
+  Atomic<int> stage(world, 0);
+  Thread waiter(world, "waiter", [&] {
+    stage.wait(0);
+    EXPECT_EQ(stage.load(), 1);
+  });
+  Thread setter(world, "setter", [&] {
+    stage.store(1);
+    if (notify) {
+      stage.notify_one();
+    }
+  });
+  waiter.join();
+  setter.join();
+}
+
+TEST(SimAtomicWait, AWaiterWakesAtTheNotifyAfterTheChange) {
+  for (const char* strategy : {"random", "pct:3:30"}) {
+    for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+      const RunResult run = simulate(seeded(seed, strategy), [](SimWorld& world) { handshake(world, true); });
+      ASSERT_EQ(run.outcome, Outcome::ok) << strategy << " seed " << seed << ": " << run.summary();
+    }
+  }
+  ExploreSpec spec;
+  spec.strategy = parse_strategy("dfs:preemptions=2").value();
+  const ExploreReport search = explore_program(SimConfig{}, [](SimWorld& world) { handshake(world, true); }, spec);
+  EXPECT_TRUE(search.exhausted) << search.describe();
+}
+
+TEST(SimAtomicWait, AChangeNobodyNotifiesLeavesTheWaiterWaitingAndTheSearchFindsIt) {
+  ExploreSpec spec;
+  spec.strategy = parse_strategy("dfs:preemptions=1").value();
+  const ExploreReport search = explore_program(SimConfig{}, [](SimWorld& world) { handshake(world, false); }, spec);
+  ASSERT_TRUE(search.failure.has_value()) << search.describe();
+  EXPECT_EQ(search.failure->kind, "deadlock");
+  EXPECT_TRUE(has_text(search.failure->message, "task 'waiter'")) << search.failure->message;
+  EXPECT_TRUE(has_text(search.failure->message, "condition 'atomic wait'")) << search.failure->message;
 }
 
 TEST(SimSpin, TheSameSeedGivesTheSameTrace) {

@@ -4,7 +4,8 @@
 // changing types (and giving each object its World and a name): memory
 // orders on atomic operations, an atomic enum, a floating-point atomic sum,
 // atomic bitwise operators, threads started with arguments (one move-only,
-// one passed by std::ref), and a timed wait given a std::chrono duration.
+// one passed by std::ref), a timed wait given a std::chrono duration, a
+// spin-wait on an atomic flag, and C++20's atomic wait and notify.
 // Run on threads by tests/real/sync_test.cpp and seed by seed by
 // tests/sim/sync_test.cpp.
 
@@ -31,8 +32,12 @@ inline void run_ported_idioms(seedpool::World& world) {
   seedpool::Atomic<double> total(world, 0.0);
   std::vector<int> results;
   int started = 0;
+  seedpool::Atomic<bool> go(world, false);
+  seedpool::Atomic<int> done(world, 0);
 
   const auto work = [&](int id, std::unique_ptr<int> weight) {
+    while (!go.load(std::memory_order_acquire)) {
+    }
     Phase expected = Phase::starting;
     phase.compare_exchange_strong(expected, Phase::running, std::memory_order_acq_rel, std::memory_order_acquire);
     seen |= 1U << id;
@@ -40,10 +45,16 @@ inline void run_ported_idioms(seedpool::World& world) {
     std::lock_guard<seedpool::Mutex> lock(mutex);
     results.push_back(id * *weight);
     changed.notify_one();
+    done.fetch_add(1, std::memory_order_release);
+    done.notify_all();
   };
   seedpool::Thread first(world, "worker 0", work, 0, std::make_unique<int>(2));
   seedpool::Thread second(world, "worker 1", work, 1, std::make_unique<int>(4));
   seedpool::Thread counter(world, "counter", [](int& n) { ++n; }, std::ref(started));
+  go.store(true, std::memory_order_release);
+  for (int now = done.load(std::memory_order_acquire); now < 2; now = done.load(std::memory_order_acquire)) {
+    done.wait(now, std::memory_order_acquire);
+  }
   {
     std::unique_lock<seedpool::Mutex> lock(mutex);
     const bool both = changed.wait_for(lock, 10s, [&] { return results.size() == 2; });

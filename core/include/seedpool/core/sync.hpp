@@ -12,7 +12,9 @@
 // scheduling point: Mutex::lock and try_lock, ConditionVariable::wait*, every
 // Atomic operation, Thread's constructor (a spawn) and join, and every
 // operation of a Latch, a CountingSemaphore, a SharedMutex, a Barrier or a
-// OnceFlag (each takes the object's own Mutex). Mutex::unlock and notifying are not:
+// OnceFlag (each takes the object's own Mutex), and Atomic::notify_one and
+// notify_all (which take the atomic's waiting Mutex). Mutex::unlock and
+// notifying a ConditionVariable are not:
 // like every plain instruction they run atomically as far as other tasks
 // can tell. A task blocked on a held mutex, a condition, a join or anything
 // built on them is not runnable until what it waits for happens, so waiting
@@ -223,6 +225,7 @@ class Atomic {
   explicit Atomic(World& world, T initial = T{}) noexcept : world_(&world), value_(initial) {}
   Atomic(const Atomic&) = delete;
   Atomic& operator=(const Atomic&) = delete;
+  ~Atomic() { delete waiting_.load(std::memory_order_acquire); }
 
   bool is_lock_free() const noexcept { return value_.is_lock_free(); }
 
@@ -289,6 +292,24 @@ class Atomic {
     return accessed(value_.fetch_xor(mask), mask != T{});
   }
 
+  // C++20's waiting: wait(old) blocks until the value differs from `old`
+  // (compared bytewise, as std::atomic compares), checking again each time
+  // a notify_one or notify_all wakes it, so a change that nobody notifies
+  // leaves it waiting, as it would on threads. Waiting and notifying use a
+  // Mutex and a ConditionVariable named "atomic wait", made at the first
+  // wait or notify: in simulation a notify is then a scheduling point (it
+  // takes that mutex), and a waiter never notified is a deadlock reported
+  // as waiting on condition 'atomic wait'.
+  void wait(T old, std::memory_order /*order*/ = seq_cst) const {
+    Waiting& w = waiting();
+    std::unique_lock<Mutex> held(w.mutex);
+    while (same(load(), old)) {
+      w.changed.wait(held);
+    }
+  }
+  void notify_one() { notify(false); }
+  void notify_all() { notify(true); }
+
   // The operators of std::atomic, each one operation (one scheduling point).
   operator T() const { return load(); }  // NOLINT(google-explicit-constructor): as std::atomic
   T operator=(T desired) {
@@ -350,8 +371,37 @@ class Atomic {
   }
   static bool same(const T& a, const T& b) noexcept { return std::memcmp(&a, &b, sizeof(T)) == 0; }
 
+  struct Waiting {
+    explicit Waiting(World& world) : mutex(world, "atomic wait"), changed(world, "atomic wait") {}
+    Mutex mutex;
+    ConditionVariable changed;
+  };
+  // Made at first use; of two threads making it at once, one's is kept.
+  Waiting& waiting() const {
+    Waiting* made = waiting_.load(std::memory_order_acquire);
+    if (made == nullptr) {
+      auto fresh = std::make_unique<Waiting>(*world_);
+      if (waiting_.compare_exchange_strong(made, fresh.get(), std::memory_order_acq_rel)) {
+        made = fresh.release();
+      }
+    }
+    return *made;
+  }
+  // Taking the mutex orders the notify after a waiter's check: one that
+  // checked before the change is waiting by now, and is woken.
+  void notify(bool all) {
+    Waiting& w = waiting();
+    { std::lock_guard<Mutex> held(w.mutex); }
+    if (all) {
+      w.changed.notify_all();
+    } else {
+      w.changed.notify_one();
+    }
+  }
+
   World* world_;
   std::atomic<T> value_;
+  mutable std::atomic<Waiting*> waiting_{nullptr};  // owned: deleted with the Atomic
 };
 
 // A task that can be joined, with the shape of the standard library's
