@@ -5,7 +5,8 @@
 // orders on atomic operations, an atomic enum, a floating-point atomic sum,
 // atomic bitwise operators, threads started with arguments (one move-only,
 // one passed by std::ref), a timed wait given a std::chrono duration, a
-// spin-wait on an atomic flag, and C++20's atomic wait and notify.
+// spin-wait on an atomic flag, C++20's atomic wait and notify, and a
+// spinlock on an AtomicFlag.
 // Run on threads by tests/real/sync_test.cpp and seed by seed by
 // tests/sim/sync_test.cpp.
 
@@ -34,6 +35,8 @@ inline void run_ported_idioms(seedpool::World& world) {
   int started = 0;
   seedpool::Atomic<bool> go(world, false);
   seedpool::Atomic<int> done(world, 0);
+  seedpool::AtomicFlag spinlock(world);
+  int guarded = 0;
 
   const auto work = [&](int id, std::unique_ptr<int> weight) {
     while (!go.load(std::memory_order_acquire)) {
@@ -42,6 +45,10 @@ inline void run_ported_idioms(seedpool::World& world) {
     phase.compare_exchange_strong(expected, Phase::running, std::memory_order_acq_rel, std::memory_order_acquire);
     seen |= 1U << id;
     total.fetch_add(*weight * 0.5, std::memory_order_relaxed);
+    while (spinlock.test_and_set(std::memory_order_acquire)) {
+    }
+    guarded += *weight;
+    spinlock.clear(std::memory_order_release);
     std::lock_guard<seedpool::Mutex> lock(mutex);
     results.push_back(id * *weight);
     changed.notify_one();
@@ -68,6 +75,7 @@ inline void run_ported_idioms(seedpool::World& world) {
   SEEDPOOL_ASSERT(seen.load(std::memory_order_relaxed) == 3U);
   SEEDPOOL_ASSERT(total.load() == 3.0);
   SEEDPOOL_ASSERT(started == 1);
+  SEEDPOOL_ASSERT(guarded == 6 && !spinlock.test());
   std::sort(results.begin(), results.end());
   SEEDPOOL_ASSERT((results == std::vector<int>{0, 4}));
 }

@@ -1,7 +1,7 @@
 #pragma once
 
 // Primitives for code written as threads: a mutex, a condition variable,
-// atomics, joinable tasks, a latch, a semaphore, a reader-writer lock, a
+// atomics and an atomic flag, joinable tasks, a latch, a semaphore, a reader-writer lock, a
 // barrier and call_once, with the names and shapes of the standard
 // library's. A program written with the standard ones runs on any
 // World once its types are changed (and each object is given its World and
@@ -402,6 +402,27 @@ class Atomic {
   World* world_;
   std::atomic<T> value_;
   mutable std::atomic<Waiting*> waiting_{nullptr};  // owned: deleted with the Atomic
+};
+
+// A flag with the standard library's atomic_flag shape, clear at
+// construction (as C++20's atomic_flag is): test_and_set, clear, test, and
+// C++20's wait and notify. An Atomic<bool>: the same scheduling points, and
+// a spinlock spinning on test_and_set() is parked as any spin on an Atomic.
+class AtomicFlag {
+  static constexpr std::memory_order seq_cst = std::memory_order_seq_cst;
+
+ public:
+  explicit AtomicFlag(World& world) : flag_(world, false) {}
+
+  bool test_and_set(std::memory_order order = seq_cst) { return flag_.exchange(true, order); }
+  void clear(std::memory_order order = seq_cst) { flag_.store(false, order); }
+  bool test(std::memory_order order = seq_cst) const { return flag_.load(order); }
+  void wait(bool old, std::memory_order order = seq_cst) const { flag_.wait(old, order); }
+  void notify_one() { flag_.notify_one(); }
+  void notify_all() { flag_.notify_all(); }
+
+ private:
+  Atomic<bool> flag_;
 };
 
 // A task that can be joined, with the shape of the standard library's
