@@ -22,6 +22,7 @@
 #include <ostream>
 #include <set>
 #include <sstream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -127,7 +128,11 @@ TEST(RunCommand, AStdoutThatRefusesWritesIsAnErrorNamingIt) {
   const ToolExit exit = finish(tool);
   EXPECT_TRUE(exit.exited && exit.status == 1) << exit.describe() << "\n" << tool.err();
   EXPECT_TRUE(contains(tool.err(), "cannot write to stdout: No space left on device")) << tool.err();
-  EXPECT_TRUE(contains(tool.err(), "3 answer(s) not written, from line 1 on")) << tool.err();
+  // Every line read has its answer counted; how many of the three were
+  // read before the first write failed depends on the machine's load.
+  EXPECT_TRUE(std::regex_search(tool.err(), std::regex("stopped reading input; [123] answer\\(s\\) not written, "
+                                                       "from line 1 on")))
+      << tool.err();
 }
 
 // A line longer than any call can carry is read past, not held whole

@@ -4,7 +4,8 @@
 // a program using them is found and replays, misuse fails the run naming the
 // object, a reader taking the lock again behind a waiting writer is a
 // reported deadlock, timed waits are virtual, and a bounded systematic
-// search exhausts the program and finds the bug.
+// search exhausts the program and finds the bug. A promise nobody sets is a
+// deadlock naming it; its misuse throws the standard library's errors.
 
 #include "support/ported_coordination.hpp"
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <shared_mutex>
@@ -246,6 +248,47 @@ TEST(SimCallOnce, AThrowingCallLetsTheNextOneRunAndASuccessfulOneIsFinal) {
     call_once(flag, [&] { ++attempts; });
     call_once(flag, [&] { ++attempts; });
     EXPECT_EQ(attempts, 2);
+  });
+  ASSERT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(SimPromise, AFutureNobodySetsIsADeadlockNamingItsPromise) {
+  const RunResult run = simulate(seeded(1), [](SimWorld& world) {
+    Promise<int> answer(world, "answer");
+    Future<int> later = answer.get_future();
+    Thread forgetful(world, "forgetful", [] {});
+    static_cast<void>(later.get());
+    forgetful.join();
+  });
+  ASSERT_EQ(run.outcome, Outcome::deadlock) << run.summary();
+  EXPECT_TRUE(has_text(run.message, "wait on condition 'answer'")) << run.message;
+}
+
+TEST(SimPromise, MisuseThrowsTheStandardErrorsAndATimedWaitIsVirtual) {
+  const RunResult run = simulate(seeded(1), [](SimWorld& world) {
+    Promise<void> done(world, "done");
+    Future<void> waited = done.get_future();
+    const auto code_of = [](const std::function<void()>& f) {
+      try {
+        f();
+      } catch (const std::future_error& error) {
+        return error.code();
+      }
+      return std::error_code();
+    };
+    EXPECT_EQ(code_of([&] { static_cast<void>(done.get_future()); }),
+              std::make_error_code(std::future_errc::future_already_retrieved));
+    const Instant start = world.now();
+    EXPECT_EQ(waited.wait_for(std::chrono::milliseconds(5)), std::future_status::timeout);
+    EXPECT_EQ(world.now() - start, milliseconds(5));
+    done.set_value();
+    EXPECT_EQ(code_of([&] { done.set_value(); }), std::make_error_code(std::future_errc::promise_already_satisfied));
+    EXPECT_EQ(waited.wait_for(std::chrono::milliseconds(5)), std::future_status::ready);
+    waited.get();
+    EXPECT_EQ(code_of([&] { waited.wait(); }), std::make_error_code(std::future_errc::no_state));
+    Promise<void> moved = std::move(done);
+    EXPECT_EQ(code_of([&] { done.set_value(); }),  // NOLINT(bugprone-use-after-move): the moved-from state is the test
+              std::make_error_code(std::future_errc::no_state));
   });
   ASSERT_TRUE(run.ok()) << run.summary();
 }

@@ -2,11 +2,14 @@
 
 // A program written against std::counting_semaphore, std::binary_semaphore,
 // std::shared_mutex (with std::shared_lock), std::barrier and
-// std::call_once, ported by changing types: workers wait for a start
+// std::call_once, std::promise and std::future, ported by changing types:
+// workers wait for a start
 // signal, set up a shared setting once (call_once), enter a section at most
 // `Slots` at a time, write their own cell of a table under the writer lock
 // while readers check that no writer is inside, and meet at a barrier after
-// each round, whose completion counts the rounds. Run on threads by
+// each round, whose completion counts the rounds, and report their cell
+// through a promise (the last one by an exception; a promise dropped
+// unset breaks its future). Run on threads by
 // tests/real/sync_test.cpp and seed by seed by
 // tests/sim/sync_coordination_test.cpp; `slots_granted` above `Slots`
 // plants the bug the semaphore is there to prevent.
@@ -16,8 +19,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <exception>
+#include <future>
 #include <mutex>
 #include <shared_mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,6 +48,12 @@ inline void run_ported_coordination(seedpool::World& world, std::ptrdiff_t slots
   seedpool::OnceFlag setup_once(world, "setup");
   int setups = 0;
   int setting = 0;  // written once, by the setup
+  std::vector<seedpool::Promise<int>> reports;
+  std::vector<seedpool::Future<int>> reported;
+  for (std::size_t id = 0; id < coordination_workers; ++id) {
+    reports.emplace_back(world, "report " + std::to_string(id));
+    reported.push_back(reports.back().get_future());
+  }
   const auto work = [&](std::size_t id) {
     go.acquire();
     go.release();  // pass the start signal on
@@ -76,15 +88,46 @@ inline void run_ported_coordination(seedpool::World& world, std::ptrdiff_t slots
         SEEDPOOL_ASSERT_MSG(cell >= round + 1, "the barrier let a worker go before every worker arrived");
       }
     }
+    if (id + 1 == coordination_workers) {
+      reports[id].set_exception(std::make_exception_ptr(std::runtime_error("the last worker reports by exception")));
+    } else {
+      reports[id].set_value(table[id]);
+    }
   };
   std::vector<seedpool::Thread> threads;
   for (std::size_t id = 0; id < coordination_workers; ++id) {
     threads.emplace_back(world, "worker " + std::to_string(id), work, id);
   }
   go.release();
+  for (std::size_t id = 0; id < coordination_workers; ++id) {
+    if (id + 1 < coordination_workers) {
+      SEEDPOOL_ASSERT_MSG(reported[id].get() == coordination_rounds, "a worker reported a wrong cell");
+    } else {
+      bool thrown = false;
+      try {
+        static_cast<void>(reported[id].get());
+      } catch (const std::runtime_error&) {
+        thrown = true;
+      }
+      SEEDPOOL_ASSERT_MSG(thrown, "the last worker's exception did not reach its future");
+    }
+    SEEDPOOL_ASSERT(!reported[id].valid());
+  }
   for (seedpool::Thread& thread : threads) {
     thread.join();
   }
+  seedpool::Future<void> orphan;
+  {
+    seedpool::Promise<void> dropped(world, "dropped");
+    orphan = dropped.get_future();
+  }
+  bool broken = false;
+  try {
+    orphan.get();
+  } catch (const std::future_error& error) {
+    broken = error.code() == std::future_errc::broken_promise;
+  }
+  SEEDPOOL_ASSERT_MSG(broken, "a promise dropped unset did not break its future");
   SEEDPOOL_ASSERT(setups == 1);
   SEEDPOOL_ASSERT(rounds_done == coordination_rounds);
   SEEDPOOL_ASSERT((table == std::vector<int>(coordination_workers, coordination_rounds)));

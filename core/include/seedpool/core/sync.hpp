@@ -1,9 +1,10 @@
 #pragma once
 
 // Primitives for code written as threads: a mutex, a condition variable,
-// atomics and an atomic flag, joinable tasks, a latch, a semaphore, a reader-writer lock, a
-// barrier and call_once, with the names and shapes of the standard
-// library's. A program written with the standard ones runs on any
+// atomics and an atomic flag, joinable tasks, a latch, a semaphore, a
+// reader-writer lock, a barrier, call_once, and a promise with its future,
+// with the names and shapes of the standard library's. A program written
+// with the standard ones runs on any
 // World once its types are changed (and each object is given its World and
 // a name): the same code runs on real threads and, explored seed by seed,
 // in simulation.
@@ -42,16 +43,21 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+// For std::future_error and std::future_status only, which Promise and
+// Future use as the standard library's do.
+#include <future>
 #include <limits>
 #include <memory>
 // For std::unique_lock and std::lock_guard, which take any Lockable type;
 // nothing in core uses the kernel-backed types declared beside them.
 #include <mutex>
+#include <optional>
 #include <ratio>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace seedpool {
 
@@ -867,6 +873,177 @@ class Barrier {
   std::ptrdiff_t pending_;   // arrivals the current phase still waits for
   std::uint64_t phase_ = 0;
   CompletionFunction completion_;
+};
+
+// A value, or an exception, handed once from one task to another, with the
+// standard library's promise and future shapes: Promise<T>::get_future()
+// gives the one Future<T> that get() or wait() for what set_value or
+// set_exception stores. T may be void; not a reference. Misuse throws the
+// standard library's std::future_error, as there: a second get_future
+// (future_already_retrieved), a second set (promise_already_satisfied), a
+// moved-from Promise or an invalid Future (no_state). A Promise destroyed
+// (or assigned over) before it is set stores broken_promise for its
+// future. Each wait, get and set takes the shared state's Mutex: one
+// scheduling point in simulation; a task in get() or wait() is not
+// runnable until the value comes, and a future nobody sets is a deadlock
+// naming the promise.
+template <class T>
+class Future;
+
+namespace detail {
+template <class T>
+struct FutureState {
+  static_assert(!std::is_reference_v<T>, "Promise<T&> is not supported: pass a pointer");
+  using Stored = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+  FutureState(World& w, const std::string& name) : world(w), mutex(w, name), ready(w, name) {}
+
+  void store(std::optional<Stored> v, std::exception_ptr e) {
+    std::lock_guard<Mutex> held(mutex);
+    if (set) {
+      throw std::future_error(std::future_errc::promise_already_satisfied);
+    }
+    value = std::move(v);
+    error = std::move(e);
+    set = true;
+    ready.notify_all();
+  }
+
+  World& world;
+  Mutex mutex;
+  ConditionVariable ready;
+  std::optional<Stored> value;  // under mutex
+  std::exception_ptr error;     // under mutex
+  bool set = false;             // under mutex
+  bool retrieved = false;       // get_future() was called: by the promise's holder only
+};
+}  // namespace detail
+
+template <class T>
+class Promise {
+  using State = detail::FutureState<T>;
+
+ public:
+  // `name` names the state's mutex and condition in deadlock reports.
+  Promise(World& world, const std::string& name) : state_(std::make_shared<State>(world, name)) {}
+  Promise(Promise&&) noexcept = default;
+  Promise& operator=(Promise&& other) noexcept {
+    abandon();
+    state_ = std::move(other.state_);
+    return *this;
+  }
+  Promise(const Promise&) = delete;
+  Promise& operator=(const Promise&) = delete;
+  ~Promise() { abandon(); }
+
+  Future<T> get_future() {
+    State& s = state();
+    if (s.retrieved) {
+      throw std::future_error(std::future_errc::future_already_retrieved);
+    }
+    s.retrieved = true;
+    return Future<T>(state_);
+  }
+
+  void set_value(const typename State::Stored& value)
+    requires(!std::is_void_v<T>)
+  {
+    state().store(value, nullptr);
+  }
+  void set_value(typename State::Stored&& value)
+    requires(!std::is_void_v<T>)
+  {
+    state().store(std::move(value), nullptr);
+  }
+  void set_value()
+    requires std::is_void_v<T>
+  {
+    state().store(std::monostate{}, nullptr);
+  }
+  void set_exception(std::exception_ptr error) { state().store(std::nullopt, std::move(error)); }
+
+ private:
+  State& state() {
+    if (state_ == nullptr) {
+      throw std::future_error(std::future_errc::no_state);
+    }
+    return *state_;
+  }
+  // A promise given up unset leaves broken_promise for its future.
+  void abandon() noexcept {
+    if (state_ == nullptr) {
+      return;
+    }
+    try {
+      std::lock_guard<Mutex> held(state_->mutex);
+      if (!state_->set) {
+        state_->error = std::make_exception_ptr(std::future_error(std::future_errc::broken_promise));
+        state_->set = true;
+        state_->ready.notify_all();
+      }
+    } catch (...) {
+      // Only a simulated run's teardown, which ends a task at a lock it
+      // cannot take: the run is over, and nobody reads the state any more.
+    }
+    state_.reset();
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+template <class T>
+class Future {
+  using State = detail::FutureState<T>;
+
+ public:
+  Future() noexcept = default;
+  Future(Future&&) noexcept = default;
+  Future& operator=(Future&&) noexcept = default;
+  Future(const Future&) = delete;
+  Future& operator=(const Future&) = delete;
+
+  bool valid() const noexcept { return state_ != nullptr; }
+
+  // Waits for the value, then returns it (or throws the stored exception);
+  // the future is no longer valid() afterwards.
+  T get() {
+    wait();
+    const std::shared_ptr<State> s = std::move(state_);
+    std::lock_guard<Mutex> held(s->mutex);
+    if (s->error) {
+      std::rethrow_exception(s->error);
+    }
+    if constexpr (!std::is_void_v<T>) {
+      return std::move(*s->value);
+    }
+  }
+
+  void wait() const { static_cast<void>(wait_until(Instant::max())); }
+  // ready or timeout (never deferred): at `deadline` of the World's clock,
+  // or after `timeout` (a Duration or a std::chrono duration).
+  std::future_status wait_until(Instant deadline) const {
+    State& s = state();
+    std::unique_lock<Mutex> held(s.mutex);
+    return s.ready.wait_until(held, deadline, [&s] { return s.set; }) ? std::future_status::ready
+                                                                     : std::future_status::timeout;
+  }
+  std::future_status wait_for(Duration timeout) const { return wait_until(state().world.now() + timeout); }
+  template <class Rep, class Period>
+  std::future_status wait_for(std::chrono::duration<Rep, Period> timeout) const {
+    return wait_for(to_duration(timeout));
+  }
+
+ private:
+  friend class Promise<T>;
+  explicit Future(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
+  State& state() const {
+    if (state_ == nullptr) {
+      throw std::future_error(std::future_errc::no_state);
+    }
+    return *state_;
+  }
+
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace seedpool
