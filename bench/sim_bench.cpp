@@ -286,6 +286,9 @@ void BM_SyncOp(benchmark::State& state) {
   const auto op = static_cast<SyncOp>(state.range(0));
   state.SetLabel(std::string(sync_op_label(op)));
   SimConfig config;
+  // Both tasks read an atomic nobody changes: parked, they would measure
+  // the parking, not the operation.
+  config.park_spinners = false;
   std::uint64_t steps = 0;
   std::int64_t ops = 0;
   const auto start = std::chrono::steady_clock::now();

@@ -729,7 +729,7 @@ void SimWorld::unpark_all() {
 
 void SimWorld::atomic_accessed(const void* object, bool changed) {
   Task* const task = current_;
-  if (task == nullptr || tearing_down_) {
+  if (task == nullptr || tearing_down_ || !config_.park_spinners) {
     return;
   }
   const bool only_atomics = task->other_points == 0;

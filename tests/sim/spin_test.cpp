@@ -215,6 +215,55 @@ TEST(SimAtomicWait, AChangeNobodyNotifiesLeavesTheWaiterWaitingAndTheSearchFinds
   EXPECT_TRUE(has_text(search.failure->message, "condition 'atomic wait'")) << search.failure->message;
 }
 
+TEST(SimSpin, WithParkingOffASpinRunsAsWrittenAndItsBoundedLoopInterleavesFreely) {
+  SimConfig config = seeded(1, "pct:1:200");
+  config.park_spinners = false;
+  config.steps_max = 20'000;
+  std::uint64_t budget_runs = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    config.seed = seed;
+    budget_runs += simulate(config, [](SimWorld& world) { flag_wait(world, 50); }).outcome == Outcome::step_budget;
+  }
+  EXPECT_GT(budget_runs, 0U) << "no seed put the waiter above the setter";
+  // A bounded reader finishes its loop and writes before the other task's
+  // read in some seeds only when it is not parked.
+  const auto reader_first = [](SimConfig c) {
+    bool first = false;
+    const RunResult run = simulate(c, [&first](SimWorld& world) {
+      Atomic<bool> flag(world, false);
+      Atomic<int> done(world, 0);
+      Thread reader(world, "reader", [&] {
+        int sum = 0;
+        for (int i = 0; i < 20; ++i) {
+          sum += flag.load() ? 1 : 0;
+        }
+        done.store(1 + sum);
+      });
+      Thread other(world, "other", [&] {
+        Mutex m(world, "m");
+        for (int i = 0; i < 30; ++i) {
+          std::lock_guard<Mutex> held(m);
+        }
+        first = done.load() != 0;
+      });
+      reader.join();
+      other.join();
+    });
+    EXPECT_TRUE(run.ok()) << run.summary();
+    return first;
+  };
+  std::uint64_t parked_first = 0;
+  std::uint64_t free_first = 0;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    SimConfig c = seeded(seed, "random");
+    parked_first += reader_first(c) ? 1U : 0U;
+    c.park_spinners = false;
+    free_first += reader_first(c) ? 1U : 0U;
+  }
+  EXPECT_EQ(parked_first, 0U);
+  EXPECT_GT(free_first, 0U);
+}
+
 TEST(SimSpin, TheSameSeedGivesTheSameTrace) {
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
     const auto body = [](SimWorld& world) { flag_wait(world, 20); };

@@ -49,12 +49,16 @@ struct SimConfig {
   // periodic loop that does not check World::stopping() gets there within a
   // few turns; a task shutting down in order seldom waits that often.
   std::uint64_t teardown_timed_waits_max = 16;
-  // Spinning on atomics (see SimWorld::atomic_accessed): how many times in a
-  // row the parked spinners may be run again, with nothing else runnable
-  // and no timer pending, before the run fails as a livelock (a deadlock
-  // whose message begins "livelock:"). Each time lets every spinner read
-  // its atomics over again; a change to any atomic starts the count afresh.
-  std::uint64_t spin_rounds_max = 10'000;
+  // Spinning on atomics (see SimWorld::atomic_accessed). park_spinners
+  // false runs every interleaving of atomic reads, as before parking
+  // existed: a spin-wait then runs until the step budget under a strategy
+  // that favours the spinner. spin_rounds_max: how many times in a row the
+  // parked spinners may be run again, with nothing else runnable and no
+  // timer pending, before the run fails as a livelock (a deadlock whose
+  // message begins "livelock:"). Each time lets every spinner read its
+  // atomics over again; a change to any atomic starts the count afresh.
+  bool park_spinners = true;
+  std::uint64_t spin_rounds_max = 1'000'000;
 };
 
 enum class Outcome {
@@ -159,6 +163,13 @@ class SimWorld final : public World {
   // SimConfig::spin_rounds_max times, after which the run fails as a
   // livelock naming them. A loop that does anything else in each turn (a
   // lock, a channel, a sleep, World::yield) is never parked.
+  //
+  // The price: a loop that reads an unchanged atomic a bounded number of
+  // times with only local work between (for (i < n) sum += flag.load();)
+  // is parked too, so the schedules in which it runs to its end, and what
+  // it does next, before another runnable task's next atomic change are not
+  // explored. SimConfig::park_spinners = false explores them (and runs
+  // spin-waits as written).
   void atomic_point() override;
   void atomic_accessed(const void* object, bool changed) override;
   void spawn(std::string name, std::function<void()> body) override;
