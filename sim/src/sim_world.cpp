@@ -707,8 +707,8 @@ void SimWorld::yield() { yield_point(); }
 void SimWorld::atomic_point() { step_point(true); }
 
 // The running task, found spinning by its last atomic access, waits at
-// its next one's scheduling point, runnable but not offered to the strategy, until
-// unpark_all. Returns when it runs again.
+// its next one's scheduling point, runnable but not offered to the
+// strategy, until unpark_all. Returns when it runs again.
 void SimWorld::park(Task& task) {
   task.spinning = false;
   task.parked = true;
