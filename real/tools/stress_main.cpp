@@ -10,6 +10,7 @@
 //
 // Exit status: 0 no violation in the budget, 1 a violation, 2 bad input.
 
+#include "options.hpp"
 #include "stress.hpp"
 
 #include <seedpool/real/real_world.hpp>
@@ -17,7 +18,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <fstream>
+#include <limits>
+#include <string>
 
 int main(int argc, char** argv) {
   CLI::App app{"seedpool-stress: a randomised stress test of the real pool"};
@@ -27,13 +32,25 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", options.seconds, "time budget")->check(CLI::Range(1, 86400));
   app.add_option("--callers", options.callers, "caller threads")->check(CLI::Range(1, 1024));
   app.add_option("--workers", options.workers, "pool size")->check(CLI::Range(1, 256));
-  app.add_option("--seed", options.seed, "seed of the stress test's own random choices (the OS schedule is not seeded)");
+  // As text: CLI11 alone reads "-1" into an unsigned option as a wrapped
+  // value; the integer parser of `seedpool run` refuses it.
+  std::string seed_text;
+  app.add_option("--seed", seed_text, "seed of the stress test's own random choices (the OS schedule is not seeded)");
   app.add_option("--json", json_path, "write the result as JSON");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int status = app.exit(e);
     return status == 0 ? 0 : 2;
+  }
+  if (!seed_text.empty()) {
+    const seedpool::Result<std::uint64_t> seed = seedpool::tool::parse_integer(
+        {"--seed", 0, std::numeric_limits<std::uint64_t>::max(), "seed"}, seed_text);
+    if (!seed) {
+      fmt::print(stderr, "seedpool-stress: {}\n", seed.error().message);
+      return 2;
+    }
+    options.seed = seed.value();
   }
   seedpool::tool::StressResult result;
   {
