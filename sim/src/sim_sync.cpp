@@ -95,6 +95,7 @@ void SimWorld::SimMutex::release() {
   SEEDPOOL_ASSERT(held_);
   held_ = false;
   owner_ = nullptr;
+  world_.note_progress();  // what the mutex guards may have changed
   for (Task* locker = lockers_.front(); locker != nullptr; locker = locker->waiter_next) {
     if (locker->state == TaskState::blocked) {
       world_.wake(*locker);

@@ -45,11 +45,9 @@ struct SimWorld::Task {
   // The task blocked in a join of this one, if any.
   Task* joiner = nullptr;
   // Spin detection (SimWorld::atomic_accessed): the atomics the task has
-  // read unchanged since atomic_changes_ was spin_changes, with no other
-  // scheduling point of its own between (other_points counts them).
+  // read unchanged since SimWorld::progress_ was spin_progress.
   std::vector<const void*> spin_reads;
-  std::uint64_t spin_changes = 0;
-  std::uint64_t other_points = 0;
+  std::uint64_t spin_progress = 0;
   bool spinning = false;  // parked at its next atomic access
   bool parked = false;    // in SimWorld::parked_ rather than the run queue
 };

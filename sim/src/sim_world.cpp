@@ -153,7 +153,10 @@ class SimWorld::SimMonitor final : public Monitor {
     SEEDPOOL_ASSERT_MSG(!locked_ || world_.tearing_down_, "monitor locked twice");
     locked_ = true;
   }
-  void unlock() override { locked_ = false; }
+  void unlock() override {
+    locked_ = false;
+    world_.note_progress();  // what the monitor guards may have changed
+  }
 
   bool wait_until(Instant deadline, std::string_view reason) override {
     Task* task = world_.current_;
@@ -514,6 +517,7 @@ SEEDPOOL_SWITCH_PATH void SimWorld::switch_away(Task& task) {
 // moved or cancelled its timer by then (block_current).
 SEEDPOOL_SWITCH_PATH void SimWorld::make_runnable(Task& task, bool by_timeout) {
   SEEDPOOL_ASSERT(task.state == TaskState::blocked);
+  note_progress();
   SEEDPOOL_ASSERT(!by_timeout || !timers_.armed(task.id));
   task.state = TaskState::runnable;
   task.woke_by_timeout = by_timeout;
@@ -523,7 +527,6 @@ SEEDPOOL_SWITCH_PATH void SimWorld::make_runnable(Task& task, bool by_timeout) {
 
 SEEDPOOL_SWITCH_PATH void SimWorld::block_current(std::uint64_t monitor_id, std::string_view reason, Instant deadline) {
   Task& task = *current_;
-  ++task.other_points;
   task.spinning = false;
   task.state = TaskState::blocked;
   task.woke_by_timeout = false;
@@ -670,7 +673,8 @@ void SimWorld::sleep_until(Instant deadline) {
 }
 
 // yield()'s body, inlined into the scheduling points that run it, and an
-// atomic's (`atomic`): a task found spinning parks there instead.
+// atomic's (`atomic`): a task found spinning parks there instead. A yield
+// is no progress: a spin loop that yields in each turn is still a spin.
 SEEDPOOL_SWITCH_PATH void SimWorld::step_point(bool atomic) {
   Task* task = current_;
   if (task == nullptr || tearing_down_) {
@@ -682,10 +686,6 @@ SEEDPOOL_SWITCH_PATH void SimWorld::step_point(bool atomic) {
   if (atomic && task->spinning) {
     park(*task);
     return;
-  }
-  if (!atomic) {
-    task->spinning = false;
-    ++task->other_points;
   }
   if (runnable_.empty() && config_.strategy.kind == StrategySpec::Kind::random_walk && !stop_ &&
       !decisions_.overflowed() && steps_ < config_.steps_max) {
@@ -732,21 +732,15 @@ void SimWorld::atomic_accessed(const void* object, bool changed) {
   if (task == nullptr || tearing_down_ || !config_.park_spinners) {
     return;
   }
-  const bool only_atomics = task->other_points == 0;
-  task->other_points = 0;
   if (changed) {
-    ++atomic_changes_;
-    spin_rounds_ = 0;
+    note_progress();
     task->spin_reads.clear();
     unpark_all();
     return;
   }
-  if (!only_atomics || task->spin_changes != atomic_changes_) {
-    if (!only_atomics) {
-      spin_rounds_ = 0;  // the task did something else since: not a livelock
-    }
+  if (task->spin_progress != progress_) {
     task->spin_reads.clear();
-    task->spin_changes = atomic_changes_;
+    task->spin_progress = progress_;
   }
   if (std::find(task->spin_reads.begin(), task->spin_reads.end(), object) != task->spin_reads.end()) {
     task->spinning = true;
@@ -784,6 +778,7 @@ SimWorld::Task* SimWorld::spawn_task(std::string name, std::function<void()> bod
                    fmt::format("task budget of {} tasks exhausted spawning '{}'", config_.tasks_max, name));
     return nullptr;
   }
+  note_progress();
   auto task = std::make_unique<Task>();
   Task* raw = task.get();
   raw->id = static_cast<TaskId>(tasks_.size());
@@ -794,6 +789,7 @@ SimWorld::Task* SimWorld::spawn_task(std::string name, std::function<void()> bod
     raw->started = true;
     run_task_body(*raw);
     raw->state = TaskState::done;
+    note_progress();
     timers_.cancel(raw->id);  // one kept from its last wait
     if (!tearing_down_) {
       trace_.record(steps_, now_, raw->id, EventKind::finish, 0);

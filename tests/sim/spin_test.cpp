@@ -28,12 +28,16 @@ SimConfig seeded(std::uint64_t seed, const char* strategy) {
 }
 
 // A waiter spins on a flag that a setter raises after `setter_steps` steps
-// of its own work.
-void flag_wait(SimWorld& world, int setter_steps) {
+// of its own work; with `yielding`, it calls World::yield() in each turn,
+// as std::this_thread::yield() ports.
+void flag_wait(SimWorld& world, int setter_steps, bool yielding = false) {
   Atomic<bool> flag(world, false);
   Atomic<int> work(world, 0);
   Thread waiter(world, "waiter", [&] {
     while (!flag.load()) {
+      if (yielding) {
+        world.yield();
+      }
     }
   });
   Thread setter(world, "setter", [&] {
@@ -49,13 +53,17 @@ void flag_wait(SimWorld& world, int setter_steps) {
 TEST(SimSpin, ASpinWaitCostsNoStepsWhileItsWriterCanRunUnderEveryStrategy) {
   // PCT at depth 1 runs the task of highest priority whenever it can: a
   // waiter above the setter spun until the step budget before spins parked.
-  for (const char* strategy : {"random", "pct:1:200", "pct:2:200", "pct:3:200"}) {
-    for (std::uint64_t seed = 1; seed <= 200; ++seed) {
-      const RunResult run = simulate(seeded(seed, strategy), [](SimWorld& world) { flag_wait(world, 50); });
-      ASSERT_EQ(run.outcome, Outcome::ok) << strategy << " seed " << seed << ": " << run.summary();
-      // The setter's 51 operations, the waiter's few reads before each
-      // park, spawns and joins: far below the thousands a spin would take.
-      EXPECT_LT(run.steps, 400U) << strategy << " seed " << seed;
+  for (const bool yielding : {false, true}) {
+    for (const char* strategy : {"random", "pct:1:200", "pct:2:200", "pct:3:200"}) {
+      for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+        const RunResult run =
+            simulate(seeded(seed, strategy), [yielding](SimWorld& world) { flag_wait(world, 50, yielding); });
+        ASSERT_EQ(run.outcome, Outcome::ok) << strategy << " seed " << seed << ": " << run.summary();
+        // The setter's 51 operations, the waiter's few reads (and yields)
+        // before each park, spawns and joins: far below the thousands a
+        // spin would take.
+        EXPECT_LT(run.steps, 600U) << strategy << " seed " << seed << (yielding ? " yielding" : "");
+      }
     }
   }
   ExploreSpec spec;
@@ -148,10 +156,11 @@ TEST(SimSpin, AWriteOfTheValueAlreadyThereIsARead) {
   }
 }
 
-TEST(SimSpin, ALoopThatDoesAnythingElseInEachTurnIsNeverParked) {
-  // A poller that takes a mutex in every turn is not a spin on atomics: it
-  // keeps running as any task does, so PCT at depth 1 with the poller on
-  // top runs it to the step budget rather than park it.
+TEST(SimSpin, ALoopThatReleasesAMutexInEachTurnIsNeverParked) {
+  // A poller that takes a mutex in every turn is not a spin on atomics (a
+  // release is progress: what the mutex guards may have changed): it keeps
+  // running as any task does, so PCT at depth 1 with the poller on top
+  // runs it to the step budget rather than park it.
   SimConfig config = seeded(1, "pct:1:200");
   config.steps_max = 20'000;
   std::uint64_t failed = 0;

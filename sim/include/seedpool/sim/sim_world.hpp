@@ -147,10 +147,11 @@ class SimWorld final : public World {
   bool stopping() const noexcept override { return tearing_down_; }
   void sleep_until(Instant deadline) override;
   void yield() override;
-  // A task spins when it reads an atomic again, unchanged, with nothing in
-  // between but accesses to atomics that changed none of them (a failed
-  // compare-exchange, an exchange or fetch_or that writes the value already
-  // there count as reads). Its next scheduling point parks it: it is not
+  // A task spins when it reads an atomic again, unchanged, with no progress
+  // anywhere in between: no atomic changed (a failed compare-exchange, an
+  // exchange or fetch_or that writes the value already there count as
+  // reads), no mutex or monitor was released, no task woke, started or
+  // ended. A World::yield() in the loop does not hide it. Its next scheduling point parks it: it is not
   // offered to the strategy, as a blocked task is not, until an atomic
   // changes (any task's, any atomic: the loop's condition may read
   // several), time advances, or nothing else can run. So a spin-wait
@@ -162,7 +163,7 @@ class SimWorld final : public World {
   // and no timer is pending they run again (a bounded spin may end), up to
   // SimConfig::spin_rounds_max times, after which the run fails as a
   // livelock naming them. A loop that does anything else in each turn (a
-  // lock, a channel, a sleep, World::yield) is never parked.
+  // lock, a channel, a sleep) is never parked.
   //
   // The price: a loop that reads an unchanged atomic a bounded number of
   // times with only local work between (for (i < n) sum += flag.load();)
@@ -255,6 +256,13 @@ class SimWorld final : public World {
   void step_point(bool atomic);
   void park(Task& task);
   void unpark_all();
+  // Something a spinning task may be waiting for happened: an atomic
+  // changed, a mutex or monitor was released, a task woke, was spawned or
+  // finished. Spin records start afresh, and so does the livelock count.
+  void note_progress() noexcept {
+    ++progress_;
+    spin_rounds_ = 0;
+  }
   std::string livelock_report() const;
   void lock_point(SimMutex& mutex, Task& task);
   // block_current and make_runnable for the objects of sim_sync.cpp.
@@ -285,8 +293,8 @@ class SimWorld final : public World {
   std::vector<std::unique_ptr<Task>> tasks_;
   std::vector<TaskId> runnable_;
   std::vector<TaskId> parked_;     // runnable tasks parked as spinning (atomic_accessed)
-  std::uint64_t atomic_changes_ = 0;  // changes to any atomic so far
-  std::uint64_t spin_rounds_ = 0;     // parked tasks run again with nothing else to run, in a row
+  std::uint64_t progress_ = 0;     // note_progress() calls so far
+  std::uint64_t spin_rounds_ = 0;  // parked tasks run again with nothing else to run, in a row
   TimerQueue timers_;  // the deadlines of blocked tasks' waits
   std::uint64_t monitor_ids_ = 0;
   Task* current_ = nullptr;
