@@ -69,8 +69,12 @@ bool SimWorld::SimMutex::try_lock() {
   if (held_by(*task) && !world_.tearing_down_) {
     world_.misuse(fmt::format("task '{}' try_locks mutex '{}', which it already holds", task->name, name_));
   }
-  world_.yield();
+  // A failed try_lock reads the mutex as an atomic load reads its value: a
+  // task polling it with nothing else happening is parked as a spinner,
+  // until a release (see SimWorld::atomic_accessed).
+  world_.atomic_point();
   if (held_) {
+    world_.atomic_accessed(this, false);
     return false;
   }
   take(*task);
@@ -96,6 +100,7 @@ void SimWorld::SimMutex::release() {
   held_ = false;
   owner_ = nullptr;
   world_.note_progress();  // what the mutex guards may have changed
+  world_.unpark_all();     // and a task polling it with try_lock may take it
   for (Task* locker = lockers_.front(); locker != nullptr; locker = locker->waiter_next) {
     if (locker->state == TaskState::blocked) {
       world_.wake(*locker);

@@ -149,28 +149,29 @@ class SimWorld final : public World {
   void yield() override;
   // A task spins when it reads an atomic again, unchanged, with no progress
   // anywhere in between: no atomic changed (a failed compare-exchange, an
-  // exchange or fetch_or that writes the value already there count as
-  // reads), no mutex or monitor was released, no task woke, started or
-  // ended. A World::yield() in the loop does not hide it. Its next scheduling point parks it: it is not
-  // offered to the strategy, as a blocked task is not, until an atomic
-  // changes (any task's, any atomic: the loop's condition may read
-  // several), time advances, or nothing else can run. So a spin-wait
-  // (Peterson's lock, a spinlock, a flag polled in a loop) costs no steps
-  // while its writer is runnable, and a strategy that favours the spinner
-  // (PCT's highest priority, a search that does not preempt it) lets the
-  // writer run instead of spinning until the step budget; switching away
-  // from a parked task is not a preemption. When only parked tasks are left
-  // and no timer is pending they run again (a bounded spin may end), up to
-  // SimConfig::spin_rounds_max times, after which the run fails as a
-  // livelock naming them. A loop that does anything else in each turn (a
-  // lock, a channel, a sleep) is never parked.
+  // exchange or fetch_or that writes the value already there count as reads),
+  // no mutex or monitor was released, no task woke, started or ended. A
+  // World::yield() in the loop does not hide it; a failed Mutex::try_lock
+  // counts as a read of the mutex. Its next atomic access (or try_lock) parks
+  // it: it is not offered to the strategy, as a blocked task is not, until an
+  // atomic changes (any task's, any atomic: the loop's condition may read
+  // several) or a mutex is released, time advances, or nothing else can run.
+  // So a spin-wait (Peterson's lock, a spinlock, a flag or a try_lock polled
+  // in a loop) costs no steps while its writer is runnable, and a strategy
+  // that favours the spinner (PCT's highest priority, a search that does not
+  // preempt it) lets the writer run instead of spinning until the step
+  // budget; switching away from a parked task is not a preemption. When only
+  // parked tasks are left and no timer is pending they run again (a bounded
+  // spin may end), up to SimConfig::spin_rounds_max times, after which the
+  // run fails as a livelock naming them. A loop that does anything else in
+  // each turn (releases a lock, uses a channel, sleeps) is never parked.
   //
   // The price: a loop that reads an unchanged atomic a bounded number of
-  // times with only local work between (for (i < n) sum += flag.load();)
-  // is parked too, so the schedules in which it runs to its end, and what
-  // it does next, before another runnable task's next atomic change are not
-  // explored. SimConfig::park_spinners = false explores them (and runs
-  // spin-waits as written).
+  // times with only local work between (for (i < n) sum += flag.load();) is
+  // parked too, so the schedules in which it runs to its end, and what it
+  // does next, before another runnable task's next atomic change or mutex
+  // release are not explored. SimConfig::park_spinners = false explores them
+  // (and runs spin-waits as written).
   void atomic_point() override;
   void atomic_accessed(const void* object, bool changed) override;
   void spawn(std::string name, std::function<void()> body) override;
