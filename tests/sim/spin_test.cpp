@@ -130,18 +130,22 @@ TEST(SimSpin, TwoTasksSpinningOnEachOtherAreALivelockThatNamesThem) {
   EXPECT_LT(run.steps, 100U * 10U) << run.summary();
 }
 
-TEST(SimSpin, AFailedTryLockIsAReadAndAReleaseWakesItsPoller) {
+// Two tasks take turns at a lock they acquire by spinning on
+// Lock::try_take() and hold for 50 atomic steps: over 100 seeds of PCT at
+// depth 1, the spinner above never starves the holder below.
+template <class Lock>
+void holders_take_turns() {
   for (std::uint64_t seed = 1; seed <= 100; ++seed) {
     const RunResult run = simulate(seeded(seed, "pct:1:200"), [](SimWorld& world) {
-      Mutex guard(world, "guard");
+      Lock lock(world);
       Atomic<int> work(world, 0);
       const auto hold = [&] {
-        while (!guard.try_lock()) {
+        while (!lock.try_take()) {
         }
         for (int i = 0; i < 50; ++i) {
           work.fetch_add(1);
         }
-        guard.unlock();
+        lock.give();
       };
       Thread a(world, "a", hold);
       Thread b(world, "b", hold);
@@ -154,31 +158,26 @@ TEST(SimSpin, AFailedTryLockIsAReadAndAReleaseWakesItsPoller) {
   }
 }
 
-TEST(SimSpin, AWriteOfTheValueAlreadyThereIsARead) {
-  // A test-and-set lock spins on exchange(true) while the lock is held; a
-  // holder that works 50 steps inside must not be starved by it.
-  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
-    const RunResult run = simulate(seeded(seed, "pct:1:200"), [](SimWorld& world) {
-      Atomic<bool> locked(world, false);
-      Atomic<int> work(world, 0);
-      const auto hold = [&] {
-        while (locked.exchange(true)) {
-        }
-        for (int i = 0; i < 50; ++i) {
-          work.fetch_add(1);
-        }
-        locked.store(false);
-      };
-      Thread a(world, "a", hold);
-      Thread b(world, "b", hold);
-      a.join();
-      b.join();
-      EXPECT_EQ(work.load(), 100);
-    });
-    ASSERT_EQ(run.outcome, Outcome::ok) << "seed " << seed << ": " << run.summary();
-    EXPECT_LT(run.steps, 400U) << "seed " << seed;
-  }
-}
+// A failed try_lock is a read of the mutex, and a release wakes its poller.
+struct TryLockPolled {
+  explicit TryLockPolled(World& world) : guard(world, "guard") {}
+  bool try_take() { return guard.try_lock(); }
+  void give() { guard.unlock(); }
+  Mutex guard;
+};
+
+// exchange(true) on a held test-and-set lock writes the value already
+// there: a read.
+struct TestAndSet {
+  explicit TestAndSet(World& world) : locked(world, false) {}
+  bool try_take() { return !locked.exchange(true); }
+  void give() { locked.store(false); }
+  Atomic<bool> locked;
+};
+
+TEST(SimSpin, AFailedTryLockIsAReadAndAReleaseWakesItsPoller) { holders_take_turns<TryLockPolled>(); }
+
+TEST(SimSpin, AWriteOfTheValueAlreadyThereIsARead) { holders_take_turns<TestAndSet>(); }
 
 TEST(SimSpin, ALoopThatReleasesAMutexInEachTurnIsNeverParked) {
   // A poller that takes a mutex in every turn is not a spin on atomics (a
