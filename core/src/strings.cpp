@@ -22,18 +22,10 @@ std::string_view to_string(FrameKind kind) noexcept {
   return "unknown";
 }
 
-std::string_view with_article(FrameKind kind) noexcept {
-  switch (kind) {
-    case FrameKind::init: return "an init";
-    case FrameKind::ready: return "a ready";
-    case FrameKind::call: return "a call";
-    case FrameKind::reply: return "a reply";
-    case FrameKind::error: return "an error";
-    case FrameKind::ping: return "a ping";
-    case FrameKind::pong: return "a pong";
-    case FrameKind::shutdown: return "a shutdown";
-  }
-  return "an unknown";
+std::string with_article(FrameKind kind) {
+  const std::string_view name = to_string(kind);
+  const bool vowel = name.find_first_of("aeiou") == 0;  // "init", "error", "unknown"
+  return std::string(vowel ? "an " : "a ") + std::string(name);
 }
 
 std::string_view to_string(ChannelStatus status) noexcept {

@@ -25,7 +25,7 @@ enum class FrameKind : std::uint8_t {
 // Returns "init", "ready", ... or "unknown".
 std::string_view to_string(FrameKind kind) noexcept;
 // The same with its article, for messages: "an init", "a ready", ...
-std::string_view with_article(FrameKind kind) noexcept;
+std::string with_article(FrameKind kind);
 
 // True for the values listed in FrameKind.
 constexpr bool is_known_frame_kind(std::uint8_t value) noexcept { return value >= 1 && value <= 8; }
