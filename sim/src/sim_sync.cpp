@@ -138,6 +138,9 @@ void SimWorld::SimMutex::take(Task& task) {
   SEEDPOOL_ASSERT(task.lock_wanted != this);
   held_ = true;
   owner_ = &task;
+  // Taking a lock is a step of the task's own: an atomic read again under
+  // it (double-checked locking's re-check) is not a spin.
+  task.forget_spin_reads();
   for (Task* locker = lockers_.front(); locker != nullptr; locker = locker->waiter_next) {
     if (locker->state == TaskState::runnable) {
       world_.wait_instead(*locker, id_, reason_);

@@ -45,11 +45,18 @@ struct SimWorld::Task {
   // The task blocked in a join of this one, if any.
   Task* joiner = nullptr;
   // Spin detection (SimWorld::atomic_accessed): the atomics the task has
-  // read unchanged since SimWorld::progress_ was spin_progress.
+  // read unchanged since SimWorld::progress_ was spin_progress (or since it
+  // last took a mutex itself), and how many reads were of one already there.
   std::vector<const void*> spin_reads;
+  std::uint32_t spin_rereads = 0;
   std::uint64_t spin_progress = 0;
   bool spinning = false;  // parked at its next atomic access
   bool parked = false;    // in SimWorld::parked_ rather than the run queue
+
+  void forget_spin_reads() {
+    spin_reads.clear();
+    spin_rereads = 0;
+  }
 };
 
 // An intrusive list of tasks in the order they joined it, linked through

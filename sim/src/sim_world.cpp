@@ -31,6 +31,12 @@ constexpr std::string_view spin_reason = "spin on atomics nobody changes";
 // The distinct atomics a task's spin record keeps: a loop reading more
 // without reading one again is not taken for a spin.
 constexpr std::size_t spin_reads_max = 64;
+// Unchanged re-reads, with no progress in between, that make a spin. Two,
+// not one: code that checks an atomic twice on its way (a seqlock reader's
+// sequence before and after the data, a flag tested again after other
+// atomics) is not a loop, and parking it would cut its schedules; a spin
+// loop reaches two re-reads in its third turn.
+constexpr std::uint32_t spin_rereads_to_park = 2;
 
 namespace ctx = boost::context;
 
@@ -734,17 +740,19 @@ void SimWorld::atomic_accessed(const void* object, bool changed) {
   }
   if (changed) {
     note_progress();
-    task->spin_reads.clear();
+    task->forget_spin_reads();
     unpark_all();
     return;
   }
   if (task->spin_progress != progress_) {
-    task->spin_reads.clear();
+    task->forget_spin_reads();
     task->spin_progress = progress_;
   }
   if (std::find(task->spin_reads.begin(), task->spin_reads.end(), object) != task->spin_reads.end()) {
-    task->spinning = true;
-    task->spin_reads.clear();
+    if (++task->spin_rereads >= spin_rereads_to_park) {
+      task->spinning = true;
+      task->forget_spin_reads();
+    }
   } else if (task->spin_reads.size() < spin_reads_max) {
     task->spin_reads.push_back(object);
   }

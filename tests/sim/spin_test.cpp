@@ -206,6 +206,52 @@ TEST(SimSpin, ALoopThatReleasesAMutexInEachTurnIsNeverParked) {
   EXPECT_GT(failed, 0U) << "the poller was parked in every seed";
 }
 
+
+// Double-checked publication watched by an observer: the initialiser reads
+// the instance, takes the lock, reads it again (the re-check) and publishes
+// it before marking it logged; the observer must not see it unlogged. The
+// bug needs one preemption, between the initialiser's two stores. The
+// re-check under the lock is not a spin, nor is a second look at an atomic
+// on the way: were the initialiser parked there, no search could run the
+// observer between its stores, and dfs would report the program exhausted.
+void observed_publication(SimWorld& world, bool logged_first) {
+  Mutex init(world, "init");
+  Atomic<const int*> instance(world, nullptr);
+  Atomic<bool> logged(world, false);
+  static constexpr int value = 42;
+  Thread initialiser(world, "initialiser", [&] {
+    if (instance.load() == nullptr) {
+      std::lock_guard<Mutex> held(init);
+      if (instance.load() == nullptr) {
+        if (logged_first) {
+          logged.store(true);
+        }
+        instance.store(&value);
+        logged.store(true);
+      }
+    }
+  });
+  Thread observer(world, "observer", [&] {
+    if (instance.load() != nullptr) {
+      SEEDPOOL_ASSERT_MSG(logged.load(), "the observer saw the instance before it was logged");
+    }
+  });
+  initialiser.join();
+  observer.join();
+}
+
+TEST(SimSpin, ARecheckUnderALockIsNotASpinAndTheSearchFindsTheBugAfterIt) {
+  ExploreSpec spec;
+  spec.strategy = parse_strategy("dfs:preemptions=1").value();
+  const ExploreReport buggy =
+      explore_program(SimConfig{}, [](SimWorld& world) { observed_publication(world, false); }, spec);
+  ASSERT_TRUE(buggy.failure.has_value()) << buggy.describe();
+  EXPECT_TRUE(has_text(buggy.failure->message, "before it was logged")) << buggy.failure->message;
+  const ExploreReport fixed =
+      explore_program(SimConfig{}, [](SimWorld& world) { observed_publication(world, true); }, spec);
+  EXPECT_FALSE(fixed.failure.has_value()) << fixed.describe();
+  EXPECT_TRUE(fixed.exhausted) << fixed.describe();
+}
 // C++20's Atomic::wait: a waiter wakes at a notify after the change, and
 // only then; one never notified is a deadlock naming the wait.
 void handshake(SimWorld& world, bool notify) {

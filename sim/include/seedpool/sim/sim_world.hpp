@@ -147,10 +147,13 @@ class SimWorld final : public World {
   bool stopping() const noexcept override { return tearing_down_; }
   void sleep_until(Instant deadline) override;
   void yield() override;
-  // A task spins when it reads an atomic again, unchanged, with no progress
-  // anywhere in between: no atomic changed (a failed compare-exchange, an
-  // exchange or fetch_or that writes the value already there count as reads),
-  // no mutex or monitor was released, no task woke, started or ended. A
+  // A task spins when it reads atomics it has read already, unchanged, twice
+  // (a loop's third turn), with no progress anywhere in between and no lock
+  // taken by the task itself: no atomic changed (a failed compare-exchange,
+  // an exchange or fetch_or that writes the value already there count as
+  // reads), no mutex or monitor was released, no task woke, started or
+  // ended. (A single re-read is not enough: double-checked locking's
+  // re-check and a seqlock reader's second look are straight-line code.) A
   // World::yield() in the loop does not hide it; a failed Mutex::try_lock
   // counts as a read of the mutex. Its next atomic access (or try_lock) parks
   // it: it is not offered to the strategy, as a blocked task is not, until an
