@@ -61,6 +61,9 @@ FaultOptions churn_faults() {
 void startup(ScenarioContext& ctx) {
   PoolConfig config = base_config(4);
   config.min_ready = 2;
+  if (ctx.world.decide(4) == 0) {
+    config.health_interval = Duration::zero();  // zero disables health checks
+  }
   PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(config);
   // start() answers by its deadline, even with workers hanging in init: init
@@ -106,7 +109,7 @@ void cancel_storm(ScenarioContext& ctx) {
   Pool& pool = harness.make_pool(config);
   (void)harness.start_pool();
   run_workload(harness, pool, Workload{.callers = 32, .leases_per_caller = 8, .checkout_timeout_min = milliseconds(1),
-                                   .checkout_timeout_max = milliseconds(30)});
+                                   .checkout_timeout_max = milliseconds(30), .external_kills = true});
   harness.finish(4);
 }
 
@@ -130,6 +133,9 @@ void affinity_limits(ScenarioContext& ctx) {
   const AffinityMode mode = ctx.world.decide(2) == 0 ? AffinityMode::prefer : AffinityMode::strict;
   PoolConfig config = base_config(4);
   config.affinity_keys_max = 1 + ctx.world.decide(5);
+  // A short queue: strict waiters for busy workers fill it while other
+  // workers sit idle, and a checkout one of those can serve is never refused.
+  config.waiters_max = 4;
   PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(config);
   (void)harness.start_pool();
@@ -188,12 +194,25 @@ void breaker(ScenarioContext& ctx) {
     b.startup = ctx.faults.latency(milliseconds(1), milliseconds(50));
     if (ctx.world.now() < recover_at) {
       b.init = WorkerBehavior::Init::crash;
-      b.stderr_before_crash = {"ImportError: No module named 'numpy'"};
+      // A traceback longer than the ring (stderr_lines_kept 20): the line
+      // that explains the failure comes last and must be in every tail.
+      for (int i = 0; i < 30; ++i) {
+        b.stderr_before_crash.push_back(fmt::format("  File \"site-packages/mod{}.py\", line {}, in <module>", i, i));
+      }
+      b.stderr_before_crash.push_back("ImportError: No module named 'numpy'");
     }
     return b;
   });
+  PoolConfig config = base_config(4);
+  if (ctx.world.decide(2) == 0) {
+    // A cooldown shorter than the backoff a failing slot has reached: the
+    // half-open probe must still wait for its slot's backoff.
+    config.restart_backoff_base = milliseconds(500);
+    config.restart_backoff_max = seconds(4);
+    config.breaker_cooldown = milliseconds(300);
+  }
   PoolHarness harness(ctx);
-  Pool& pool = harness.make_pool(base_config(4));
+  Pool& pool = harness.make_pool(config);
   harness.checker().expect_failure_stderr("ImportError: No module named 'numpy'");
   (void)harness.start_pool();
   // Callers during the outage must be answered quickly, never left to hang.
@@ -237,7 +256,7 @@ void shutdown_under_load(ScenarioContext& ctx, bool twice) {
   PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(base_config(4));
   (void)harness.start_pool();
-  auto stopped = std::make_shared<Channel<int>>(ctx.world, "shutdown-done", 2);
+  auto stopped = std::make_shared<Channel<int>>(ctx.world, "shutdown-done", 3);
   const Duration after = ctx.faults.latency(milliseconds(1), milliseconds(300));
   const Duration grace = ctx.faults.latency(Duration::zero(), seconds(1));
   ctx.world.spawn("shutdown", [&ctx, &harness, stopped, after, grace] {
@@ -255,8 +274,15 @@ void shutdown_under_load(ScenarioContext& ctx, bool twice) {
       (void)stopped->send(1);
     });
   }
+  // A dashboard reads the stats while the pool shuts down.
+  const Duration read_at = after + ctx.faults.latency(Duration::zero(), seconds(2));
+  ctx.world.spawn("stats-reader", [&ctx, &harness, &pool, read_at, stopped] {
+    ctx.world.sleep_for(read_at);
+    (void)harness.checker().stats_of(pool);
+    (void)stopped->send(1);
+  });
   run_workload(harness, pool, Workload{.callers = 16, .leases_per_caller = 6});
-  for (int i = 0; i < (twice ? 2 : 1); ++i) {
+  for (int i = 0; i < (twice ? 3 : 2); ++i) {
     (void)stopped->receive();
   }
   ctx.faults.set_enabled(false);
@@ -330,10 +356,36 @@ void stale_reply(ScenarioContext& ctx) {
   harness.finish(4);
 }
 
-void lazy(ScenarioContext& ctx) {
+// A lazy pool whose worker program is broken until `recover_at`: with no
+// demand while checkouts fail fast, the half-open breaker must still probe.
+void lazy_breaker(ScenarioContext& ctx) {
+  const Instant recover_at = ctx.world.now() + ctx.faults.latency(seconds(1), seconds(8));
+  ctx.host.set_behavior_for_launch([&ctx, recover_at](std::uint64_t, const ProcessSpec&) {
+    WorkerBehavior b;
+    b.startup = ctx.faults.latency(milliseconds(1), milliseconds(50));
+    if (ctx.world.now() < recover_at) {
+      b.init = WorkerBehavior::Init::crash;
+      b.stderr_before_crash = {"ImportError: No module named 'numpy'"};
+    }
+    return b;
+  });
   PoolConfig config = base_config(4);
   config.init = InitMode::lazy;
   config.size = {0, 4};
+  config.min_ready = 0;
+  PoolHarness harness(ctx);
+  Pool& pool = harness.make_pool(config);
+  harness.checker().expect_failure_stderr("ImportError: No module named 'numpy'");
+  (void)harness.start_pool();
+  run_workload(harness, pool, Workload{.callers = 8, .leases_per_caller = 4, .checkout_timeout_min = seconds(1),
+                                   .checkout_timeout_max = seconds(3), .think_time_max = milliseconds(800)});
+  harness.finish(std::nullopt);
+}
+
+void lazy(ScenarioContext& ctx) {
+  PoolConfig config = base_config(4);
+  config.init = InitMode::lazy;
+  config.size = {ctx.world.decide(3), 4};  // size.min counts in eager mode only
   config.min_ready = 0;
   PoolHarness harness(ctx);
   Pool& pool = harness.make_pool(config);
@@ -361,14 +413,15 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 burst});
   registry.add({"cancel-storm", "32 callers with very short deadlines and cancels racing grants",
                 profile({{caller_cancel, 400'000}, {caller_short_deadline, 300'000}, {call_slow, 20'000},
-                         {call_crash, 10'000}}),
+                         {call_crash, 10'000}, {external_kill, 300'000}}),
                 cancel_storm});
   registry.add({"affinity", "affinity keys (prefer or strict, per seed) while workers crash and get killed",
                 profile({{call_crash, 20'000}, {external_kill, 200'000}, {call_error, 20'000}, {caller_cancel, 30'000}}),
                 affinity});
   registry.add({"affinity-limits",
                 "affinity through execute(), checkouts assigned over pending ones, and (prefer) fewer bindings than keys",
-                profile({{call_crash, 20'000}, {external_kill, 200'000}, {call_error, 20'000}, {caller_cancel, 100'000}}),
+                profile({{call_crash, 20'000}, {external_kill, 200'000}, {call_error, 20'000}, {caller_cancel, 100'000},
+                         {call_slow, 20'000}}),
                 affinity_limits});
   registry.add({"recycle", "recycling after max_calls and max_lifetime with jitter under load", light, recycle});
   registry.add({"lifetime", "lifetimes running out under leases and on idle workers; calls over frame_bytes_max",
@@ -397,6 +450,8 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                          {external_kill, 100'000}}),
                 stderr_flood});
   registry.add({"lazy", "a lazy pool under concurrent demand never exceeds size.max", light, lazy});
+  registry.add({"lazy-breaker", "a lazy pool through an outage: the half-open breaker probes with nobody waiting",
+                profile({{caller_cancel, 20'000}}), lazy_breaker});
   registry.add({"stale-reply", "workers that resend an earlier reply or answer late; no caller gets another's reply",
                 profile({{call_wrong_id, 30'000}, {call_stray_pong, 2'000}, {call_slow, 20'000},
                          {caller_cancel, 20'000}}),

@@ -214,6 +214,9 @@ void PoolChecker::before_time_advance(Instant now, Instant next) {
 
 void PoolChecker::on_event(const TelemetryEvent& event) {
   if (model_) {
+    if (event.kind == TelemetryKind::worker_exit && faults_ != nullptr) {
+      model_->set_external_kills(faults_->fired(pool_faults::external_kill) + faults_->fired(pool_faults::burst_kill) > 0);
+    }
     model_->on_event(event);
     report_model();
   }
@@ -222,6 +225,15 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
   }
   switch (event.kind) {
     case TelemetryKind::worker_state: {
+      if (event.from != WorkerState::dead) {
+        --gauges_[static_cast<std::size_t>(event.from)];
+      }
+      if (event.to != WorkerState::dead) {
+        ++gauges_[static_cast<std::size_t>(event.to)];
+      }
+      if (gauge_recording_) {
+        gauge_window_.push_back(gauges_);
+      }
       if (!timeline_.enabled()) {
         break;
       }
@@ -285,8 +297,19 @@ void PoolChecker::on_event(const TelemetryEvent& event) {
   }
 }
 
-void PoolChecker::execute_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer) {
+void PoolChecker::execute_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer,
+                                   Instant deadline) {
   const std::optional<ErrorCode> error = answer.ok() ? std::nullopt : std::optional<ErrorCode>(answer.error().code);
+  // One deadline bounds the checkout and the call together: an execute()
+  // times out at it, never before or after.
+  if (error == ErrorCode::timeout) {
+    exercise(Rule::call_deadline);
+    if (world_.now() != deadline) {
+      violation(Rule::call_deadline, fmt::format("caller {} executed '{}' with the deadline {} and got a timeout at {}: "
+                                                 "{}", caller, payload, format_instant(deadline),
+                                                 format_instant(world_.now()), answer.error().describe()));
+    }
+  }
   if (!answer.ok()) {
     check_stderr_tail(answer.error());
   }
@@ -500,7 +523,7 @@ void PoolChecker::call_answered(std::uint64_t call, std::uint32_t caller, std::s
 void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready, Duration bound) {
   exercise(Rule::pool_recovered);
   const Instant until = world_.now() + bound;
-  PoolStats stats = pool.stats();
+  PoolStats stats = stats_of(pool);
   while (true) {
     const bool recovered = (!ready || stats.workers_in(WorkerState::ready) == static_cast<std::int64_t>(*ready)) &&
                            stats.workers_in(WorkerState::busy) == 0 &&
@@ -520,7 +543,7 @@ void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready,
       return;
     }
     world_.sleep_for(milliseconds(100));
-    stats = pool.stats();
+    stats = stats_of(pool);
   }
 }
 
@@ -534,6 +557,24 @@ void PoolChecker::expect_reaped(const SimProcessHost& host) {
     violation(Rule::processes_reaped,
               fmt::format("{} worker processes still running after shutdown:{}", host.alive(), pids));
   }
+}
+
+PoolStats PoolChecker::stats_of(Pool& pool) {
+  gauge_window_.assign(1, gauges_);
+  gauge_recording_ = true;
+  PoolStats stats = pool.stats();
+  gauge_recording_ = false;
+  exercise(Rule::telemetry_counts);
+  if (std::find(gauge_window_.begin(), gauge_window_.end(), stats.workers) == gauge_window_.end()) {
+    std::string theirs;
+    std::string mine;
+    for (std::size_t i = 0; i < worker_state_count; ++i) {
+      theirs += fmt::format(" {}={}", to_string(static_cast<WorkerState>(i)), stats.workers[i]);
+      mine += fmt::format(" {}={}", to_string(static_cast<WorkerState>(i)), gauges_[i]);
+    }
+    violation(Rule::telemetry_counts, fmt::format("the workers gauge says{}; the events say{}", theirs, mine));
+  }
+  return stats;
 }
 
 void PoolChecker::expect_counts_match(const PoolStats& stats) {

@@ -281,6 +281,7 @@ void PoolModel::on_checkout_request(const TelemetryEvent& e) {
   }
   highest_checkout_ = std::max(highest_checkout_, e.checkout);
   Waiter waiter{e.checkout, e.deadline, e.detail, e.affinity_strict};
+  waiter.requested_at = e.at;
   // A cancel the caller asked for before the pool took the request.
   waiter.cancel_requested = contains(cancel_requests_, e.checkout);
   if (contains(cancelled_ids_, e.checkout)) {
@@ -298,6 +299,14 @@ void PoolModel::on_checkout(const TelemetryEvent& e) {
     fail(Rule::checkout_accounting,
          fmt::format("the pool answered checkout {} ({}), which it had not taken or had answered already",
                      e.checkout, outcome_label(e.error)));
+    return;
+  }
+  // The wait it reports is from the request to this answer (the pool
+  // takes every request at the instant its caller made it in simulation).
+  if (e.duration != e.at - waiter->requested_at) {
+    fail(Rule::telemetry_counts, fmt::format("checkout {} ({}) was reported with a wait of {} ns; it was requested at "
+                                             "{} and answered at {}", e.checkout, outcome_label(e.error),
+                                             e.duration.ns(), at(waiter->requested_at), at(e.at)));
     return;
   }
   if (!e.error) {
@@ -420,6 +429,10 @@ void PoolModel::on_checkout_error(const TelemetryEvent& e, const Waiter& w) {
       if (waiting() < config_.waiters_max) {
         fail(Rule::saturation, fmt::format("checkout {} was refused pool_saturated with {} checkouts waiting, fewer "
                                            "than waiters_max {}", w.id, waiting(), config_.waiters_max));
+      } else if (eligible(w)) {
+        fail(Rule::saturation, fmt::format("checkout {} was refused pool_saturated while an idle worker could serve it "
+                                           "at once: only a checkout that would have to wait counts against "
+                                           "waiters_max", w.id));
       }
       return;
     case ErrorCode::pool_unavailable:
@@ -427,6 +440,11 @@ void PoolModel::on_checkout_error(const TelemetryEvent& e, const Waiter& w) {
       if (breaker_ == BreakerState::closed) {
         fail(Rule::breaker_fast_fail, fmt::format("checkout {} was refused pool_unavailable while the breaker is "
                                                   "closed", w.id));
+      } else if (!w.queued_at_open && eligible(w)) {
+        // A checkout the breaker finds waiting as it opens fails with the
+        // others; one it refuses later must be one no idle worker can serve.
+        fail(Rule::breaker_fast_fail, fmt::format("checkout {} was refused pool_unavailable while an idle worker "
+                                                  "could serve it at once", w.id));
       }
       return;
     case ErrorCode::pool_shutting_down:
@@ -497,6 +515,11 @@ void PoolModel::on_worker_state(const TelemetryEvent& e) {
   if (e.to == WorkerState::stopping && (e.from == WorkerState::ready || e.from == WorkerState::busy) &&
       served(*w, e.at)) {
     slots_[ref.slot] = Slot{};  // stopped by the pool after it served: its slot starts afresh
+  }
+  if (e.to == WorkerState::stopping) {
+    w->graceful_stop = (e.from == WorkerState::ready || e.from == WorkerState::busy) && !w->exited &&
+                       !w->reply_owed && !w->broke_protocol &&
+                       (w->recycle_reported || (shutting_down_ && e.from == WorkerState::ready));
   }
   set_state(*w, e.to);
   w->state_since = e.at;
@@ -714,6 +737,17 @@ void PoolModel::on_worker_exit(const TelemetryEvent& e) {
       return;
     }
   }
+  // A worker stopped gracefully gets the shutdown frame, terminate after
+  // terminate_grace and kill only after another: SIGKILL sooner skipped a rung.
+  if (e.detail == "killed by signal 9" && w->state == WorkerState::stopping && w->graceful_stop && !external_kills_) {
+    exercise(Rule::stop_escalation);
+    if (e.at < w->state_since + config_.terminate_grace * 2) {
+      fail(Rule::stop_escalation, fmt::format("worker {}, stopped gracefully at {}, died of SIGKILL at {}: kill is due "
+                                              "only two terminate_grace ({} ns) after the stop", w->ref.to_string(),
+                                              at(w->state_since), at(e.at), config_.terminate_grace.ns()));
+      return;
+    }
+  }
   w->exited = true;
   w->exited_at = e.at;
   for (Call& call : calls_) {
@@ -747,6 +781,7 @@ void PoolModel::on_recycle(const TelemetryEvent& e) {
     return;
   }
   if (e.detail == "max_calls") {
+    w->recycle_reported = true;
     exercise(Rule::recycle_max_calls);
     if (config_.max_calls == 0 || w->answered_calls < config_.max_calls) {
       fail(Rule::recycle_max_calls, fmt::format("worker {} was recycled for max_calls after {} calls (max_calls {})",
@@ -754,6 +789,7 @@ void PoolModel::on_recycle(const TelemetryEvent& e) {
     }
     return;
   }
+  w->recycle_reported = true;
   exercise(Rule::recycle_lifetime);
   const Instant earliest = w->ready_at + config_.max_lifetime - config_.max_lifetime_jitter;
   if (config_.max_lifetime == Duration::zero() || e.at < earliest) {
@@ -770,6 +806,11 @@ void PoolModel::on_health(const TelemetryEvent& e) {
   switch (e.kind) {
     case TelemetryKind::health_ping:
       exercise(Rule::health_ping);
+      if (config_.health_interval == Duration::zero()) {
+        fail(Rule::health_ping, fmt::format("worker {} was pinged though health_interval is zero (health checks "
+                                            "disabled)", w->ref.to_string()));
+        return;
+      }
       if (w->state != WorkerState::ready || w->ping_at) {
         fail(Rule::health_ping, fmt::format("worker {} was pinged while {}{}", w->ref.to_string(), to_string(w->state),
                                             w->ping_at ? " with a ping unanswered" : ""));
@@ -803,6 +844,9 @@ void PoolModel::on_breaker(const TelemetryEvent& e) {
       }
       must_open_ = false;
       opened_at_ = e.at;
+      for (auto it = live_begin(); it != waiters_.end(); ++it) {
+        it->queued_at_open = true;
+      }
       start_breaker_opened_ = start_breaker_opened_ || start_pending_;
       init_failures_.clear();
       break;
@@ -954,6 +998,12 @@ void PoolModel::execute_answered(const std::optional<ErrorCode>& error) {
                                          *error == ErrorCode::cancelled);
   if (checkout_failed) {
     ++caller_checkouts_[outcome_index(error)];
+    return;
+  }
+  if (error == ErrorCode::timeout) {
+    // The one deadline ran out in the checkout or in the call: which one,
+    // check_accounting reads from the stats.
+    ++execute_timeouts_;
     return;
   }
   ++caller_checkouts_[outcome_index(std::nullopt)];
@@ -1239,14 +1289,29 @@ void PoolModel::check_accounting(const PoolStats& stats) {
   }
   exercise(Rule::checkout_accounting);
   exercise(Rule::call_accounting);
-  if (const OutcomeTally counted = tally_of(stats.checkouts); counted != caller_checkouts_) {
-    fail(Rule::checkout_accounting, fmt::format("the stats count checkouts as {}; the callers saw {}",
-                                                describe(counted), describe(caller_checkouts_)));
+  // An execute() that timed out is a checkout timeout or a granted checkout
+  // whose call timed out: as many of them as the stats count checkouts
+  // timed out beyond the callers' own are taken to be the first kind.
+  const OutcomeTally counted_checkouts = tally_of(stats.checkouts);
+  OutcomeTally checkouts = caller_checkouts_;
+  OutcomeTally calls = caller_calls_;
+  const std::size_t timeout = outcome_index(ErrorCode::timeout);
+  const std::uint64_t in_checkout =
+      std::min(execute_timeouts_, counted_checkouts[timeout] - std::min(counted_checkouts[timeout], checkouts[timeout]));
+  checkouts[timeout] += in_checkout;
+  checkouts[outcome_index(std::nullopt)] += execute_timeouts_ - in_checkout;
+  calls[timeout] += execute_timeouts_ - in_checkout;
+  const std::string executes =
+      execute_timeouts_ == 0 ? std::string() : fmt::format(" (with {} of {} execute() timeouts in the checkout)",
+                                                           in_checkout, execute_timeouts_);
+  if (counted_checkouts != checkouts) {
+    fail(Rule::checkout_accounting, fmt::format("the stats count checkouts as {}; the callers saw {}{}",
+                                                describe(counted_checkouts), describe(checkouts), executes));
     return;
   }
-  if (const OutcomeTally counted = tally_of(stats.calls); counted != caller_calls_) {
-    fail(Rule::call_accounting, fmt::format("the stats count calls as {}; the callers saw {}", describe(counted),
-                                            describe(caller_calls_)));
+  if (const OutcomeTally counted = tally_of(stats.calls); counted != calls) {
+    fail(Rule::call_accounting, fmt::format("the stats count calls as {}; the callers saw {}{}", describe(counted),
+                                            describe(calls), executes));
   }
 }
 

@@ -123,12 +123,15 @@ void caller_body(ScenarioContext& ctx, PoolChecker& checker, Pool& pool, const W
       PayloadBuffer buffer{};
       const std::string_view payload = next_payload(buffer, caller, sequence);
       ctx.timeline.begin(lane, "execute", ctx.world.now());
+      // Half with the caller's checkout deadline, half with an hour: one
+      // deadline bounds the checkout and the call together, short or long.
+      const Instant execute_deadline = ctx.world.decide(2) == 0 ? *options.deadline : ctx.world.now() + hours(1);
       const Result<std::string> answer =
-          pool.execute(std::string(payload), ExecuteOptions{.deadline = ctx.world.now() + hours(1),
+          pool.execute(std::string(payload), ExecuteOptions{.deadline = execute_deadline,
                                                             .affinity_key = std::move(options.affinity_key),
                                                             .affinity_mode = options.affinity_mode});
       ctx.timeline.end(lane, ctx.world.now());
-      checker.execute_answered(caller, payload, answer);
+      checker.execute_answered(caller, payload, answer, execute_deadline);
       continue;
     }
     const Instant deadline = *options.deadline;
@@ -142,6 +145,15 @@ void caller_body(ScenarioContext& ctx, PoolChecker& checker, Pool& pool, const W
       // one, which drops (cancels) it.
       const CheckoutCancelToken old = pending.value().cancel_token();
       checker.cancel_requested(id);
+      if (ctx.world.decide(2) == 0) {
+        // Or it gives up without waiting: destroying the PendingCheckout
+        // drops (cancels) it.
+        pending = Error{ErrorCode::cancelled, "dropped by its caller", {}};
+        increment(ctx.coverage, "caller:checkout_destroyed");
+        checker.checkout_dropped(id, old);
+        ctx.timeline.end(lane, ctx.world.now());
+        continue;
+      }
       Result<PendingCheckout> next = pool.begin_checkout(again);
       if (next.ok()) {
         const std::uint64_t next_id = next.value().id();
@@ -155,9 +167,18 @@ void caller_body(ScenarioContext& ctx, PoolChecker& checker, Pool& pool, const W
       }
     } else if (cancel) {
       const Duration after = ctx.faults.latency(Duration::zero(), milliseconds(5));
+      // Now and then a worker dies at the cancel's instant: it may be the one
+      // a grant crossing the cancel went to (the lease is lost under it).
+      const bool kill = w.external_kills && ctx.faults.fire(pool_faults::external_kill);
       ctx.world.spawn(fmt::format(FMT_COMPILE("canceller {}"), caller),
-                      [&world = ctx.world, &checker, token = pending.value().cancel_token(), after, id] {
+                      [&ctx, &world = ctx.world, &checker, token = pending.value().cancel_token(), after, id, kill] {
                         world.sleep_for(after);
+                        if (kill && ctx.faults.enabled()) {
+                          const std::vector<std::int64_t> pids = ctx.host.alive_pids();
+                          if (!pids.empty()) {
+                            ctx.host.kill(pids[world.decide(pids.size())]);
+                          }
+                        }
                         checker.cancel_requested(id);
                         checker.cancel_returned(id, token.cancel());
                       });
@@ -177,7 +198,12 @@ void caller_body(ScenarioContext& ctx, PoolChecker& checker, Pool& pool, const W
       ctx.world.sleep_for(ctx.faults.latency(milliseconds(1), seconds(2)));
     }
     checker.lease_released(caller, worker);
-    lease.value().release();
+    if (w.reassign_one_in > 0 && ctx.world.decide(w.reassign_one_in) == 0) {
+      lease.value() = Lease();  // assigning over a held lease releases it
+      increment(ctx.coverage, "caller:lease_assigned_over");
+    } else {
+      lease.value().release();
+    }
   }
 }
 

@@ -77,7 +77,7 @@ TEST(ScenarioRegistry, UserScenarioIsRegisteredBesideTheBuiltIns) {
   ASSERT_NE(registry.find("user-small-pool"), nullptr);
   for (const char* name : {"startup", "churn", "burst", "cancel-storm", "affinity", "affinity-limits", "recycle",
                            "lifetime", "health", "breaker", "breaker-window", "shutdown", "shutdown-twice",
-                           "stderr-flood", "lazy", "stale-reply"}) {
+                           "stderr-flood", "lazy", "lazy-breaker", "stale-reply"}) {
     EXPECT_NE(registry.find(name), nullptr) << name;
   }
 }

@@ -61,7 +61,9 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // for while serving it: it must be replaced at once, whatever the call got.
   void expect_protocol_break(std::string payload) { protocol_breaks_.push_back(std::move(payload)); }
   // A caller's Pool::execute(payload) returned `answer`.
-  void execute_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer);
+  // `deadline`: the one ExecuteOptions::deadline of its checkout and call.
+  void execute_answered(std::uint32_t caller, std::string_view payload, const Result<std::string>& answer,
+                        Instant deadline);
   // The caller assigned another checkout over the PendingCheckout of
   // `checkout` (after cancel_requested), which drops it: `token`, taken
   // from it before, must find it ended.
@@ -95,6 +97,9 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // After shutdown: the aggregator against the events, and the stats against
   // what the callers saw.
   void expect_counts_match(const PoolStats& stats);
+  // pool.stats(), checked: its workers gauge must be the one the events
+  // delivered while the snapshot was taken made at some point.
+  PoolStats stats_of(Pool& pool);
 
   // A caller is about to call shutdown() with grace until `deadline`.
   void shutdown_requested(Instant deadline);
@@ -163,6 +168,9 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   Buckets call_duration_;
   Buckets init_duration_;
   std::uint64_t exits_ = 0;
+  std::array<std::int64_t, worker_state_count> gauges_{};  // live workers by state, from the events
+  std::vector<std::array<std::int64_t, worker_state_count>> gauge_window_;  // while a stats() is under way
+  bool gauge_recording_ = false;
   std::uint64_t returned_ = 0;  // checkout_returned events
   std::uint64_t next_call_ = 1;
   bool callers_complete_ = false;

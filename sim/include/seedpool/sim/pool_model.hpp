@@ -156,8 +156,12 @@ class PoolModel {
   void protocol_broken(std::uint64_t call);
   // A Pool::execute() returned `error` (nullopt: its reply): counted as the
   // checkout and the call the caller saw (a checkout's error, or a grant
-  // then the call's outcome).
+  // then the call's outcome; a timeout, either).
   void execute_answered(const std::optional<ErrorCode>& error);
+
+  // Whether something outside the pool (a chaos task) has killed worker
+  // processes in this run: a SIGKILL is then not necessarily the pool's.
+  void set_external_kills(bool happened) noexcept { external_kills_ = happened; }
 
   // Every task has run to a wait at `now`; time moves to `next`.
   void before_time_advance(Instant now, Instant next);
@@ -185,12 +189,16 @@ class PoolModel {
     bool probe = false;                   // started while the breaker was half-open
     bool launched = false;                // reached initializing: a process exists until its exit
     bool broke_protocol = false;          // wrote a frame nobody asked for: stopped by the next time advance
+    bool recycle_reported = false;        // a worker_recycle event named it: its stop is graceful
+    bool graceful_stop = false;           // stopped with the shutdown frame: no SIGKILL before two terminate_grace
   };
   struct Waiter {
     std::uint64_t id = 0;
     Instant deadline;
     std::string key;
     bool strict = false;
+    Instant requested_at;  // the checkout_request's instant
+    bool queued_at_open = false;  // waited when the breaker opened: failed with the others, however it stood
     bool cancel_requested = false;
     bool cancelled = false;  // the caller's cancel() took effect
     Instant cancelled_at;
@@ -264,6 +272,7 @@ class PoolModel {
   Duration backoff_bound(std::uint32_t failures) const;
 
   const PoolConfig config_;
+  bool external_kills_ = false;
   std::optional<Violation> violation_;
   std::array<std::uint64_t, rule_count> exercised_{};
   Instants instants_;
@@ -326,6 +335,7 @@ class PoolModel {
   // Accounting: the callers' view, and the pool's by checkout.
   OutcomeTally caller_checkouts_{};
   OutcomeTally caller_calls_{};
+  std::uint64_t execute_timeouts_ = 0;  // execute() timeouts: in the checkout or in the call
 };
 
 }  // namespace seedpool::sim

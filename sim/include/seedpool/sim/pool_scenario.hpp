@@ -77,11 +77,13 @@ struct Workload {
   AffinityMode affinity_mode = AffinityMode::prefer;
   bool external_kills = false;     // a chaos task kills random workers while faults are on
   // One lease in this many is a Pool::execute() instead (checkout, one call,
-  // release, with a deadline of an hour for both); 0: never.
-  std::size_t execute_one_in = 0;
-  // One caller_cancel in this many is done by asking again and assigning the
-  // new PendingCheckout over the old one (which drops, so cancels, it); 0:
+  // release, under one deadline for both: the checkout's, or an hour); 0:
   // never.
+  std::size_t execute_one_in = 0;
+  // One caller_cancel in this many is done by dropping the PendingCheckout
+  // instead (half destroyed unwaited, half assigned over by a new checkout:
+  // either cancels it), and one lease in this many ends by assigning an
+  // empty Lease over it (which releases it); 0: never.
   std::size_t reassign_one_in = 0;
 };
 
