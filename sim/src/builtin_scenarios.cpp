@@ -413,7 +413,7 @@ void register_builtin_scenarios(ScenarioRegistry& registry) {
                 burst});
   registry.add({"cancel-storm", "32 callers with very short deadlines and cancels racing grants",
                 profile({{caller_cancel, 400'000}, {caller_short_deadline, 300'000}, {call_slow, 20'000},
-                         {call_crash, 10'000}, {external_kill, 300'000}}),
+                         {call_crash, 10'000}, {external_kill, 100'000}}),
                 cancel_storm});
   registry.add({"affinity", "affinity keys (prefer or strict, per seed) while workers crash and get killed",
                 profile({{call_crash, 20'000}, {external_kill, 200'000}, {call_error, 20'000}, {caller_cancel, 30'000}}),
