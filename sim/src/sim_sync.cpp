@@ -299,6 +299,8 @@ class SimWorld::SimJoinable final : public JoinableTask {
     world_.join_task(*task_, id_, reason_);
   }
 
+  std::uint64_t task_id() const noexcept override { return task_ == nullptr ? 0 : task_->id + 1; }
+
  private:
   SimWorld& world_;
   Task* task_;

@@ -190,6 +190,11 @@ class SimWorld final : public World {
   std::unique_ptr<MutexBackend> make_mutex(std::string name) override;
   std::unique_ptr<ConditionBackend> make_condition(std::string name) override;
   std::unique_ptr<JoinableTask> spawn_joinable(std::string name, std::function<void()> body) override;
+  // The running task's id plus one; 0 outside tasks.
+  std::uint64_t current_task_id() const noexcept override;
+  // Fails the run (as a misuse of a sync object, Outcome::assertion): a
+  // host clock's time point cannot be a deadline in virtual time.
+  void reading_host_clock(std::string_view operation) override;
 
   // Ends the run at once with the outcome it has (ok unless a failure came
   // first), as a program ends when main returns: the calling task stops
