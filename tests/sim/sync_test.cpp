@@ -313,9 +313,12 @@ TEST(SimThreadMisuse, JoiningOneselfIsAFailure) {
       "task 'narcissus' joins itself");
 }
 
-TEST(SimConditionVariable, NotifyOneWakesExactlyOneWaiterTheFirstToWait) {
+// Under SimConfig::notify_one_fifo: the waiter that began to wait first.
+TEST(SimConditionVariable, NotifyOneWakesExactlyOneWaiterTheFirstToWaitUnderFifo) {
   for (std::uint64_t seed = 1; seed <= 50; ++seed) {
-    const RunResult run = simulate(seeded(seed), [](SimWorld& world) {
+    SimConfig config = seeded(seed);
+    config.notify_one_fifo = true;
+    const RunResult run = simulate(config, [](SimWorld& world) {
       Mutex mutex(world, "m");
       ConditionVariable bell(world, "bell");
       std::vector<std::string> waiting;

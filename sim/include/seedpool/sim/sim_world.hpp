@@ -59,6 +59,19 @@ struct SimConfig {
   // atomics over again; a change to any atomic starts the count afresh.
   bool park_spinners = true;
   std::uint64_t spin_rounds_max = 1'000'000;
+  // ConditionVariable (<seedpool/core/sync.hpp>). notify_one with several
+  // waiters wakes the one the strategy chooses (Strategy::choose: random
+  // walk and PCT draw it, the bounded strategies search it), as on threads
+  // no order is promised; notify_one_fifo true always wakes the longest
+  // waiter instead, with no decision. spurious_wakeups true makes every
+  // condition wait with time left a choice of the strategy: to wait, or to
+  // wake at once without a notification (after one scheduling point with
+  // the mutex released), which the standard allows and which finds an
+  // `if` where a `while` belongs. Off by default: each wait then costs a
+  // decision, and a predicate loop an extra step per spurious turn.
+  // Neither touches Monitor or Channel, which the pool is built on.
+  bool notify_one_fifo = false;
+  bool spurious_wakeups = false;
 };
 
 enum class Outcome {
@@ -270,6 +283,9 @@ class SimWorld final : public World {
     spin_rounds_ = 0;
   }
   std::string livelock_report() const;
+  // A choice among `alternatives` made by the strategy (Strategy::choose),
+  // recorded in the trace as a decision; 0 during teardown.
+  std::uint64_t choose(std::uint64_t alternatives);
   void lock_point(SimMutex& mutex, Task& task);
   // block_current and make_runnable for the objects of sim_sync.cpp.
   void block_on(std::uint64_t object_id, std::string_view reason, Instant deadline);
