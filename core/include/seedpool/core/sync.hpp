@@ -39,9 +39,13 @@
 // For std::chrono::duration only: timeouts given as the standard library's
 // durations (wait_for(lock, 10ms)) convert to Duration. No clock is read here.
 #include <chrono>
+// For std::cv_status only, which ConditionVariable's timed waits return as
+// the standard library's do.
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <functional>
 // For std::future_error and std::future_status only, which Promise and
 // Future use as the standard library's do.
@@ -54,6 +58,10 @@
 #include <optional>
 #include <ratio>
 #include <string>
+#include <string_view>
+// For std::system_error: Thread::join and detach throw it as the standard
+// library's thread does.
+#include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -83,6 +91,41 @@ constexpr Duration to_duration(std::chrono::duration<Rep, Period> d) {
     return Duration::from_ns(count < 0 ? bottom : top);
   }
   return Duration::from_ns(Duration::saturating_add(whole, rest / Ratio::den));
+}
+
+// The World's clock as a std::chrono clock, for deadlines written as time
+// points: where code on threads computes `a clock's now() + 100ms` and waits
+// until it, ported code computes `seedpool::world_now(world) + 100ms`. Its
+// time points are Instants of the World (virtual time in simulation, the
+// steady clock on a real World) counted in nanoseconds. It has no static
+// now(), which would need a World: world_now(world) is its now.
+struct WorldClock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<WorldClock, duration>;
+  static constexpr bool is_steady = true;
+
+  static constexpr time_point from_instant(Instant at) noexcept { return time_point(duration(at.ns())); }
+};
+
+inline WorldClock::time_point world_now(const World& world) { return WorldClock::from_instant(world.now()); }
+
+// A time point as an Instant of `world`'s clock. A WorldClock time point is
+// one already. A time point of any other clock (a host clock: the standard
+// library's steady or system clock) becomes now() plus the time left on its
+// clock at the call, as the standard library converts between clocks; that
+// reads the host clock, which World::reading_host_clock allows on a real
+// World and refuses in simulation (`operation` names the caller).
+template <class Clock, class Dur>
+Instant to_instant(World& world, const std::chrono::time_point<Clock, Dur>& at, std::string_view operation) {
+  if constexpr (std::is_same_v<Clock, WorldClock>) {
+    return Instant::from_ns(to_duration(std::chrono::ceil<std::chrono::nanoseconds>(at.time_since_epoch())).ns());
+  } else {
+    world.reading_host_clock(operation);
+    const auto left = std::chrono::ceil<std::chrono::nanoseconds>(at - Clock::now());
+    return world.now() + (left.count() > 0 ? to_duration(left) : Duration::zero());
+  }
 }
 
 // A mutual-exclusion lock with the shape of the standard library's mutex
@@ -118,16 +161,24 @@ class Mutex {
   std::unique_ptr<MutexBackend> backend_;
 };
 
-// What a timed wait on a ConditionVariable ended by.
-enum class CvStatus { no_timeout, timeout };
+// What a timed wait on a ConditionVariable ended by: the standard library's
+// cv_status, so that `cv.wait_for(lock, 10ms) == std::cv_status::timeout`
+// ports unchanged. CvStatus is its older name here.
+using CvStatus = std::cv_status;
 
-// A condition variable over Mutex, with the standard library's shape; time
-// is an Instant or a Duration of the World's clock. Every wait may return
-// spuriously, so wait in a loop or pass a predicate.
+// A condition variable over Mutex, with the standard library's shape; a
+// timeout is a Duration or a std::chrono duration, a deadline an Instant of
+// the World's clock or a std::chrono time point (see to_instant: in
+// simulation only a WorldClock one). Every wait may return spuriously, so
+// wait in a loop or pass a predicate.
 //
-// notify_one wakes one waiter: in simulation the one that began to wait
-// first (FIFO), on a real World the one the kernel picks; notify_all wakes
-// them all. A woken waiter reacquires the mutex before its wait
+// notify_one wakes one waiter: on a real World the one the kernel picks; in
+// simulation the one the strategy chooses among the waiters (a scheduling
+// decision: random walk and PCT draw it, the systematic search explores it),
+// or the one that began to wait first under SimConfig::notify_one_fifo.
+// notify_all wakes them all. In simulation a wait wakes spuriously only
+// under SimConfig::spurious_wakeups, where whether it does is another
+// decision. A woken waiter reacquires the mutex before its wait
 // returns; in simulation one woken while the mutex is held waits for the
 // mutex without becoming runnable in between.
 class ConditionVariable {
@@ -175,9 +226,8 @@ class ConditionVariable {
   bool wait_for(std::unique_lock<Mutex>& lock, Duration timeout, Predicate ready) {
     return wait_until(lock, world_->now() + timeout, std::move(ready));
   }
-  // The same with the standard library's durations (wait_for(lock, 10ms)).
-  // A deadline is an Instant of the World's clock: there is no wait_until
-  // taking a std::chrono time point, whose clock a simulated run cannot read.
+  // The same with the standard library's durations (wait_for(lock, 10ms))
+  // and time points (see to_instant).
   template <class Rep, class Period>
   CvStatus wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> timeout) {
     return wait_for(lock, to_duration(timeout));
@@ -185,6 +235,15 @@ class ConditionVariable {
   template <class Rep, class Period, class Predicate>
   bool wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> timeout, Predicate ready) {
     return wait_for(lock, to_duration(timeout), std::move(ready));
+  }
+  template <class Clock, class Dur>
+  CvStatus wait_until(std::unique_lock<Mutex>& lock, const std::chrono::time_point<Clock, Dur>& deadline) {
+    return wait_until(lock, to_instant(*world_, deadline, "ConditionVariable::wait_until"));
+  }
+  template <class Clock, class Dur, class Predicate>
+  bool wait_until(std::unique_lock<Mutex>& lock, const std::chrono::time_point<Clock, Dur>& deadline,
+                  Predicate ready) {
+    return wait_until(lock, to_instant(*world_, deadline, "ConditionVariable::wait_until"), std::move(ready));
   }
 
   // Not scheduling points; callable with or without the mutex held.
@@ -431,6 +490,43 @@ class AtomicFlag {
   Atomic<bool> flag_;
 };
 
+// A task's id, as the standard library's thread::id: see Thread::id.
+class ThreadId {
+ public:
+  constexpr ThreadId() noexcept = default;
+  constexpr explicit ThreadId(std::uint64_t value) noexcept : value_(value) {}
+  constexpr std::uint64_t value() const noexcept { return value_; }
+  friend constexpr bool operator==(ThreadId, ThreadId) noexcept = default;
+  friend constexpr auto operator<=>(ThreadId, ThreadId) noexcept = default;
+  template <class Stream>
+  friend Stream& operator<<(Stream& out, ThreadId id) {
+    out << id.value_;
+    return out;
+  }
+
+ private:
+  std::uint64_t value_ = 0;  // 0: no task
+};
+
+// What the standard library's this_thread offers, for the calling task of
+// a World: get_id, yield, sleep_for and sleep_until, taking the World
+// first. In simulation a sleep waits virtual time and a yield is a
+// scheduling point.
+namespace this_task {
+inline ThreadId get_id(const World& world) noexcept { return ThreadId(world.current_task_id()); }
+inline void yield(World& world) { world.yield(); }
+inline void sleep_for(World& world, Duration duration) { world.sleep_for(duration); }
+template <class Rep, class Period>
+void sleep_for(World& world, std::chrono::duration<Rep, Period> duration) {
+  world.sleep_for(to_duration(duration));
+}
+inline void sleep_until(World& world, Instant deadline) { world.sleep_until(deadline); }
+template <class Clock, class Dur>
+void sleep_until(World& world, const std::chrono::time_point<Clock, Dur>& deadline) {
+  world.sleep_until(to_instant(world, deadline, "this_task::sleep_until"));
+}
+}  // namespace this_task
+
 // A task that can be joined, with the shape of the standard library's
 // thread: constructing one starts the task (World::spawn_joinable), join()
 // blocks until its body has returned, detach() lets it run on unwatched.
@@ -439,9 +535,16 @@ class AtomicFlag {
 // failure, as it is for the standard library's thread, which terminates the
 // program: join() or detach() first. The one exception is a World that is stopping(): in a
 // simulated run's teardown a task can be ended while it waits in join(),
-// and its handle is then detached.
+// and its handle is then detached. join() or detach() on a Thread that is
+// not joinable, and a task's join() of its own Thread, throw
+// std::system_error with the standard library's codes, as its thread does.
 class Thread {
  public:
+  // The id of a task (see World::current_task_id), as the standard
+  // library's thread::id: a default one is no task's, ids compare, hash
+  // (std::hash<seedpool::ThreadId>) and print.
+  using id = ThreadId;
+
   Thread() noexcept = default;
   // Starts `body` as a task named `name`.
   Thread(World& world, std::string name, std::function<void()> body)
@@ -470,17 +573,31 @@ class Thread {
 
   bool joinable() const noexcept { return task_ != nullptr; }
 
-  // Blocks until the task's body has returned. Requires joinable(); not
-  // joinable afterwards. In simulation the caller is not runnable until then.
+  // The task's id while joinable(); a default id afterwards.
+  id get_id() const noexcept { return task_ == nullptr ? id() : id(task_->task_id()); }
+
+  // Blocks until the task's body has returned; not joinable afterwards. In
+  // simulation the caller is not runnable until then. Throws
+  // std::system_error: invalid_argument when not joinable() (joined or
+  // detached already), resource_deadlock_would_occur when called by the
+  // task itself.
   void join() {
-    SEEDPOOL_ASSERT_MSG(joinable(), "Thread::join on a thread that is not joinable");
+    if (!joinable()) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument), "Thread::join");
+    }
+    if (const std::uint64_t task = task_->task_id(); task != 0 && task == world_->current_task_id()) {
+      throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur), "Thread::join");
+    }
     task_->join();
     task_.reset();
   }
 
-  // Lets the task run on; it can no longer be joined. Requires joinable().
+  // Lets the task run on; it can no longer be joined. Throws
+  // std::system_error (invalid_argument) when not joinable().
   void detach() {
-    SEEDPOOL_ASSERT_MSG(joinable(), "Thread::detach on a thread that is not joinable");
+    if (!joinable()) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument), "Thread::detach");
+    }
     task_.reset();
   }
 
@@ -617,6 +734,11 @@ class CountingSemaphore {
   template <class Rep, class Period>
   bool try_acquire_for(std::chrono::duration<Rep, Period> timeout) {
     return try_acquire_for(to_duration(timeout));
+  }
+  // With a std::chrono time point (see to_instant).
+  template <class Clock, class Dur>
+  bool try_acquire_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_acquire_until(to_instant(*world_, deadline, "CountingSemaphore::try_acquire_until"));
   }
 
  private:
@@ -1032,6 +1154,11 @@ class Future {
   std::future_status wait_for(std::chrono::duration<Rep, Period> timeout) const {
     return wait_for(to_duration(timeout));
   }
+  // With a std::chrono time point (see to_instant).
+  template <class Clock, class Dur>
+  std::future_status wait_until(const std::chrono::time_point<Clock, Dur>& deadline) const {
+    return wait_until(to_instant(state().world, deadline, "Future::wait_until"));
+  }
 
  private:
   friend class Promise<T>;
@@ -1047,3 +1174,8 @@ class Future {
 };
 
 }  // namespace seedpool
+
+template <>
+struct std::hash<seedpool::ThreadId> {
+  std::size_t operator()(seedpool::ThreadId id) const noexcept { return std::hash<std::uint64_t>()(id.value()); }
+};
