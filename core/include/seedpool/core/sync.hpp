@@ -1,6 +1,7 @@
 #pragma once
 
-// Primitives for code written as threads: a mutex, a condition variable,
+// Primitives for code written as threads: mutexes (plain, timed,
+// recursive), condition variables (over Mutex, and over any lock),
 // atomics and an atomic flag, joinable tasks, a latch, a semaphore, a
 // reader-writer lock, a barrier, call_once, and a promise with its future,
 // with the names and shapes of the standard library's. A program written
@@ -27,7 +28,14 @@
 // unlocking a SharedMutex in a mode nobody holds it in, arriving at a
 // Barrier more times than its phase waits for. In simulation the run fails with a
 // message naming the task and the object; on a real World the assertion
-// handler reports it and aborts.
+// handler reports it and aborts. Where the standard library throws rather
+// than leaving the behaviour undefined, so does this header: a join() or
+// detach() of a Thread that is not joinable, and a task's join() of its own
+// Thread, throw std::system_error with the standard library's codes; a
+// misused Promise or Future throws std::future_error.
+//
+// TimedMutex, the recursive mutexes and ConditionVariableAny are built on
+// Mutex and ConditionVariable: see each for its scheduling points.
 //
 // Every object here must not outlive its World.
 
@@ -253,6 +261,284 @@ class ConditionVariable {
  private:
   World* world_;
   std::unique_ptr<ConditionBackend> backend_;
+};
+
+// A mutex with timed tries, with the shape of the standard library's
+// timed_mutex (TimedLockable): std::unique_lock<TimedMutex>(m, 10ms) and
+// std::unique_lock(m, deadline) work with it. Not recursive. try_lock_for
+// and try_lock_until wait at most that long on the World's clock (virtual
+// time in simulation) for the holder to unlock it.
+//
+// It is a Mutex and a ConditionVariable, named `name` both: each operation
+// takes the Mutex, so lock, the tries and unlock are each one scheduling
+// point in simulation, and a waiter is not runnable until an unlock (whose
+// notify_one wakes the waiter the strategy chooses). A deadlock report
+// names the wait "wait on condition 'NAME'", not a lock cycle. Locking it
+// again while holding it, or unlocking it while another task (or nobody)
+// holds it, fails the run.
+class TimedMutex {
+ public:
+  TimedMutex(World& world, const std::string& name) : world_(&world), name_(name), mutex_(world, name), free_(world, name) {}
+  TimedMutex(const TimedMutex&) = delete;
+  TimedMutex& operator=(const TimedMutex&) = delete;
+
+  void lock() { static_cast<void>(try_lock_until(Instant::max())); }
+
+  bool try_lock() {
+    std::lock_guard<Mutex> held(mutex_);
+    require_not_holder("try_locks");
+    return !locked_ && take();
+  }
+
+  // Waits until it takes the mutex, or gives up at `deadline` (Instant::max():
+  // never) and returns false.
+  bool try_lock_until(Instant deadline) {
+    std::unique_lock<Mutex> held(mutex_);
+    require_not_holder("locks");
+    return free_.wait_until(held, deadline, [this] { return !locked_; }) && take();
+  }
+  bool try_lock_for(Duration timeout) { return try_lock_until(world_->now() + timeout); }
+  template <class Rep, class Period>
+  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock_for(to_duration(timeout));
+  }
+  template <class Clock, class Dur>
+  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_lock_until(to_instant(*world_, deadline, "TimedMutex::try_lock_until"));
+  }
+
+  // Requires the calling task to hold it.
+  void unlock() {
+    std::lock_guard<Mutex> held(mutex_);
+    if (!locked_ || holder_ != world_->current_task_id()) {
+      const std::string why = "TimedMutex '" + name_ + "' unlocked by a task that does not hold it";
+      SEEDPOOL_ASSERT_MSG(false, why.c_str());
+    }
+    locked_ = false;
+    free_.notify_one();
+  }
+
+ private:
+  void require_not_holder(const char* operation) const {
+    if (locked_ && holder_ == world_->current_task_id()) {
+      const std::string why = std::string("a task ") + operation + " TimedMutex '" + name_ + "', which it already holds";
+      SEEDPOOL_ASSERT_MSG(false, why.c_str());
+    }
+  }
+  bool take() {
+    locked_ = true;
+    holder_ = world_->current_task_id();
+    return true;
+  }
+
+  World* world_;
+  std::string name_;
+  Mutex mutex_;
+  ConditionVariable free_;
+  bool locked_ = false;       // under mutex_
+  std::uint64_t holder_ = 0;  // under mutex_, while locked_
+};
+
+// A mutex the task holding it may lock again, with the shape of the
+// standard library's recursive_mutex (Base = Mutex) or
+// recursive_timed_mutex (Base = TimedMutex, which adds the timed tries):
+// each lock or successful try by its holder must be matched by an unlock,
+// and the last unlock releases it. The holder is World::current_task_id().
+// Taking it when free, or waiting for it, is Base's operation (one
+// scheduling point in simulation); taking it again is one scheduling point
+// as well (a World::yield), so that every lock is one. Unlocking it from a
+// task that does not hold it fails the run.
+template <class Base>
+class BasicRecursiveMutex {
+ public:
+  BasicRecursiveMutex(World& world, const std::string& name) : world_(&world), name_(name), base_(world, name) {}
+  BasicRecursiveMutex(const BasicRecursiveMutex&) = delete;
+  BasicRecursiveMutex& operator=(const BasicRecursiveMutex&) = delete;
+
+  void lock() {
+    if (!again()) {
+      base_.lock();
+      taken();
+    }
+  }
+  bool try_lock() { return again() || (base_.try_lock() && taken()); }
+  bool try_lock_until(Instant deadline)
+    requires std::is_same_v<Base, TimedMutex>
+  {
+    return again() || (base_.try_lock_until(deadline) && taken());
+  }
+  bool try_lock_for(Duration timeout)
+    requires std::is_same_v<Base, TimedMutex>
+  {
+    return try_lock_until(world_->now() + timeout);
+  }
+  template <class Rep, class Period>
+    requires std::is_same_v<Base, TimedMutex>
+  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock_for(to_duration(timeout));
+  }
+  template <class Clock, class Dur>
+    requires std::is_same_v<Base, TimedMutex>
+  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_lock_until(to_instant(*world_, deadline, "RecursiveTimedMutex::try_lock_until"));
+  }
+
+  // Requires the calling task to hold it.
+  void unlock() {
+    if (holder_.load(std::memory_order_relaxed) != mine() || depth_ == 0) {
+      const std::string why = "recursive mutex '" + name_ + "' unlocked by a task that does not hold it";
+      SEEDPOOL_ASSERT_MSG(false, why.c_str());
+    }
+    if (--depth_ == 0) {
+      holder_.store(0, std::memory_order_relaxed);
+      base_.unlock();
+    }
+  }
+
+ private:
+  // The caller's id, plus one so that 0 means nobody (a simulated World
+  // says 0 outside tasks).
+  std::uint64_t mine() const noexcept { return world_->current_task_id() + 1; }
+  // Takes it again if the caller holds it. Only the holder writes holder_,
+  // so a task reading its own id there holds it.
+  bool again() {
+    if (holder_.load(std::memory_order_relaxed) != mine()) {
+      return false;
+    }
+    world_->yield();
+    ++depth_;
+    return true;
+  }
+  bool taken() {
+    holder_.store(mine(), std::memory_order_relaxed);
+    depth_ = 1;
+    return true;
+  }
+
+  World* world_;
+  std::string name_;
+  Base base_;
+  std::atomic<std::uint64_t> holder_{0};
+  std::uint64_t depth_ = 0;  // the holder's locks not yet unlocked
+};
+
+using RecursiveMutex = BasicRecursiveMutex<Mutex>;
+using RecursiveTimedMutex = BasicRecursiveMutex<TimedMutex>;
+
+// A condition variable over any lock, with the shape of the standard
+// library's condition_variable_any: a wait takes any BasicLockable `lock`
+// (std::unique_lock<TimedMutex>, std::shared_lock<SharedMutex>, a
+// RecursiveMutex locked once, ...), releases it while it waits, and takes
+// it again before it returns, also when the wait throws.
+//
+// Built as the standard library builds it: a ConditionVariable and a Mutex
+// of its own (both named `name`), which a wait takes before it releases
+// `lock` and a notify takes before it notifies, so no notification is lost
+// between the two. In simulation each notify is therefore a scheduling
+// point, unlike ConditionVariable's, and a wait costs a step more; which
+// waiter notify_one wakes, and spurious wakeups, are as for
+// ConditionVariable.
+class ConditionVariableAny {
+ public:
+  ConditionVariableAny(World& world, const std::string& name)
+      : world_(&world), mutex_(std::make_shared<Mutex>(world, name)), condition_(world, name) {}
+  ConditionVariableAny(const ConditionVariableAny&) = delete;
+  ConditionVariableAny& operator=(const ConditionVariableAny&) = delete;
+
+  template <class Lock>
+  void wait(Lock& lock) {
+    static_cast<void>(wait_until(lock, Instant::max()));
+  }
+  template <class Lock, class Predicate>
+  void wait(Lock& lock, Predicate ready) {
+    while (!ready()) {
+      wait(lock);
+    }
+  }
+
+  template <class Lock>
+  std::cv_status wait_until(Lock& lock, Instant deadline) {
+    // The own mutex is kept alive by the wait: a waiter may be the last to
+    // use a condition another task destroys once notified.
+    const std::shared_ptr<Mutex> own = mutex_;
+    std::unique_lock<Mutex> first(*own);
+    Relock<Lock> relock(lock);
+    // Released before `lock` is taken again, so that a notifier (which
+    // holds only the own mutex) never waits for `lock`.
+    std::unique_lock<Mutex> held(std::move(first));
+    return condition_.wait_until(held, deadline);
+  }
+  template <class Lock, class Predicate>
+  bool wait_until(Lock& lock, Instant deadline, Predicate ready) {
+    while (!ready()) {
+      if (wait_until(lock, deadline) == std::cv_status::timeout) {
+        return ready();
+      }
+    }
+    return true;
+  }
+  template <class Lock>
+  std::cv_status wait_for(Lock& lock, Duration timeout) {
+    return wait_until(lock, world_->now() + timeout);
+  }
+  template <class Lock, class Predicate>
+  bool wait_for(Lock& lock, Duration timeout, Predicate ready) {
+    return wait_until(lock, world_->now() + timeout, std::move(ready));
+  }
+  template <class Lock, class Rep, class Period>
+  std::cv_status wait_for(Lock& lock, std::chrono::duration<Rep, Period> timeout) {
+    return wait_for(lock, to_duration(timeout));
+  }
+  template <class Lock, class Rep, class Period, class Predicate>
+  bool wait_for(Lock& lock, std::chrono::duration<Rep, Period> timeout, Predicate ready) {
+    return wait_for(lock, to_duration(timeout), std::move(ready));
+  }
+  template <class Lock, class Clock, class Dur>
+  std::cv_status wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& deadline) {
+    return wait_until(lock, to_instant(*world_, deadline, "ConditionVariableAny::wait_until"));
+  }
+  template <class Lock, class Clock, class Dur, class Predicate>
+  bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& deadline, Predicate ready) {
+    return wait_until(lock, to_instant(*world_, deadline, "ConditionVariableAny::wait_until"), std::move(ready));
+  }
+
+  // Each takes the own mutex: a scheduling point in simulation.
+  void notify_one() {
+    std::lock_guard<Mutex> held(*mutex_);
+    condition_.notify_one();
+  }
+  void notify_all() {
+    std::lock_guard<Mutex> held(*mutex_);
+    condition_.notify_all();
+  }
+
+ private:
+  // Releases `lock` now and takes it again at the end of the scope. When an
+  // exception unwinds the wait, a failure to take it again is swallowed, as
+  // the standard library's does, rather than thrown out of a destructor
+  // during unwinding.
+  template <class Lock>
+  struct Relock {
+    explicit Relock(Lock& l) : lock(l), unwinding(std::uncaught_exceptions()) { lock.unlock(); }
+    ~Relock() noexcept(false) {
+      if (std::uncaught_exceptions() == unwinding) {
+        lock.lock();
+        return;
+      }
+      try {
+        lock.lock();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): already unwinding
+      }
+    }
+    Relock(const Relock&) = delete;
+    Relock& operator=(const Relock&) = delete;
+    Lock& lock;
+    int unwinding;
+  };
+
+  World* world_;
+  std::shared_ptr<Mutex> mutex_;
+  ConditionVariable condition_;
 };
 
 // An atomic value with the standard library's std::atomic operations, for
@@ -771,10 +1057,15 @@ using BinarySemaphore = CountingSemaphore<1>;
 // writer that waits for the reader, as on writer-preferring implementations
 // — and the deadlock report names "NAME (writer)" or "NAME (readers)".
 // Unlocking it in a mode nobody holds it in fails the run.
+//
+// It has the timed tries of the standard library's shared_timed_mutex as
+// well (SharedTimedMutex is the same type): try_lock_for/until and
+// try_lock_shared_for/until wait at most that long on the World's clock. A
+// writer that gives up stops holding readers back.
 class SharedMutex {
  public:
   SharedMutex(World& world, const std::string& name)
-      : name_(name), mutex_(world, name), writer_turn_(world, name + " (writer)"),
+      : world_(&world), name_(name), mutex_(world, name), writer_turn_(world, name + " (writer)"),
         readers_turn_(world, name + " (readers)") {}
   SharedMutex(const SharedMutex&) = delete;
   SharedMutex& operator=(const SharedMutex&) = delete;
@@ -794,6 +1085,31 @@ class SharedMutex {
     }
     writer_ = true;
     return true;
+  }
+
+  // As lock(), but gives up at `deadline` and returns false.
+  bool try_lock_until(Instant deadline) {
+    std::unique_lock<Mutex> held(mutex_);
+    ++writers_waiting_;
+    const bool free = writer_turn_.wait_until(held, deadline, [this] { return !writer_ && readers_ == 0; });
+    --writers_waiting_;
+    if (!free) {
+      if (!writer_ && writers_waiting_ == 0) {
+        readers_turn_.notify_all();  // the readers it held back
+      }
+      return false;
+    }
+    writer_ = true;
+    return true;
+  }
+  bool try_lock_for(Duration timeout) { return try_lock_until(world_->now() + timeout); }
+  template <class Rep, class Period>
+  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock_for(to_duration(timeout));
+  }
+  template <class Clock, class Dur>
+  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_lock_until(to_instant(*world_, deadline, "SharedMutex::try_lock_until"));
   }
 
   // Requires a writer to hold it.
@@ -820,6 +1136,25 @@ class SharedMutex {
     return true;
   }
 
+  // As lock_shared(), but gives up at `deadline` and returns false.
+  bool try_lock_shared_until(Instant deadline) {
+    std::unique_lock<Mutex> held(mutex_);
+    if (!readers_turn_.wait_until(held, deadline, [this] { return !writer_ && writers_waiting_ == 0; })) {
+      return false;
+    }
+    ++readers_;
+    return true;
+  }
+  bool try_lock_shared_for(Duration timeout) { return try_lock_shared_until(world_->now() + timeout); }
+  template <class Rep, class Period>
+  bool try_lock_shared_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock_shared_for(to_duration(timeout));
+  }
+  template <class Clock, class Dur>
+  bool try_lock_shared_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_lock_shared_until(to_instant(*world_, deadline, "SharedMutex::try_lock_shared_until"));
+  }
+
   // Requires a reader to hold it.
   void unlock_shared() {
     std::lock_guard<Mutex> held(mutex_);
@@ -841,6 +1176,7 @@ class SharedMutex {
     }
   }
 
+  World* world_;
   std::string name_;
   Mutex mutex_;
   ConditionVariable writer_turn_;
@@ -849,6 +1185,8 @@ class SharedMutex {
   std::ptrdiff_t readers_ = 0;
   std::ptrdiff_t writers_waiting_ = 0;
 };
+
+using SharedTimedMutex = SharedMutex;
 
 // A flag for call_once, with the standard library's once_flag shape: of
 // every call_once on the same flag, one runs its function; the others wait
