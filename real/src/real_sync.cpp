@@ -69,6 +69,22 @@ bool RealCondition::wait_until(MutexBackend& mutex_backend, Instant deadline) {
   return notified;
 }
 
+namespace {
+std::atomic<std::uint64_t> task_ids{0};
+thread_local std::uint64_t this_task_id = 0;
+}  // namespace
+
+std::uint64_t next_task_id() noexcept { return task_ids.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+std::uint64_t current_task_id() noexcept {
+  if (this_task_id == 0) {
+    this_task_id = next_task_id();
+  }
+  return this_task_id;
+}
+
+void adopt_task_id(std::uint64_t id) noexcept { this_task_id = id; }
+
 void RealJoinable::join() {
   std::unique_lock<std::mutex> lock(state_->mutex);
   if (state_->thread == std::this_thread::get_id()) {

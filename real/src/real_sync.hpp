@@ -62,12 +62,22 @@ struct JoinState {
   std::condition_variable finished;
   bool done = false;
   std::thread::id thread;
+  std::uint64_t task_id = 0;  // given before the thread starts; see adopt_task_id
 };
+
+// World::current_task_id on a RealWorld: the calling thread's number, given
+// at its first question from a process-wide count, or adopted at its start.
+std::uint64_t current_task_id() noexcept;
+// A fresh number, for a thread about to start (spawn_joinable), which
+// adopts it as its first act, so that the handle knows its id at once.
+std::uint64_t next_task_id() noexcept;
+void adopt_task_id(std::uint64_t id) noexcept;
 
 class RealJoinable final : public JoinableTask {
  public:
   RealJoinable(std::string name, std::shared_ptr<JoinState> state) : name_(std::move(name)), state_(std::move(state)) {}
   void join() override;
+  std::uint64_t task_id() const noexcept override { return state_->task_id; }
 
  private:
   std::string name_;

@@ -103,8 +103,10 @@ std::unique_ptr<ConditionBackend> RealWorld::make_condition(std::string name) {
 std::unique_ptr<JoinableTask> RealWorld::spawn_joinable(std::string name, std::function<void()> body) {
   SEEDPOOL_ASSERT(body != nullptr);
   auto state = std::make_shared<detail::JoinState>();
+  state->task_id = detail::next_task_id();
   auto handle = std::make_unique<detail::RealJoinable>(name, state);
   tasks_->spawn(std::move(name), [state, body = std::move(body)] {
+    detail::adopt_task_id(state->task_id);
     {
       std::lock_guard<std::mutex> lock(state->mutex);
       state->thread = std::this_thread::get_id();
@@ -116,6 +118,8 @@ std::unique_ptr<JoinableTask> RealWorld::spawn_joinable(std::string name, std::f
   });
   return handle;
 }
+
+std::uint64_t RealWorld::current_task_id() const noexcept { return detail::current_task_id(); }
 
 std::uint64_t RealWorld::random_below(std::uint64_t bound) {
   SEEDPOOL_ASSERT(bound >= 1);

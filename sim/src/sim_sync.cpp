@@ -199,17 +199,37 @@ class SimWorld::SimCondition final : public ConditionBackend {
 
   bool wait_until(MutexBackend& mutex, Instant deadline) override;
 
-  // The first waiter still blocked; a waiter already woken by its deadline
-  // just leaves the list.
+  // One waiter still blocked: the longest one under
+  // SimConfig::notify_one_fifo, else the one the strategy chooses among
+  // them (in the order they began to wait, the longest first, so that
+  // choice 0 is the FIFO one). A waiter already woken by its deadline just
+  // leaves the list.
   void notify_one() override {
-    while (!waiters_.empty()) {
-      Task& waiter = *waiters_.front();
-      waiters_.remove(waiter);
-      if (waiter.state == TaskState::blocked) {
-        waiter.condition_mutex->add_notified(waiter);
-        return;
+    std::uint64_t blocked = 0;
+    for (Task* waiter = waiters_.front(); waiter != nullptr;) {
+      Task* const next = waiter->waiter_next;
+      if (waiter->state == TaskState::blocked) {
+        ++blocked;
+        if (world_.config_.notify_one_fifo) {
+          break;
+        }
+      } else {
+        waiters_.remove(*waiter);
+      }
+      waiter = next;
+    }
+    if (blocked == 0) {
+      return;
+    }
+    std::uint64_t skip = world_.config_.notify_one_fifo ? 0 : world_.choose(blocked);
+    Task* chosen = waiters_.front();
+    for (; chosen->state != TaskState::blocked || skip > 0; chosen = chosen->waiter_next) {
+      if (chosen->state == TaskState::blocked) {
+        --skip;
       }
     }
+    waiters_.remove(*chosen);
+    chosen->condition_mutex->add_notified(*chosen);
   }
 
   void notify_all() override {
@@ -272,6 +292,13 @@ bool SimWorld::SimCondition::wait_until(MutexBackend& mutex_backend, Instant dea
     mutex.acquire(*task);
     return false;
   }
+  if (world_.config_.spurious_wakeups && world_.choose(2) == 1) {
+    // A spurious wakeup: no notification, one scheduling point with the
+    // mutex released, as a wait that returned at once.
+    world_.yield();
+    mutex.acquire(*task);
+    return true;
+  }
   waiters_.push_back(*task);
   task->condition_mutex = &mutex;
   world_.block_on(id_, reason_, deadline);
@@ -301,6 +328,8 @@ class SimWorld::SimJoinable final : public JoinableTask {
     }
     world_.join_task(*task_, id_, reason_);
   }
+
+  std::uint64_t task_id() const noexcept override { return task_ == nullptr ? 0 : task_->id + 1; }
 
  private:
   SimWorld& world_;

@@ -859,6 +859,29 @@ std::uint64_t SimWorld::random_below(std::uint64_t bound) {
   return value;
 }
 
+std::uint64_t SimWorld::choose(std::uint64_t alternatives) {
+  SEEDPOOL_ASSERT(alternatives >= 1);
+  if (tearing_down_ || alternatives == 1) {
+    return 0;
+  }
+  const std::uint64_t value = strategy_->choose(alternatives, decisions_);
+  trace_.record(steps_, now_, current_ == nullptr ? 0 : current_->id, EventKind::decide, value);
+  return value;
+}
+
+std::uint64_t SimWorld::current_task_id() const noexcept { return current_ == nullptr ? 0 : current_->id + 1; }
+
+void SimWorld::reading_host_clock(std::string_view operation) {
+  const std::string why = fmt::format(
+      "{} was given a time point of a host clock, which a simulated run cannot wait for (its time left differs "
+      "from run to run): pass a duration, a seedpool::WorldClock time point or an Instant",
+      operation);
+  if (tearing_down_) {
+    return;
+  }
+  misuse(current_ == nullptr ? why : fmt::format("task '{}': {}", current_->name, why));
+}
+
 Result<std::unique_ptr<Process>> SimWorld::launch(const ProcessSpec& spec) {
   yield();
   if (tearing_down_) {

@@ -122,6 +122,25 @@ class Bounded final : public Strategy {
     return index;
   }
 
+  std::uint64_t choose(std::uint64_t alternatives, DecisionSource& decisions) override {
+    ChoicePoint point;
+    point.decision_index = decisions.recorded().size();
+    point.alternatives = alternatives;
+    point.spent_before = spent_;
+    point.first_cost = 1;
+    point.step_cost = kind_ == StrategySpec::Kind::delay_bounded ? 1 : 0;
+    std::uint64_t choice = decisions.decide(alternatives);
+    const bool decided = decisions.recorded().size() > point.decision_index;
+    if (spent_ + point.cost(choice) > bound_) {
+      choice = 0;
+    }
+    if (decided && choices_ != nullptr) {
+      choices_->push_back(point);
+    }
+    spent_ += point.cost(choice);
+    return choice;
+  }
+
  private:
   // order_: indices into `runnable`, the default first.
   void order(std::span<const TaskId> runnable, bool continuing) {

@@ -1,6 +1,7 @@
 #pragma once
 
-// Primitives for code written as threads: a mutex, a condition variable,
+// Primitives for code written as threads: mutexes (plain, timed,
+// recursive), condition variables (over Mutex, and over any lock),
 // atomics and an atomic flag, joinable tasks, a latch, a semaphore, a
 // reader-writer lock, a barrier, call_once, and a promise with its future,
 // with the names and shapes of the standard library's. A program written
@@ -27,7 +28,14 @@
 // unlocking a SharedMutex in a mode nobody holds it in, arriving at a
 // Barrier more times than its phase waits for. In simulation the run fails with a
 // message naming the task and the object; on a real World the assertion
-// handler reports it and aborts.
+// handler reports it and aborts. Where the standard library throws rather
+// than leaving the behaviour undefined, so does this header: a join() or
+// detach() of a Thread that is not joinable, and a task's join() of its own
+// Thread, throw std::system_error with the standard library's codes; a
+// misused Promise or Future throws std::future_error.
+//
+// TimedMutex, the recursive mutexes and ConditionVariableAny are built on
+// Mutex and ConditionVariable: see each for its scheduling points.
 //
 // Every object here must not outlive its World.
 
@@ -39,9 +47,13 @@
 // For std::chrono::duration only: timeouts given as the standard library's
 // durations (wait_for(lock, 10ms)) convert to Duration. No clock is read here.
 #include <chrono>
+// For std::cv_status only, which ConditionVariable's timed waits return as
+// the standard library's do.
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <functional>
 // For std::future_error and std::future_status only, which Promise and
 // Future use as the standard library's do.
@@ -54,6 +66,10 @@
 #include <optional>
 #include <ratio>
 #include <string>
+#include <string_view>
+// For std::system_error: Thread::join and detach throw it as the standard
+// library's thread does.
+#include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -83,6 +99,41 @@ constexpr Duration to_duration(std::chrono::duration<Rep, Period> d) {
     return Duration::from_ns(count < 0 ? bottom : top);
   }
   return Duration::from_ns(Duration::saturating_add(whole, rest / Ratio::den));
+}
+
+// The World's clock as a std::chrono clock, for deadlines written as time
+// points: where code on threads computes `a clock's now() + 100ms` and waits
+// until it, ported code computes `seedpool::world_now(world) + 100ms`. Its
+// time points are Instants of the World (virtual time in simulation, the
+// steady clock on a real World) counted in nanoseconds. It has no static
+// now(), which would need a World: world_now(world) is its now.
+struct WorldClock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<WorldClock, duration>;
+  static constexpr bool is_steady = true;
+
+  static constexpr time_point from_instant(Instant at) noexcept { return time_point(duration(at.ns())); }
+};
+
+inline WorldClock::time_point world_now(const World& world) { return WorldClock::from_instant(world.now()); }
+
+// A time point as an Instant of `world`'s clock. A WorldClock time point is
+// one already. A time point of any other clock (a host clock: the standard
+// library's steady or system clock) becomes now() plus the time left on its
+// clock at the call, as the standard library converts between clocks; that
+// reads the host clock, which World::reading_host_clock allows on a real
+// World and refuses in simulation (`operation` names the caller).
+template <class Clock, class Dur>
+Instant to_instant(World& world, const std::chrono::time_point<Clock, Dur>& at, std::string_view operation) {
+  if constexpr (std::is_same_v<Clock, WorldClock>) {
+    return Instant::from_ns(to_duration(std::chrono::ceil<std::chrono::nanoseconds>(at.time_since_epoch())).ns());
+  } else {
+    world.reading_host_clock(operation);
+    const auto left = std::chrono::ceil<std::chrono::nanoseconds>(at - Clock::now());
+    return world.now() + (left.count() > 0 ? to_duration(left) : Duration::zero());
+  }
 }
 
 // A mutual-exclusion lock with the shape of the standard library's mutex
@@ -118,16 +169,24 @@ class Mutex {
   std::unique_ptr<MutexBackend> backend_;
 };
 
-// What a timed wait on a ConditionVariable ended by.
-enum class CvStatus { no_timeout, timeout };
+// What a timed wait on a ConditionVariable ended by: the standard library's
+// cv_status, so that `cv.wait_for(lock, 10ms) == std::cv_status::timeout`
+// ports unchanged. CvStatus is its older name here.
+using CvStatus = std::cv_status;
 
-// A condition variable over Mutex, with the standard library's shape; time
-// is an Instant or a Duration of the World's clock. Every wait may return
-// spuriously, so wait in a loop or pass a predicate.
+// A condition variable over Mutex, with the standard library's shape; a
+// timeout is a Duration or a std::chrono duration, a deadline an Instant of
+// the World's clock or a std::chrono time point (see to_instant: in
+// simulation only a WorldClock one). Every wait may return spuriously, so
+// wait in a loop or pass a predicate.
 //
-// notify_one wakes one waiter: in simulation the one that began to wait
-// first (FIFO), on a real World the one the kernel picks; notify_all wakes
-// them all. A woken waiter reacquires the mutex before its wait
+// notify_one wakes one waiter: on a real World the one the kernel picks; in
+// simulation the one the strategy chooses among the waiters (a scheduling
+// decision: random walk and PCT draw it, the systematic search explores it),
+// or the one that began to wait first under SimConfig::notify_one_fifo.
+// notify_all wakes them all. In simulation a wait wakes spuriously only
+// under SimConfig::spurious_wakeups, where whether it does is another
+// decision. A woken waiter reacquires the mutex before its wait
 // returns; in simulation one woken while the mutex is held waits for the
 // mutex without becoming runnable in between.
 class ConditionVariable {
@@ -175,9 +234,8 @@ class ConditionVariable {
   bool wait_for(std::unique_lock<Mutex>& lock, Duration timeout, Predicate ready) {
     return wait_until(lock, world_->now() + timeout, std::move(ready));
   }
-  // The same with the standard library's durations (wait_for(lock, 10ms)).
-  // A deadline is an Instant of the World's clock: there is no wait_until
-  // taking a std::chrono time point, whose clock a simulated run cannot read.
+  // The same with the standard library's durations (wait_for(lock, 10ms))
+  // and time points (see to_instant).
   template <class Rep, class Period>
   CvStatus wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> timeout) {
     return wait_for(lock, to_duration(timeout));
@@ -185,6 +243,15 @@ class ConditionVariable {
   template <class Rep, class Period, class Predicate>
   bool wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> timeout, Predicate ready) {
     return wait_for(lock, to_duration(timeout), std::move(ready));
+  }
+  template <class Clock, class Dur>
+  CvStatus wait_until(std::unique_lock<Mutex>& lock, const std::chrono::time_point<Clock, Dur>& deadline) {
+    return wait_until(lock, to_instant(*world_, deadline, "ConditionVariable::wait_until"));
+  }
+  template <class Clock, class Dur, class Predicate>
+  bool wait_until(std::unique_lock<Mutex>& lock, const std::chrono::time_point<Clock, Dur>& deadline,
+                  Predicate ready) {
+    return wait_until(lock, to_instant(*world_, deadline, "ConditionVariable::wait_until"), std::move(ready));
   }
 
   // Not scheduling points; callable with or without the mutex held.
@@ -194,6 +261,284 @@ class ConditionVariable {
  private:
   World* world_;
   std::unique_ptr<ConditionBackend> backend_;
+};
+
+// A mutex with timed tries, with the shape of the standard library's
+// timed_mutex (TimedLockable): std::unique_lock<TimedMutex>(m, 10ms) and
+// std::unique_lock(m, deadline) work with it. Not recursive. try_lock_for
+// and try_lock_until wait at most that long on the World's clock (virtual
+// time in simulation) for the holder to unlock it.
+//
+// It is a Mutex and a ConditionVariable, named `name` both: each operation
+// takes the Mutex, so lock, the tries and unlock are each one scheduling
+// point in simulation, and a waiter is not runnable until an unlock (whose
+// notify_one wakes the waiter the strategy chooses). A deadlock report
+// names the wait "wait on condition 'NAME'", not a lock cycle. Locking it
+// again while holding it, or unlocking it while another task (or nobody)
+// holds it, fails the run.
+class TimedMutex {
+ public:
+  TimedMutex(World& world, const std::string& name) : world_(&world), name_(name), mutex_(world, name), free_(world, name) {}
+  TimedMutex(const TimedMutex&) = delete;
+  TimedMutex& operator=(const TimedMutex&) = delete;
+
+  void lock() { static_cast<void>(try_lock_until(Instant::max())); }
+
+  bool try_lock() {
+    std::lock_guard<Mutex> held(mutex_);
+    require_not_holder("try_locks");
+    return !locked_ && take();
+  }
+
+  // Waits until it takes the mutex, or gives up at `deadline` (Instant::max():
+  // never) and returns false.
+  bool try_lock_until(Instant deadline) {
+    std::unique_lock<Mutex> held(mutex_);
+    require_not_holder("locks");
+    return free_.wait_until(held, deadline, [this] { return !locked_; }) && take();
+  }
+  bool try_lock_for(Duration timeout) { return try_lock_until(world_->now() + timeout); }
+  template <class Rep, class Period>
+  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock_for(to_duration(timeout));
+  }
+  template <class Clock, class Dur>
+  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_lock_until(to_instant(*world_, deadline, "TimedMutex::try_lock_until"));
+  }
+
+  // Requires the calling task to hold it.
+  void unlock() {
+    std::lock_guard<Mutex> held(mutex_);
+    if (!locked_ || holder_ != world_->current_task_id()) {
+      const std::string why = "TimedMutex '" + name_ + "' unlocked by a task that does not hold it";
+      SEEDPOOL_ASSERT_MSG(false, why.c_str());
+    }
+    locked_ = false;
+    free_.notify_one();
+  }
+
+ private:
+  void require_not_holder(const char* operation) const {
+    if (locked_ && holder_ == world_->current_task_id()) {
+      const std::string why = std::string("a task ") + operation + " TimedMutex '" + name_ + "', which it already holds";
+      SEEDPOOL_ASSERT_MSG(false, why.c_str());
+    }
+  }
+  bool take() {
+    locked_ = true;
+    holder_ = world_->current_task_id();
+    return true;
+  }
+
+  World* world_;
+  std::string name_;
+  Mutex mutex_;
+  ConditionVariable free_;
+  bool locked_ = false;       // under mutex_
+  std::uint64_t holder_ = 0;  // under mutex_, while locked_
+};
+
+// A mutex the task holding it may lock again, with the shape of the
+// standard library's recursive_mutex (Base = Mutex) or
+// recursive_timed_mutex (Base = TimedMutex, which adds the timed tries):
+// each lock or successful try by its holder must be matched by an unlock,
+// and the last unlock releases it. The holder is World::current_task_id().
+// Taking it when free, or waiting for it, is Base's operation (one
+// scheduling point in simulation); taking it again is one scheduling point
+// as well (a World::yield), so that every lock is one. Unlocking it from a
+// task that does not hold it fails the run.
+template <class Base>
+class BasicRecursiveMutex {
+ public:
+  BasicRecursiveMutex(World& world, const std::string& name) : world_(&world), name_(name), base_(world, name) {}
+  BasicRecursiveMutex(const BasicRecursiveMutex&) = delete;
+  BasicRecursiveMutex& operator=(const BasicRecursiveMutex&) = delete;
+
+  void lock() {
+    if (!again()) {
+      base_.lock();
+      taken();
+    }
+  }
+  bool try_lock() { return again() || (base_.try_lock() && taken()); }
+  bool try_lock_until(Instant deadline)
+    requires std::is_same_v<Base, TimedMutex>
+  {
+    return again() || (base_.try_lock_until(deadline) && taken());
+  }
+  bool try_lock_for(Duration timeout)
+    requires std::is_same_v<Base, TimedMutex>
+  {
+    return try_lock_until(world_->now() + timeout);
+  }
+  template <class Rep, class Period>
+    requires std::is_same_v<Base, TimedMutex>
+  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock_for(to_duration(timeout));
+  }
+  template <class Clock, class Dur>
+    requires std::is_same_v<Base, TimedMutex>
+  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_lock_until(to_instant(*world_, deadline, "RecursiveTimedMutex::try_lock_until"));
+  }
+
+  // Requires the calling task to hold it.
+  void unlock() {
+    if (holder_.load(std::memory_order_relaxed) != mine() || depth_ == 0) {
+      const std::string why = "recursive mutex '" + name_ + "' unlocked by a task that does not hold it";
+      SEEDPOOL_ASSERT_MSG(false, why.c_str());
+    }
+    if (--depth_ == 0) {
+      holder_.store(0, std::memory_order_relaxed);
+      base_.unlock();
+    }
+  }
+
+ private:
+  // The caller's id, plus one so that 0 means nobody (a simulated World
+  // says 0 outside tasks).
+  std::uint64_t mine() const noexcept { return world_->current_task_id() + 1; }
+  // Takes it again if the caller holds it. Only the holder writes holder_,
+  // so a task reading its own id there holds it.
+  bool again() {
+    if (holder_.load(std::memory_order_relaxed) != mine()) {
+      return false;
+    }
+    world_->yield();
+    ++depth_;
+    return true;
+  }
+  bool taken() {
+    holder_.store(mine(), std::memory_order_relaxed);
+    depth_ = 1;
+    return true;
+  }
+
+  World* world_;
+  std::string name_;
+  Base base_;
+  std::atomic<std::uint64_t> holder_{0};
+  std::uint64_t depth_ = 0;  // the holder's locks not yet unlocked
+};
+
+using RecursiveMutex = BasicRecursiveMutex<Mutex>;
+using RecursiveTimedMutex = BasicRecursiveMutex<TimedMutex>;
+
+// A condition variable over any lock, with the shape of the standard
+// library's condition_variable_any: a wait takes any BasicLockable `lock`
+// (std::unique_lock<TimedMutex>, std::shared_lock<SharedMutex>, a
+// RecursiveMutex locked once, ...), releases it while it waits, and takes
+// it again before it returns, also when the wait throws.
+//
+// Built as the standard library builds it: a ConditionVariable and a Mutex
+// of its own (both named `name`), which a wait takes before it releases
+// `lock` and a notify takes before it notifies, so no notification is lost
+// between the two. In simulation each notify is therefore a scheduling
+// point, unlike ConditionVariable's, and a wait costs a step more; which
+// waiter notify_one wakes, and spurious wakeups, are as for
+// ConditionVariable.
+class ConditionVariableAny {
+ public:
+  ConditionVariableAny(World& world, const std::string& name)
+      : world_(&world), mutex_(std::make_shared<Mutex>(world, name)), condition_(world, name) {}
+  ConditionVariableAny(const ConditionVariableAny&) = delete;
+  ConditionVariableAny& operator=(const ConditionVariableAny&) = delete;
+
+  template <class Lock>
+  void wait(Lock& lock) {
+    static_cast<void>(wait_until(lock, Instant::max()));
+  }
+  template <class Lock, class Predicate>
+  void wait(Lock& lock, Predicate ready) {
+    while (!ready()) {
+      wait(lock);
+    }
+  }
+
+  template <class Lock>
+  std::cv_status wait_until(Lock& lock, Instant deadline) {
+    // The own mutex is kept alive by the wait: a waiter may be the last to
+    // use a condition another task destroys once notified.
+    const std::shared_ptr<Mutex> own = mutex_;
+    std::unique_lock<Mutex> first(*own);
+    Relock<Lock> relock(lock);
+    // Released before `lock` is taken again, so that a notifier (which
+    // holds only the own mutex) never waits for `lock`.
+    std::unique_lock<Mutex> held(std::move(first));
+    return condition_.wait_until(held, deadline);
+  }
+  template <class Lock, class Predicate>
+  bool wait_until(Lock& lock, Instant deadline, Predicate ready) {
+    while (!ready()) {
+      if (wait_until(lock, deadline) == std::cv_status::timeout) {
+        return ready();
+      }
+    }
+    return true;
+  }
+  template <class Lock>
+  std::cv_status wait_for(Lock& lock, Duration timeout) {
+    return wait_until(lock, world_->now() + timeout);
+  }
+  template <class Lock, class Predicate>
+  bool wait_for(Lock& lock, Duration timeout, Predicate ready) {
+    return wait_until(lock, world_->now() + timeout, std::move(ready));
+  }
+  template <class Lock, class Rep, class Period>
+  std::cv_status wait_for(Lock& lock, std::chrono::duration<Rep, Period> timeout) {
+    return wait_for(lock, to_duration(timeout));
+  }
+  template <class Lock, class Rep, class Period, class Predicate>
+  bool wait_for(Lock& lock, std::chrono::duration<Rep, Period> timeout, Predicate ready) {
+    return wait_for(lock, to_duration(timeout), std::move(ready));
+  }
+  template <class Lock, class Clock, class Dur>
+  std::cv_status wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& deadline) {
+    return wait_until(lock, to_instant(*world_, deadline, "ConditionVariableAny::wait_until"));
+  }
+  template <class Lock, class Clock, class Dur, class Predicate>
+  bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& deadline, Predicate ready) {
+    return wait_until(lock, to_instant(*world_, deadline, "ConditionVariableAny::wait_until"), std::move(ready));
+  }
+
+  // Each takes the own mutex: a scheduling point in simulation.
+  void notify_one() {
+    std::lock_guard<Mutex> held(*mutex_);
+    condition_.notify_one();
+  }
+  void notify_all() {
+    std::lock_guard<Mutex> held(*mutex_);
+    condition_.notify_all();
+  }
+
+ private:
+  // Releases `lock` now and takes it again at the end of the scope. When an
+  // exception unwinds the wait, a failure to take it again is swallowed, as
+  // the standard library's does, rather than thrown out of a destructor
+  // during unwinding.
+  template <class Lock>
+  struct Relock {
+    explicit Relock(Lock& l) : lock(l), unwinding(std::uncaught_exceptions()) { lock.unlock(); }
+    ~Relock() noexcept(false) {
+      if (std::uncaught_exceptions() == unwinding) {
+        lock.lock();
+        return;
+      }
+      try {
+        lock.lock();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): already unwinding
+      }
+    }
+    Relock(const Relock&) = delete;
+    Relock& operator=(const Relock&) = delete;
+    Lock& lock;
+    int unwinding;
+  };
+
+  World* world_;
+  std::shared_ptr<Mutex> mutex_;
+  ConditionVariable condition_;
 };
 
 // An atomic value with the standard library's std::atomic operations, for
@@ -431,6 +776,43 @@ class AtomicFlag {
   Atomic<bool> flag_;
 };
 
+// A task's id, as the standard library's thread::id: see Thread::id.
+class ThreadId {
+ public:
+  constexpr ThreadId() noexcept = default;
+  constexpr explicit ThreadId(std::uint64_t value) noexcept : value_(value) {}
+  constexpr std::uint64_t value() const noexcept { return value_; }
+  friend constexpr bool operator==(ThreadId, ThreadId) noexcept = default;
+  friend constexpr auto operator<=>(ThreadId, ThreadId) noexcept = default;
+  template <class Stream>
+  friend Stream& operator<<(Stream& out, ThreadId id) {
+    out << id.value_;
+    return out;
+  }
+
+ private:
+  std::uint64_t value_ = 0;  // 0: no task
+};
+
+// What the standard library's this_thread offers, for the calling task of
+// a World: get_id, yield, sleep_for and sleep_until, taking the World
+// first. In simulation a sleep waits virtual time and a yield is a
+// scheduling point.
+namespace this_task {
+inline ThreadId get_id(const World& world) noexcept { return ThreadId(world.current_task_id()); }
+inline void yield(World& world) { world.yield(); }
+inline void sleep_for(World& world, Duration duration) { world.sleep_for(duration); }
+template <class Rep, class Period>
+void sleep_for(World& world, std::chrono::duration<Rep, Period> duration) {
+  world.sleep_for(to_duration(duration));
+}
+inline void sleep_until(World& world, Instant deadline) { world.sleep_until(deadline); }
+template <class Clock, class Dur>
+void sleep_until(World& world, const std::chrono::time_point<Clock, Dur>& deadline) {
+  world.sleep_until(to_instant(world, deadline, "this_task::sleep_until"));
+}
+}  // namespace this_task
+
 // A task that can be joined, with the shape of the standard library's
 // thread: constructing one starts the task (World::spawn_joinable), join()
 // blocks until its body has returned, detach() lets it run on unwatched.
@@ -439,9 +821,16 @@ class AtomicFlag {
 // failure, as it is for the standard library's thread, which terminates the
 // program: join() or detach() first. The one exception is a World that is stopping(): in a
 // simulated run's teardown a task can be ended while it waits in join(),
-// and its handle is then detached.
+// and its handle is then detached. join() or detach() on a Thread that is
+// not joinable, and a task's join() of its own Thread, throw
+// std::system_error with the standard library's codes, as its thread does.
 class Thread {
  public:
+  // The id of a task (see World::current_task_id), as the standard
+  // library's thread::id: a default one is no task's, ids compare, hash
+  // (std::hash<seedpool::ThreadId>) and print.
+  using id = ThreadId;
+
   Thread() noexcept = default;
   // Starts `body` as a task named `name`.
   Thread(World& world, std::string name, std::function<void()> body)
@@ -470,17 +859,31 @@ class Thread {
 
   bool joinable() const noexcept { return task_ != nullptr; }
 
-  // Blocks until the task's body has returned. Requires joinable(); not
-  // joinable afterwards. In simulation the caller is not runnable until then.
+  // The task's id while joinable(); a default id afterwards.
+  id get_id() const noexcept { return task_ == nullptr ? id() : id(task_->task_id()); }
+
+  // Blocks until the task's body has returned; not joinable afterwards. In
+  // simulation the caller is not runnable until then. Throws
+  // std::system_error: invalid_argument when not joinable() (joined or
+  // detached already), resource_deadlock_would_occur when called by the
+  // task itself.
   void join() {
-    SEEDPOOL_ASSERT_MSG(joinable(), "Thread::join on a thread that is not joinable");
+    if (!joinable()) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument), "Thread::join");
+    }
+    if (const std::uint64_t task = task_->task_id(); task != 0 && task == world_->current_task_id()) {
+      throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur), "Thread::join");
+    }
     task_->join();
     task_.reset();
   }
 
-  // Lets the task run on; it can no longer be joined. Requires joinable().
+  // Lets the task run on; it can no longer be joined. Throws
+  // std::system_error (invalid_argument) when not joinable().
   void detach() {
-    SEEDPOOL_ASSERT_MSG(joinable(), "Thread::detach on a thread that is not joinable");
+    if (!joinable()) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument), "Thread::detach");
+    }
     task_.reset();
   }
 
@@ -618,6 +1021,11 @@ class CountingSemaphore {
   bool try_acquire_for(std::chrono::duration<Rep, Period> timeout) {
     return try_acquire_for(to_duration(timeout));
   }
+  // With a std::chrono time point (see to_instant).
+  template <class Clock, class Dur>
+  bool try_acquire_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_acquire_until(to_instant(*world_, deadline, "CountingSemaphore::try_acquire_until"));
+  }
 
  private:
   bool take_one() {
@@ -649,10 +1057,15 @@ using BinarySemaphore = CountingSemaphore<1>;
 // writer that waits for the reader, as on writer-preferring implementations
 // — and the deadlock report names "NAME (writer)" or "NAME (readers)".
 // Unlocking it in a mode nobody holds it in fails the run.
+//
+// It has the timed tries of the standard library's shared_timed_mutex as
+// well (SharedTimedMutex is the same type): try_lock_for/until and
+// try_lock_shared_for/until wait at most that long on the World's clock. A
+// writer that gives up stops holding readers back.
 class SharedMutex {
  public:
   SharedMutex(World& world, const std::string& name)
-      : name_(name), mutex_(world, name), writer_turn_(world, name + " (writer)"),
+      : world_(&world), name_(name), mutex_(world, name), writer_turn_(world, name + " (writer)"),
         readers_turn_(world, name + " (readers)") {}
   SharedMutex(const SharedMutex&) = delete;
   SharedMutex& operator=(const SharedMutex&) = delete;
@@ -672,6 +1085,31 @@ class SharedMutex {
     }
     writer_ = true;
     return true;
+  }
+
+  // As lock(), but gives up at `deadline` and returns false.
+  bool try_lock_until(Instant deadline) {
+    std::unique_lock<Mutex> held(mutex_);
+    ++writers_waiting_;
+    const bool free = writer_turn_.wait_until(held, deadline, [this] { return !writer_ && readers_ == 0; });
+    --writers_waiting_;
+    if (!free) {
+      if (!writer_ && writers_waiting_ == 0) {
+        readers_turn_.notify_all();  // the readers it held back
+      }
+      return false;
+    }
+    writer_ = true;
+    return true;
+  }
+  bool try_lock_for(Duration timeout) { return try_lock_until(world_->now() + timeout); }
+  template <class Rep, class Period>
+  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock_for(to_duration(timeout));
+  }
+  template <class Clock, class Dur>
+  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_lock_until(to_instant(*world_, deadline, "SharedMutex::try_lock_until"));
   }
 
   // Requires a writer to hold it.
@@ -698,6 +1136,25 @@ class SharedMutex {
     return true;
   }
 
+  // As lock_shared(), but gives up at `deadline` and returns false.
+  bool try_lock_shared_until(Instant deadline) {
+    std::unique_lock<Mutex> held(mutex_);
+    if (!readers_turn_.wait_until(held, deadline, [this] { return !writer_ && writers_waiting_ == 0; })) {
+      return false;
+    }
+    ++readers_;
+    return true;
+  }
+  bool try_lock_shared_for(Duration timeout) { return try_lock_shared_until(world_->now() + timeout); }
+  template <class Rep, class Period>
+  bool try_lock_shared_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock_shared_for(to_duration(timeout));
+  }
+  template <class Clock, class Dur>
+  bool try_lock_shared_until(const std::chrono::time_point<Clock, Dur>& deadline) {
+    return try_lock_shared_until(to_instant(*world_, deadline, "SharedMutex::try_lock_shared_until"));
+  }
+
   // Requires a reader to hold it.
   void unlock_shared() {
     std::lock_guard<Mutex> held(mutex_);
@@ -719,6 +1176,7 @@ class SharedMutex {
     }
   }
 
+  World* world_;
   std::string name_;
   Mutex mutex_;
   ConditionVariable writer_turn_;
@@ -727,6 +1185,8 @@ class SharedMutex {
   std::ptrdiff_t readers_ = 0;
   std::ptrdiff_t writers_waiting_ = 0;
 };
+
+using SharedTimedMutex = SharedMutex;
 
 // A flag for call_once, with the standard library's once_flag shape: of
 // every call_once on the same flag, one runs its function; the others wait
@@ -1032,6 +1492,11 @@ class Future {
   std::future_status wait_for(std::chrono::duration<Rep, Period> timeout) const {
     return wait_for(to_duration(timeout));
   }
+  // With a std::chrono time point (see to_instant).
+  template <class Clock, class Dur>
+  std::future_status wait_until(const std::chrono::time_point<Clock, Dur>& deadline) const {
+    return wait_until(to_instant(state().world, deadline, "Future::wait_until"));
+  }
 
  private:
   friend class Promise<T>;
@@ -1047,3 +1512,8 @@ class Future {
 };
 
 }  // namespace seedpool
+
+template <>
+struct std::hash<seedpool::ThreadId> {
+  std::size_t operator()(seedpool::ThreadId id) const noexcept { return std::hash<std::uint64_t>()(id.value()); }
+};

@@ -93,6 +93,8 @@ class JoinableTask {
   virtual ~JoinableTask() = default;
   // Blocks until the task's body has returned. Callable once.
   virtual void join() = 0;
+  // The task's World::current_task_id() (0 when no task could be started).
+  virtual std::uint64_t task_id() const noexcept = 0;
 };
 
 // Everything pool code may use of the outside world: a clock, tasks,
@@ -176,6 +178,22 @@ class World {
   // from a wait, but a clean return is the contract. A real World does not
   // end a task: its destructor waits for every task to return.
   virtual bool stopping() const noexcept { return false; }
+
+  // An id of the calling task, never the same for two tasks of this World
+  // alive at once: in simulation the task's number plus one (0 outside
+  // tasks), on a real World a number given to each thread at its first
+  // question (or at its spawn_joinable), never 0. What Thread::get_id and
+  // this_task::get_id return, and what the recursive and timed mutexes of
+  // <seedpool/core/sync.hpp> record as their holder.
+  virtual std::uint64_t current_task_id() const noexcept = 0;
+
+  // The calling task is about to read a host clock (a deadline given as a
+  // time point of a clock other than seedpool::WorldClock, converted into an
+  // Instant from the time left on that clock; see <seedpool/core/sync.hpp>),
+  // in `operation`. A real World lets it. A simulated World fails the run:
+  // the host clock is not virtual time, and the time left on it at the call
+  // differs from run to run, so the run could not be replayed.
+  virtual void reading_host_clock(std::string_view operation) { static_cast<void>(operation); }
 
   // Convenience: sleep_until(now() + duration).
   void sleep_for(Duration duration) { sleep_until(now() + duration); }

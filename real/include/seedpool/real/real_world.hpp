@@ -167,6 +167,8 @@ class RealWorld final : public World {
   // Spawns as spawn() does; join() waits until the body has returned. The
   // thread itself is joined by the RealWorld as every task's is.
   std::unique_ptr<JoinableTask> spawn_joinable(std::string name, std::function<void()> body) override;
+  // The calling thread's number (see World::current_task_id).
+  std::uint64_t current_task_id() const noexcept override;
 
   // Turns stopping() true and returns. It ends no thread and not the
   // process: tasks that check stopping() return, and the RealWorld's

@@ -59,6 +59,19 @@ struct SimConfig {
   // atomics over again; a change to any atomic starts the count afresh.
   bool park_spinners = true;
   std::uint64_t spin_rounds_max = 1'000'000;
+  // ConditionVariable (<seedpool/core/sync.hpp>). notify_one with several
+  // waiters wakes the one the strategy chooses (Strategy::choose: random
+  // walk and PCT draw it, the bounded strategies search it), as on threads
+  // no order is promised; notify_one_fifo true always wakes the longest
+  // waiter instead, with no decision. spurious_wakeups true makes every
+  // condition wait with time left a choice of the strategy: to wait, or to
+  // wake at once without a notification (after one scheduling point with
+  // the mutex released), which the standard allows and which finds an
+  // `if` where a `while` belongs. Off by default: each wait then costs a
+  // decision, and a predicate loop an extra step per spurious turn.
+  // Neither touches Monitor or Channel, which the pool is built on.
+  bool notify_one_fifo = false;
+  bool spurious_wakeups = false;
 };
 
 enum class Outcome {
@@ -193,6 +206,11 @@ class SimWorld final : public World {
   std::unique_ptr<MutexBackend> make_mutex(std::string name) override;
   std::unique_ptr<ConditionBackend> make_condition(std::string name) override;
   std::unique_ptr<JoinableTask> spawn_joinable(std::string name, std::function<void()> body) override;
+  // The running task's id plus one; 0 outside tasks.
+  std::uint64_t current_task_id() const noexcept override;
+  // Fails the run (as a misuse of a sync object, Outcome::assertion): a
+  // host clock's time point cannot be a deadline in virtual time.
+  void reading_host_clock(std::string_view operation) override;
 
   // Ends the run at once with the outcome it has (ok unless a failure came
   // first), as a program ends when main returns: the calling task stops
@@ -268,6 +286,9 @@ class SimWorld final : public World {
     spin_rounds_ = 0;
   }
   std::string livelock_report() const;
+  // A choice among `alternatives` made by the strategy (Strategy::choose),
+  // recorded in the trace as a decision; 0 during teardown.
+  std::uint64_t choose(std::uint64_t alternatives);
   void lock_point(SimMutex& mutex, Task& task);
   // block_current and make_runnable for the objects of sim_sync.cpp.
   void block_on(std::uint64_t object_id, std::string_view reason, Instant deadline);

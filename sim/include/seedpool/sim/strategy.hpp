@@ -33,6 +33,18 @@ class Strategy {
   // `runnable` is in no particular order.
   virtual std::size_t pick(std::span<const TaskId> runnable, std::uint64_t step,
                            DecisionSource& decisions) = 0;
+
+  // A scheduling choice that is not a pick of the next task: which of
+  // `alternatives` (at least 2) waiters a ConditionVariable::notify_one
+  // wakes, or whether a condition wait wakes spuriously. Alternative 0 is
+  // the default (the longest waiter; no spurious wakeup). Random walk and
+  // PCT draw it uniformly from the stream; the bounded strategies record it
+  // as a choice point, each non-default alternative costing as a
+  // preemption (or a delay per alternative skipped), so the explorer
+  // searches it within the bound.
+  virtual std::uint64_t choose(std::uint64_t alternatives, DecisionSource& decisions) {
+    return decisions.decide(alternatives);
+  }
 };
 
 // One choice a systematic strategy made, as the explorer (explore.hpp) sees
