@@ -184,25 +184,30 @@ void health(ScenarioContext& ctx) {
   harness.finish(4);
 }
 
-// The worker program is broken until `recover_at`: every start crashes. The
-// breaker must open, fail checkouts fast, probe after its cooldown and close
-// once the program works again.
-void breaker(ScenarioContext& ctx) {
+// The worker program is broken until a drawn instant 1 to 8 s away: every
+// start crashes, after writing `traceback_lines` lines of traceback and then
+// the line that explains the failure, which every error's tail must carry.
+void broken_until_recovery(ScenarioContext& ctx, int traceback_lines) {
   const Instant recover_at = ctx.world.now() + ctx.faults.latency(seconds(1), seconds(8));
-  ctx.host.set_behavior_for_launch([&ctx, recover_at](std::uint64_t, const ProcessSpec&) {
+  ctx.host.set_behavior_for_launch([&ctx, recover_at, traceback_lines](std::uint64_t, const ProcessSpec&) {
     WorkerBehavior b;
     b.startup = ctx.faults.latency(milliseconds(1), milliseconds(50));
     if (ctx.world.now() < recover_at) {
       b.init = WorkerBehavior::Init::crash;
-      // A traceback longer than the ring (stderr_lines_kept 20): the line
-      // that explains the failure comes last and must be in every tail.
-      for (int i = 0; i < 30; ++i) {
+      for (int i = 0; i < traceback_lines; ++i) {
         b.stderr_before_crash.push_back(fmt::format("  File \"site-packages/mod{}.py\", line {}, in <module>", i, i));
       }
       b.stderr_before_crash.push_back("ImportError: No module named 'numpy'");
     }
     return b;
   });
+}
+
+// The breaker must open, fail checkouts fast, probe after its cooldown and
+// close once the program works again. The traceback is longer than the ring
+// (stderr_lines_kept 20): the tail must keep the newest lines.
+void breaker(ScenarioContext& ctx) {
+  broken_until_recovery(ctx, 30);
   PoolConfig config = base_config(4);
   if (ctx.world.decide(2) == 0) {
     // A cooldown shorter than the backoff a failing slot has reached: the
@@ -356,19 +361,10 @@ void stale_reply(ScenarioContext& ctx) {
   harness.finish(4);
 }
 
-// A lazy pool whose worker program is broken until `recover_at`: with no
-// demand while checkouts fail fast, the half-open breaker must still probe.
+// A lazy pool through an outage: with no demand while checkouts fail fast,
+// the half-open breaker must still probe.
 void lazy_breaker(ScenarioContext& ctx) {
-  const Instant recover_at = ctx.world.now() + ctx.faults.latency(seconds(1), seconds(8));
-  ctx.host.set_behavior_for_launch([&ctx, recover_at](std::uint64_t, const ProcessSpec&) {
-    WorkerBehavior b;
-    b.startup = ctx.faults.latency(milliseconds(1), milliseconds(50));
-    if (ctx.world.now() < recover_at) {
-      b.init = WorkerBehavior::Init::crash;
-      b.stderr_before_crash = {"ImportError: No module named 'numpy'"};
-    }
-    return b;
-  });
+  broken_until_recovery(ctx, 0);
   PoolConfig config = base_config(4);
   config.init = InitMode::lazy;
   config.size = {0, 4};

@@ -197,7 +197,10 @@ class Pool {
 
   // Requests a worker and waits for it. Errors: timeout, cancelled,
   // pool_saturated (waiters_max reached), pool_unavailable (the breaker is
-  // open; carries the last failure and its stderr tail), pool_shutting_down.
+  // not closed; carries the last failure and its stderr tail),
+  // pool_shutting_down. A checkout an idle worker can serve at once is
+  // served, whatever the queue or the breaker: only one that would have to
+  // wait is refused pool_saturated or pool_unavailable.
   Result<Lease> checkout(CheckoutOptions options = {});
 
   // Like checkout, but returns at once with a handle that can be cancelled.

@@ -71,7 +71,7 @@ struct PoolConfig {
   Duration breaker_window = seconds(60);
   Duration breaker_cooldown = seconds(30);  // open -> half-open after this
 
-  std::size_t waiters_max = 1024;           // queued checkouts; beyond this: pool_saturated
+  std::size_t waiters_max = 1024;           // queued checkouts; a checkout that would wait beyond this: pool_saturated
   std::size_t affinity_keys_max = 4096;     // remembered key -> worker bindings
   std::size_t mailbox_depth_max = 4096;     // messages queued for the pool task
 
