@@ -34,8 +34,14 @@ TelemetryEvent request(std::uint64_t id, Instant t, Instant deadline) {
   return {.kind = TelemetryKind::checkout_request, .at = t, .checkout = id, .deadline = deadline};
 }
 
-TelemetryEvent grant(std::uint64_t id, WorkerRef w, Instant t) {
-  return {.kind = TelemetryKind::checkout, .at = t, .worker = w, .checkout = id};
+// A grant of checkout `id`, requested at `requested`: its wait runs from then.
+TelemetryEvent grant(std::uint64_t id, WorkerRef w, Instant t, Instant requested = Instant::zero()) {
+  return {.kind = TelemetryKind::checkout, .at = t, .duration = t - requested, .worker = w, .checkout = id};
+}
+
+// Checkout `id`, requested at `requested`, failed with `error` at `t`.
+TelemetryEvent refusal(std::uint64_t id, ErrorCode error, Instant t, Instant requested = Instant::zero()) {
+  return {.kind = TelemetryKind::checkout, .at = t, .duration = t - requested, .error = error, .checkout = id};
 }
 
 // Brings `w` from nothing to ready at `t`.
@@ -90,15 +96,36 @@ TEST(PoolModelRules, AWaiterPastItsDeadlineBreaksExpiryPrompt) {
 TEST(PoolModelRules, ATimeoutBeforeTheDeadlineBreaksExpiryPrompt) {
   PoolModel model(config_of(0));
   model.on_event(request(1, at_ms(0), at_ms(10)));
-  model.on_event({.kind = TelemetryKind::checkout, .at = at_ms(9), .error = ErrorCode::timeout, .checkout = 1});
+  model.on_event(refusal(1, ErrorCode::timeout, at_ms(9)));
   EXPECT_EQ(rule_of(model), "expiry-prompt");
 }
 
 TEST(PoolModelRules, CancelledWithoutACancelBreaksCancelPrompt) {
   PoolModel model(config_of(0));
   model.on_event(request(1, at_ms(0), at_ms(10)));
-  model.on_event({.kind = TelemetryKind::checkout, .at = at_ms(1), .error = ErrorCode::cancelled, .checkout = 1});
+  model.on_event(refusal(1, ErrorCode::cancelled, at_ms(1)));
   EXPECT_EQ(rule_of(model), "cancel-prompt");
+}
+
+TEST(PoolModelRules, AWaitThatIsNotRequestToAnswerBreaksTelemetryCounts) {
+  PoolModel model(config_of(0));
+  model.on_event(request(1, at_ms(0), at_ms(10)));
+  model.on_event({.kind = TelemetryKind::checkout, .at = at_ms(10), .error = ErrorCode::timeout, .checkout = 1});
+  EXPECT_EQ(rule_of(model), "telemetry-counts") << "a wait of 0 for a checkout that waited 10 ms";
+}
+
+TEST(PoolModelRules, RefusingACheckoutAnIdleWorkerCouldServeBreaksSaturation) {
+  PoolConfig c = config_of(1);
+  c.waiters_max = 1;
+  PoolModel model(c);
+  const WorkerRef w{0, 1};
+  model.on_event(request(1, at_ms(0), at_ms(10)));  // the queue is full
+  model.on_event(request(2, at_ms(0), at_ms(10)));
+  make_ready(model, w, at_ms(0));
+  model.on_event(refusal(2, ErrorCode::pool_saturated, at_ms(0)));
+  ASSERT_EQ(rule_of(model), "saturation");
+  EXPECT_NE(model.violation()->message.find("an idle worker could serve it"), std::string::npos)
+      << model.violation()->message;
 }
 
 TEST(PoolModelRules, SaturatedBelowTheLimitBreaksSaturation) {
@@ -190,7 +217,7 @@ TEST(PoolModelRules, TheBreakerOpeningEarlyBreaksBreakerOpens) {
 TEST(PoolModelRules, CountsThatDifferFromTheCallersBreakAccounting) {
   PoolModel model(config_of(0));
   model.on_event(request(1, at_ms(0), at_ms(10)));
-  model.on_event({.kind = TelemetryKind::checkout, .at = at_ms(10), .error = ErrorCode::timeout, .checkout = 1});
+  model.on_event(refusal(1, ErrorCode::timeout, at_ms(10)));
   model.checkout_answered(1, ErrorCode::timeout, at_ms(10));
   PoolStats stats;
   stats.checkouts["timeout"] = 2;  // counted twice
@@ -208,7 +235,7 @@ void lease_then_shut_down_twice(PoolModel& model) {
   const WorkerRef w{0, 1};
   make_ready(model, w, at_ms(0));
   model.on_event(request(1, at_ms(1), at_ms(100)));
-  model.on_event(grant(1, w, at_ms(1)));
+  model.on_event(grant(1, w, at_ms(1), at_ms(1)));
   model.on_event(state(w, WorkerState::ready, WorkerState::busy, at_ms(1)));
   model.shutdown_requested(at_ms(100));
   model.on_event(shutdown_event(at_ms(2), at_ms(100)));
@@ -270,7 +297,7 @@ TEST(PoolModelRules, ASweepOfABrokenPoolFailsNamingTheRule) {
     harness.checker().on_event(state(w, WorkerState::dead, WorkerState::starting, now));
     harness.checker().on_event(state(w, WorkerState::starting, WorkerState::initializing, now));
     harness.checker().on_event(state(w, WorkerState::initializing, WorkerState::ready, now));
-    harness.checker().on_event(grant(1002, w, now));
+    harness.checker().on_event(grant(1002, w, now, now));
     ctx.world.yield();
     (void)pool.shutdown();
   };
