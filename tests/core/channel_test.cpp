@@ -4,6 +4,8 @@
 // channel, values returned intact when they could not be delivered, close
 // waking every waiter, and the capacity bound under random interleavings.
 
+#include "support/sim_config.hpp"
+
 #include <seedpool/core/channel.hpp>
 #include <seedpool/sim/sim_world.hpp>
 
@@ -28,16 +30,12 @@ static void PrintTo(Instant instant, std::ostream* out) { *out << "@" << instant
 
 namespace {
 
+using namespace seedpool::test;
+
 using sim::RunResult;
 using sim::SimConfig;
 using sim::SimWorld;
 using sim::simulate;
-
-SimConfig seeded(std::uint64_t seed) {
-  SimConfig config;
-  config.seed = seed;
-  return config;
-}
 
 Instant at_ms(std::int64_t ms) { return Instant::zero() + milliseconds(ms); }
 

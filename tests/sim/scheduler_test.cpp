@@ -3,6 +3,8 @@
 // invariants), teardown of the tasks left behind, and the decision stream as
 // seen from inside a run.
 
+#include "support/sim_config.hpp"
+
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/channel.hpp>
 #include <seedpool/sim/sim_world.hpp>
@@ -33,16 +35,10 @@ static void PrintTo(EventKind kind, std::ostream* out) { *out << to_string(kind)
 
 namespace {
 
+using namespace seedpool::test;
+
 // True when `part` occurs in `text`; used with EXPECT_PRED2 so that a failure
 // prints both strings.
-bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-SimConfig seeded(std::uint64_t seed) {
-  SimConfig config;
-  config.seed = seed;
-  return config;
-}
-
 // The names of the tasks of `kind` events in a kept trace, in trace order,
 // restricted to events matching `keep`.
 template <class Keep>

@@ -5,6 +5,8 @@
 // processes alive, determinism, and a caller reading the output itself
 // (Process::read_output).
 
+#include "support/sim_config.hpp"
+
 #include <seedpool/core/channel.hpp>
 #include <seedpool/core/codec.hpp>
 #include <seedpool/sim/determinism.hpp>
@@ -40,11 +42,11 @@ static void PrintTo(Outcome outcome, std::ostream* out) { *out << to_string(outc
 
 namespace {
 
+using namespace seedpool::test;
+
 constexpr ExitStatus exit_code_0{false, 0, 0};
 constexpr ExitStatus killed_by_9{true, 0, 9};
 constexpr ExitStatus killed_by_15{true, 0, 15};
-
-bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 ProcessSpec worker_spec(std::string name = "worker-1") {
   ProcessSpec spec;

@@ -6,6 +6,8 @@
 // anything else is never parked; and all of it is deterministic. And
 // C++20's Atomic::wait, which waits for a notify rather than spinning.
 
+#include "support/sim_config.hpp"
+
 #include <seedpool/core/sync.hpp>
 #include <seedpool/sim/explore.hpp>
 #include <seedpool/sim/sim_world.hpp>
@@ -18,14 +20,7 @@
 namespace seedpool::sim {
 namespace {
 
-bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-SimConfig seeded(std::uint64_t seed, const char* strategy) {
-  SimConfig config;
-  config.seed = seed;
-  config.strategy = parse_strategy(strategy).value();
-  return config;
-}
+using namespace seedpool::test;
 
 // A waiter spins on a flag that a setter raises after `setter_steps` steps
 // of its own work; with `yielding`, it calls World::yield() in each turn,

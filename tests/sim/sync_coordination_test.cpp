@@ -7,6 +7,7 @@
 // search exhausts the program and finds the bug. A promise nobody sets is a
 // deadlock naming it; its misuse throws the standard library's errors.
 
+#include "support/sim_config.hpp"
 #include "support/ported_coordination.hpp"
 
 #include <seedpool/core/sync.hpp>
@@ -28,14 +29,7 @@
 namespace seedpool::sim {
 namespace {
 
-bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-SimConfig seeded(std::uint64_t seed, const char* strategy = "random") {
-  SimConfig config;
-  config.seed = seed;
-  config.strategy = parse_strategy(strategy).value();
-  return config;
-}
+using namespace seedpool::test;
 
 TEST(SimCoordination, ThePortedProgramPassesEverySeed) {
   for (const char* strategy : {"random", "pct:3:300"}) {

@@ -6,6 +6,8 @@
 // tries of SharedMutex, ConditionVariableAny, this_task, and Thread's
 // std::system_error on a bad join.
 
+#include "support/sim_config.hpp"
+
 #include <seedpool/core/sync.hpp>
 #include <seedpool/sim/determinism.hpp>
 #include <seedpool/sim/explore.hpp>
@@ -32,24 +34,9 @@ static void PrintTo(Outcome outcome, std::ostream* out) { *out << to_string(outc
 
 namespace {
 
+using namespace seedpool::test;
+
 using namespace std::chrono_literals;
-
-bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-SimConfig seeded(std::uint64_t seed, StrategySpec strategy = {}) {
-  SimConfig config;
-  config.seed = seed;
-  config.strategy = strategy;
-  return config;
-}
-
-StrategySpec pct3() {
-  StrategySpec spec;
-  spec.kind = StrategySpec::Kind::pct;
-  spec.depth = 3;
-  spec.steps_estimate = 500;
-  return spec;
-}
 
 // Three waiters wait in turn; one notify_one. Returns the index of the one
 // that woke (-1 when none or several did).

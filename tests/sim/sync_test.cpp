@@ -6,6 +6,7 @@
 // run queue, teardown of tasks blocked on them, exact replays, and the same
 // bugs found by bounded systematic search.
 
+#include "support/sim_config.hpp"
 #include "support/guide_inbox.hpp"
 #include "support/ported_idioms.hpp"
 
@@ -36,22 +37,7 @@ static void PrintTo(Outcome outcome, std::ostream* out) { *out << to_string(outc
 
 namespace {
 
-bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-SimConfig seeded(std::uint64_t seed, StrategySpec strategy = {}) {
-  SimConfig config;
-  config.seed = seed;
-  config.strategy = strategy;
-  return config;
-}
-
-StrategySpec pct3() {
-  StrategySpec spec;
-  spec.kind = StrategySpec::Kind::pct;
-  spec.depth = 3;
-  spec.steps_estimate = 500;
-  return spec;
-}
+using namespace seedpool::test;
 
 // `workers` tasks each add 1 to a plain int `rounds` times under `mutex`,
 // with a scheduling point between the read and the write; fails the run if

@@ -2,6 +2,8 @@
 // through teardown (ended by unwinding, or abandoned), and the reuse of the
 // stacks of abandoned tasks across many failing runs.
 
+#include "support/sim_config.hpp"
+
 #include <seedpool/core/assert.hpp>
 #include <seedpool/core/channel.hpp>
 #include <seedpool/sim/sim_world.hpp>
@@ -24,11 +26,7 @@ static void PrintTo(Outcome outcome, std::ostream* out) { *out << to_string(outc
 
 namespace {
 
-SimConfig seeded(std::uint64_t seed) {
-  SimConfig config;
-  config.seed = seed;
-  return config;
-}
+using namespace seedpool::test;
 
 // What a ticker saw: its turns before and during teardown, and whether the
 // objects on its stack were destroyed.

@@ -47,6 +47,7 @@
 // For std::chrono::duration only: timeouts given as the standard library's
 // durations (wait_for(lock, 10ms)) convert to Duration. No clock is read here.
 #include <chrono>
+#include <concepts>
 // For std::cv_status only, which ConditionVariable's timed waits return as
 // the standard library's do.
 #include <condition_variable>
@@ -100,6 +101,14 @@ constexpr Duration to_duration(std::chrono::duration<Rep, Period> d) {
   }
   return Duration::from_ns(Duration::saturating_add(whole, rest / Ratio::den));
 }
+constexpr Duration to_duration(Duration d) { return d; }
+
+// What every timed wait below takes as a timeout: a Duration or a
+// std::chrono duration, one overload for both.
+template <class T>
+concept Timeout = requires(T t) {
+  { to_duration(t) } -> std::same_as<Duration>;
+};
 
 // The World's clock as a std::chrono clock, for deadlines written as time
 // points: where code on threads computes `a clock's now() + 100ms` and waits
@@ -227,23 +236,15 @@ class ConditionVariable {
   }
 
   // The same with a deadline `timeout` from now on the World's clock.
-  CvStatus wait_for(std::unique_lock<Mutex>& lock, Duration timeout) {
-    return wait_until(lock, world_->now() + timeout);
+  // (A Duration or the standard library's durations: wait_for(lock, 10ms).)
+  CvStatus wait_for(std::unique_lock<Mutex>& lock, Timeout auto timeout) {
+    return wait_until(lock, world_->now() + to_duration(timeout));
   }
   template <class Predicate>
-  bool wait_for(std::unique_lock<Mutex>& lock, Duration timeout, Predicate ready) {
-    return wait_until(lock, world_->now() + timeout, std::move(ready));
+  bool wait_for(std::unique_lock<Mutex>& lock, Timeout auto timeout, Predicate ready) {
+    return wait_until(lock, world_->now() + to_duration(timeout), std::move(ready));
   }
-  // The same with the standard library's durations (wait_for(lock, 10ms))
-  // and time points (see to_instant).
-  template <class Rep, class Period>
-  CvStatus wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> timeout) {
-    return wait_for(lock, to_duration(timeout));
-  }
-  template <class Rep, class Period, class Predicate>
-  bool wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> timeout, Predicate ready) {
-    return wait_for(lock, to_duration(timeout), std::move(ready));
-  }
+  // The same with the standard library's time points (see to_instant).
   template <class Clock, class Dur>
   CvStatus wait_until(std::unique_lock<Mutex>& lock, const std::chrono::time_point<Clock, Dur>& deadline) {
     return wait_until(lock, to_instant(*world_, deadline, "ConditionVariable::wait_until"));
@@ -297,11 +298,7 @@ class TimedMutex {
     require_not_holder("locks");
     return free_.wait_until(held, deadline, [this] { return !locked_; }) && take();
   }
-  bool try_lock_for(Duration timeout) { return try_lock_until(world_->now() + timeout); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_lock_for(to_duration(timeout));
-  }
+  bool try_lock_for(Timeout auto timeout) { return try_lock_until(world_->now() + to_duration(timeout)); }
   template <class Clock, class Dur>
   bool try_lock_until(const std::chrono::time_point<Clock, Dur>& deadline) {
     return try_lock_until(to_instant(*world_, deadline, "TimedMutex::try_lock_until"));
@@ -367,15 +364,10 @@ class BasicRecursiveMutex {
   {
     return again() || (base_.try_lock_until(deadline) && taken());
   }
-  bool try_lock_for(Duration timeout)
+  bool try_lock_for(Timeout auto timeout)
     requires std::is_same_v<Base, TimedMutex>
   {
-    return try_lock_until(world_->now() + timeout);
-  }
-  template <class Rep, class Period>
-    requires std::is_same_v<Base, TimedMutex>
-  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_lock_for(to_duration(timeout));
+    return try_lock_until(world_->now() + to_duration(timeout));
   }
   template <class Clock, class Dur>
     requires std::is_same_v<Base, TimedMutex>
@@ -478,20 +470,12 @@ class ConditionVariableAny {
     return true;
   }
   template <class Lock>
-  std::cv_status wait_for(Lock& lock, Duration timeout) {
-    return wait_until(lock, world_->now() + timeout);
+  std::cv_status wait_for(Lock& lock, Timeout auto timeout) {
+    return wait_until(lock, world_->now() + to_duration(timeout));
   }
   template <class Lock, class Predicate>
-  bool wait_for(Lock& lock, Duration timeout, Predicate ready) {
-    return wait_until(lock, world_->now() + timeout, std::move(ready));
-  }
-  template <class Lock, class Rep, class Period>
-  std::cv_status wait_for(Lock& lock, std::chrono::duration<Rep, Period> timeout) {
-    return wait_for(lock, to_duration(timeout));
-  }
-  template <class Lock, class Rep, class Period, class Predicate>
-  bool wait_for(Lock& lock, std::chrono::duration<Rep, Period> timeout, Predicate ready) {
-    return wait_for(lock, to_duration(timeout), std::move(ready));
+  bool wait_for(Lock& lock, Timeout auto timeout, Predicate ready) {
+    return wait_until(lock, world_->now() + to_duration(timeout), std::move(ready));
   }
   template <class Lock, class Clock, class Dur>
   std::cv_status wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& deadline) {
@@ -801,11 +785,7 @@ class ThreadId {
 namespace this_task {
 inline ThreadId get_id(const World& world) noexcept { return ThreadId(world.current_task_id()); }
 inline void yield(World& world) { world.yield(); }
-inline void sleep_for(World& world, Duration duration) { world.sleep_for(duration); }
-template <class Rep, class Period>
-void sleep_for(World& world, std::chrono::duration<Rep, Period> duration) {
-  world.sleep_for(to_duration(duration));
-}
+void sleep_for(World& world, Timeout auto duration) { world.sleep_for(to_duration(duration)); }
 inline void sleep_until(World& world, Instant deadline) { world.sleep_until(deadline); }
 template <class Clock, class Dur>
 void sleep_until(World& world, const std::chrono::time_point<Clock, Dur>& deadline) {
@@ -1016,11 +996,7 @@ class CountingSemaphore {
     std::unique_lock<Mutex> held(mutex_);
     return positive_.wait_until(held, deadline, [this] { return count_ > 0; }) && take_one();
   }
-  bool try_acquire_for(Duration timeout) { return try_acquire_until(world_->now() + timeout); }
-  template <class Rep, class Period>
-  bool try_acquire_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_acquire_for(to_duration(timeout));
-  }
+  bool try_acquire_for(Timeout auto timeout) { return try_acquire_until(world_->now() + to_duration(timeout)); }
   // With a std::chrono time point (see to_instant).
   template <class Clock, class Dur>
   bool try_acquire_until(const std::chrono::time_point<Clock, Dur>& deadline) {
@@ -1102,11 +1078,7 @@ class SharedMutex {
     writer_ = true;
     return true;
   }
-  bool try_lock_for(Duration timeout) { return try_lock_until(world_->now() + timeout); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_lock_for(to_duration(timeout));
-  }
+  bool try_lock_for(Timeout auto timeout) { return try_lock_until(world_->now() + to_duration(timeout)); }
   template <class Clock, class Dur>
   bool try_lock_until(const std::chrono::time_point<Clock, Dur>& deadline) {
     return try_lock_until(to_instant(*world_, deadline, "SharedMutex::try_lock_until"));
@@ -1145,10 +1117,8 @@ class SharedMutex {
     ++readers_;
     return true;
   }
-  bool try_lock_shared_for(Duration timeout) { return try_lock_shared_until(world_->now() + timeout); }
-  template <class Rep, class Period>
-  bool try_lock_shared_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_lock_shared_for(to_duration(timeout));
+  bool try_lock_shared_for(Timeout auto timeout) {
+    return try_lock_shared_until(world_->now() + to_duration(timeout));
   }
   template <class Clock, class Dur>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Dur>& deadline) {
@@ -1487,10 +1457,8 @@ class Future {
     return s.ready.wait_until(held, deadline, [&s] { return s.set; }) ? std::future_status::ready
                                                                      : std::future_status::timeout;
   }
-  std::future_status wait_for(Duration timeout) const { return wait_until(state().world.now() + timeout); }
-  template <class Rep, class Period>
-  std::future_status wait_for(std::chrono::duration<Rep, Period> timeout) const {
-    return wait_for(to_duration(timeout));
+  std::future_status wait_for(Timeout auto timeout) const {
+    return wait_until(state().world.now() + to_duration(timeout));
   }
   // With a std::chrono time point (see to_instant).
   template <class Clock, class Dur>
