@@ -419,7 +419,12 @@ std::string SimWorld::deadlock_report() const {
     list += fmt::format("\n  ... and {} more", blocked - listed_max);
   }
   list += lock_report();
-  return fmt::format("deadlock: {} task(s) blocked, none runnable, no timer pending{}", blocked, list);
+  // Blocked tasks that outlive the run's body (task #0) are the common case
+  // of a thread never joined: say so, as the list alone does not.
+  const bool body_returned = !tasks_.empty() && tasks_.front()->state == TaskState::done;
+  return fmt::format("deadlock: {} task(s) blocked, none runnable, no timer pending{}{}", blocked,
+                     body_returned ? " (the run's body, task 'main', has returned: these tasks outlived it)" : "",
+                     list);
 }
 
 // Every context switch goes through switch_context: the context switched

@@ -274,8 +274,21 @@ TEST(Deadlock, ReportNamesEveryBlockedTaskAndItsWait) {
   EXPECT_PRED2(has_text, run.message, "task 'forever'");
   EXPECT_PRED2(has_text, run.message, "sleep");
   EXPECT_FALSE(has_text(run.message, "finisher")) << run.message;
+  // The body spawned them and returned: the report says they outlived it.
+  EXPECT_PRED2(has_text, run.message, "task 'main', has returned");
   // The deadlock is found when the last timer has fired, not before.
   EXPECT_EQ(run.virtual_time, Instant::zero() + seconds(1));
+}
+
+TEST(Deadlock, ABodyBlockedItselfIsNotSaidToHaveReturned) {
+  const RunResult run = simulate(seeded(3), [](SimWorld& world) {
+    Channel<int> inbox(world, "inbox", 1);
+    (void)inbox.receive();
+  });
+  ASSERT_EQ(run.outcome, Outcome::deadlock) << run.summary();
+  EXPECT_PRED2(has_text, run.message, "task 'main'");
+  EXPECT_PRED2(has_text, run.message, "receive on 'inbox'");
+  EXPECT_FALSE(has_text(run.message, "has returned")) << run.message;
 }
 
 TEST(Budgets, InfiniteYieldLoopExhaustsTheStepBudget) {
