@@ -288,6 +288,16 @@ TEST(SimAtomicWait, AChangeNobodyNotifiesLeavesTheWaiterWaitingAndTheSearchFinds
   EXPECT_TRUE(has_text(search.failure->message, "condition 'atomic wait'")) << search.failure->message;
 }
 
+TEST(SimAtomicWait, ADeadlockInTheWaitOfANamedAtomicNamesIt) {
+  const RunResult run = simulate(seeded(1), [](SimWorld& world) {
+    Atomic<int> ready(world, 0, "ready");
+    ready.store(1);
+    ready.wait(1);  // for the value to leave 1, which nothing makes it do
+  });
+  ASSERT_EQ(run.outcome, Outcome::deadlock) << run.summary();
+  EXPECT_TRUE(has_text(run.message, "condition 'atomic ready'")) << run.message;
+}
+
 TEST(SimSpin, WithParkingOffASpinRunsAsWrittenAndItsBoundedLoopInterleavesFreely) {
   SimConfig config = seeded(1, "pct:1:200");
   config.park_spinners = false;

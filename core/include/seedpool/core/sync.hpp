@@ -558,6 +558,8 @@ class Atomic {
   static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
 
   explicit Atomic(World& world, T initial = T{}) noexcept : world_(&world), value_(initial) {}
+  // Named: a deadlock in wait() names it ("wait on condition 'atomic NAME'").
+  Atomic(World& world, T initial, std::string name) : world_(&world), name_(std::move(name)), value_(initial) {}
   Atomic(const Atomic&) = delete;
   Atomic& operator=(const Atomic&) = delete;
   ~Atomic() { delete waiting_.load(std::memory_order_acquire); }
@@ -631,10 +633,10 @@ class Atomic {
   // (compared bytewise, as std::atomic compares), checking again each time
   // a notify_one or notify_all wakes it, so a change that nobody notifies
   // leaves it waiting, as it would on threads. Waiting and notifying use a
-  // Mutex and a ConditionVariable named "atomic wait", made at the first
-  // wait or notify: in simulation a notify is then a scheduling point (it
-  // takes that mutex), and a waiter never notified is a deadlock reported
-  // as waiting on condition 'atomic wait'.
+  // Mutex and a ConditionVariable named "atomic NAME" ("atomic wait" for an
+  // Atomic without a name), made at the first wait or notify: in simulation
+  // a notify is then a scheduling point (it takes that mutex), and a waiter
+  // never notified is a deadlock reported as waiting on that condition.
   void wait(T old, std::memory_order /*order*/ = seq_cst) const {
     Waiting& w = waiting();
     std::unique_lock<Mutex> held(w.mutex);
@@ -707,7 +709,7 @@ class Atomic {
   static bool same(const T& a, const T& b) noexcept { return std::memcmp(&a, &b, sizeof(T)) == 0; }
 
   struct Waiting {
-    explicit Waiting(World& world) : mutex(world, "atomic wait"), changed(world, "atomic wait") {}
+    Waiting(World& world, const std::string& name) : mutex(world, name), changed(world, name) {}
     Mutex mutex;
     ConditionVariable changed;
   };
@@ -715,7 +717,7 @@ class Atomic {
   Waiting& waiting() const {
     Waiting* made = waiting_.load(std::memory_order_acquire);
     if (made == nullptr) {
-      auto fresh = std::make_unique<Waiting>(*world_);
+      auto fresh = std::make_unique<Waiting>(*world_, name_.empty() ? "atomic wait" : "atomic " + name_);
       if (waiting_.compare_exchange_strong(made, fresh.get(), std::memory_order_acq_rel)) {
         made = fresh.release();
       }
@@ -735,6 +737,7 @@ class Atomic {
   }
 
   World* world_;
+  std::string name_;  // empty: unnamed
   std::atomic<T> value_;
   mutable std::atomic<Waiting*> waiting_{nullptr};  // owned: deleted with the Atomic
 };
@@ -748,6 +751,7 @@ class AtomicFlag {
 
  public:
   explicit AtomicFlag(World& world) : flag_(world, false) {}
+  AtomicFlag(World& world, std::string name) : flag_(world, false, std::move(name)) {}
 
   bool test_and_set(std::memory_order order = seq_cst) { return flag_.exchange(true, order); }
   void clear(std::memory_order order = seq_cst) { flag_.store(false, order); }
