@@ -50,6 +50,7 @@ class SignalsBlocked {
 IoLoop::IoLoop(World& world, const RealWorldConfig& config)
     : world_(world),
       config_(config),
+      clock_epoch_(Clock::now() - std::chrono::nanoseconds((world.now() - Instant::zero()).ns())),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       read_buffer_(read_bytes_max) {
   if (!wake_fd_.valid()) {

@@ -56,6 +56,11 @@ class IoLoop {
 
   // Any thread: the World's clock and configuration.
   Instant now() const { return world_.now(); }
+  // An Instant of that clock as a time point of the steady clock it counts
+  // from (to within the two reads of clock_epoch_).
+  Clock::time_point clock_of(Instant at) const {
+    return clock_epoch_ + std::chrono::nanoseconds((at - Instant::zero()).ns());
+  }
   const RealWorldConfig& config() const noexcept { return config_; }
 
   // Any thread but the loop's. Ends the loop: every child still running is
@@ -81,6 +86,7 @@ class IoLoop {
 
   World& world_;
   const RealWorldConfig& config_;
+  const Clock::time_point clock_epoch_;  // the steady clock's time at the World's Instant::zero()
   Epoll epoll_;
   UniqueFd wake_fd_;
   std::vector<char> read_buffer_;

@@ -45,7 +45,7 @@ TEST(CallLine, TheProcessOwnsItsLineAndTheLineOnlyBorrowsTheProcess) {
     const std::weak_ptr<KeptRouterProcess> watched = process;
     const std::weak_ptr<CallLine> watched_line = line;
 
-    const Result<std::uint64_t> first = line->begin();
+    const Result<std::uint64_t> first = line->begin(world.now());
     ASSERT_TRUE(first.ok());
     EXPECT_TRUE(line->send(first.value(), "while it lives").ok());
     ASSERT_EQ(process->written.size(), 1u);
@@ -59,7 +59,7 @@ TEST(CallLine, TheProcessOwnsItsLineAndTheLineOnlyBorrowsTheProcess) {
     process.reset();
     EXPECT_TRUE(watched.expired()) << "the line keeps its process alive";
     EXPECT_FALSE(watched_line.expired());
-    const Result<std::uint64_t> second = line->begin();
+    const Result<std::uint64_t> second = line->begin(world.now());
     ASSERT_TRUE(second.ok());
     const Status sent = line->send(second.value(), "too late");
     ASSERT_FALSE(sent.ok());
@@ -87,13 +87,13 @@ TEST(CallLine, ItSaysWhetherItCanServeAgainAndCountsAnsweredCalls) {
     EXPECT_TRUE(line->reusable());
     EXPECT_EQ(line->answered_calls(), 0u);
 
-    const Result<std::uint64_t> replied = line->begin();
+    const Result<std::uint64_t> replied = line->begin(world.now());
     ASSERT_TRUE(replied.ok());
     EXPECT_FALSE(line->reusable()) << "a call is waiting";
     Frame reply{FrameKind::reply, replied.value(), "answer"};
     ASSERT_TRUE(line->route(reply));
     ASSERT_TRUE(line->wait(replied.value(), world.now() + seconds(1)).reply.has_value());
-    const Result<std::uint64_t> errored = line->begin();
+    const Result<std::uint64_t> errored = line->begin(world.now());
     ASSERT_TRUE(errored.ok());
     ASSERT_TRUE(line->answer(errored.value(), CallReply(Error{ErrorCode::worker_error, "no", {}}), true));
     ASSERT_TRUE(line->wait(errored.value(), world.now() + seconds(1)).reply.has_value());
@@ -103,7 +103,7 @@ TEST(CallLine, ItSaysWhetherItCanServeAgainAndCountsAnsweredCalls) {
     EXPECT_EQ(line->answered_calls(), 2u) << "taking the records keeps the count";
     EXPECT_TRUE(line->reusable());
 
-    const Result<std::uint64_t> unanswered = line->begin();
+    const Result<std::uint64_t> unanswered = line->begin(world.now());
     ASSERT_TRUE(unanswered.ok());
     EXPECT_FALSE(line->wait(unanswered.value(), world.now() + milliseconds(10)).reply.has_value());
     EXPECT_FALSE(line->reusable()) << "the worker still owes the reply";

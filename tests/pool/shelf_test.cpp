@@ -126,7 +126,7 @@ TEST(Shelf, AReleaseItCannotVouchForGoesToThePoolTaskWithTheLeaseKept) {
     b.lend(1);
     // A reply still owed: the line is cut by the call's timeout.
     ASSERT_EQ(b.checkout(world, 1).kind, Shelf::Taken::granted);
-    const Result<std::uint64_t> owed = b.lines[0]->begin();
+    const Result<std::uint64_t> owed = b.lines[0]->begin(world.now());
     ASSERT_TRUE(owed.ok());
     EXPECT_FALSE(b.lines[0]->wait(owed.value(), world.now() + milliseconds(1)).reply.has_value());
     EXPECT_EQ(b.release(1), Shelf::Released::to_pool_task);
@@ -137,7 +137,7 @@ TEST(Shelf, AReleaseItCannotVouchForGoesToThePoolTaskWithTheLeaseKept) {
 
     // max_calls answered.
     ASSERT_EQ(b.checkout(world, 2).kind, Shelf::Taken::granted);
-    const Result<std::uint64_t> call = b.lines[1]->begin();
+    const Result<std::uint64_t> call = b.lines[1]->begin(world.now());
     ASSERT_TRUE(call.ok());
     ASSERT_TRUE(b.lines[1]->answer(call.value(), CallReply(std::string("done")), true));
     ASSERT_TRUE(b.lines[1]->wait(call.value(), world.now() + seconds(1)).reply.has_value());

@@ -24,7 +24,7 @@ CallLine::CallLine(World& world, WorkerRef worker, std::weak_ptr<Process> proces
   records_.reserve(records_max);
 }
 
-Result<std::uint64_t> CallLine::begin() {
+Result<std::uint64_t> CallLine::begin(Instant started) {
   MonitorLock lock(*monitor_);
   if (cut_) {
     return *cut_;
@@ -34,7 +34,7 @@ Result<std::uint64_t> CallLine::begin() {
   }
   const std::uint64_t request_id = next_request_id_++;
   waiting_ = request_id;
-  started_at_ = world_.now();
+  started_at_ = started;
   answer_.reset();
   return request_id;
 }

@@ -55,11 +55,12 @@ class CallLine final : public FrameRouter {
 
   CallLine(World& world, WorkerRef worker, std::weak_ptr<Process> process);
 
-  // The lease holder, in this order: begin() takes a request id (or refuses:
-  // the line is cut, or a call is already waiting), send() writes the call
+  // The lease holder, in this order: begin() takes a request id for a call
+  // started at `started` (or refuses: the line is cut, or a call is
+  // already waiting), send() writes the call
   // frame, wait() waits for the answer until `deadline`. A failed send
   // leaves the call waiting: the holder tells the pool, which answers it.
-  Result<std::uint64_t> begin();
+  Result<std::uint64_t> begin(Instant started);
   Status send(std::uint64_t request_id, std::string payload);
   struct Waited {
     std::optional<CallReply> reply;  // nullopt: the deadline passed first

@@ -75,7 +75,7 @@ Result<std::string> Lease::call(std::string payload, std::optional<Instant> dead
   const Instant started = shared_->world.now();
   const Instant until = deadline.value_or(started + shared_->config.call_timeout);
   detail::CallLine& line = *line_;
-  const Result<std::uint64_t> begun = line.begin();
+  const Result<std::uint64_t> begun = line.begin(started);
   if (!begun) {
     return refused(begun.error());
   }

@@ -100,7 +100,7 @@ Shelf::Taken Shelf::checkout(Attempt& attempt, Deliveries& out) {
                .affinity_strict = attempt.affinity_mode == AffinityMode::strict, .by = StepBy::checkout});
   if (m != nullptr) {
     evicted_ = false;
-    grant_locked(attempt.id, attempt.requested_at, attempt.affinity_key, *m, StepBy::checkout);
+    grant_locked(attempt.id, attempt.requested_at, attempt.affinity_key, *m, StepBy::checkout, t);
     taken.kind = Taken::granted;
     taken.grant = Grant{m->ref, m->line};
     if (evicted_) {
@@ -194,6 +194,9 @@ void Shelf::fail_all_locked(std::vector<Waiter> waiters, const Error& error, Del
 }
 
 void Shelf::grant_waiters_locked(StepBy by, Deliveries& out) {
+  if (waiters_.empty() || idle_ == 0) {
+    return;  // the common case, without a clock read
+  }
   const Instant t = now();
   for (auto it = waiters_.begin(); idle_ > 0 && it != waiters_.end();) {
     if (t >= it->deadline) {
@@ -214,7 +217,7 @@ void Shelf::grant_waiters_locked(StepBy by, Deliveries& out) {
       continue;
     }
     evicted_ = false;
-    grant_locked(it->id, it->requested_at, it->affinity_key, *m, by);
+    grant_locked(it->id, it->requested_at, it->affinity_key, *m, by, t);
     out.add(it->reply, CheckoutReply(Grant{m->ref, m->line}));
     it = waiters_.erase(it);
     if (evicted_) {
@@ -223,9 +226,9 @@ void Shelf::grant_waiters_locked(StepBy by, Deliveries& out) {
   }
 }
 
-void Shelf::grant_locked(std::uint64_t id, Instant requested_at, const std::string& key, Member& m, StepBy by) {
+void Shelf::grant_locked(std::uint64_t id, Instant requested_at, const std::string& key, Member& m, StepBy by,
+                         Instant t) {
   SEEDPOOL_ASSERT(m.status == Member::idle && idle_ > 0);
-  const Instant t = now();
   emit_locked({.kind = TelemetryKind::checkout, .at = t, .duration = t - requested_at, .worker = m.ref,
                .checkout = id, .by = by});
   if (!key.empty()) {

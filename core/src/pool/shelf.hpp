@@ -234,7 +234,8 @@ class Shelf {
   Member* member(WorkerRef worker);
   Member* pick_locked(const std::string& key, AffinityMode mode);
   void grant_waiters_locked(StepBy by, Deliveries& out);
-  void grant_locked(std::uint64_t id, Instant requested_at, const std::string& key, Member& m, StepBy by);
+  // `t`: now, as the caller read it under the monitor.
+  void grant_locked(std::uint64_t id, Instant requested_at, const std::string& key, Member& m, StepBy by, Instant t);
   void bind_affinity_locked(const std::string& key, WorkerRef worker);
   void take_call_records_locked(WorkerRef worker, CallLine& line);
   Released release_locked(std::uint64_t lease_id, StepBy by, Deliveries& out);

@@ -56,8 +56,9 @@ Shelf::Released Shelf::cancel(std::uint64_t id, bool expired, Deliveries& out) {
   MonitorLock lock(*monitor_);
   const ErrorCode code = expired ? ErrorCode::timeout : ErrorCode::cancelled;
   if (const std::optional<Waiter> waiter = waiters_.cancel(id); waiter) {
-    emit_locked({.kind = TelemetryKind::checkout, .at = now(), .duration = now() - waiter->requested_at,
-                 .error = code, .checkout = id});
+    const Instant t = now();
+    emit_locked({.kind = TelemetryKind::checkout, .at = t, .duration = t - waiter->requested_at, .error = code,
+                 .checkout = id});
     return Released::done;
   }
   if (!leases_.contains(id)) {
