@@ -13,6 +13,7 @@
 #include <seedpool/core/process.hpp>
 #include <seedpool/core/world.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -45,6 +46,33 @@ struct ReadOutcome {
 // One read of non-blocking `fd`, retried on EINTR. A read error other than
 // EAGAIN ends the stream as EOF would: nothing more can come from it.
 ReadOutcome read_once(int fd, std::span<char> buffer);
+
+// Whether a helper waiting for a reply reads stdout before it polls it.
+// Where the worker shares the caller's CPU it has often answered by the time
+// the call's write returns, and then a poll is one more system call; whether
+// it has depends on the scheduler and on what the caller does between calls,
+// so it is learnt per process: a two-bit counter of first reads that found
+// output. Below 2 the helper polls first, and reads first every 8th call to
+// look again.
+class EarlyReplies {
+ public:
+  static constexpr int look_every = 8;
+
+  // As a helper begins its read.
+  bool read_first() {
+    if (score_ >= 2 || ++polled_first_ >= look_every) {
+      polled_first_ = 0;
+      return true;
+    }
+    return false;
+  }
+  // What a first read found.
+  void note(bool found) { score_ = found ? std::min(score_ + 1, 3) : std::max(score_ - 1, 0); }
+
+ private:
+  int score_ = 3;
+  int polled_first_ = 0;  // calls polled first since the last look
+};
 
 // A process's stdout. The I/O loop reads it, except while a caller waiting
 // for a reply reads it on its own thread (Process::read_output), which saves
@@ -80,6 +108,7 @@ struct SharedStdout {
   bool loop_waits = false;  // the loop served the process during a helper's read: ask for service after it
   std::chrono::steady_clock::time_point kept_since;  // when `holder` last became kept
   bool loop_times_keeping = false;  // the loop checks back on `kept`
+  EarlyReplies early_replies;  // whether a helper reads before it polls
   // What a helper decoded and the router left, for the loop to queue next;
   // at most one read's worth (a helper does not read while it is not empty).
   std::deque<ProcessEvent> handed_off;

@@ -53,6 +53,7 @@ void RealProcess::set_router(std::shared_ptr<FrameRouter> router) {
 bool RealProcess::read_output(Instant deadline) {
   SharedStdout& out = shared_->out;
   int fd = -1;
+  bool poll_first = true;
   // Read once here and once after each read: each read of the clock costs
   // as much as a tenth of the call's own work.
   Instant now = loop_.now();
@@ -73,6 +74,7 @@ bool RealProcess::read_output(Instant deadline) {
       out.armed = false;
     }
     out.hand_to(StdoutHolder::caller);
+    poll_first = !out.early_replies.read_first();
   }
   bool routed_any = false;
   bool poll_failed = false;
@@ -81,23 +83,29 @@ bool RealProcess::read_output(Instant deadline) {
     if (now >= deadline) {
       break;
     }
-    // In slices, so that a call answered another way (the pool failing the
-    // worker) is noticed even if no output ever comes.
-    const std::int64_t left_ms = ((deadline - now).ns() + 999'999) / 1'000'000;
-    pollfd readable{fd, POLLIN, 0};
-    const int ready = ::poll(&readable, 1, static_cast<int>(std::min(left_ms, helper_poll_slice_ms)));
-    if (ready == 0) {
-      break;
-    }
-    if (ready < 0) {
-      if (errno == EINTR) {
-        continue;
+    if (poll_first) {
+      // In slices, so that a call answered another way (the pool failing the
+      // worker) is noticed even if no output ever comes.
+      const std::int64_t left_ms = ((deadline - now).ns() + 999'999) / 1'000'000;
+      pollfd readable{fd, POLLIN, 0};
+      const int ready = ::poll(&readable, 1, static_cast<int>(std::min(left_ms, helper_poll_slice_ms)));
+      if (ready == 0) {
+        break;
       }
-      poll_failed = true;  // out of kernel memory, say: the caller waits the usual way
-      break;
+      if (ready < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        poll_failed = true;  // out of kernel memory, say: the caller waits the usual way
+        break;
+      }
     }
     std::lock_guard<std::mutex> lock(out.mutex);
     const ReadOutcome read = read_once(fd, buffer);
+    if (!poll_first) {
+      out.early_replies.note(read.bytes > 0 || read.eof);
+      poll_first = true;
+    }
     const std::size_t routed = out.decode_locked(std::string_view(buffer.data(), read.bytes), out.handed_off);
     out.ended = read.eof;
     routed_any = routed_any || routed > 0;
