@@ -4,6 +4,7 @@
 // returns the process exit status: 0 all good, 1 a run failed, 2 bad input.
 
 #include <seedpool/sim/scenario.hpp>
+#include <seedpool/sim/seed_file.hpp>
 
 #include <cstdint>
 #include <string>
@@ -17,6 +18,7 @@ struct RunArgs {
   std::uint64_t first_seed = 1;
   std::string strategy = "random";
   bool swarm = false;
+  SyncSwitches sync;
   unsigned jobs = 1;
   std::string shard;  // "I/N"
   std::string json_path;
@@ -34,6 +36,7 @@ struct ReplayArgs {
   bool seed_given = false;
   std::string strategy = "random";
   bool swarm = false;
+  SyncSwitches sync;  // with a scenario name
   bool log = false;
   std::string trace_path;
   bool update_hash = false;

@@ -36,6 +36,17 @@ const CLI::Validator any_seed(
     },
     "UINT64");
 
+// The SimConfig switches for thread code (SyncSwitches); a seed file and a
+// replay command carry them.
+void add_sync_flags(CLI::App& cmd, SyncSwitches& sync) {
+  cmd.add_flag("--no-park-spinners{false}", sync.park_spinners,
+               "run every interleaving of a spin-wait's reads instead of parking the spinner (slower)");
+  cmd.add_flag("--notify-fifo", sync.notify_one_fifo,
+               "ConditionVariable::notify_one wakes the longest waiter, not the one the strategy chooses");
+  cmd.add_flag("--spurious-wakeups", sync.spurious_wakeups,
+               "every condition wait may also wake without a notification, as the standard allows");
+}
+
 // The options of a sweep, shared by `run` and `check-determinism`.
 void add_sweep_options(CLI::App& cmd, tool::RunArgs& run) {
   cmd.add_option("scenario", run.scenario, "scenario name (see list)")->required();
@@ -45,6 +56,7 @@ void add_sweep_options(CLI::App& cmd, tool::RunArgs& run) {
                  "random | pct:D (K estimated from a warm-up) | pct:D:K | dfs:preemptions=P | delay:D "
                  "(the last two search every schedule within the bound instead of sweeping seeds)");
   cmd.add_flag("--swarm", run.swarm, "draw a random subset of fault sites and rates per seed");
+  add_sync_flags(cmd, run.sync);
   cmd.add_option("--jobs", run.jobs, "processes on this machine (a crashing seed is then reported, not fatal)")
       ->check(CLI::Range(1U, 256U));
   cmd.add_option("--shard", run.shard, "run only slice I of N of the seeds (I/N, from 0)");
@@ -96,6 +108,7 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--strategy", replay.strategy,
                          "random | pct:D:K | dfs:preemptions=P | delay:D (with a scenario name)");
   replay_cmd->add_flag("--swarm", replay.swarm, "swarm mode (with a scenario name)");
+  add_sync_flags(*replay_cmd, replay.sync);
   replay_cmd->add_flag("--log", replay.log, "print the run's events");
   replay_cmd->add_option("--trace", replay.trace_path, "write a Chrome trace JSON for Perfetto");
   replay_cmd->add_flag("--update-hash", replay.update_hash, "rewrite the seed file's expected hash and outcome");

@@ -49,6 +49,7 @@ bool load_target(const ReplayArgs& args, SeedFile& file, bool& from_file) {
   file.scenario = args.target;
   file.seed = args.seed;
   file.swarm = args.swarm;
+  file.sync = args.sync;
   return true;
 }
 

@@ -58,11 +58,7 @@ int finish_sweep(const RunArgs& args, const Scenario& scenario, const ScenarioOp
       fmt::print("... and {} more failures\n", report.failed.size() - 10);
       break;
     }
-    SeedFile file;
-    file.scenario = scenario.name;
-    file.seed = o.seed;
-    file.strategy = options.sim.strategy;
-    file.swarm = options.swarm;
+    const SeedFile file = seed_file_for(scenario.name, options, o.seed);
     fmt::print("FAIL seed {} {}\n  faults: {}\n  replay: {}\n", o.seed, o.describe(), o.faults,
                file.replay_command());
   }
@@ -146,6 +142,7 @@ int run_command(const RunArgs& args) {
     return 2;
   }
   options.swarm = args.swarm;
+  args.sync.apply_to(options.sim);
   if (options.sim.strategy.systematic()) {
     return explore_command(args, *scenario, options);
   }
@@ -172,8 +169,9 @@ int run_command(const RunArgs& args) {
   // Every replay command and seed file below names the resolved strategy.
   const ResolvedStrategy resolved = resolve_scenario_strategy(*scenario, options, plan);
   options.sim.strategy = resolved.strategy;
-  fmt::print("sweep {}: {} seeds from {} (shard {}/{}), strategy {}{}{}, {} job(s)\n", scenario->name, plan.planned(),
-             plan.first_seed, plan.shard_index, plan.shard_count, resolved.describe(), options.swarm ? ", swarm" : "",
+  fmt::print("sweep {}: {} seeds from {} (shard {}/{}), strategy {}{}{}{}, {} job(s)\n", scenario->name,
+             plan.planned(), plan.first_seed, plan.shard_index, plan.shard_count, resolved.describe(),
+             options.swarm ? ", swarm" : "", SyncSwitches::of(options.sim).flags(),
              args.check_determinism ? ", each seed twice" : "", plan.jobs);
   std::fflush(stdout);
   const SweepReport report = sweep_scenario(*scenario, options, plan, args.check_determinism);
@@ -203,7 +201,7 @@ int merge_command(const std::vector<std::string>& inputs, const std::string& out
       merged["shard"] = "merged";
       continue;
     }
-    for (const char* key : {"scenario", "strategy", "swarm", "first_seed", "seeds"}) {
+    for (const char* key : {"scenario", "strategy", "swarm", "sync", "first_seed", "seeds"}) {
       if (part.value(key, json()) != merged.value(key, json())) {
         return bad(fmt::format("is of another sweep: its {} is {}, not {}", key, part.value(key, json()).dump(),
                                merged.value(key, json()).dump()));

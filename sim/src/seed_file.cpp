@@ -20,19 +20,48 @@ std::string hex(std::uint64_t value) { return fmt::format("{:016x}", value); }
 
 }  // namespace
 
+SyncSwitches SyncSwitches::of(const SimConfig& config) {
+  return SyncSwitches{config.park_spinners, config.notify_one_fifo, config.spurious_wakeups};
+}
+
+void SyncSwitches::apply_to(SimConfig& config) const {
+  config.park_spinners = park_spinners;
+  config.notify_one_fifo = notify_one_fifo;
+  config.spurious_wakeups = spurious_wakeups;
+}
+
+std::string SyncSwitches::flags() const {
+  std::string out;
+  out += park_spinners ? "" : " --no-park-spinners";
+  out += notify_one_fifo ? " --notify-fifo" : "";
+  out += spurious_wakeups ? " --spurious-wakeups" : "";
+  return out;
+}
+
 ScenarioOptions SeedFile::options() const {
   ScenarioOptions o;
   o.sim.seed = seed;
   o.sim.decisions = decisions;
   o.sim.strategy = strategy;
+  sync.apply_to(o.sim);
   o.swarm = swarm;
   return o;
 }
 
 std::string SeedFile::replay_command() const {
   SEEDPOOL_ASSERT_MSG(!strategy.steps_estimate_is_auto(), "a replay command names pct:D:K");
-  return fmt::format("{} replay {} --seed {} --strategy {}{}", replay_program(), scenario, seed, strategy.to_string(),
-                     swarm ? " --swarm" : "");
+  return fmt::format("{} replay {} --seed {} --strategy {}{}{}", replay_program(), scenario, seed, strategy.to_string(),
+                     swarm ? " --swarm" : "", sync.flags());
+}
+
+SeedFile seed_file_for(const std::string& scenario, const ScenarioOptions& options, std::uint64_t seed) {
+  SeedFile file;
+  file.scenario = scenario;
+  file.seed = seed;
+  file.strategy = options.sim.strategy;
+  file.swarm = options.swarm;
+  file.sync = SyncSwitches::of(options.sim);
+  return file;
 }
 
 namespace {
@@ -47,11 +76,7 @@ const std::string& replay_program() { return replay_program_slot(); }
 
 SeedFile describe_run(const std::string& scenario, const ScenarioOptions& options, const ScenarioResult& result,
                       bool with_decisions) {
-  SeedFile file;
-  file.scenario = scenario;
-  file.seed = options.sim.seed;
-  file.strategy = options.sim.strategy;
-  file.swarm = options.swarm;
+  SeedFile file = seed_file_for(scenario, options, options.sim.seed);
   if (with_decisions || options.sim.decisions) {
     file.decisions = result.run.decisions;
   }
@@ -70,6 +95,22 @@ std::string to_json(const SeedFile& file) {
   j["seed"] = file.seed;
   j["strategy"] = file.strategy.to_string();
   j["swarm"] = file.swarm;
+  // Only the switches off their defaults, so that files written before the
+  // switches existed, and most files since, stay as they were.
+  const SyncSwitches defaults;
+  if (file.sync != defaults) {
+    json sync = json::object();
+    if (file.sync.park_spinners != defaults.park_spinners) {
+      sync["park_spinners"] = file.sync.park_spinners;
+    }
+    if (file.sync.notify_one_fifo != defaults.notify_one_fifo) {
+      sync["notify_one_fifo"] = file.sync.notify_one_fifo;
+    }
+    if (file.sync.spurious_wakeups != defaults.spurious_wakeups) {
+      sync["spurious_wakeups"] = file.sync.spurious_wakeups;
+    }
+    j["sync"] = sync;
+  }
   if (file.decisions) {
     j["decisions"] = *file.decisions;
   }
@@ -110,6 +151,25 @@ Result<SeedFile> parse_seed_file(std::string_view text) {
     }
     file.strategy = strategy.value();
     file.swarm = j.value("swarm", false);
+    if (j.contains("sync")) {
+      const json& sync = j["sync"];
+      if (!sync.is_object()) {
+        return bad_file("\"sync\" is not an object");
+      }
+      for (const auto& [key, value] : sync.items()) {
+        if (key != "park_spinners" && key != "notify_one_fifo" && key != "spurious_wakeups") {
+          return bad_file(fmt::format("\"sync\" has an unknown switch \"{}\" (park_spinners, notify_one_fifo, "
+                                      "spurious_wakeups)",
+                                      key));
+        }
+        if (!value.is_boolean()) {
+          return bad_file(fmt::format("\"sync\".\"{}\" is not true or false", key));
+        }
+      }
+      file.sync.park_spinners = sync.value("park_spinners", file.sync.park_spinners);
+      file.sync.notify_one_fifo = sync.value("notify_one_fifo", file.sync.notify_one_fifo);
+      file.sync.spurious_wakeups = sync.value("spurious_wakeups", file.sync.spurious_wakeups);
+    }
     if (j.contains("decisions")) {
       file.decisions = j["decisions"].get<std::vector<std::uint64_t>>();
     }

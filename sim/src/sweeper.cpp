@@ -341,12 +341,7 @@ void run_parallel(const SweepPlan& plan, const SeedRunner& run_seed, Loop& loop)
 
 std::string replay_for(const Scenario& scenario, const ScenarioOptions& options, std::uint64_t seed) {
   SEEDPOOL_ASSERT_MSG(!options.sim.strategy.steps_estimate_is_auto(), "a replay command names pct:D:K");
-  SeedFile file;
-  file.scenario = scenario.name;
-  file.seed = seed;
-  file.strategy = options.sim.strategy;
-  file.swarm = options.swarm;
-  return file.replay_command();
+  return seed_file_for(scenario.name, options, seed).replay_command();
 }
 
 }  // namespace
@@ -543,10 +538,7 @@ Result<std::vector<std::string>> save_failures(const std::string& dir, const Sce
     replay.sim.seed = o.seed;
     SeedFile file;
     if (o.kind == crash_kind) {
-      file.scenario = scenario.name;
-      file.seed = o.seed;
-      file.strategy = options.sim.strategy;
-      file.swarm = options.swarm;
+      file = seed_file_for(scenario.name, options, o.seed);
       file.expected_outcome = o.kind;
       file.note = o.message;
       file.faults = o.faults;
@@ -580,6 +572,7 @@ std::string report_json(const SweepReport& report, const Scenario& scenario, con
   const json doc{{"scenario", scenario.name},
                  {"strategy", options.sim.strategy.to_string()},
                  {"swarm", options.swarm},
+                 {"sync", SyncSwitches::of(options.sim).flags()},
                  {"first_seed", plan.first_seed},
                  {"seeds", plan.seeds},
                  {"shard", fmt::format("{}/{}", plan.shard_index, plan.shard_count)},

@@ -107,6 +107,32 @@ check "it says the budget was reached" grep -q '^schedule budget reached: 1 sche
 check "a bad strategy is refused (exit 2)" run_status 2 badstrategy.txt run ticket-race --strategy dfs:2
 check "the refusal names the accepted forms" grep -q "'dfs:preemptions=P' or 'delay:D'" badstrategy.txt
 
+# ---- the simulator's switches for thread code travel with a failure
+check "an if-where-while-belongs passes without spurious wakeups (exit 0)" run_status 0 ifw.txt run if-not-while --seeds 100 --quiet
+check "--spurious-wakeups finds it (exit 1)" run_status 1 ifw_sp.txt run if-not-while --seeds 100 --spurious-wakeups --quiet --save-failures sp-found
+check "the sweep says which switches it ran with" grep -q 'strategy random --spurious-wakeups' ifw_sp.txt
+sp_replay="$(grep -m1 '  replay: ' ifw_sp.txt | sed 's/^  replay: //')"
+check "its replay command carries --spurious-wakeups" bash -c "[[ '$sp_replay' == *' --spurious-wakeups' ]]"
+check "the printed replay command reproduces the failure (exit 1)" bash -c "$sp_replay >sp_replay.txt 2>&1; [[ \$? -eq 1 ]] && grep -q box-full sp_replay.txt"
+sp_file="$(ls sp-found/if-not-while-*.json | head -1)"
+check "its seed file records the switch" python3 -c "
+import json
+d = json.load(open('$sp_file'))
+assert d['sync'] == {'spurious_wakeups': True}, d
+"
+check "replay FILE reproduces it exactly" run_status 0 sp_file.txt replay "$sp_file"
+check "replay FILE says so" grep -q 'reproduced exactly' sp_file.txt
+check "a seed file without the switch is a passing run of that seed" bash -c "python3 -c \"
+import json, sys
+d = json.load(open('$sp_file')); del d['sync']; d['expected']['outcome'] = 'ok'
+json.dump(d, open('sp_nosync.json', 'w'))
+\" && '$driver' replay sp_nosync.json 2>&1 | grep -q 'if-not-while seed [0-9]*: ok'"
+check "an unknown switch in a seed file is refused (exit 2)" bash -c "python3 -c \"
+import json
+d = json.load(open('$sp_file')); d['sync'] = {'spurious': True}
+json.dump(d, open('sp_bad.json', 'w'))
+\"; '$driver' replay sp_bad.json >sp_bad.txt 2>&1; [[ \$? -eq 2 ]] && grep -q 'unknown switch \\\"spurious\\\"' sp_bad.txt"
+
 # ---- a seed that crashes its process: reported as crash under --jobs, every seed accounted
 check "a crashing seed fails the sweep (exit 1)" run_status 1 crash.txt run crash-on-a-seed --seeds 200 --jobs 2 --quiet --json crash.json
 check "the crash is reported with its seed and signal" grep -q '\[crash\] the process running seed [0-9]* killed by signal 11' crash.txt

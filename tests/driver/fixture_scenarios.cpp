@@ -1,8 +1,9 @@
-// A user's simulation binary, as seedpool::sim_main makes it: three small
+// A user's simulation binary, as seedpool::sim_main makes it: four small
 // scenarios of its own, with named fault sites of their own, and no main(). tests/driver/driver_cli_test.sh drives
 // it through every verb of the command line.
 
 #include <seedpool/core/channel.hpp>
+#include <seedpool/core/sync.hpp>
 #include <seedpool/sim/scenario.hpp>
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 #include <csignal>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 namespace {
 
@@ -55,6 +57,31 @@ SEEDPOOL_SCENARIO(crash_on_a_seed, "crash-on-a-seed", "dereferences a null point
   if (ctx.world.decide(40) == 7) {
     std::raise(SIGSEGV);
   }
+}
+
+// A consumer that waits on a condition with `if` where `while` belongs:
+// only a spurious wakeup (seedpool-sim --spurious-wakeups) shows it.
+SEEDPOOL_SCENARIO(if_not_while, "if-not-while", "a condition wait checked with if: wrong only on a spurious wakeup",
+                  {}) {
+  seedpool::Mutex mutex(ctx.world, "box");
+  seedpool::ConditionVariable filled(ctx.world, "filled");
+  bool full = false;
+  seedpool::Thread producer(ctx.world, "producer", [&] {
+    ctx.world.sleep_for(seedpool::milliseconds(1));
+    const std::lock_guard<seedpool::Mutex> held(mutex);
+    full = true;
+    filled.notify_one();
+  });
+  {
+    std::unique_lock<seedpool::Mutex> held(mutex);
+    if (!full) {
+      filled.wait(held);
+    }
+    if (!full) {
+      ctx.world.fail(SEEDPOOL_INVARIANT("box-full"), "the consumer woke to an empty box");
+    }
+  }
+  producer.join();
 }
 
 SEEDPOOL_SCENARIO(quiet_counter, "quiet-counter", "one task counts to ten: always passes", {}) {

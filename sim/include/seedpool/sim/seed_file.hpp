@@ -17,12 +17,30 @@ namespace seedpool::sim {
 
 inline constexpr int seed_file_format_version = 1;
 
+// The switches of SimConfig that change how thread code (<seedpool/core/sync.hpp>)
+// runs, and so which run a seed is: a seed file and a replay command carry
+// them when they differ from the defaults (seedpool-sim's --no-park-spinners,
+// --notify-fifo, --spurious-wakeups).
+struct SyncSwitches {
+  bool park_spinners = true;
+  bool notify_one_fifo = false;
+  bool spurious_wakeups = false;
+
+  static SyncSwitches of(const SimConfig& config);
+  void apply_to(SimConfig& config) const;
+  // The command-line flags that set them, each after a space; empty when
+  // every switch has its default.
+  std::string flags() const;
+  bool operator==(const SyncSwitches&) const = default;
+};
+
 struct SeedFile {
   std::string scenario;
   std::uint64_t seed = 0;
   std::optional<std::vector<std::uint64_t>> decisions;  // replayed instead of the seed when set
   StrategySpec strategy;
   bool swarm = false;
+  SyncSwitches sync;
   std::string expected_outcome = "ok";  // "ok" or a failure kind ("reply-mismatch", "deadlock")
   std::uint64_t expected_trace_hash = 0;
   std::string note;                     // what it caught, for the reader
@@ -36,6 +54,10 @@ struct SeedFile {
   // search has no seed: it replays from its file (`<program> replay FILE`).
   std::string replay_command() const;
 };
+
+// A seed file for seed `seed` of `scenario` under `options`: what replays it
+// (strategy, swarm, sync switches), without an outcome yet.
+SeedFile seed_file_for(const std::string& scenario, const ScenarioOptions& options, std::uint64_t seed);
 
 // The program replay commands name. The driver (seedpool::sim::main) sets
 // it to the name it was invoked by; unset, it is build/bin/seedpool-sim,
