@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,8 +18,10 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace seedpool::real {
@@ -219,6 +222,48 @@ TEST(RealSyncGaps, JoinErrorsAreTheStandardLibrarysAndIdsMatchThisTask) {
   assigned.count_down();
   narcissus.join();
   EXPECT_EQ(code, std::errc::resource_deadlock_would_occur);
+}
+
+TEST(RealAsync, ResultsExceptionsAndAnUnreadFutureThatWaitsForItsThread) {
+  RealWorld world;
+  std::vector<Future<int>> squares;
+  for (int i = 0; i < threads_count; ++i) {
+    squares.push_back(async(world, "square", [](int x) { return x * x; }, i));
+  }
+  for (int i = 0; i < threads_count; ++i) {
+    EXPECT_EQ(squares[static_cast<std::size_t>(i)].get(), i * i);
+  }
+  EXPECT_THROW(async(world, "fails", [] { throw std::runtime_error("no luck"); }).get(), std::runtime_error);
+  std::atomic<bool> done{false};
+  const auto before = std::chrono::steady_clock::now();
+  {
+    Future<void> unread = async(world, "slow", [&done] {
+      std::this_thread::sleep_for(20ms);
+      done = true;
+    });
+  }
+  EXPECT_TRUE(done.load());
+  EXPECT_GE(std::chrono::steady_clock::now() - before, 20ms);
+}
+
+TEST(RealSharedFuture, EveryThreadGetsTheOneValue) {
+  RealWorld world;
+  Promise<std::string> promise(world, "word");
+  const SharedFuture<std::string> word = promise.get_future().share();
+  std::vector<const std::string*> seen(threads_count, nullptr);
+  std::vector<Thread> readers;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    readers.emplace_back(world, "reader", [word, &seen, i] { seen[i] = &word.get(); });
+  }
+  promise.set_value("hello");
+  for (Thread& reader : readers) {
+    reader.join();
+  }
+  for (const std::string* value : seen) {
+    ASSERT_NE(value, nullptr);
+    EXPECT_EQ(value, &word.get());
+    EXPECT_EQ(*value, "hello");
+  }
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 // notify_one wakes is a scheduling decision (explored by seeds and by the
 // bounded search), optional spurious wakeups, std::cv_status, deadlines as
 // std::chrono time points, TimedMutex, the recursive mutexes, the timed
-// tries of SharedMutex, ConditionVariableAny, this_task, and Thread's
-// std::system_error on a bad join.
+// tries of SharedMutex, ConditionVariableAny, this_task, Thread's
+// std::system_error on a bad join, async and SharedFuture.
 
 #include "support/sim_config.hpp"
 
@@ -22,8 +22,10 @@
 #include <future>
 #include <mutex>
 #include <ostream>
+#include <memory>
 #include <set>
 #include <shared_mutex>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -495,6 +497,110 @@ TEST(SimThreadIds, JoinTwiceThrowsInvalidArgumentAndIdsMatchThisTask) {
     } catch (const std::system_error& error) {
       EXPECT_EQ(error.code(), std::errc::invalid_argument);
     }
+  });
+  ASSERT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(SimAsync, GetReturnsTheResultOrThrowsTheExceptionAndJoinsTheTask) {
+  const RunResult run = simulate(seeded(1), [](SimWorld& world) {
+    Future<int> square = async(world, "square", [](int x) { return x * x; }, 7);
+    Future<void> fails = async(world, "fails", [] { throw std::runtime_error("no luck"); });
+    EXPECT_EQ(square.get(), 49);
+    EXPECT_FALSE(square.valid());
+    try {
+      fails.get();
+      ADD_FAILURE() << "get() of a task that threw returned";
+    } catch (const std::runtime_error& error) {
+      EXPECT_STREQ(error.what(), "no luck");
+    }
+  });
+  ASSERT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(SimAsync, AFutureDestroyedUnreadWaitsForItsTaskAsTheStandardOnesDoes) {
+  const RunResult run = simulate(seeded(2), [](SimWorld& world) {
+    bool done = false;
+    {
+      Future<void> unread = async(world, "slow", [&] {
+        world.sleep_for(milliseconds(10));
+        done = true;
+      });
+    }
+    EXPECT_TRUE(done);
+    EXPECT_EQ(world.now(), Instant::zero() + milliseconds(10));
+  });
+  ASSERT_TRUE(run.ok()) << run.summary();
+}
+
+TEST(SimAsync, AFutureLeftWaitingForATaskThatNeverEndsIsADeadlockNamingItsJoin) {
+  const RunResult run = simulate(seeded(3), [](SimWorld& world) {
+    Mutex mutex(world, "never");
+    ConditionVariable never(world, "never");
+    Future<void> stuck = async(world, "stuck", [&] {
+      std::unique_lock<Mutex> held(mutex);
+      never.wait(held);
+    });
+  });
+  ASSERT_EQ(run.outcome, Outcome::deadlock) << run.summary();
+  EXPECT_PRED2(has_text, run.message, "join 'stuck'");
+  EXPECT_PRED2(has_text, run.message, "condition 'never'");
+}
+
+// Two async tasks bump a counter with a read, a scheduling point and a
+// write: the lost update is found by seeds and by the bounded search, as
+// for Threads.
+void two_async_bumps(SimWorld& world) {
+  auto counter = std::make_shared<int>(0);
+  auto bump = [&world, counter] {
+    const int seen = *counter;
+    world.yield();
+    *counter = seen + 1;
+  };
+  Future<void> a = async(world, "a", bump);
+  Future<void> b = async(world, "b", bump);
+  a.get();
+  b.get();
+  if (*counter != 2) {
+    world.fail(SEEDPOOL_INVARIANT("no-lost-update"), "an update was lost");
+  }
+}
+
+TEST(SimAsync, ALostUpdateBetweenTwoAsyncTasksIsFoundBySeedsAndByTheSearch) {
+  int lost = 0;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    lost += simulate(seeded(seed), two_async_bumps).ok() ? 0 : 1;
+  }
+  EXPECT_GT(lost, 0);
+  ExploreSpec spec;
+  spec.strategy = parse_strategy("dfs:preemptions=1").value();
+  const ExploreReport search = explore_program(SimConfig{}, two_async_bumps, spec);
+  ASSERT_TRUE(search.failure.has_value()) << search.describe();
+  EXPECT_PRED2(has_text, search.failure->message, "an update was lost");
+}
+
+TEST(SimSharedFuture, EveryCopyGetsTheSameValueOrExceptionAsOftenAsAsked) {
+  const RunResult run = simulate(seeded(4), [](SimWorld& world) {
+    Promise<std::string> promise(world, "word");
+    SharedFuture<std::string> word = promise.get_future().share();
+    SharedFuture<void> failed = async(world, "fails", [] { throw std::logic_error("bad"); }).share();
+    std::vector<std::string> seen(2);
+    std::vector<Thread> readers;
+    for (std::size_t i = 0; i < 2; ++i) {
+      readers.emplace_back(world, "reader", [word, &seen, i] { seen[i] = word.get(); });
+    }
+    promise.set_value("hello");
+    for (Thread& reader : readers) {
+      reader.join();
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"hello", "hello"}));
+    EXPECT_EQ(&word.get(), &word.get()) << "one stored value, by reference";
+    EXPECT_TRUE(word.valid());
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_THROW(failed.get(), std::logic_error);
+    }
+    SharedFuture<void> none;
+    EXPECT_FALSE(none.valid());
+    EXPECT_THROW(none.wait(), std::future_error);
   });
   ASSERT_TRUE(run.ok()) << run.summary();
 }

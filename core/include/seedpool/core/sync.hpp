@@ -1425,32 +1425,41 @@ class Promise {
   std::shared_ptr<State> state_;
 };
 
-template <class T>
-class Future {
-  using State = detail::FutureState<T>;
-
+namespace detail {
+// The task of an async() call. Held by the futures of its result only, so
+// that the last of them to let go (get() of a Future, or the destruction of
+// the last future) joins it, as the standard library's async future blocks
+// until its task is done.
+class AsyncTask {
  public:
-  Future() noexcept = default;
-  Future(Future&&) noexcept = default;
-  Future& operator=(Future&&) noexcept = default;
-  Future(const Future&) = delete;
-  Future& operator=(const Future&) = delete;
-
-  bool valid() const noexcept { return state_ != nullptr; }
-
-  // Waits for the value, then returns it (or throws the stored exception);
-  // the future is no longer valid() afterwards.
-  T get() {
-    wait();
-    const std::shared_ptr<State> s = std::move(state_);
-    std::lock_guard<Mutex> held(s->mutex);
-    if (s->error) {
-      std::rethrow_exception(s->error);
-    }
-    if constexpr (!std::is_void_v<T>) {
-      return std::move(*s->value);
+  explicit AsyncTask(Thread task) : task_(std::move(task)) {}
+  AsyncTask(const AsyncTask&) = delete;
+  AsyncTask& operator=(const AsyncTask&) = delete;
+  ~AsyncTask() {
+    try {
+      task_.join();
+    } catch (...) {
+      // Only a simulated run's teardown, which ends the joining task in its
+      // join: the run is over, and the task is let go.
+      if (task_.joinable()) {
+        task_.detach();
+      }
     }
   }
+
+ private:
+  Thread task_;
+};
+
+// What Future and SharedFuture share: the state, the waits, and the task of
+// an async() call.
+template <class T>
+class FutureBase {
+ protected:
+  using State = FutureState<T>;
+
+ public:
+  bool valid() const noexcept { return state_ != nullptr; }
 
   void wait() const { static_cast<void>(wait_until(Instant::max())); }
   // ready or timeout (never deferred): at `deadline` of the World's clock,
@@ -1470,18 +1479,121 @@ class Future {
     return wait_until(to_instant(state().world, deadline, "Future::wait_until"));
   }
 
- private:
-  friend class Promise<T>;
-  explicit Future(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
+ protected:
+  FutureBase() noexcept = default;
+  FutureBase(std::shared_ptr<State> state, std::shared_ptr<AsyncTask> task) noexcept
+      : state_(std::move(state)), task_(std::move(task)) {}
+
   State& state() const {
     if (state_ == nullptr) {
       throw std::future_error(std::future_errc::no_state);
     }
     return *state_;
   }
-
   std::shared_ptr<State> state_;
+  std::shared_ptr<AsyncTask> task_;  // an async() call's, else null
 };
+}  // namespace detail
+
+template <class T>
+class SharedFuture;
+
+template <class T>
+class Future : public detail::FutureBase<T> {
+  using Base = detail::FutureBase<T>;
+  using typename Base::State;
+
+ public:
+  Future() noexcept = default;
+  Future(Future&&) noexcept = default;
+  Future& operator=(Future&&) noexcept = default;
+  Future(const Future&) = delete;
+  Future& operator=(const Future&) = delete;
+
+  // Waits for the value, then returns it (or throws the stored exception);
+  // the future is no longer valid() afterwards. Of an async() call's future,
+  // also joins its task.
+  T get() {
+    this->wait();
+    const std::shared_ptr<State> s = std::move(this->state_);
+    this->task_.reset();
+    std::lock_guard<Mutex> held(s->mutex);
+    if (s->error) {
+      std::rethrow_exception(s->error);
+    }
+    if constexpr (!std::is_void_v<T>) {
+      return std::move(*s->value);
+    }
+  }
+
+  // A SharedFuture of the same state; this one is no longer valid().
+  SharedFuture<T> share() noexcept { return SharedFuture<T>(std::move(*this)); }
+
+ private:
+  friend class Promise<T>;
+  friend class SharedFuture<T>;
+  template <class F, class... Args>
+    requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
+  friend Future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> async(World& world, std::string name,
+                                                                                   F&& f, Args&&... args);
+  explicit Future(std::shared_ptr<State> state) noexcept : Base(std::move(state), nullptr) {}
+};
+
+// The standard library's shared_future: copies share one state, each may
+// wait, and get() returns the value by const reference (or throws the
+// stored exception) as often as asked. Made by Future::share().
+template <class T>
+class SharedFuture : public detail::FutureBase<T> {
+  using Base = detail::FutureBase<T>;
+
+ public:
+  SharedFuture() noexcept = default;
+  SharedFuture(Future<T>&& future) noexcept  // NOLINT(google-explicit-constructor): as std::shared_future
+      : Base(std::move(future.state_), std::move(future.task_)) {}
+
+  std::conditional_t<std::is_void_v<T>, void, const typename Base::State::Stored&> get() const {
+    this->wait();
+    typename Base::State& s = this->state();
+    std::lock_guard<Mutex> held(s.mutex);
+    if (s.error) {
+      std::rethrow_exception(s.error);
+    }
+    if constexpr (!std::is_void_v<T>) {
+      return *s.value;  // set once, never changed again
+    }
+  }
+};
+
+// The standard library's async with launch::async: runs f(args...) (copied
+// or moved in, as Thread takes them) as a task named `name`, and returns the
+// Future of its result or of the exception it throws. Its task is joined
+// when the last future of the result lets go of it, so a future destroyed
+// unread waits for the task, as there. There is no deferred launch.
+template <class F, class... Args>
+  requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
+Future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> async(World& world, std::string name, F&& f,
+                                                                          Args&&... args) {
+  using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+  auto promise = std::make_shared<Promise<R>>(world, name);
+  Future<R> future = promise->get_future();
+  Thread task(
+      world, name,
+      [promise](auto&& fn, auto&&... in) {
+        try {
+          if constexpr (std::is_void_v<R>) {
+            std::invoke(std::move(fn), std::move(in)...);
+            promise->set_value();
+          } else {
+            promise->set_value(std::invoke(std::move(fn), std::move(in)...));
+          }
+        } catch (...) {
+          promise->set_exception(std::current_exception());
+        }
+      },
+      std::forward<F>(f), std::forward<Args>(args)...);
+  future.task_ = std::make_shared<detail::AsyncTask>(std::move(task));
+  return future;
+}
 
 }  // namespace seedpool
 
