@@ -53,7 +53,7 @@ void RealProcess::set_router(std::shared_ptr<FrameRouter> router) {
 bool RealProcess::read_output(Instant deadline) {
   SharedStdout& out = shared_->out;
   int fd = -1;
-  bool poll_first = true;
+  bool poll_before_read = true;
   // Read once here and once after each read: each read of the clock costs
   // as much as a tenth of the call's own work.
   Instant now = loop_.now();
@@ -74,7 +74,7 @@ bool RealProcess::read_output(Instant deadline) {
       out.armed = false;
     }
     out.hand_to(StdoutHolder::caller);
-    poll_first = !out.early_replies.read_first();
+    poll_before_read = !out.early_replies.read_first();
   }
   bool routed_any = false;
   bool poll_failed = false;
@@ -83,7 +83,7 @@ bool RealProcess::read_output(Instant deadline) {
     if (now >= deadline) {
       break;
     }
-    if (poll_first) {
+    if (poll_before_read) {
       // In slices, so that a call answered another way (the pool failing the
       // worker) is noticed even if no output ever comes.
       const std::int64_t left_ms = ((deadline - now).ns() + 999'999) / 1'000'000;
@@ -102,9 +102,9 @@ bool RealProcess::read_output(Instant deadline) {
     }
     std::lock_guard<std::mutex> lock(out.mutex);
     const ReadOutcome read = read_once(fd, buffer);
-    if (!poll_first) {
+    if (!poll_before_read) {
       out.early_replies.note(read.bytes > 0 || read.eof);
-      poll_first = true;
+      poll_before_read = true;
     }
     const std::size_t routed = out.decode_locked(std::string_view(buffer.data(), read.bytes), out.handed_off);
     out.ended = read.eof;
