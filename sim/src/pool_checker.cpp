@@ -547,6 +547,10 @@ void PoolChecker::expect_recovered(Pool& pool, std::optional<std::size_t> ready,
   }
 }
 
+void PoolChecker::on_stderr(std::string_view pool, WorkerRef worker, std::string_view line) {
+  stderr_logged_[fmt::format("{}/{}", pool, worker.to_string())].add(line);
+}
+
 void PoolChecker::expect_reaped(const SimProcessHost& host) {
   exercise(Rule::processes_reaped);
   if (host.alive() != 0) {
@@ -556,6 +560,30 @@ void PoolChecker::expect_reaped(const SimProcessHost& host) {
     }
     violation(Rule::processes_reaped,
               fmt::format("{} worker processes still running after shutdown:{}", host.alive(), pids));
+    return;
+  }
+  // Every process has exited and the pool has read its events to the end:
+  // its LogSink has had every line the process sent, and no other.
+  const std::map<std::string, LineDigest>& sent = host.stderr_sent();
+  const LineDigest none;
+  for (const auto& [name, lines] : sent) {
+    exercise(Rule::stderr_log);
+    const auto logged = stderr_logged_.find(name);
+    const LineDigest& got = logged == stderr_logged_.end() ? none : logged->second;
+    if (got != lines) {
+      violation(Rule::stderr_log,
+                fmt::format("worker process '{}' sent {} stderr lines; the LogSink got {}{}", name, lines.lines,
+                            got.lines, got.lines == lines.lines ? ", other lines or in another order" : ""));
+      return;
+    }
+  }
+  for (const auto& [name, lines] : stderr_logged_) {
+    if (!sent.contains(name)) {
+      violation(Rule::stderr_log, fmt::format("the LogSink got {} stderr lines tagged '{}', a worker whose process "
+                                              "sent none",
+                                              lines.lines, name));
+      return;
+    }
   }
 }
 

@@ -50,6 +50,7 @@ WorkerBehavior faulty_worker(FaultInjector& faults) {
                                                    : faults.latency(knobs.startup_min, knobs.startup_max);
   b.stderr_before_crash = {"Traceback (most recent call last):", "  File \"worker.py\", line 42, in handle",
                            "RuntimeError: simulated crash"};
+  b.stderr_on_stop = {"worker stopping: closing connections"};
   if (const std::optional<std::size_t> which = faults.pick(init_sites)) {
     b.init = init_answers[*which];
   }

@@ -19,6 +19,7 @@ constexpr std::array<std::string_view, rule_count> rule_names = {
     "affinity-prefer",   "affinity-strict",      "worker-count",       "state-transition",  "start-on-demand",
     "restart-backoff",   "restart-prompt",       "init-timeout",       "health-ping",       "health-timeout",
     "recycle-max-calls", "recycle-lifetime",     "timeout-replaces",   "crash-prompt",      "stop-escalation",   "stderr-tail",
+    "stderr-log",
     "breaker-opens",     "breaker-fast-fail",    "breaker-half-open",  "breaker-probe",     "start-prompt",
     "start-deadline",    "start-error",          "shutdown-refuses",   "shutdown-answers",  "shutdown-grace",
     "shutdown",          "checkout-accounting",  "call-accounting",    "telemetry-counts",  "callers-answered",

@@ -15,7 +15,7 @@ namespace seedpool::sim {
 Pool& PoolHarness::make_pool(PoolConfig config) {
   SEEDPOOL_ASSERT_MSG(pool_ == nullptr, "one pool per scenario run");
   checker_ = std::make_unique<PoolChecker>(ctx.world, config, ctx.timeline, ctx.coverage, &ctx.faults, ctx.model);
-  auto created = Pool::create(ctx.world, std::move(config), PoolHooks{checker_.get(), nullptr});
+  auto created = Pool::create(ctx.world, std::move(config), PoolHooks{checker_.get(), checker_.get()});
   SEEDPOOL_ASSERT_MSG(created.ok(), "scenario pool config is invalid");
   pool_ = std::move(created).value();
   return *pool_;

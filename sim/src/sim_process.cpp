@@ -191,6 +191,7 @@ struct ProcessState {
   std::shared_ptr<FrameRouter> router;  // offered each frame before `events`
   bool reaped = false;                  // Exited is in `events`
   const std::shared_ptr<CallerReadCounts> counts;  // the host's, shared by its processes
+  std::shared_ptr<std::map<std::string, LineDigest>> stderr_sent;  // the host's, by process name
 };
 
 // Queues `frame` on the process's stdin. Writing is process I/O, so it is a
@@ -464,6 +465,13 @@ class SimProgram {
     return ended(exited_with_code(behavior_.exit_code_on_crash));
   }
 
+  // A shutdown frame or a heeded terminate: the last words, then the exit
+  // after shutdown_latency.
+  [[nodiscard]] bool stop(ExitStatus status) {
+    write_stderr(behavior_.stderr_on_stop);
+    return exit_after(behavior_.shutdown_latency, status);
+  }
+
   // Exits with `status` after `latency`, during which only a kill (which
   // wins) is heeded: a second terminate does not restart the clock.
   [[nodiscard]] bool exit_after(Duration latency, ExitStatus status) {
@@ -505,8 +513,19 @@ class SimProgram {
   }
 
   void send(ProcessEvent event) {
+    // A stderr line counts as sent once the channel took it.
+    LineDigest* digest = nullptr;
+    LineDigest with_line;
+    if (const auto* line = std::get_if<StderrLine>(&event); line != nullptr) {
+      digest = &(*state_->stderr_sent)[state_->name];
+      with_line = *digest;
+      with_line.add(line->line);
+    }
     if (state_->events.send(std::move(event)) != ChannelStatus::ok) {
       throw ProgramExit{killed_by(sigkill)};  // only during teardown, when waits fail at once
+    }
+    if (digest != nullptr) {
+      *digest = with_line;
     }
   }
 
@@ -607,7 +626,7 @@ bool SimProgram::initialize() {
     return false;
   }
   if (first->kind == FrameKind::shutdown) {
-    return exit_after(behavior_.shutdown_latency, exited_with_code(0));
+    return stop(exited_with_code(0));
   }
   if (std::optional<std::string> problem = init_problem(*first)) {
     write_frame(Frame{FrameKind::error, first->request_id, std::move(*problem)});
@@ -646,7 +665,7 @@ bool SimProgram::handle(Frame& frame) {
       }
       return true;
     case FrameKind::shutdown:
-      return exit_after(behavior_.shutdown_latency, exited_with_code(0));
+      return stop(exited_with_code(0));
     case FrameKind::init:
     case FrameKind::ready:
     case FrameKind::reply:
@@ -742,7 +761,7 @@ bool SimProgram::await(Instant deadline, StdinUse use, std::string_view reason, 
       static_cast<void>(state.monitor->wait_until(deadline, reason));
     }
   }
-  return exit_after(behavior_.shutdown_latency, killed_by(sigterm));
+  return stop(killed_by(sigterm));
 }
 
 // Closes stdin, reports a stream that ended inside a frame, then emits the
@@ -807,6 +826,8 @@ struct SimProcessHost::State {
   std::vector<std::shared_ptr<ProcessState>> processes;
   // Shared with every process, which may outlive the host.
   std::shared_ptr<CallerReadCounts> caller_read_counts = std::make_shared<CallerReadCounts>();
+  std::shared_ptr<std::map<std::string, LineDigest>> stderr_sent =
+      std::make_shared<std::map<std::string, LineDigest>>();
 };
 
 Result<std::unique_ptr<Process>> SimProcessHost::State::launch(const ProcessSpec& spec) {
@@ -820,6 +841,7 @@ Result<std::unique_ptr<Process>> SimProcessHost::State::launch(const ProcessSpec
   const std::int64_t pid = next_pid++;
   std::string name = spec.name.empty() ? fmt::format(FMT_COMPILE("proc-{}"), pid) : spec.name;
   auto process = std::make_shared<ProcessState>(world, pid, name, caller_read_counts);
+  process->stderr_sent = stderr_sent;
   std::erase_if(processes, [](const std::shared_ptr<ProcessState>& p) { return p->reaped; });
   processes.push_back(process);
   world.note("sim_process launch", static_cast<std::uint64_t>(pid));
@@ -872,6 +894,8 @@ std::vector<std::int64_t> SimProcessHost::alive_pids() const {
 }
 
 CallerReadCounts SimProcessHost::caller_read_counts() const { return *state_->caller_read_counts; }
+
+const std::map<std::string, LineDigest>& SimProcessHost::stderr_sent() const { return *state_->stderr_sent; }
 
 void SimProcessHost::add_coverage(OutcomeCounts& coverage) const {
   const CallerReadCounts& counts = *state_->caller_read_counts;

@@ -24,6 +24,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,7 +33,7 @@
 
 namespace seedpool::sim {
 
-class PoolChecker final : public TelemetrySink, public TimeObserver {
+class PoolChecker final : public TelemetrySink, public LogSink, public TimeObserver {
  public:
   // `faults` (optional) tells which faults fired, for the call outcomes a
   // broken worker allows. Installs itself as `world`'s time observer.
@@ -45,6 +46,9 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
 
   // Safety checks on every pool event; also feeds the timeline and coverage.
   void on_event(const TelemetryEvent& event) override;
+  // The pool's LogSink: each line is counted under its worker's process
+  // name, for expect_reaped to compare with what the processes sent.
+  void on_stderr(std::string_view pool, WorkerRef worker, std::string_view line) override;
   void before_time_advance(Instant now, Instant next) override;
 
   // What the callers see. A caller reports each checkout the pool took (its
@@ -92,7 +96,8 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   // workers (any number when nullopt) and none busy or starting, for at most
   // `bound`.
   void expect_recovered(Pool& pool, std::optional<std::size_t> ready, Duration bound);
-  // After shutdown: no simulated process left running.
+  // After shutdown: no simulated process left running, and every stderr
+  // line a process sent reached the LogSink under its worker, in order.
   void expect_reaped(const SimProcessHost& host);
   // After shutdown: the aggregator against the events, and the stats against
   // what the callers saw.
@@ -168,6 +173,7 @@ class PoolChecker final : public TelemetrySink, public TimeObserver {
   Buckets call_duration_;
   Buckets init_duration_;
   std::uint64_t exits_ = 0;
+  std::map<std::string, LineDigest> stderr_logged_;  // the LogSink's lines, by process name ("pool/worker")
   std::array<std::int64_t, worker_state_count> gauges_{};  // live workers by state, from the events
   std::vector<std::array<std::int64_t, worker_state_count>> gauge_window_;  // while a stats() is under way
   bool gauge_recording_ = false;

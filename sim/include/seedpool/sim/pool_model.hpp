@@ -69,6 +69,7 @@ enum class Rule : std::uint8_t {
   crash_prompt,          // a call whose worker exits is answered at the exit, not at its deadline
   stop_escalation,       // a stopped worker is gone within two terminate_grace periods
   stderr_tail,           // an error's stderr tail has at most stderr_lines_kept lines, each cut at stderr_line_bytes_max
+  stderr_log,            // every stderr line a worker sent reaches the LogSink, tagged with that worker, in order
   // Breaker.
   breaker_opens,         // breaker_failures failed starts (exits within ready_exit_window included) within breaker_window open it, fewer never do
   breaker_fast_fail,     // while the breaker is not closed no checkout waits; pool_unavailable only then

@@ -24,9 +24,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace seedpool::sim {
@@ -60,6 +62,24 @@ struct CallerReadCounts {
   std::uint64_t linger = 0;          // a call claimed the output kept from the last reply
   std::uint64_t linger_expired = 0;  // the output kept from the last reply had gone back to the process
   std::uint64_t taken_back = 0;      // output came as the reader gave up: the process delivered it
+};
+
+// Lines in order, as a count and a digest of their bytes (FNV-1a, a
+// separator after each line): what a process sent to stderr, and what a
+// LogSink received of it, compare equal exactly when they are the same
+// lines in the same order (up to a 64-bit collision).
+struct LineDigest {
+  std::uint64_t lines = 0;
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+
+  void add(std::string_view line) noexcept {
+    for (const char c : line) {
+      hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    }
+    hash = (hash ^ 0xffU) * 0x100000001b3ULL;
+    ++lines;
+  }
+  bool operator==(const LineDigest&) const = default;
 };
 
 // What a simulated worker does with one call frame. It first writes
@@ -114,6 +134,9 @@ struct WorkerBehavior {
   std::vector<std::string> stderr_on_init;
   // A traceback-like burst written to stderr just before every crash.
   std::vector<std::string> stderr_before_crash;
+  // Written to stderr as the worker begins to exit on a shutdown frame or a
+  // heeded terminate (a signal handler's or atexit's last words).
+  std::vector<std::string> stderr_on_stop;
 
   // Latency of the default reply, and of a CallAction without one.
   Duration reply_latency = milliseconds(1);
@@ -194,6 +217,10 @@ class SimProcessHost {
 
   // The caller-read hand-off's branches taken so far by this host's processes.
   CallerReadCounts caller_read_counts() const;
+  // Per process name (its ProcessSpec::name, or "proc-PID"): the stderr
+  // lines it has sent to its events() channel so far. A process killed
+  // before a line sends no more.
+  const std::map<std::string, LineDigest>& stderr_sent() const;
   // Adds the nonzero counts to `coverage` as path:caller_read (replies),
   // path:caller_read_declined, path:caller_read_handback,
   // path:caller_read_linger, path:caller_read_linger_expired and
