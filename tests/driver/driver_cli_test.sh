@@ -26,6 +26,9 @@ check() {  # check DESCRIPTION COMMAND...: the command must succeed
   fi
 }
 
+# first_replay OUTFILE: the first replay command a run printed.
+first_replay() { grep -m1 '  replay: ' "$1" | sed 's/^  replay: //'; }
+
 # run_status EXPECTED OUTFILE ARGS...: runs the driver, keeps its output, and
 # says whether it exited with EXPECTED.
 run_status() {
@@ -48,7 +51,7 @@ check "list leaves out the built-in pool scenarios" bash -c '! grep -q "^churn "
 # ---- run: a planted race, found, with a replay command that works as printed
 check "run finds the race (exit 1)" run_status 1 run.txt run ticket-race --seeds 300 --quiet --save-failures found
 check "run names the rule" grep -q '\[ticket-unique\]' run.txt
-replay_line="$(grep -m1 '  replay: ' run.txt | sed 's/^  replay: //')"
+replay_line="$(first_replay run.txt)"
 check "the replay command names this binary" bash -c "[[ '$replay_line' == '$driver replay ticket-race --seed '* ]]"
 check "the printed replay command reproduces the failure (exit 1)" bash -c "$replay_line >replay.txt 2>&1; [[ \$? -eq 1 ]] && grep -q ticket-unique replay.txt"
 seed_file="$(ls found/ticket-race-*.json | head -1)"
@@ -93,7 +96,7 @@ check "dfs:preemptions=0 is exhausted without the race (exit 0)" run_status 0 df
 check "it says it was exhausted" grep -q '^exhausted: [0-9]* schedules, no failure within bound 0 (dfs:preemptions=0)' dfs0.txt
 check "dfs:preemptions=1 finds the race (exit 1)" run_status 1 dfs1.txt run ticket-race --strategy dfs:preemptions=1 --quiet --save-failures dfs-found
 check "it names the failing schedule and the rule" grep -q '^failed at schedule [0-9]* of dfs:preemptions=1: \[ticket-unique\]' dfs1.txt
-dfs_replay="$(grep -m1 '  replay: ' dfs1.txt | sed 's/^  replay: //')"
+dfs_replay="$(first_replay dfs1.txt)"
 check "its replay command is replay FILE of the saved seed file" bash -c "[[ '$dfs_replay' == '$driver replay dfs-found/ticket-race-dfs-preemptions-1-schedule-'*.json ]]"
 check "the printed replay command reproduces the schedule exactly" bash -c "$dfs_replay >dfs_replay.txt 2>&1; grep -q 'reproduced exactly' dfs_replay.txt"
 check "delay:1 finds the race too (exit 1)" run_status 1 delay1.txt run ticket-race --strategy delay:1 --quiet --json delay1.json
@@ -111,7 +114,7 @@ check "the refusal names the accepted forms" grep -q "'dfs:preemptions=P' or 'de
 check "an if-where-while-belongs passes without spurious wakeups (exit 0)" run_status 0 ifw.txt run if-not-while --seeds 100 --quiet
 check "--spurious-wakeups finds it (exit 1)" run_status 1 ifw_sp.txt run if-not-while --seeds 100 --spurious-wakeups --quiet --save-failures sp-found
 check "the sweep says which switches it ran with" grep -q 'strategy random --spurious-wakeups' ifw_sp.txt
-sp_replay="$(grep -m1 '  replay: ' ifw_sp.txt | sed 's/^  replay: //')"
+sp_replay="$(first_replay ifw_sp.txt)"
 check "its replay command carries --spurious-wakeups" bash -c "[[ '$sp_replay' == *' --spurious-wakeups' ]]"
 check "the printed replay command reproduces the failure (exit 1)" bash -c "$sp_replay >sp_replay.txt 2>&1; [[ \$? -eq 1 ]] && grep -q box-full sp_replay.txt"
 sp_file="$(ls sp-found/if-not-while-*.json | head -1)"
@@ -137,7 +140,7 @@ json.dump(d, open('sp_bad.json', 'w'))
 check "a crashing seed fails the sweep (exit 1)" run_status 1 crash.txt run crash-on-a-seed --seeds 200 --jobs 2 --quiet --json crash.json
 check "the crash is reported with its seed and signal" grep -q '\[crash\] the process running seed [0-9]* killed by signal 11' crash.txt
 check "no seed is lost to a crash" grep -q '^crash-on-a-seed: 200 seeds' crash.txt
-crash_replay="$(grep -m1 '  replay: ' crash.txt | sed 's/^  replay: //')"
+crash_replay="$(first_replay crash.txt)"
 check "the crash's replay command crashes the same way (SIGSEGV)" bash -c "$crash_replay >/dev/null 2>&1; [[ \$? -eq 139 ]]"
 
 # ---- empty shard, bad input
