@@ -4,8 +4,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace seedpool::sim {
 namespace {
@@ -17,6 +20,13 @@ Error bad_file(std::string_view why) {
 }
 
 std::string hex(std::uint64_t value) { return fmt::format("{:016x}", value); }
+
+// The switches of SyncSwitches by their names in a seed file's "sync".
+constexpr std::array<std::pair<const char*, bool SyncSwitches::*>, 3> sync_switches = {{
+    {"park_spinners", &SyncSwitches::park_spinners},
+    {"notify_one_fifo", &SyncSwitches::notify_one_fifo},
+    {"spurious_wakeups", &SyncSwitches::spurious_wakeups},
+}};
 
 }  // namespace
 
@@ -100,14 +110,10 @@ std::string to_json(const SeedFile& file) {
   const SyncSwitches defaults;
   if (file.sync != defaults) {
     json sync = json::object();
-    if (file.sync.park_spinners != defaults.park_spinners) {
-      sync["park_spinners"] = file.sync.park_spinners;
-    }
-    if (file.sync.notify_one_fifo != defaults.notify_one_fifo) {
-      sync["notify_one_fifo"] = file.sync.notify_one_fifo;
-    }
-    if (file.sync.spurious_wakeups != defaults.spurious_wakeups) {
-      sync["spurious_wakeups"] = file.sync.spurious_wakeups;
+    for (const auto& [name, member] : sync_switches) {
+      if (file.sync.*member != defaults.*member) {
+        sync[name] = file.sync.*member;
+      }
     }
     j["sync"] = sync;
   }
@@ -157,7 +163,9 @@ Result<SeedFile> parse_seed_file(std::string_view text) {
         return bad_file("\"sync\" is not an object");
       }
       for (const auto& [key, value] : sync.items()) {
-        if (key != "park_spinners" && key != "notify_one_fifo" && key != "spurious_wakeups") {
+        const auto known = std::find_if(sync_switches.begin(), sync_switches.end(),
+                                        [&key](const auto& named) { return key == named.first; });
+        if (known == sync_switches.end()) {
           return bad_file(fmt::format("\"sync\" has an unknown switch \"{}\" (park_spinners, notify_one_fifo, "
                                       "spurious_wakeups)",
                                       key));
@@ -165,10 +173,8 @@ Result<SeedFile> parse_seed_file(std::string_view text) {
         if (!value.is_boolean()) {
           return bad_file(fmt::format("\"sync\".\"{}\" is not true or false", key));
         }
+        file.sync.*(known->second) = value.get<bool>();
       }
-      file.sync.park_spinners = sync.value("park_spinners", file.sync.park_spinners);
-      file.sync.notify_one_fifo = sync.value("notify_one_fifo", file.sync.notify_one_fifo);
-      file.sync.spurious_wakeups = sync.value("spurious_wakeups", file.sync.spurious_wakeups);
     }
     if (j.contains("decisions")) {
       file.decisions = j["decisions"].get<std::vector<std::uint64_t>>();
